@@ -1,0 +1,67 @@
+// One backend vLLM server as the router sees it: identity, role and live state.
+import type { CircuitBreaker } from './circuit-breaker.ts';
+
+export type EndpointRole = 'regular' | 'prefill' | 'decode';
+
+export interface Endpoint {
+  /** Unique key: the base URL, or `${url}@${rank}` when data-parallel ranks are expanded. */
+  readonly id: string;
+  /** Base URL requests are sent to, without a trailing slash. */
+  readonly url: string;
+  readonly role: EndpointRole;
+  /** Data-parallel rank sent as `X-data-parallel-rank`, when ranks are expanded. */
+  readonly dpRank: number | undefined;
+  /** Mooncake / SGLang bootstrap port of a prefill endpoint. */
+  readonly bootstrapPort: number | null;
+  /** `host:port` the KV connectors address this endpoint by (the ZMQ address when discovered). */
+  readonly kvAddress: string;
+  readonly tags: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly breaker: CircuitBreaker;
+  /** Health as decided by the health checker; endpoints start healthy, as in the Rust router. */
+  healthy: boolean;
+  /** Requests this router has in flight to the endpoint, for every policy. */
+  inFlight: number;
+  /** Set when the endpoint is being removed: it takes no new requests. */
+  draining: boolean;
+}
+
+export interface EndpointSpec {
+  url: string;
+  role?: EndpointRole;
+  bootstrapPort?: number | null;
+  dpRank?: number;
+  kvAddress?: string;
+  tags?: readonly string[];
+  labels?: Readonly<Record<string, string>>;
+}
+
+/** An endpoint may take a new request: healthy, not draining, and its breaker lets it through. */
+export function isAvailable(endpoint: Endpoint): boolean {
+  return endpoint.healthy && !endpoint.draining && endpoint.breaker.allows();
+}
+
+/** `host:port` of a base URL, with the scheme's default port when none is written. */
+export function hostPort(url: string): string {
+  const parsed = new URL(url);
+  const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
+  return `${parsed.hostname}:${port}`;
+}
+
+export function createEndpoint(spec: EndpointSpec, breaker: CircuitBreaker): Endpoint {
+  const url = spec.url.replace(/\/+$/, '');
+  return {
+    id: spec.dpRank === undefined ? url : `${url}@${spec.dpRank}`,
+    url,
+    role: spec.role ?? 'regular',
+    dpRank: spec.dpRank,
+    bootstrapPort: spec.bootstrapPort ?? null,
+    kvAddress: spec.kvAddress ?? hostPort(url),
+    tags: spec.tags ?? [],
+    labels: spec.labels ?? {},
+    breaker,
+    healthy: true,
+    inFlight: 0,
+    draining: false,
+  };
+}

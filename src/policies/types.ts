@@ -1,0 +1,71 @@
+// The policy interface: given the available endpoints and a request, pick one.
+import type { Endpoint } from '../core/endpoint.ts';
+
+export const POLICY_NAMES = [
+  'random',
+  'round_robin',
+  'cache_aware',
+  'power_of_two',
+  'consistent_hash',
+  'rendezvous_hash',
+  'qoe_centric',
+  'disaggregated_qoe',
+] as const;
+export type PolicyName = (typeof POLICY_NAMES)[number];
+
+/** What a policy may look at in a request. Everything is read-only and computed at most once. */
+export interface RoutingRequest {
+  /** Router path, e.g. `/v1/chat/completions`. */
+  readonly route: string;
+  /** Client headers (case-insensitive). */
+  readonly headers: Headers;
+  /** The parsed JSON body when it is an object, else undefined. */
+  readonly body: Readonly<Record<string, unknown>> | undefined;
+  /** The text a prefix-aware policy matches on (whole conversation for chat, prompt for completions…). */
+  readonly text: string;
+  /**
+   * Chained hashes of the prompt's token blocks (`--block-size` tokens each), when a tokenizer is
+   * configured and the policy asked for them: element i identifies tokens [0, (i+1)·block) exactly,
+   * as a 52-bit integer stored exactly in a double.
+   */
+  readonly blockHashes?: Float64Array;
+}
+
+export interface SelectContext {
+  /** Endpoints that may take the request now (healthy, breaker closed, not draining). Never empty. */
+  readonly candidates: readonly Endpoint[];
+  /** Every endpoint of this pool, available or not; hash rings are built over it so they stay stable. */
+  readonly all: readonly Endpoint[];
+  readonly request: RoutingRequest;
+}
+
+export interface Policy {
+  readonly name: PolicyName;
+  /** Set by policies that route on token blocks: the router tokenizes (in the pool) before `select`. */
+  readonly wantsBlockHashes?: boolean;
+  /** Pick one of `ctx.candidates`. Returning undefined means "no choice" and yields a 503. */
+  select(ctx: SelectContext): Endpoint | undefined;
+  /** Endpoints were added or removed; drop whatever state belongs to endpoints that are gone. */
+  onMembershipChange?(all: readonly Endpoint[]): void;
+  /** Stop background work (eviction timers…). */
+  dispose?(): void;
+}
+
+/** Tuning shared by the policies, taken from the configuration. */
+export interface PolicyOptions {
+  cacheThreshold: number;
+  balanceAbsThreshold: number;
+  balanceRelThreshold: number;
+  evictionIntervalSecs: number;
+  maxTreeSize: number;
+}
+
+export interface PolicyDeps {
+  /** Uniform in [0, 1); injected so tests are deterministic. */
+  readonly random: () => number;
+  /** Milliseconds; injected so tests control time. */
+  readonly now: () => number;
+  readonly options: PolicyOptions;
+}
+
+export type PolicyFactory = (deps: PolicyDeps) => Policy;
