@@ -1,0 +1,63 @@
+// createApp: the router's HTTP surface as a Hono app, built from its dependencies (no module-level state).
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import type { Config } from './config/schema.ts';
+import type { EndpointRegistry } from './core/registry.ts';
+import type { AppEnv } from './http/context.ts';
+import { errorResponse, routerError } from './http/errors.ts';
+import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
+import { addFallbackRoute } from './http/routes/fallback.ts';
+import { addInferenceRoutes } from './http/routes/inference.ts';
+import { addInfoRoutes } from './http/routes/info.ts';
+import { addResponsesRoutes } from './http/routes/responses.ts';
+import type { Logger } from './log/logger.ts';
+import type { Metrics } from './metrics/metrics.ts';
+import type { Policy } from './policies/types.ts';
+import { createRegularRouter } from './routing/regular.ts';
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly registry: EndpointRegistry;
+  readonly policy: Policy;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Monotonic milliseconds. */
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly isDraining: () => boolean;
+}
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const { config, metrics, log } = deps;
+  const app = new Hono<AppEnv>();
+  const requestTimeoutMs = config.request_timeout_secs * 1000;
+  const idHeaders = config.request_id_headers.length > 0 ? config.request_id_headers.map((h) => h.toLowerCase()) : DEFAULT_REQUEST_ID_HEADERS;
+
+  app.use(
+    '*',
+    config.cors_allowed_origins.length === 0
+      ? cors({ exposeHeaders: ['x-request-id'] })
+      : cors({ origin: config.cors_allowed_origins, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Authorization'], exposeHeaders: ['x-request-id'], maxAge: 3600 }),
+  );
+  app.use('*', async (c, next) => {
+    const id = requestIdFor(c.req.raw.headers, idHeaders, c.req.path, deps.random);
+    c.set('requestId', id);
+    c.set('startedAt', deps.now());
+    await next();
+    if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
+  });
+
+  const router = createRegularRouter({ registry: deps.registry, policy: deps.policy, metrics, log, now: deps.now, requestTimeoutMs, apiKey: config.api_key });
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining });
+  addInferenceRoutes(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });
+  addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
+  addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });
+
+  app.onError((err, c) => {
+    const id = c.get('requestId') ?? 'unknown';
+    log.error('unhandled error', { request_id: id, path: c.req.path, message: err.message });
+    metrics.requestErrors.inc({ route: 'internal', error_type: 'internal' });
+    return errorResponse(routerError('upstream_error', `Internal router error: ${err.message}`, { status: 500 }), id);
+  });
+  return app;
+}

@@ -1,0 +1,218 @@
+// Every command-line flag and config-file key of the router, with its type, default, help and status.
+import { z } from 'zod';
+import { POLICY_NAMES } from '../policies/types.ts';
+
+/** How a flag takes its values on the command line. */
+export type FlagArity =
+  | 'switch' // `--flag`, no value
+  | 'one' // `--flag VALUE` or `--flag=VALUE`, once
+  | 'many' // `--flag A B C`, repeatable, values accumulate (clap `num_args = 0..`)
+  | 'append' // `--flag A`, one value per occurrence, repeatable (clap `ArgAction::Append`)
+  | 'prefill'; // `--prefill URL [PORT|none]`, repeatable
+
+export interface FlagMeta {
+  readonly group: string;
+  readonly help: string;
+  readonly arity: FlagArity;
+  /** Value name shown in --help. */
+  readonly value?: string;
+  /** Other spellings accepted on the command line (without the leading dashes). */
+  readonly aliases?: readonly string[];
+  /** Set while the feature behind the flag is not built: setting the flag is refused at start-up. */
+  readonly pending?: string;
+  /** Environment variable read as a fallback, besides the generic `VLLM_ROUTER_<KEY>`. */
+  readonly env?: string;
+}
+
+export interface Flag<S extends z.ZodType = z.ZodType> {
+  readonly schema: S;
+  readonly meta: FlagMeta;
+}
+
+const flag = <S extends z.ZodType>(schema: S, meta: FlagMeta): Flag<S> => ({ schema, meta });
+
+// Command-line values arrive as strings, config files give typed values: accept both, strictly.
+const toNumber = (v: unknown) => (typeof v === 'string' ? (v.trim() === '' ? Number.NaN : Number(v)) : v);
+const toBoolean = (v: unknown) => {
+  if (typeof v !== 'string') return v;
+  const s = v.trim().toLowerCase();
+  return s === 'true' || s === '1' || s === 'yes' ? true : s === 'false' || s === '0' || s === 'no' ? false : v;
+};
+const toList = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v);
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .number({ error: 'expected a number' })
+    .int('expected an integer')
+    .min(min, min === 0 ? 'must not be negative' : `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+const float = (min: number, max = Number.POSITIVE_INFINITY) =>
+  z
+    .number({ error: 'expected a number' })
+    .refine(Number.isFinite, 'expected a finite number')
+    .refine((x) => x >= min, `must be at least ${min}`)
+    .refine((x) => x <= max, `must be at most ${max}`);
+
+const intFlag = (dflt: number, min: number, meta: Omit<FlagMeta, 'arity'>, max?: number) =>
+  flag(z.preprocess(toNumber, int(min, max).default(dflt)), { arity: 'one', value: 'N', ...meta });
+const floatFlag = (dflt: number, min: number, meta: Omit<FlagMeta, 'arity'>, max?: number) =>
+  flag(z.preprocess(toNumber, float(min, max).default(dflt)), { arity: 'one', value: 'X', ...meta });
+const optionalIntFlag = (min: number, meta: Omit<FlagMeta, 'arity'>) =>
+  flag(z.preprocess(toNumber, int(min).optional()), { arity: 'one', value: 'N', ...meta });
+const switchFlag = (meta: Omit<FlagMeta, 'arity'>) =>
+  flag(z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }).default(false)), { arity: 'switch', ...meta });
+const stringFlag = (dflt: string, meta: Omit<FlagMeta, 'arity'>) =>
+  flag(z.string().min(1, 'must not be empty').default(dflt), { arity: 'one', value: 'TEXT', ...meta });
+const optionalStringFlag = (meta: Omit<FlagMeta, 'arity'>) =>
+  flag(z.string().min(1, 'must not be empty').optional(), { arity: 'one', value: 'TEXT', ...meta });
+const listFlag = (meta: Omit<FlagMeta, 'arity'>) =>
+  flag(z.preprocess(toList, z.array(z.string().min(1, 'must not be empty')).default([])), { arity: 'many', value: 'TEXT...', ...meta });
+const enumFlag = <const T extends readonly [string, ...string[]]>(values: T, dflt: T[number], meta: Omit<FlagMeta, 'arity'>) =>
+  flag(z.enum(values, { error: `expected one of ${values.join(', ')}` }).default(dflt), { arity: 'one', value: values.join('|'), ...meta });
+const optionalEnumFlag = <const T extends readonly [string, ...string[]]>(values: T, meta: Omit<FlagMeta, 'arity'>) =>
+  flag(z.enum(values, { error: `expected one of ${values.join(', ')}` }).optional(), { arity: 'one', value: values.join('|'), ...meta });
+
+/** `k=v` selector items, as clap gives them: split at the first `=`, items without one are ignored. */
+const selectorFlag = (meta: Omit<FlagMeta, 'arity'>) =>
+  flag(
+    z.preprocess(
+      (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v).map(([k, x]) => `${k}=${String(x)}`) : toList(v)),
+      z.array(z.string()).default([]),
+    ),
+    { arity: 'many', value: 'KEY=VALUE...', ...meta },
+  );
+
+/** A prefill endpoint: URL plus an optional bootstrap port (`none` means no bootstrap server). */
+export interface PrefillSpec {
+  url: string;
+  bootstrapPort: number | null;
+}
+const bootstrapPort = z.preprocess(
+  (v) => (v === undefined || v === null || (typeof v === 'string' && v.toLowerCase() === 'none') ? null : toNumber(v)),
+  int(1, 65535).nullable(),
+);
+const prefillItem = z.preprocess(
+  (v) => {
+    if (typeof v === 'string') return { url: v, bootstrapPort: null };
+    if (Array.isArray(v)) return { url: v[0], bootstrapPort: v[1] };
+    if (v !== null && typeof v === 'object' && 'bootstrap_port' in v) {
+      const o = v as { url?: unknown; bootstrap_port?: unknown };
+      return { url: o.url, bootstrapPort: o.bootstrap_port };
+    }
+    return v;
+  },
+  z.object({ url: z.string({ error: 'expected a URL' }), bootstrapPort }),
+);
+
+const PENDING = {
+  resilience: 'issue #6 (retries, circuit breakers, admission control, graceful drain)',
+  observability: 'issue #7 (logs, tracing)',
+  cacheAware: 'issue #4 (cache-aware routing on tokens)',
+  pd: 'issue #5 (prefill/decode disaggregation)',
+  operations: 'issue #9 (Kubernetes discovery, auth, DP ranks, OpenAI backend)',
+} as const;
+
+export const FLAGS = {
+  // ── Server
+  host: stringFlag('127.0.0.1', { group: 'Server', help: 'Address the router listens on', value: 'ADDR' }),
+  port: intFlag(30000, 0, { group: 'Server', help: 'Port the router listens on (0: any free port, printed at start-up)', value: 'PORT' }, 65535),
+  max_payload_size: intFlag(536870912, 1, { group: 'Server', help: 'Largest request body accepted, in bytes; larger bodies get 413', value: 'BYTES' }),
+  request_timeout_secs: intFlag(1800, 1, { group: 'Server', help: 'Total time allowed for one upstream request, streams included', value: 'SECS' }),
+  max_concurrent_requests: intFlag(32768, 1, { group: 'Server', help: 'Capacity of the admission token bucket', pending: PENDING.resilience }),
+  queue_size: intFlag(100, 0, { group: 'Server', help: 'Requests that may wait for admission when the bucket is empty (0: refuse at once)', pending: PENDING.resilience }),
+  queue_timeout_secs: intFlag(60, 1, { group: 'Server', help: 'Longest wait in the admission queue before 408', value: 'SECS', pending: PENDING.resilience }),
+  rate_limit_tokens_per_second: optionalIntFlag(1, { group: 'Server', help: 'Admission bucket refill rate (default: --max-concurrent-requests per second)', pending: PENDING.resilience }),
+  cors_allowed_origins: listFlag({ group: 'Server', help: 'Allowed CORS origins; empty allows any origin', value: 'ORIGIN...' }),
+  config: optionalStringFlag({ group: 'Server', help: 'JSON or YAML file with any of these settings under their snake_case names; command-line values win', value: 'FILE' }),
+
+  // ── Endpoints ("workers" in the Rust router's vocabulary)
+  worker_urls: listFlag({ group: 'Workers', help: 'Base URLs of the vLLM endpoints (http:// or https://)', value: 'URL...' }),
+  worker_startup_timeout_secs: intFlag(600, 1, { group: 'Workers', help: 'Longest wait at start-up for a first healthy endpoint', value: 'SECS' }),
+  worker_startup_check_interval: intFlag(30, 1, { group: 'Workers', help: 'Poll interval of the start-up health wait', value: 'SECS' }),
+  intra_node_data_parallel_size: intFlag(1, 1, { group: 'Workers', help: 'Data-parallel ranks per endpoint URL, routed with X-data-parallel-rank', pending: PENDING.operations }),
+  backend: enumFlag(['vllm', 'trtllm', 'openai', 'anthropic'], 'vllm', { group: 'Workers', help: 'Kind of upstream: vllm endpoints, or one OpenAI-compatible API', aliases: ['runtime'] }),
+  enable_igw: switchFlag({ group: 'Workers', help: 'Inference-gateway multi-router mode', pending: 'no issue yet (IGW multi-router mode)' }),
+  history_backend: enumFlag(['memory', 'none'], 'memory', { group: 'Workers', help: 'Response-storage backend of the Responses API', pending: 'no issue yet (response storage; vLLM keeps responses itself)' }),
+  profile: switchFlag({ group: 'Workers', help: 'PD mode: call /start_profile and /stop_profile around each stage', pending: PENDING.pd }),
+
+  // ── Policy
+  policy: enumFlag(POLICY_NAMES, 'cache_aware', { group: 'Policy', help: 'Routing policy' }),
+  prefill_policy: optionalEnumFlag(POLICY_NAMES, { group: 'Policy', help: 'PD prefill-stage policy (default: --policy)', pending: PENDING.pd }),
+  decode_policy: optionalEnumFlag(POLICY_NAMES, { group: 'Policy', help: 'PD decode-stage policy (default: --policy)', pending: PENDING.pd }),
+  cache_threshold: floatFlag(0.3, 0, { group: 'Cache-aware', help: 'Prefix match ratio above which a request goes to the best-matching endpoint' }, 1),
+  balance_abs_threshold: intFlag(64, 0, { group: 'Cache-aware', help: 'Load is imbalanced when max − min in-flight exceeds this…' }),
+  balance_rel_threshold: floatFlag(1.5, 1, { group: 'Cache-aware', help: '…and max exceeds min × this' }),
+  eviction_interval: intFlag(120, 1, { group: 'Cache-aware', help: 'Seconds between evictions of the prefix index', value: 'SECS', aliases: ['eviction-interval-secs'] }),
+  max_tree_size: intFlag(67108864, 1, { group: 'Cache-aware', help: 'Prefix-index budget per endpoint (characters, or tokens with a tokenizer)' }),
+  block_size: intFlag(16, 1, { group: 'Cache-aware', help: 'Tokens per prefix-hash block (match vLLM --block-size)', pending: PENDING.cacheAware }),
+  tokenizer_path: optionalStringFlag({ group: 'Cache-aware', help: 'tokenizer.json, or a directory holding it and tokenizer_config.json', value: 'PATH', pending: PENDING.cacheAware }),
+  model_path: optionalStringFlag({ group: 'Cache-aware', help: 'Local model directory holding the tokenizer files', value: 'PATH', pending: PENDING.cacheAware }),
+  tokenizer_pool_size: optionalIntFlag(1, { group: 'Cache-aware', help: 'Tokenizer threads (default: cores − 1, at least 1)', pending: PENDING.cacheAware }),
+
+  // ── Prefill/decode disaggregation
+  vllm_pd_disaggregation: switchFlag({ group: 'PD', help: 'vLLM two-stage prefill → decode routing', pending: PENDING.pd }),
+  pd_disaggregation: switchFlag({ group: 'PD', help: 'Older SGLang-style parallel prefill + decode routing', pending: PENDING.pd }),
+  prefill: flag(z.array(prefillItem).default([]), { group: 'PD', help: 'Prefill endpoint and optional bootstrap port; repeat for more', arity: 'prefill', value: 'URL [PORT|none]', pending: PENDING.pd }),
+  decode: flag(z.preprocess(toList, z.array(z.string()).default([])), { group: 'PD', help: 'Decode endpoint; repeat for more', arity: 'append', value: 'URL', pending: PENDING.pd }),
+  vllm_discovery_address: optionalStringFlag({ group: 'PD', help: 'host:port to bind a ZMQ ROUTER socket for vLLM self-registration', value: 'HOST:PORT', pending: PENDING.pd }),
+  kv_connector: enumFlag(['nixl', 'mooncake', 'moriio'], 'nixl', { group: 'PD', help: 'KV connector whose kv_transfer_params the router relays', pending: PENDING.pd }),
+
+  // ── Kubernetes service discovery
+  service_discovery: switchFlag({ group: 'Kubernetes', help: 'Discover endpoints from Kubernetes pods', pending: PENDING.operations }),
+  selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector (regular mode)', pending: PENDING.operations }),
+  prefill_selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector of prefill pods', pending: PENDING.operations }),
+  decode_selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector of decode pods', pending: PENDING.operations }),
+  service_discovery_port: intFlag(80, 1, { group: 'Kubernetes', help: 'Port of discovered pods', value: 'PORT', pending: PENDING.operations }, 65535),
+  service_discovery_namespace: optionalStringFlag({ group: 'Kubernetes', help: 'Namespace to watch (default: all)', value: 'NAME', pending: PENDING.operations }),
+
+  // ── Metrics and logs
+  prometheus_port: intFlag(29000, 0, { group: 'Metrics', help: 'Port of the Prometheus /metrics listener (0: any free port)', value: 'PORT' }, 65535),
+  prometheus_host: stringFlag('127.0.0.1', { group: 'Metrics', help: 'Address of the Prometheus /metrics listener', value: 'ADDR' }),
+  log_level: flag(
+    z.preprocess(
+      (v) => (v === 'warning' ? 'warn' : v === 'critical' ? 'error' : v),
+      z.enum(['debug', 'info', 'warn', 'error'], { error: 'expected one of debug, info, warn, error' }).default('info'),
+    ),
+    { group: 'Logging', help: 'Least severe log level written', arity: 'one', value: 'debug|info|warn|error' },
+  ),
+  log_dir: optionalStringFlag({ group: 'Logging', help: 'Directory for daily log files vllm-router.YYYY-MM-DD', value: 'DIR', pending: PENDING.observability }),
+  log_json: switchFlag({ group: 'Logging', help: 'Write one JSON object per log line' }),
+  request_id_headers: listFlag({ group: 'Logging', help: 'Headers the request id is taken from (default: x-request-id x-correlation-id x-trace-id request-id)', value: 'HEADER...' }),
+
+  // ── Tracing
+  enable_trace: switchFlag({ group: 'Tracing', help: 'Export OpenTelemetry traces', pending: PENDING.observability }),
+  otlp_traces_endpoint: optionalStringFlag({ group: 'Tracing', help: 'OTLP collector endpoint', value: 'HOST:PORT', pending: PENDING.observability, env: 'OTEL_EXPORTER_OTLP_ENDPOINT' }),
+  otel_sampling_ratio: floatFlag(1, 0, { group: 'Tracing', help: 'Fraction of traces sampled', pending: PENDING.observability }, 1),
+  otel_excluded_paths: listFlag({ group: 'Tracing', help: 'Paths without spans (default: health and readiness paths)', value: 'PATH...', pending: PENDING.observability }),
+
+  // ── Retries
+  retry_max_retries: intFlag(5, 1, { group: 'Retry', help: 'Total attempts per request (1 = no retry)', pending: PENDING.resilience }),
+  retry_initial_backoff_ms: intFlag(50, 1, { group: 'Retry', help: 'First backoff', value: 'MS', pending: PENDING.resilience }),
+  retry_max_backoff_ms: intFlag(30000, 1, { group: 'Retry', help: 'Backoff cap', value: 'MS', pending: PENDING.resilience }),
+  retry_backoff_multiplier: floatFlag(1.5, 1, { group: 'Retry', help: 'Backoff growth per retry', pending: PENDING.resilience }),
+  retry_jitter_factor: floatFlag(0.2, 0, { group: 'Retry', help: 'Uniform jitter ± this fraction', pending: PENDING.resilience }, 1),
+  disable_retries: switchFlag({ group: 'Retry', help: 'One attempt per request', pending: PENDING.resilience }),
+
+  // ── Circuit breaker
+  cb_failure_threshold: intFlag(10, 1, { group: 'Circuit breaker', help: 'Failures within the window that open the breaker', pending: PENDING.resilience }),
+  cb_success_threshold: intFlag(3, 1, { group: 'Circuit breaker', help: 'Half-open successes that close it', pending: PENDING.resilience }),
+  cb_timeout_duration_secs: intFlag(60, 1, { group: 'Circuit breaker', help: 'Time open before half-open probes', value: 'SECS', pending: PENDING.resilience }),
+  cb_window_duration_secs: intFlag(120, 1, { group: 'Circuit breaker', help: 'Failures older than this do not count', value: 'SECS', pending: PENDING.resilience }),
+  disable_circuit_breaker: switchFlag({ group: 'Circuit breaker', help: 'Never open breakers', pending: PENDING.resilience }),
+
+  // ── Health checks
+  health_failure_threshold: intFlag(3, 1, { group: 'Health', help: 'Failed probes in a row that mark an endpoint unhealthy' }),
+  health_success_threshold: intFlag(2, 1, { group: 'Health', help: 'Good probes in a row that mark it healthy again' }),
+  health_check_timeout_secs: intFlag(5, 1, { group: 'Health', help: 'Timeout of one probe', value: 'SECS' }),
+  health_check_interval_secs: intFlag(60, 1, { group: 'Health', help: 'Time between probe rounds', value: 'SECS' }),
+  health_check_endpoint: flag(z.string().startsWith('/', 'must start with /').default('/health'), { group: 'Health', help: 'Path probed on each endpoint', arity: 'one', value: 'PATH' }),
+
+  // ── Auth
+  api_key: optionalStringFlag({ group: 'Auth', help: 'Bearer key sent to endpoints on every request, health checks included', value: 'KEY' }),
+  api_key_validation_urls: listFlag({ group: 'Auth', help: 'URLs that validate inbound bearer tokens', value: 'URL...', pending: PENDING.operations, env: 'API_KEY_VALIDATION_URLS' }),
+} as const satisfies Record<string, Flag>;
+
+export type FlagKey = keyof typeof FLAGS;
+
+/** `--worker-urls` for `worker_urls`. */
+export const cliName = (key: string) => `--${key.replaceAll('_', '-')}`;

@@ -1,0 +1,66 @@
+// The configuration schema: the flag table as one zod object, plus the rules that span several flags.
+import { z } from 'zod';
+import { FLAGS, type FlagKey } from './flags.ts';
+
+const shape = Object.fromEntries(Object.entries(FLAGS).map(([key, f]) => [key, f.schema])) as {
+  [K in FlagKey]: (typeof FLAGS)[K]['schema'];
+};
+
+/** A worker URL must be http(s) with a host, as the Rust router validates. */
+export function urlProblem(url: string): string | undefined {
+  if (!/^https?:\/\//i.test(url)) return 'must start with http:// or https://';
+  try {
+    if (!new URL(url).hostname) return 'has no host';
+  } catch {
+    return 'is not a valid URL';
+  }
+  return undefined;
+}
+
+export const configSchema = z.object(shape).superRefine((c, ctx) => {
+  const problem = (key: FlagKey, message: string, value?: unknown) =>
+    ctx.addIssue({ code: 'custom', path: [key], message, input: value });
+
+  c.worker_urls.forEach((url) => {
+    const p = urlProblem(url);
+    if (p) problem('worker_urls', p, url);
+  });
+  c.decode.forEach((url) => {
+    const p = urlProblem(url);
+    if (p) problem('decode', p, url);
+  });
+  c.prefill.forEach(({ url }) => {
+    const p = urlProblem(url);
+    if (p) problem('prefill', p, url);
+  });
+
+  const pd = c.vllm_pd_disaggregation || c.pd_disaggregation;
+  if (c.vllm_pd_disaggregation && c.pd_disaggregation)
+    problem('pd_disaggregation', 'cannot be combined with --vllm-pd-disaggregation', true);
+
+  if (c.backend === 'openai') {
+    if (c.worker_urls.length !== 1) problem('worker_urls', '--backend openai needs exactly one URL', c.worker_urls.join(' '));
+    if (c.service_discovery) problem('service_discovery', 'cannot be used with --backend openai', true);
+  } else if (pd) {
+    const discovery = c.vllm_discovery_address !== undefined || c.service_discovery;
+    if (!discovery && (c.prefill.length === 0 || c.decode.length === 0))
+      problem(c.prefill.length === 0 ? 'prefill' : 'decode', 'PD mode needs at least one --prefill and one --decode (or a discovery source)');
+    if (c.service_discovery && c.prefill_selector.length === 0 && c.decode_selector.length === 0)
+      problem('prefill_selector', 'PD service discovery needs --prefill-selector or --decode-selector');
+  } else if (c.service_discovery) {
+    if (c.selector.length === 0) problem('selector', 'service discovery needs a non-empty --selector');
+  } else if (c.worker_urls.length === 0) {
+    problem('worker_urls', 'at least one endpoint URL is required (or --service-discovery)');
+  } else if (c.policy === 'power_of_two' && c.worker_urls.length < 2) {
+    problem('policy', 'power_of_two needs at least two --worker-urls', c.policy);
+  }
+
+  if (c.kv_connector === 'moriio' && c.vllm_discovery_address === undefined)
+    problem('kv_connector', 'moriio needs --vllm-discovery-address', c.kv_connector);
+  if (c.retry_max_backoff_ms < c.retry_initial_backoff_ms)
+    problem('retry_max_backoff_ms', `must be at least --retry-initial-backoff-ms (${c.retry_initial_backoff_ms})`, c.retry_max_backoff_ms);
+  if (c.vllm_discovery_address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(c.vllm_discovery_address))
+    problem('vllm_discovery_address', 'expected host:port', c.vllm_discovery_address);
+});
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,53 @@
+// The OpenAI-compatible generation routes: read the body once, check what the router reads, route it.
+import type { Hono } from 'hono';
+import { parseJsonObject, readBytes } from '../body.ts';
+import { allowLongRequest, pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
+import { isRouterError } from '../errors.ts';
+import { validateFields } from '../validate.ts';
+import { reject } from '../../routing/reject.ts';
+import type { RegularRouter } from '../../routing/regular.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
+
+export const INFERENCE_ROUTES = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/generate',
+  '/v1/rerank',
+  '/rerank',
+  '/v1/responses',
+] as const;
+
+export interface InferenceDeps {
+  readonly router: RegularRouter;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly maxPayloadSize: number;
+}
+
+export function addInferenceRoutes(app: Hono<AppEnv>, deps: InferenceDeps): void {
+  for (const route of INFERENCE_ROUTES) app.post(route, (c) => handle(c, route, deps));
+}
+
+async function handle(c: AppContext, route: string, deps: InferenceDeps): Promise<Response> {
+  const requestId = c.get('requestId');
+  const bytes = await readBytes(c.req.raw, deps.maxPayloadSize);
+  if (isRouterError(bytes)) return reject(deps, route, requestId, bytes);
+  const json = parseJsonObject(bytes);
+  if (isRouterError(json)) return reject(deps, route, requestId, json);
+  const invalid = validateFields(route, json);
+  if (invalid) return reject(deps, route, requestId, invalid);
+  allowLongRequest(c);
+  return deps.router.route({
+    route,
+    upstreamPath: pathAndQuery(c.req.raw.url),
+    method: 'POST',
+    headers: c.req.raw.headers,
+    bytes,
+    json,
+    requestId,
+    clientSignal: c.req.raw.signal,
+    startedAt: c.get('startedAt'),
+  });
+}

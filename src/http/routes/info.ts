@@ -1,0 +1,112 @@
+// Health, readiness and model listing: answered from the registry or gathered from healthy endpoints.
+import type { Hono } from 'hono';
+import { isAvailable, type Endpoint } from '../../core/endpoint.ts';
+import type { EndpointRegistry } from '../../core/registry.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
+import { reject } from '../../routing/reject.ts';
+import type { AppEnv } from '../context.ts';
+import { routerError } from '../errors.ts';
+import { downstreamHeaders } from '../forward-headers.ts';
+
+export interface InfoDeps {
+  readonly registry: EndpointRegistry;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly apiKey: string | undefined;
+  readonly probeTimeoutMs: number;
+  /** True once shutdown began: readiness turns 503 so load balancers stop sending. */
+  readonly isDraining: () => boolean;
+}
+
+interface ModelCard {
+  id: string;
+  [key: string]: unknown;
+}
+
+export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
+  const { registry } = deps;
+  const authHeaders = (client: Headers): Record<string, string> => {
+    if (deps.apiKey !== undefined) return { authorization: `Bearer ${deps.apiKey}` };
+    const auth = client.get('authorization');
+    return auth === null ? {} : { authorization: auth };
+  };
+  const getJson = async (url: string, client: Headers): Promise<unknown> => {
+    const res = await fetch(url, { headers: authHeaders(client), signal: AbortSignal.timeout(deps.probeTimeoutMs) });
+    if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+    return res.json();
+  };
+  const firstAvailable = (): Endpoint | undefined => registry.all().find(isAvailable);
+
+  app.get('/liveness', (c) => c.text('OK'));
+
+  app.get('/health', (c) => {
+    const unhealthy = registry.all().filter((e) => !e.healthy);
+    if (unhealthy.length === 0) return c.text('All servers healthy');
+    return c.text(`Unhealthy servers: [${unhealthy.map((e) => e.id).join(', ')}]`, 503);
+  });
+
+  app.get('/readiness', (c) => {
+    const total = registry.all().length;
+    if (deps.isDraining()) return c.json({ status: 'not_ready', reason: 'shutting down', total_workers: total }, 503);
+    const healthy = registry.all().filter(isAvailable).length;
+    if (healthy > 0) return c.json({ status: 'ready', healthy_workers: healthy, total_workers: total });
+    return c.json({ status: 'not_ready', reason: 'no healthy workers available', total_workers: total }, 503);
+  });
+
+  // The union of the models of every healthy endpoint: one dead endpoint does not break the listing.
+  app.get('/v1/models', async (c) => {
+    const endpoints = [...new Map(registry.all().filter(isAvailable).map((e) => [e.url, e])).values()];
+    const results = await Promise.allSettled(endpoints.map((e) => getJson(`${e.url}/v1/models`, c.req.raw.headers)));
+    const models = new Map<string, ModelCard>();
+    let answered = 0;
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        deps.log.warn('model listing failed', { endpoint: endpoints[i]!.url, request_id: c.get('requestId'), message: String(r.reason) });
+        return;
+      }
+      answered++;
+      const data = (r.value as { data?: unknown }).data;
+      if (Array.isArray(data)) for (const card of data) if (card && typeof card.id === 'string' && !models.has(card.id)) models.set(card.id, card);
+    });
+    if (answered === 0)
+      return reject(deps, '/v1/models', c.get('requestId'), routerError('no_available_endpoints', 'No healthy endpoint answered /v1/models'));
+    return c.json({ object: 'list', data: [...models.values()] });
+  });
+
+  // A real generation of one token on an available endpoint: proves the model serves, not only that the process is up.
+  app.get('/health_generate', async (c) => {
+    const endpoint = firstAvailable();
+    const requestId = c.get('requestId');
+    if (endpoint === undefined) return reject(deps, '/health_generate', requestId, routerError('no_available_endpoints', 'No available endpoints'));
+    try {
+      const listing = (await getJson(`${endpoint.url}/v1/models`, c.req.raw.headers)) as { data?: ModelCard[] };
+      const model = listing.data?.[0]?.id;
+      const res = await fetch(`${endpoint.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...authHeaders(c.req.raw.headers) },
+        body: JSON.stringify({ model, prompt: 'Hello', max_tokens: 1 }),
+        signal: AbortSignal.timeout(deps.probeTimeoutMs),
+      });
+      await res.body?.cancel();
+      if (!res.ok) throw new Error(`generation answered ${res.status}`);
+      return c.json({ status: 'ok', endpoint: endpoint.id });
+    } catch (e) {
+      return reject(deps, '/health_generate', requestId, routerError('upstream_error', `Generation check failed on ${endpoint.id}: ${(e as Error).message}`, { status: 503 }));
+    }
+  });
+
+  for (const path of ['/get_server_info', '/get_model_info'] as const) {
+    app.get(path, async (c) => {
+      const endpoint = firstAvailable();
+      const requestId = c.get('requestId');
+      if (endpoint === undefined) return reject(deps, path, requestId, routerError('no_available_endpoints', 'No available endpoints'));
+      try {
+        const res = await fetch(endpoint.url + path, { headers: authHeaders(c.req.raw.headers), signal: AbortSignal.timeout(deps.probeTimeoutMs) });
+        return new Response(res.body, { status: res.status, headers: downstreamHeaders(res.headers, requestId) });
+      } catch (e) {
+        return reject(deps, path, requestId, routerError('upstream_unreachable', `${endpoint.id} did not answer ${path}: ${(e as Error).message}`));
+      }
+    });
+  }
+}

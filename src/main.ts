@@ -1,0 +1,57 @@
+// Entry point: argv → config → start the router → drain on SIGTERM/SIGINT.
+import pkg from '../package.json' with { type: 'json' };
+import { formatConfigError } from './config/errors.ts';
+import { loadConfig } from './config/load.ts';
+import { isPolicyImplemented } from './policies/index.ts';
+import { startRouter } from './server.ts';
+
+async function main(): Promise<number> {
+  const loaded = loadConfig({
+    argv: process.argv.slice(2),
+    env: process.env,
+    readFile: (path) => require('node:fs').readFileSync(path, 'utf8'),
+    version: pkg.version,
+    isPolicyImplemented,
+  });
+  switch (loaded.kind) {
+    case 'help':
+      process.stdout.write(loaded.text);
+      return 0;
+    case 'version':
+      process.stdout.write(`${loaded.text}\n`);
+      return 0;
+    case 'error':
+      process.stderr.write(`${formatConfigError(loaded.error)}\n`);
+      return 2;
+  }
+  for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
+
+  let router;
+  try {
+    router = await startRouter(loaded.config);
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const running = router;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        running.log.warn('second signal: exiting now', { signal });
+        process.exit(1);
+      }
+      stopping = true;
+      running.log.info('draining: waiting for in-flight requests', { signal });
+      void running.drain().then(() => {
+        running.log.info('drained, exiting');
+        resolve(0);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+process.exitCode = await main();
+if (process.exitCode !== undefined) process.exit(process.exitCode);
