@@ -33,12 +33,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const requestTimeoutMs = config.request_timeout_secs * 1000;
   const idHeaders = config.request_id_headers.length > 0 ? config.request_id_headers.map((h) => h.toLowerCase()) : DEFAULT_REQUEST_ID_HEADERS;
 
-  app.use(
-    '*',
+  const corsHandler =
     config.cors_allowed_origins.length === 0
       ? cors({ exposeHeaders: ['x-request-id'] })
-      : cors({ origin: config.cors_allowed_origins, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Authorization'], exposeHeaders: ['x-request-id'], maxAge: 3600 }),
-  );
+      : cors({ origin: config.cors_allowed_origins, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Authorization'], exposeHeaders: ['x-request-id'], maxAge: 3600 });
+  // CORS concerns browsers only: requests without an Origin header skip it (most traffic, on the hot path).
+  app.use('*', (c, next) => (c.req.raw.headers.has('origin') ? corsHandler(c, next) : next()));
   app.use('*', async (c, next) => {
     const id = requestIdFor(c.req.raw.headers, idHeaders, c.req.path, deps.random);
     c.set('requestId', id);

@@ -1,5 +1,5 @@
 // One upstream HTTP call, and the relay of its response to the client with the same bytes, chunk by chunk.
-import { routerError, sseErrorFrame, type RouterError } from '../http/errors.ts';
+import { errorBody, routerError, sseErrorFrame, statusOf, type RouterError } from '../http/errors.ts';
 import { downstreamHeaders } from '../http/forward-headers.ts';
 
 export interface UpstreamCall {
@@ -7,10 +7,10 @@ export interface UpstreamCall {
   readonly method: string;
   readonly headers: Headers;
   readonly body: Uint8Array | null;
-  /** Aborts when the client goes away or the request times out. */
+  /** Aborts when the client goes away or the request deadline passes. */
   readonly signal: AbortSignal;
-  /** Which of the two: lets a timeout be told from a vanished client. */
-  readonly clientSignal: AbortSignal;
+  /** Which of the two it was: a timeout, rather than a vanished client. */
+  readonly timedOut: () => boolean;
 }
 
 export async function callUpstream(call: UpstreamCall): Promise<Response | RouterError> {
@@ -25,8 +25,8 @@ export async function callUpstream(call: UpstreamCall): Promise<Response | Route
       decompress: false,
     });
   } catch (e) {
-    if (call.clientSignal.aborted) return routerError('client_closed', 'Client closed the connection');
-    if (call.signal.aborted) return routerError('upstream_timeout', `Endpoint did not answer in time (${new URL(call.url).origin})`);
+    if (call.timedOut()) return routerError('upstream_timeout', `Endpoint did not answer in time (${new URL(call.url).origin})`);
+    if (call.signal.aborted) return routerError('client_closed', 'Client closed the connection');
     return routerError('upstream_unreachable', `Endpoint ${new URL(call.url).origin} is unreachable: ${(e as Error).message}`);
   }
 }
@@ -40,15 +40,33 @@ export interface RelayHooks {
   onEnd(outcome: StreamOutcome): void;
 }
 
-/** The client's response: the endpoint's status and headers, its body passed through untouched. */
-export function relay(upstream: Response, requestId: string, hooks: RelayHooks): Response {
+/**
+ * The client's response: the endpoint's status and headers, its body passed through untouched.
+ * SSE streams go chunk by chunk as they arrive. Other bodies (bounded JSON) are taken whole and sent
+ * whole: piping a JS stream into the socket costs far more per request than one buffer, and a
+ * non-streaming client cannot use a partial body anyway.
+ */
+export async function relay(upstream: Response, requestId: string, hooks: RelayHooks): Promise<Response> {
   const headers = downstreamHeaders(upstream.headers, requestId);
-  const source = upstream.body;
-  if (source === null) {
-    hooks.onEnd('complete');
-    return new Response(null, { status: upstream.status, headers });
-  }
   const isSse = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  if (!isSse || upstream.body === null) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await upstream.bytes();
+    } catch (e) {
+      hooks.onEnd('upstream_error');
+      const error = routerError('stream_interrupted', `Endpoint broke off its response: ${(e as Error).message}`);
+      return new Response(errorBody(error), { status: statusOf(error), headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
+    }
+    if (bytes.byteLength > 0) hooks.onChunk?.(bytes);
+    hooks.onEnd('complete');
+    return new Response(bytes, { status: upstream.status, headers });
+  }
+  return new Response(tapStream(upstream.body, hooks), { status: upstream.status, headers });
+}
+
+/** The same chunks, in order, as a stream the client reads; ends the hooks exactly once. */
+function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   let ended = false;
   const end = (outcome: StreamOutcome) => {
@@ -56,7 +74,7 @@ export function relay(upstream: Response, requestId: string, hooks: RelayHooks):
     ended = true;
     hooks.onEnd(outcome);
   };
-  const body = new ReadableStream<Uint8Array>(
+  return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
@@ -69,8 +87,8 @@ export function relay(upstream: Response, requestId: string, hooks: RelayHooks):
           hooks.onChunk?.(value);
           controller.enqueue(value);
         } catch (e) {
-          // The endpoint broke off mid-body: SSE clients get one error event, others a truncated body.
-          if (isSse) controller.enqueue(sseErrorFrame(routerError('stream_interrupted', `Endpoint stream broke off: ${(e as Error).message}`)));
+          // The endpoint broke off mid-stream: the client gets one error event, then [DONE].
+          controller.enqueue(sseErrorFrame(routerError('stream_interrupted', `Endpoint stream broke off: ${(e as Error).message}`)));
           controller.close();
           end('upstream_error');
         }
@@ -82,5 +100,4 @@ export function relay(upstream: Response, requestId: string, hooks: RelayHooks):
     },
     { highWaterMark: 0 },
   );
-  return new Response(body, { status: upstream.status, headers });
 }

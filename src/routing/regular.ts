@@ -6,6 +6,7 @@ import { upstreamHeaders } from '../http/forward-headers.ts';
 import type { Logger } from '../log/logger.ts';
 import { statusClass, type Metrics } from '../metrics/metrics.ts';
 import type { Policy } from '../policies/types.ts';
+import { abortOnClientOrDeadline } from './deadline.ts';
 import { callUpstream, relay } from './proxy.ts';
 import { reject } from './reject.ts';
 import { createRoutingRequest } from './routing-request.ts';
@@ -66,13 +67,14 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
       const extra: Record<string, string> = {};
       if (deps.apiKey !== undefined) extra.authorization = `Bearer ${deps.apiKey}`;
       if (endpoint.dpRank !== undefined) extra['x-data-parallel-rank'] = String(endpoint.dpRank);
-      const signal = AbortSignal.any([req.clientSignal, AbortSignal.timeout(deps.requestTimeoutMs)]);
+      const abort = abortOnClientOrDeadline(req.clientSignal, deps.requestTimeoutMs);
 
       endpoint.inFlight++;
       metrics.running.inc({ worker: endpoint.id });
       metrics.processed.inc({ worker: endpoint.id });
       metrics.policyDecisions.inc({ policy: policy.name, worker: endpoint.id });
       const release = () => {
+        abort.done();
         endpoint.inFlight--;
         metrics.running.dec({ worker: endpoint.id });
       };
@@ -82,8 +84,8 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         method: req.method,
         headers: upstreamHeaders(req.headers, req.requestId, extra),
         body: req.bytes,
-        signal,
-        clientSignal: req.clientSignal,
+        signal: abort.signal,
+        timedOut: () => abort.timedOut,
       });
       if (isRouterError(upstream)) {
         release();
