@@ -2,7 +2,11 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { Config } from './config/schema.ts';
+import type { Admission } from './core/admission.ts';
 import type { EndpointRegistry } from './core/registry.ts';
+import type { RetryPolicy } from './core/retry.ts';
+import { boundedLabel } from './metrics/bounded-label.ts';
+import type { EndpointStats } from './stats/endpoint-stats.ts';
 import type { AppEnv } from './http/context.ts';
 import { errorResponse, routerError } from './http/errors.ts';
 import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
@@ -24,6 +28,9 @@ export interface AppDeps {
   /** Monotonic milliseconds. */
   readonly now: () => number;
   readonly random: () => number;
+  readonly admission: Admission;
+  readonly retry: RetryPolicy;
+  readonly stats: EndpointStats;
   readonly isDraining: () => boolean;
 }
 
@@ -47,9 +54,22 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
   });
 
-  const router = createRegularRouter({ registry: deps.registry, policy: deps.policy, metrics, log, now: deps.now, requestTimeoutMs, apiKey: config.api_key });
+  const router = createRegularRouter({
+    registry: deps.registry,
+    policy: deps.policy,
+    metrics,
+    log,
+    stats: deps.stats,
+    retry: deps.retry,
+    now: deps.now,
+    random: deps.random,
+    requestTimeoutMs,
+    stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
+    apiKey: config.api_key,
+    modelLabel: boundedLabel(64),
+  });
   addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining });
-  addInferenceRoutes(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });
+  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size });
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });
 

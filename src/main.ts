@@ -42,9 +42,10 @@ async function main(): Promise<number> {
         process.exit(1);
       }
       stopping = true;
-      running.log.info('draining: waiting for in-flight requests', { signal });
-      void running.drain().then(() => {
-        running.log.info('drained, exiting');
+      const graceSecs = running.config.shutdown_grace_period_secs;
+      running.log.info('draining: waiting for in-flight requests', { signal, grace_secs: graceSecs });
+      void running.drain(graceSecs * 1000).then((finished) => {
+        running.log[finished ? 'info' : 'warn'](finished ? 'drained, exiting' : 'grace period over: open requests were cut', { signal });
         resolve(0);
       });
     };

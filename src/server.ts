@@ -1,8 +1,13 @@
 // A running router: the HTTP listener, the metrics listener and the background work, owned together.
 import { createApp } from './app.ts';
 import type { Config } from './config/schema.ts';
+import { Admission } from './core/admission.ts';
+import { createCircuitBreaker } from './core/circuit-breaker.ts';
+import { endpointId } from './core/endpoint.ts';
 import { HealthChecker } from './core/health.ts';
 import { createRegistry, type EndpointRegistry } from './core/registry.ts';
+import { retryPolicy } from './core/retry.ts';
+import { createEndpointStats } from './stats/endpoint-stats.ts';
 import { createLogger, type Logger } from './log/logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { createPolicy } from './policies/index.ts';
@@ -26,6 +31,7 @@ export class RunningRouter implements AsyncDisposable {
     private readonly server: Bun.Server<unknown>,
     private readonly metricsServer: Bun.Server<unknown>,
     private readonly health: HealthChecker,
+    private readonly admission: Admission,
   ) {}
 
   get url(): string {
@@ -38,14 +44,25 @@ export class RunningRouter implements AsyncDisposable {
     return this.#draining;
   }
 
-  /** Stop taking new connections and wait for in-flight requests and streams to finish. */
-  async drain(): Promise<void> {
+  /**
+   * Stop taking new connections and let in-flight requests and streams finish, for at most `graceMs`;
+   * whatever is still open then is cut. Resolves true when everything finished in time.
+   */
+  async drain(graceMs: number): Promise<boolean> {
     this.#draining = true;
-    await this.server.stop(false);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finished = await Promise.race([
+      this.server.stop(false).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) await this.server.stop(true);
     this.close();
+    return finished;
   }
 
   private close(): void {
+    this.admission[Symbol.dispose]();
     this.health[Symbol.dispose]();
     this.policy.dispose?.();
     void this.metricsServer.stop(true);
@@ -63,7 +80,29 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
   const random = options.random ?? Math.random;
   const now = options.now ?? (() => performance.now());
   const metrics = createMetrics();
-  const registry = createRegistry();
+  const breakerOptions = {
+    failureThreshold: config.cb_failure_threshold,
+    successThreshold: config.cb_success_threshold,
+    timeoutMs: config.cb_timeout_duration_secs * 1000,
+    windowMs: config.cb_window_duration_secs * 1000,
+    halfOpenMaxProbes: config.cb_half_open_max_probes,
+  };
+  const STATE_CODE = { closed: 0, open: 1, half_open: 2 } as const;
+  const registry = createRegistry({
+    breaker: config.disable_circuit_breaker
+      ? undefined
+      : (spec) => {
+          const worker = endpointId(spec);
+          return createCircuitBreaker(breakerOptions, {
+            now,
+            onTransition: (from, to) => {
+              metrics.cbTransitions.inc({ worker, from, to });
+              metrics.cbState.set({ worker }, STATE_CODE[to]);
+              log[to === 'open' ? 'warn' : 'info']('circuit breaker', { endpoint: worker, from, to });
+            },
+          });
+        },
+  });
   for (const url of config.worker_urls) {
     const added = registry.add({ url });
     if ('error' in added) log.warn('duplicate endpoint ignored', { endpoint: url });
@@ -100,8 +139,30 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     log,
   );
 
+  const admission = new Admission(
+    {
+      capacity: config.max_concurrent_requests,
+      refillPerSecond: config.rate_limit_tokens_per_second,
+      queueSize: config.queue_size,
+      queueTimeoutMs: config.queue_timeout_secs * 1000,
+    },
+    { now },
+  );
+  const retry = retryPolicy({
+    maxAttempts: config.disable_retries ? 1 : config.retry_max_retries,
+    initialBackoffMs: config.retry_initial_backoff_ms,
+    maxBackoffMs: config.retry_max_backoff_ms,
+    multiplier: config.retry_backoff_multiplier,
+    jitter: config.retry_jitter_factor,
+  });
+  const stats = createEndpointStats();
+  registry.onChange(() => {
+    const ids = new Set(registry.all().map((e) => e.id));
+    for (const e of registry.all()) if (!ids.has(e.id)) stats.forget(e.id);
+  });
+
   let router: RunningRouter | undefined;
-  const app = createApp({ config, registry, policy, metrics, log, now, random, isDraining: () => router?.draining ?? false });
+  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, isDraining: () => router?.draining ?? false });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
@@ -112,12 +173,15 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
   const metricsServer = Bun.serve({
     hostname: config.prometheus_host,
     port: config.prometheus_port,
-    fetch: async (req) =>
-      new URL(req.url).pathname === '/metrics'
-        ? new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } })
-        : new Response('Not Found', { status: 404 }),
+    fetch: async (req) => {
+      if (new URL(req.url).pathname !== '/metrics') return new Response('Not Found', { status: 404 });
+      const a = admission.stats();
+      metrics.queueDepth.set(a.queued);
+      metrics.admissionInUse.set(a.inUse);
+      return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
+    },
   });
-  router = new RunningRouter(config, registry, metrics, policy, log, server, metricsServer, health);
+  router = new RunningRouter(config, registry, metrics, policy, log, server, metricsServer, health, admission);
 
   await waitForHealthy(router, health, config, log);
   health.start();

@@ -105,7 +105,6 @@ const prefillItem = z.preprocess(
 );
 
 const PENDING = {
-  resilience: 'issue #6 (retries, circuit breakers, admission control, graceful drain)',
   observability: 'issue #7 (logs, tracing)',
   cacheAware: 'issue #4 (cache-aware routing on tokens)',
   pd: 'issue #5 (prefill/decode disaggregation)',
@@ -118,11 +117,13 @@ export const FLAGS = {
   port: intFlag(30000, 0, { group: 'Server', help: 'Port the router listens on (0: any free port, printed at start-up)', value: 'PORT' }, 65535),
   max_payload_size: intFlag(536870912, 1, { group: 'Server', help: 'Largest request body accepted, in bytes; larger bodies get 413', value: 'BYTES' }),
   request_timeout_secs: intFlag(1800, 1, { group: 'Server', help: 'Total time allowed for one upstream request, streams included', value: 'SECS' }),
-  max_concurrent_requests: intFlag(32768, 1, { group: 'Server', help: 'Capacity of the admission token bucket', pending: PENDING.resilience }),
-  queue_size: intFlag(100, 0, { group: 'Server', help: 'Requests that may wait for admission when the bucket is empty (0: refuse at once)', pending: PENDING.resilience }),
-  queue_timeout_secs: intFlag(60, 1, { group: 'Server', help: 'Longest wait in the admission queue before 408', value: 'SECS', pending: PENDING.resilience }),
-  rate_limit_tokens_per_second: optionalIntFlag(1, { group: 'Server', help: 'Admission bucket refill rate (default: --max-concurrent-requests per second)', pending: PENDING.resilience }),
+  max_concurrent_requests: intFlag(32768, 1, { group: 'Server', help: 'Capacity of the admission token bucket' }),
+  queue_size: intFlag(100, 0, { group: 'Server', help: 'Requests that may wait for admission when the bucket is empty (0: refuse at once)' }),
+  queue_timeout_secs: intFlag(60, 1, { group: 'Server', help: 'Longest wait in the admission queue before 408', value: 'SECS' }),
+  rate_limit_tokens_per_second: optionalIntFlag(1, { group: 'Server', help: 'Admission bucket refill rate (default: --max-concurrent-requests per second)' }),
   cors_allowed_origins: listFlag({ group: 'Server', help: 'Allowed CORS origins; empty allows any origin', value: 'ORIGIN...' }),
+  shutdown_grace_period_secs: intFlag(180, 0, { group: 'Server', help: 'On SIGTERM/SIGINT, how long in-flight requests and streams may take to finish', value: 'SECS' }),
+  stream_stall_timeout_secs: intFlag(300, 0, { group: 'Server', help: 'Cut a stream that sends nothing for this long (0: never), with an SSE error event', value: 'SECS' }),
   config: optionalStringFlag({ group: 'Server', help: 'JSON or YAML file with any of these settings under their snake_case names; command-line values win', value: 'FILE' }),
 
   // ── Endpoints ("workers" in the Rust router's vocabulary)
@@ -186,19 +187,20 @@ export const FLAGS = {
   otel_excluded_paths: listFlag({ group: 'Tracing', help: 'Paths without spans (default: health and readiness paths)', value: 'PATH...', pending: PENDING.observability }),
 
   // ── Retries
-  retry_max_retries: intFlag(5, 1, { group: 'Retry', help: 'Total attempts per request (1 = no retry)', pending: PENDING.resilience }),
-  retry_initial_backoff_ms: intFlag(50, 1, { group: 'Retry', help: 'First backoff', value: 'MS', pending: PENDING.resilience }),
-  retry_max_backoff_ms: intFlag(30000, 1, { group: 'Retry', help: 'Backoff cap', value: 'MS', pending: PENDING.resilience }),
-  retry_backoff_multiplier: floatFlag(1.5, 1, { group: 'Retry', help: 'Backoff growth per retry', pending: PENDING.resilience }),
-  retry_jitter_factor: floatFlag(0.2, 0, { group: 'Retry', help: 'Uniform jitter ± this fraction', pending: PENDING.resilience }, 1),
-  disable_retries: switchFlag({ group: 'Retry', help: 'One attempt per request', pending: PENDING.resilience }),
+  retry_max_retries: intFlag(5, 1, { group: 'Retry', help: 'Total attempts per request (1 = no retry)' }),
+  retry_initial_backoff_ms: intFlag(50, 1, { group: 'Retry', help: 'First backoff', value: 'MS' }),
+  retry_max_backoff_ms: intFlag(30000, 1, { group: 'Retry', help: 'Backoff cap', value: 'MS' }),
+  retry_backoff_multiplier: floatFlag(1.5, 1, { group: 'Retry', help: 'Backoff growth per retry' }),
+  retry_jitter_factor: floatFlag(0.2, 0, { group: 'Retry', help: 'Uniform jitter ± this fraction' }, 1),
+  disable_retries: switchFlag({ group: 'Retry', help: 'One attempt per request' }),
 
   // ── Circuit breaker
-  cb_failure_threshold: intFlag(10, 1, { group: 'Circuit breaker', help: 'Failures within the window that open the breaker', pending: PENDING.resilience }),
-  cb_success_threshold: intFlag(3, 1, { group: 'Circuit breaker', help: 'Half-open successes that close it', pending: PENDING.resilience }),
-  cb_timeout_duration_secs: intFlag(60, 1, { group: 'Circuit breaker', help: 'Time open before half-open probes', value: 'SECS', pending: PENDING.resilience }),
-  cb_window_duration_secs: intFlag(120, 1, { group: 'Circuit breaker', help: 'Failures older than this do not count', value: 'SECS', pending: PENDING.resilience }),
-  disable_circuit_breaker: switchFlag({ group: 'Circuit breaker', help: 'Never open breakers', pending: PENDING.resilience }),
+  cb_failure_threshold: intFlag(10, 1, { group: 'Circuit breaker', help: 'Failures in a row (all within the window) that open the breaker' }),
+  cb_half_open_max_probes: intFlag(1, 1, { group: 'Circuit breaker', help: 'Requests let through at once while half-open' }),
+  cb_success_threshold: intFlag(3, 1, { group: 'Circuit breaker', help: 'Half-open successes that close it' }),
+  cb_timeout_duration_secs: intFlag(60, 1, { group: 'Circuit breaker', help: 'Time open before half-open probes', value: 'SECS' }),
+  cb_window_duration_secs: intFlag(120, 1, { group: 'Circuit breaker', help: 'Failures older than this do not count', value: 'SECS' }),
+  disable_circuit_breaker: switchFlag({ group: 'Circuit breaker', help: 'Never open breakers' }),
 
   // ── Health checks
   health_failure_threshold: intFlag(3, 1, { group: 'Health', help: 'Failed probes in a row that mark an endpoint unhealthy' }),

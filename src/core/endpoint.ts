@@ -48,10 +48,16 @@ export function hostPort(url: string): string {
   return `${parsed.hostname}:${port}`;
 }
 
+/** The registry key of an endpoint: its base URL, with `@rank` when data-parallel ranks are expanded. */
+export function endpointId(spec: Pick<EndpointSpec, 'url' | 'dpRank'>): string {
+  const url = spec.url.replace(/\/+$/, '');
+  return spec.dpRank === undefined ? url : `${url}@${spec.dpRank}`;
+}
+
 export function createEndpoint(spec: EndpointSpec, breaker: CircuitBreaker): Endpoint {
   const url = spec.url.replace(/\/+$/, '');
   return {
-    id: spec.dpRank === undefined ? url : `${url}@${spec.dpRank}`,
+    id: endpointId(spec),
     url,
     role: spec.role ?? 'regular',
     dpRank: spec.dpRank,

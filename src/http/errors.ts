@@ -14,6 +14,7 @@ export type RouterErrorKind =
   | 'upstream_timeout'
   | 'upstream_error'
   | 'stream_interrupted'
+  | 'upstream_stalled'
   | 'client_closed'
   | 'rate_limited'
   | 'queue_timeout'
@@ -29,6 +30,8 @@ export interface RouterError {
   readonly param?: string | null;
   /** Overrides the status the kind implies (an upstream status that is passed on, for example). */
   readonly status?: number;
+  /** Sent as Retry-After (seconds) with 429 and 503 answers. */
+  readonly retryAfterSecs?: number;
 }
 
 const STATUS: Record<RouterErrorKind, number> = {
@@ -45,6 +48,7 @@ const STATUS: Record<RouterErrorKind, number> = {
   upstream_timeout: 504,
   upstream_error: 502,
   stream_interrupted: 502,
+  upstream_stalled: 504,
   client_closed: 499,
   rate_limited: 429,
   queue_timeout: 408,
@@ -79,9 +83,10 @@ export function errorBody(e: RouterError): string {
 }
 
 export function errorResponse(e: RouterError, requestId: string, headers?: Record<string, string>): Response {
+  const retry = e.retryAfterSecs === undefined ? undefined : { 'retry-after': String(e.retryAfterSecs) };
   return new Response(errorBody(e), {
     status: statusOf(e),
-    headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...headers },
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...retry, ...headers },
   });
 }
 

@@ -4,6 +4,12 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 /** The Rust router's buckets for *_duration_seconds. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90, 120, 180, 240];
 
+// vLLM's own buckets (vllm/v1/metrics/loggers.py), so router and engine histograms line up on one dashboard.
+const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
+const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+const E2E_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+const TPS_BUCKETS = [1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000];
+
 export function createMetrics() {
   const registry = new Registry();
   const r = [registry];
@@ -18,7 +24,27 @@ export function createMetrics() {
     activeWorkers: new Gauge({ name: 'vllm_router_active_workers', help: 'Endpoints registered', registers: r }),
     workerHealth: new Gauge({ name: 'vllm_router_worker_health', help: 'Endpoint health (1 healthy, 0 unhealthy)', labelNames: ['worker'], registers: r }),
     healthChecks: new Counter({ name: 'vllm_router_health_checks_total', help: 'Health probes by endpoint and result', labelNames: ['worker', 'result'], registers: r }),
-    streamOutcomes: new Counter({ name: 'vllm_router_stream_outcomes_total', help: 'How response bodies ended: complete, upstream_error, client_closed', labelNames: ['route', 'outcome'], registers: r }),
+    streamOutcomes: new Counter({ name: 'vllm_router_stream_outcomes_total', help: 'How response bodies ended: complete, upstream_error, stalled, client_closed', labelNames: ['route', 'outcome'], registers: r }),
+
+    // Resilience
+    retries: new Counter({ name: 'vllm_router_retries_total', help: 'Retried attempts by route', labelNames: ['route'], registers: r }),
+    retriesExhausted: new Counter({ name: 'vllm_router_retries_exhausted_total', help: 'Requests whose last attempt still failed retryably', labelNames: ['route'], registers: r }),
+    retryBackoff: new Histogram({ name: 'vllm_router_retry_backoff_duration_seconds', help: 'Backoff slept before a retry', labelNames: ['attempt'], buckets: DURATION_BUCKETS, registers: r }),
+    cbState: new Gauge({ name: 'vllm_router_cb_state', help: 'Circuit breaker state (0 closed, 1 open, 2 half-open)', labelNames: ['worker'], registers: r }),
+    cbTransitions: new Counter({ name: 'vllm_router_cb_state_transitions_total', help: 'Circuit breaker transitions', labelNames: ['worker', 'from', 'to'], registers: r }),
+    cbOutcomes: new Counter({ name: 'vllm_router_cb_outcomes_total', help: 'Outcomes recorded by circuit breakers', labelNames: ['worker', 'outcome'], registers: r }),
+    queueDepth: new Gauge({ name: 'vllm_router_queue_depth', help: 'Requests waiting for admission', registers: r }),
+    admissionInUse: new Gauge({ name: 'vllm_router_admission_in_use', help: 'Admission slots held by requests in flight', registers: r }),
+    queueWait: new Histogram({ name: 'vllm_router_queue_wait_seconds', help: 'Time spent waiting for admission', buckets: DURATION_BUCKETS, registers: r }),
+    admissionRejections: new Counter({ name: 'vllm_router_admission_rejections_total', help: 'Requests refused by admission control', labelNames: ['reason'], registers: r }),
+
+    // What the client experiences, measured on the bytes the router forwards
+    ttft: new Histogram({ name: 'vllm_router_time_to_first_token_seconds', help: 'Request arrival to the first body byte sent to the client (streams)', labelNames: ['worker', 'model'], buckets: TTFT_BUCKETS, registers: r }),
+    itl: new Histogram({ name: 'vllm_router_inter_token_latency_seconds', help: 'Gap between consecutive stream chunks sent to the client', labelNames: ['worker', 'model'], buckets: ITL_BUCKETS, registers: r }),
+    e2e: new Histogram({ name: 'vllm_router_e2e_request_latency_seconds', help: 'Request arrival to the last body byte sent', labelNames: ['worker', 'model'], buckets: E2E_BUCKETS, registers: r }),
+    tokensPerSecond: new Histogram({ name: 'vllm_router_decode_tokens_per_second', help: 'Completion tokens per second after the first token, per stream', labelNames: ['worker', 'model'], buckets: TPS_BUCKETS, registers: r }),
+    promptTokens: new Counter({ name: 'vllm_router_prompt_tokens_total', help: 'Prompt tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
+    completionTokens: new Counter({ name: 'vllm_router_completion_tokens_total', help: 'Completion tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
   };
   return m;
 }

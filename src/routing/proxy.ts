@@ -1,6 +1,7 @@
 // One upstream HTTP call, and the relay of its response to the client with the same bytes, chunk by chunk.
 import { errorBody, routerError, sseErrorFrame, statusOf, type RouterError } from '../http/errors.ts';
 import { downstreamHeaders } from '../http/forward-headers.ts';
+import { createStallGuard } from './stall-guard.ts';
 
 export interface UpstreamCall {
   readonly url: string;
@@ -31,9 +32,11 @@ export async function callUpstream(call: UpstreamCall): Promise<Response | Route
   }
 }
 
-export type StreamOutcome = 'complete' | 'upstream_error' | 'client_closed';
+export type StreamOutcome = 'complete' | 'upstream_error' | 'stalled' | 'client_closed';
 
 export interface RelayHooks {
+  /** Cut an SSE stream that sends nothing for this long (0 or undefined: never). */
+  readonly stallTimeoutMs?: number;
   /** Each chunk as it leaves for the client (same bytes, not copied). */
   onChunk?(chunk: Uint8Array): void;
   /** Exactly once, when the body is done one way or another. */
@@ -65,32 +68,49 @@ export async function relay(upstream: Response, requestId: string, hooks: RelayH
   return new Response(tapStream(upstream.body, hooks), { status: upstream.status, headers });
 }
 
+const frame = (kind: 'stream_interrupted' | 'upstream_stalled', message: string) => sseErrorFrame(routerError(kind, message));
+
 /** The same chunks, in order, as a stream the client reads; ends the hooks exactly once. */
 function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   let ended = false;
+  let stalled = false;
+  const stallMs = hooks.stallTimeoutMs ?? 0;
+  const guard = createStallGuard(stallMs, () => {
+    stalled = true;
+    reader.cancel(new Error('stream stalled')).catch(() => {});
+  });
   const end = (outcome: StreamOutcome) => {
     if (ended) return;
     ended = true;
+    guard.stop();
     hooks.onEnd(outcome);
   };
+  const stallFrame = () => frame('upstream_stalled', `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut`);
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
           const { done, value } = await reader.read();
+          if (stalled) {
+            controller.enqueue(stallFrame());
+            controller.close();
+            end('stalled');
+            return;
+          }
           if (done) {
             controller.close();
             end('complete');
             return;
           }
+          guard.touch();
           hooks.onChunk?.(value);
           controller.enqueue(value);
         } catch (e) {
-          // The endpoint broke off mid-stream: the client gets one error event, then [DONE].
-          controller.enqueue(sseErrorFrame(routerError('stream_interrupted', `Endpoint stream broke off: ${(e as Error).message}`)));
+          // The endpoint broke off (or stalled) mid-stream: the client gets one error event, then [DONE].
+          controller.enqueue(stalled ? stallFrame() : frame('stream_interrupted', `Endpoint stream broke off: ${(e as Error).message}`));
           controller.close();
-          end('upstream_error');
+          end(stalled ? 'stalled' : 'upstream_error');
         }
       },
       cancel(reason) {

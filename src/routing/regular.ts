@@ -1,13 +1,18 @@
 // Regular mode: pick an endpoint with the policy, send the request there, relay the answer, account for it.
-import type { EndpointRegistry } from '../core/registry.ts';
+// Failed attempts are retried on another endpoint while nothing has reached the client yet.
+import type { BreakerTicket } from '../core/circuit-breaker.ts';
 import type { Endpoint } from '../core/endpoint.ts';
-import { routerError, type RouterError, isRouterError } from '../http/errors.ts';
+import type { EndpointRegistry } from '../core/registry.ts';
+import { sleep, untriedCandidates, type RetryPolicy } from '../core/retry.ts';
+import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
 import { upstreamHeaders } from '../http/forward-headers.ts';
 import type { Logger } from '../log/logger.ts';
 import { statusClass, type Metrics } from '../metrics/metrics.ts';
 import type { Policy } from '../policies/types.ts';
+import type { EndpointStats } from '../stats/endpoint-stats.ts';
+import { createStreamMeter } from '../stats/stream-meter.ts';
 import { abortOnClientOrDeadline } from './deadline.ts';
-import { callUpstream, relay } from './proxy.ts';
+import { callUpstream, relay, type StreamOutcome } from './proxy.ts';
 import { reject } from './reject.ts';
 import { createRoutingRequest } from './routing-request.ts';
 
@@ -16,11 +21,17 @@ export interface RegularRouterDeps {
   readonly policy: Policy;
   readonly metrics: Metrics;
   readonly log: Logger;
+  readonly stats: EndpointStats;
+  readonly retry: RetryPolicy;
   /** Milliseconds on a monotonic clock. */
   readonly now: () => number;
+  readonly random: () => number;
   readonly requestTimeoutMs: number;
+  readonly stallTimeoutMs: number;
   /** Sent as the bearer token to endpoints instead of the client's, when configured (--api-key). */
   readonly apiKey: string | undefined;
+  /** Bounded metric label for the client-supplied model name. */
+  readonly modelLabel: (model: string | undefined) => string;
 }
 
 /** One client request as the routing layer needs it: read once, routed once. */
@@ -36,72 +47,178 @@ export interface ProxyRequest {
   readonly requestId: string;
   readonly clientSignal: AbortSignal;
   readonly startedAt: number;
+  /** Time spent waiting for admission, for the access log. */
+  readonly queueMs?: number;
+  /** Called once when the request is over, body included (releases the admission slot). */
+  readonly onSettled?: () => void;
 }
 
 export interface RegularRouter {
   route(req: ProxyRequest): Promise<Response>;
-  /** Picks an endpoint without sending anything (used by info routes). */
-  pick(req: ProxyRequest): Endpoint | RouterError;
 }
 
 export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
-  const { registry, policy, metrics } = deps;
+  const { registry, policy, metrics, retry } = deps;
 
-  const fail = (req: ProxyRequest, e: RouterError): Response => reject(deps, req.route, req.requestId, e);
-
-  const pick = (req: ProxyRequest): Endpoint | RouterError => {
-    const candidates = registry.available('regular');
-    if (candidates.length === 0) return routerError('no_available_endpoints', 'No available endpoints (all unhealthy, circuits open or none registered)');
+  const pick = (req: ProxyRequest, failed: ReadonlySet<string>): Endpoint | RouterError => {
+    const available = registry.available('regular');
+    if (available.length === 0) return routerError('no_available_endpoints', 'No available endpoints (all unhealthy, circuits open or none registered)');
+    const candidates = untriedCandidates(available, failed);
     const request = createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0));
     const chosen = policy.select({ candidates, all: registry.all('regular'), request });
     if (chosen === undefined) return routerError('no_available_endpoints', `Policy ${policy.name} found no endpoint for this request`);
     return chosen;
   };
 
+  /** Sends one attempt to one endpoint; the caller decides what a failure means. */
+  const attempt = async (req: ProxyRequest, endpoint: Endpoint) => {
+    const extra: Record<string, string> = {};
+    if (deps.apiKey !== undefined) extra.authorization = `Bearer ${deps.apiKey}`;
+    if (endpoint.dpRank !== undefined) extra['x-data-parallel-rank'] = String(endpoint.dpRank);
+    // --request-timeout-secs bounds the whole request: retries share what is left of it.
+    const remaining = Math.max(0, req.startedAt + deps.requestTimeoutMs - deps.now());
+    const abort = abortOnClientOrDeadline(req.clientSignal, remaining);
+    endpoint.inFlight++;
+    metrics.running.inc({ worker: endpoint.id });
+    metrics.processed.inc({ worker: endpoint.id });
+    deps.stats.started(endpoint.id, deps.now());
+    const upstream = await callUpstream({
+      url: endpoint.url + req.upstreamPath,
+      method: req.method,
+      headers: upstreamHeaders(req.headers, req.requestId, extra),
+      body: req.bytes,
+      signal: abort.signal,
+      timedOut: () => abort.timedOut,
+    });
+    const release = () => {
+      abort.done();
+      endpoint.inFlight--;
+      metrics.running.dec({ worker: endpoint.id });
+    };
+    return { upstream, release };
+  };
+
+  const record = (endpoint: Endpoint, ticket: BreakerTicket, success: boolean) => {
+    ticket.record(success);
+    metrics.cbOutcomes.inc({ worker: endpoint.id, outcome: success ? 'success' : 'failure' });
+  };
+
+  const settle = (req: ProxyRequest, response: Response) => {
+    req.onSettled?.();
+    return response;
+  };
+
   return {
-    pick,
     async route(req) {
-      const endpoint = pick(req);
-      if (isRouterError(endpoint)) return fail(req, endpoint);
+      const failed = new Set<string>();
+      for (let n = 0; ; n++) {
+        if (n > 0) {
+          const wait = retry.backoffMs(n - 1, deps.random);
+          metrics.retries.inc({ route: req.route });
+          metrics.retryBackoff.observe({ attempt: String(n) }, wait / 1000);
+          if (!(await sleep(wait, req.clientSignal))) return settle(req, reject(deps, req.route, req.requestId, routerError('client_closed', 'Client closed the connection')));
+        }
+        if (deps.now() - req.startedAt >= deps.requestTimeoutMs)
+          return settle(req, reject(deps, req.route, req.requestId, routerError('upstream_timeout', `No answer within --request-timeout-secs (${deps.requestTimeoutMs / 1000} s)`)));
+        const last = n + 1 >= retry.maxAttempts;
+        const endpoint = pick(req, failed);
+        if (isRouterError(endpoint)) return settle(req, reject(deps, req.route, req.requestId, endpoint));
+        const ticket = endpoint.breaker.acquire();
+        if (ticket === undefined) {
+          // Lost the last half-open probe slot to a concurrent request: try another endpoint, without backoff.
+          failed.add(endpoint.id);
+          if (last) return settle(req, reject(deps, req.route, req.requestId, routerError('no_available_endpoints', 'No endpoint could take the request (circuits open)')));
+          continue;
+        }
+        metrics.policyDecisions.inc({ policy: policy.name, worker: endpoint.id });
 
-      const extra: Record<string, string> = {};
-      if (deps.apiKey !== undefined) extra.authorization = `Bearer ${deps.apiKey}`;
-      if (endpoint.dpRank !== undefined) extra['x-data-parallel-rank'] = String(endpoint.dpRank);
-      const abort = abortOnClientOrDeadline(req.clientSignal, deps.requestTimeoutMs);
-
-      endpoint.inFlight++;
-      metrics.running.inc({ worker: endpoint.id });
-      metrics.processed.inc({ worker: endpoint.id });
-      metrics.policyDecisions.inc({ policy: policy.name, worker: endpoint.id });
-      const release = () => {
-        abort.done();
-        endpoint.inFlight--;
-        metrics.running.dec({ worker: endpoint.id });
-      };
-
-      const upstream = await callUpstream({
-        url: endpoint.url + req.upstreamPath,
-        method: req.method,
-        headers: upstreamHeaders(req.headers, req.requestId, extra),
-        body: req.bytes,
-        signal: abort.signal,
-        timedOut: () => abort.timedOut,
-      });
-      if (isRouterError(upstream)) {
-        release();
-        return fail(req, upstream);
-      }
-      const status = upstream.status;
-      return relay(upstream, req.requestId, {
-        onEnd(outcome) {
+        const { upstream, release } = await attempt(req, endpoint);
+        if (isRouterError(upstream)) {
           release();
-          metrics.requests.inc({ route: req.route, status: statusClass(status) });
-          metrics.requestDuration.observe({ route: req.route }, (deps.now() - req.startedAt) / 1000);
-          metrics.streamOutcomes.inc({ route: req.route, outcome });
-          if (outcome !== 'complete')
-            deps.log.warn('response body did not complete', { request_id: req.requestId, route: req.route, endpoint: endpoint.id, outcome });
-        },
-      });
+          deps.stats.finished(endpoint.id, { ok: upstream.kind === 'client_closed', sawFirstByte: false });
+          if (upstream.kind === 'client_closed') {
+            ticket.release();
+            return settle(req, reject(deps, req.route, req.requestId, upstream));
+          }
+          record(endpoint, ticket, false);
+          failed.add(endpoint.id);
+          if (!last && retry.isRetryableError(upstream)) continue;
+          if (retry.isRetryableError(upstream)) metrics.retriesExhausted.inc({ route: req.route });
+          return settle(req, reject(deps, req.route, req.requestId, upstream));
+        }
+        if (retry.isRetryableStatus(upstream.status)) {
+          if (!last) {
+            // Nothing has reached the client: drop this answer and try elsewhere. 408/429 are load, not faults.
+            record(endpoint, ticket, upstream.status < 500);
+            await upstream.body?.cancel().catch(() => {});
+            release();
+            deps.stats.finished(endpoint.id, { ok: upstream.status < 500, sawFirstByte: false });
+            failed.add(endpoint.id);
+            deps.log.info('retrying on another endpoint', { request_id: req.requestId, endpoint: endpoint.id, status: upstream.status, attempt: n + 1 });
+            continue;
+          }
+          metrics.retriesExhausted.inc({ route: req.route });
+        }
+        return relayAnswer(req, endpoint, ticket, upstream, release);
+      }
     },
   };
+
+  function relayAnswer(req: ProxyRequest, endpoint: Endpoint, ticket: BreakerTicket, upstream: Response, release: () => void): Promise<Response> {
+    const status = upstream.status;
+    const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
+    const model = deps.modelLabel(typeof req.json?.model === 'string' ? req.json.model : undefined);
+    const labels = { worker: endpoint.id, model };
+    const itl = isStream ? metrics.itl.labels(labels) : undefined;
+    const meter = createStreamMeter(req.startedAt, itl && ((gap) => itl.observe(gap / 1000)));
+    let sawFirstByte = false;
+    return relay(upstream, req.requestId, {
+      stallTimeoutMs: deps.stallTimeoutMs,
+      onChunk(chunk) {
+        const now = deps.now();
+        if (!sawFirstByte) {
+          sawFirstByte = true;
+          if (isStream) {
+            metrics.ttft.observe(labels, (now - req.startedAt) / 1000);
+            deps.stats.firstByte(endpoint.id, now - req.startedAt);
+          }
+        }
+        meter.chunk(chunk, now);
+      },
+      onEnd(outcome: StreamOutcome) {
+        release();
+        const summary = meter.finish(deps.now());
+        const failure = status >= 500 || outcome === 'upstream_error' || outcome === 'stalled';
+        if (outcome === 'client_closed') ticket.release();
+        else record(endpoint, ticket, !failure);
+        deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
+        metrics.requests.inc({ route: req.route, status: statusClass(status) });
+        metrics.requestDuration.observe({ route: req.route }, summary.totalMs / 1000);
+        metrics.streamOutcomes.inc({ route: req.route, outcome });
+        metrics.e2e.observe(labels, summary.totalMs / 1000);
+        if (summary.usage) {
+          metrics.promptTokens.inc(labels, summary.usage.promptTokens);
+          metrics.completionTokens.inc(labels, summary.usage.completionTokens);
+        }
+        if (summary.tokensPerSecond !== undefined) metrics.tokensPerSecond.observe(labels, summary.tokensPerSecond);
+        if (deps.log.enabled('info'))
+          deps.log.info('request', {
+            request_id: req.requestId,
+            route: req.route,
+            model,
+            endpoint: endpoint.id,
+            status,
+            outcome,
+            queue_ms: round(req.queueMs),
+            ttft_ms: isStream ? round(summary.ttftMs) : undefined,
+            total_ms: round(summary.totalMs),
+            prompt_tokens: summary.usage?.promptTokens,
+            completion_tokens: summary.usage?.completionTokens,
+          });
+        req.onSettled?.();
+      },
+    });
+  }
 }
+
+const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 10) / 10);

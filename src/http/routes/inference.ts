@@ -8,6 +8,7 @@ import { reject } from '../../routing/reject.ts';
 import type { RegularRouter } from '../../routing/regular.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
+import type { Admission } from '../../core/admission.ts';
 
 export const INFERENCE_ROUTES = [
   '/v1/chat/completions',
@@ -23,6 +24,8 @@ export interface InferenceDeps {
   readonly router: RegularRouter;
   readonly metrics: Metrics;
   readonly log: Logger;
+  readonly admission: Admission;
+  readonly now: () => number;
   readonly maxPayloadSize: number;
 }
 
@@ -38,8 +41,20 @@ async function handle(c: AppContext, route: string, deps: InferenceDeps): Promis
   if (isRouterError(json)) return reject(deps, route, requestId, json);
   const invalid = validateFields(route, json);
   if (invalid) return reject(deps, route, requestId, invalid);
+  // Admission after validation: a malformed request never takes a slot or a place in the queue.
+  // The slot is held until the response body ends, streams included (see core/admission.ts).
+  const queuedAt = deps.now();
+  const permit = await deps.admission.acquire(c.req.raw.signal);
+  const queueMs = deps.now() - queuedAt;
+  deps.metrics.queueWait.observe(queueMs / 1000);
+  if (isRouterError(permit)) {
+    deps.metrics.admissionRejections.inc({ reason: permit.kind });
+    return reject(deps, route, requestId, permit);
+  }
   allowLongRequest(c);
   return deps.router.route({
+    queueMs,
+    onSettled: () => permit.release(),
     route,
     upstreamPath: pathAndQuery(c.req.raw.url),
     method: 'POST',

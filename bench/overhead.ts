@@ -1,0 +1,223 @@
+// The router's cost, measured in one run: the same load against an engine directly, through the compiled
+// router, and through nginx (when installed), each in front of the same two mock engines.
+//
+//   bun run bench [--seconds 5] [--connections 32]
+//
+// Throughput and latency come from wrk when installed (a separate C process), else from a Bun client.
+// Time to first token is measured by a Bun client on sequential streams. Figures are ratios within one
+// run because the machine is shared and noisy.
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { spawnChild, spawnMockEngine, type Child } from '../test/support/process.ts';
+
+const { values: args } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, streams: { type: 'string', default: '300' }, out: { type: 'string' } },
+});
+const SECONDS = Number(args.seconds);
+const CONNECTIONS = Number(args.connections);
+const STREAMS = Number(args.streams);
+const root = new URL('..', import.meta.url).pathname;
+const which = (cmd: string) => Bun.which(cmd) ?? (existsSync(`/usr/sbin/${cmd}`) ? `/usr/sbin/${cmd}` : null);
+
+async function freePort(): Promise<number> {
+  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+interface Target {
+  name: string;
+  url: string;
+  pid?: number;
+}
+
+async function startNginx(upstreams: string[]): Promise<(Target & { stop: () => void }) | null> {
+  const nginx = which('nginx');
+  if (!nginx) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
+  const port = await freePort();
+  const servers = upstreams.map((u) => `server ${new URL(u).host};`).join(' ');
+  // One worker process: the same single event loop the router has.
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
+  upstream engines { ${servers} keepalive 128; }
+  server { listen 127.0.0.1:${port}; client_max_body_size 512m;
+    location / { proxy_pass http://engines; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; } } }\n`,
+  );
+  const proc = Bun.spawn([nginx, '-p', dir, '-c', join(dir, 'nginx.conf')], { stdout: 'ignore', stderr: 'inherit' });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200 && !(await fetch(`${url}/health`).then((r) => r.ok, () => false)); i++) await Bun.sleep(20);
+  return { name: 'nginx', url, pid: proc.pid, stop: () => proc.kill('SIGTERM') };
+}
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+const BODY = JSON.stringify({ model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 });
+
+/** wrk's latency distribution is in text; read the p50/p99 lines and Requests/sec. */
+function parseWrk(out: string): LoadResult {
+  const ms = (label: string) => {
+    const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!m) return Number.NaN;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN), p50: ms('50'), p99: ms('99') };
+}
+
+async function loadWithWrk(url: string, connections: number): Promise<LoadResult> {
+  const script = join(mkdtempSync(join(tmpdir(), 'bench-wrk-')), 'post.lua');
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+  const proc = Bun.spawnSync([which('wrk')!, '-t1', `-c${connections}`, `-d${SECONDS}s`, '--latency', '-s', script, `${url}/v1/completions`], { stdout: 'pipe' });
+  return parseWrk(proc.stdout.toString());
+}
+
+async function loadWithBun(url: string, connections: number): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
+        await res.arrayBuffer();
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { rps: latencies.length / SECONDS, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+}
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+
+/** Sequential streams: milliseconds from sending the request to the first body chunk. */
+async function ttft(url: string): Promise<{ p50: number; p99: number }> {
+  const times: number[] = [];
+  const body = JSON.stringify({ model: 'm', prompt: 'Stream to the benchmark', max_tokens: 8, stream: true });
+  for (let i = 0; i < STREAMS; i++) {
+    const t = performance.now();
+    const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const reader = res.body!.getReader();
+    await reader.read();
+    times.push(performance.now() - t);
+    while (!(await reader.read()).done);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+}
+
+function peakRssMiB(pid: number): number {
+  try {
+    const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string;
+    return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function ensureBinary(): Promise<string> {
+  const binary = join(root, 'dist/vllm-router');
+  const build = Bun.spawnSync(['bun', 'build.ts', binary], { cwd: root, stdout: 'pipe', stderr: 'inherit' });
+  if (build.exitCode !== 0) throw new Error('build failed');
+  return binary;
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+async function main(): Promise<void> {
+  const binary = await ensureBinary();
+  const children: Child[] = [];
+  const engines = await Promise.all([spawnMockEngine(['--model', 'm']), spawnMockEngine(['--model', 'm'])]);
+  children.push(...engines);
+  const router = spawnChild([binary, '--worker-urls', ...engines.map((e) => e.url), '--policy', 'round_robin', '--port', '0', '--prometheus-port', '0', '--log-json', '--log-level', 'warn']);
+  children.push(router);
+  const routerLine = spawnChild([binary, '--version']);
+  await routerLine.proc.exited;
+  // The listening line is at info level; with --log-level warn it is not printed, so probe readiness instead.
+  const port = await routerPort(router);
+  const nginx = await startNginx(engines.map((e) => e.url));
+  const targets: Target[] = [{ name: 'direct (one engine)', url: engines[0]!.url }, { name: 'vllm-router', url: `http://127.0.0.1:${port}`, pid: router.proc.pid }];
+  if (nginx) targets.push(nginx);
+
+  const load = which('wrk') ? loadWithWrk : loadWithBun;
+  const loader = which('wrk') ? 'wrk (1 thread)' : 'Bun fetch client';
+  for (const t of targets) await load(t.url, 4); // warm-up: JIT, connection pools
+
+  const rows: { name: string; rps: number; p50: number; p99: number; p50c1: number; ttft50: number; ttft99: number; rss: number }[] = [];
+  for (const t of targets) {
+    const saturated = await load(t.url, CONNECTIONS);
+    const single = await load(t.url, 1);
+    const stream = await ttft(t.url);
+    rows.push({ name: t.name, rps: saturated.rps, p50: saturated.p50, p99: saturated.p99, p50c1: single.p50, ttft50: stream.p50, ttft99: stream.p99, rss: t.pid ? peakRssMiB(t.pid) : Number.NaN });
+  }
+
+  const direct = rows[0]!;
+  const routerRow = rows[1]!;
+  const nginxRow = rows[2];
+  const lines = [
+    `Load: ${loader}, ${SECONDS} s per case, ${CONNECTIONS} connections (saturated) and 1 connection; ${STREAMS} sequential streams for TTFT.`,
+    `Engines: two mock vLLM processes (test/fixtures/mock-engine-main.ts, no delays). Machine: ${navigator.hardwareConcurrency} cores, shared by load generator, engines and proxy.`,
+    '',
+    '| Target | req/s (c=' + CONNECTIONS + ') | p50 ms | p99 ms | p50 ms (c=1) | TTFT p50 ms | TTFT p99 ms | peak RSS MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p50c1, 3)} | ${fmt(r.ttft50, 3)} | ${fmt(r.ttft99, 3)} | ${fmt(r.rss, 0)} |`),
+    '',
+    `Router added p50 latency at c=1: ${fmt((routerRow.p50c1 - direct.p50c1) * 1000, 0)} µs; added TTFT p50: ${fmt((routerRow.ttft50 - direct.ttft50) * 1000, 0)} µs.`,
+  ];
+  if (nginxRow)
+    lines.push(
+      `Router / nginx throughput: ${fmt(routerRow.rps / nginxRow.rps)} (target ≥ 0.9). nginx added p50 at c=1: ${fmt((nginxRow.p50c1 - direct.p50c1) * 1000, 0)} µs.`,
+    );
+  const report = lines.join('\n');
+  console.log(report);
+  const out = args.out ?? join(root, 'bench/results/overhead.md');
+  await Bun.write(out, `# bench/overhead.ts — ${new Date().toISOString()}\n\n${report}\n`);
+
+  nginx?.stop();
+  for (const c of children) await c[Symbol.asyncDispose]();
+}
+
+/** Finds the router's port: it logs nothing at warn level on success, so ask the OS via /proc. */
+async function routerPort(router: Child): Promise<number> {
+  for (let i = 0; i < 400; i++) {
+    const ports = listeningPorts(router.proc.pid);
+    for (const port of ports) if (await fetch(`http://127.0.0.1:${port}/readiness`).then((r) => r.ok, () => false)) return port;
+    await Bun.sleep(25);
+  }
+  throw new Error(`router did not become ready: ${router.stdout()}`);
+}
+
+function listeningPorts(pid: number): number[] {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    const link = (() => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })();
+    const m = /socket:\[(\d+)\]/.exec(link);
+    if (m) inodes.add(m[1]!);
+  }
+  const ports: number[] = [];
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const cols = line.trim().split(/\s+/);
+    if (cols[3] === '0A' && inodes.has(cols[9]!)) ports.push(Number.parseInt(cols[1]!.split(':')[1]!, 16));
+  }
+  return ports;
+}
+
+await main();

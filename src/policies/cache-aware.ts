@@ -1,0 +1,207 @@
+// cache_aware: route to the endpoint that most likely holds the prompt's prefix in its KV cache, unless load is imbalanced.
+//
+// Follows the Rust router (`policies/cache_aware.rs`, reference §3.5) with these deliberate changes:
+// - Load (min/max in-flight) is taken over the candidates, not over every endpoint: an unhealthy or
+//   open-breaker endpoint reports 0 in flight, which would make a busy fleet look imbalanced and
+//   trigger the fallback on every request.
+// - Among several candidates holding the longest match, the least loaded wins (Rust takes whichever
+//   tenant it meets first).
+// - On a miss, the new prefix goes to the least-loaded candidate, ties broken by the smallest index,
+//   then at random. Rust uses load alone, which under light load (all zero) sends every new prefix to
+//   the first endpoint; the smallest index spreads new prefixes, and so the cache, across the fleet.
+// - A matched tenant that is not a candidate now (unhealthy, breaker open, draining) is skipped for
+//   this request, not removed; state is dropped only when the endpoint leaves the pool
+//   (`onMembershipChange`).
+// - Eviction runs every `evictionIntervalSecs` as in Rust; an insert that takes its endpoint past
+//   twice the budget also evicts at once, so memory stays bounded between passes.
+//
+// Two index modes. `chars` matches the routing text character by character (UTF-16 code units; Rust
+// counts Unicode scalar values) and `maxTreeSize` counts characters, as in Rust. `blocks` matches the
+// chained block hashes from the tokenizer pool (`RoutingRequest.blockHashes`, vLLM's prefix-cache
+// keys); the match ratio is in blocks and `maxTreeSize` counts tokens (blocks × block size), so it can
+// be set to an endpoint's KV cache capacity in tokens. A prompt shorter than one block has nothing
+// vLLM could reuse, so it matches nothing and is routed as a miss.
+import type { Endpoint } from '../core/endpoint.ts';
+import { createRadixTree, hashOps, stringOps, type SequenceOps } from './radix-tree.ts';
+import type { Policy, PolicyDeps, PolicyFactory, RoutingRequest, SelectContext } from './types.ts';
+
+export type CacheAwareMode = 'chars' | 'blocks';
+
+export interface CacheAwareConfig {
+  readonly mode: CacheAwareMode;
+  /** Tokens per block (`--block-size`), needed in `blocks` mode to express sizes in tokens. */
+  readonly blockSize?: number | undefined;
+}
+
+export interface CacheAwareStats {
+  /** Requests routed to the endpoint holding their prefix (match ratio above the threshold). */
+  readonly hits: number;
+  /** Requests whose best match was at or below the threshold. */
+  readonly misses: number;
+  /** Requests routed to the least-loaded endpoint because load was imbalanced. */
+  readonly loadBalancingFallbacks: number;
+  /** Loads seen at the last imbalance (Rust's max_load / min_load gauges). */
+  readonly lastMaxLoad: number;
+  readonly lastMinLoad: number;
+  /** Index size per endpoint id, in `unit`. */
+  readonly indexSize: ReadonlyMap<string, number>;
+  readonly unit: 'chars' | 'tokens';
+}
+
+export interface CacheAwarePolicy extends Policy {
+  stats(): CacheAwareStats;
+  /** Runs the periodic eviction pass now. */
+  evictNow(): void;
+}
+
+/** `cacheAware({ mode })` gives the factory; `chars` needs no tokenizer, `blocks` asks for block hashes. */
+export function cacheAware(config: CacheAwareConfig): (deps: PolicyDeps) => CacheAwarePolicy {
+  if (config.mode === 'chars') return (deps) => build(deps, stringOps, (request) => request.text, 1);
+  const blockSize = config.blockSize ?? 16;
+  if (!Number.isInteger(blockSize) || blockSize < 1) {
+    throw new RangeError(`cache_aware block size must be a positive integer, got ${blockSize}`);
+  }
+  return (deps) => build(deps, hashOps, (request) => request.blockHashes ?? hashOps.empty, blockSize);
+}
+
+/** The registry entry: character mode, which works without a tokenizer. */
+export const cacheAwarePolicy: PolicyFactory = cacheAware({ mode: 'chars' });
+
+/** `unitScale` is 1 for characters, the block size for blocks (the tree counts blocks, sizes are in tokens). */
+function build<S>(
+  deps: PolicyDeps,
+  ops: SequenceOps<S>,
+  sequenceOf: (request: RoutingRequest) => S,
+  unitScale: number,
+): CacheAwarePolicy {
+  const blocks = ops === (hashOps as SequenceOps<unknown>);
+  const { cacheThreshold, balanceAbsThreshold, balanceRelThreshold, evictionIntervalSecs, maxTreeSize } = deps.options;
+  const budget = Math.max(1, Math.floor(maxTreeSize / unitScale));
+  const tree = createRadixTree(ops);
+
+  let hits = 0;
+  let misses = 0;
+  let fallbacks = 0;
+  let lastMaxLoad = 0;
+  let lastMinLoad = 0;
+  // Which tenants are candidates in the current select: one slot per endpoint id, kept across calls
+  // and stamped per call. Stamping a persistent slot costs a third of rebuilding a Map of 1,000 ids.
+  const slots = new Map<string, { endpoint: Endpoint; stamp: number }>();
+  let stamp = 0;
+
+  const evictAll = (): void => {
+    for (const tenant of [...tree.tenants()]) tree.evict(tenant, budget);
+  };
+  const timer = setInterval(evictAll, Math.max(1, evictionIntervalSecs * 1000));
+  timer.unref();
+
+  /** Least in-flight, then smallest index, then uniformly at random among exact ties. */
+  function leastLoaded(candidates: readonly Endpoint[]): Endpoint {
+    let best = candidates[0] as Endpoint;
+    let bestSize = tree.size(best.id);
+    let ties = 1;
+    for (let i = 1; i < candidates.length; i++) {
+      const e = candidates[i] as Endpoint;
+      if (e.inFlight > best.inFlight) continue;
+      const size = tree.size(e.id);
+      if (e.inFlight < best.inFlight || size < bestSize) {
+        best = e;
+        bestSize = size;
+        ties = 1;
+      } else if (size === bestSize && deps.random() * ++ties < 1) {
+        best = e;
+      }
+    }
+    return best;
+  }
+
+  /** Among one node's tenants, the least-loaded one that is a candidate now (kept in `matched`). */
+  let matched: Endpoint | undefined;
+  function chooseTenant(tenants: Iterable<string>): string | undefined {
+    matched = undefined;
+    for (const id of tenants) {
+      const slot = slots.get(id);
+      if (slot && slot.stamp === stamp && (!matched || slot.endpoint.inFlight < matched.inFlight)) matched = slot.endpoint;
+    }
+    return matched?.id;
+  }
+
+  function record(sequence: S, endpoint: Endpoint): Endpoint {
+    tree.insert(sequence, endpoint.id);
+    if (tree.size(endpoint.id) > 2 * budget) tree.evict(endpoint.id, budget);
+    return endpoint;
+  }
+
+  return {
+    name: 'cache_aware',
+    wantsBlockHashes: blocks,
+
+    select(ctx: SelectContext) {
+      const { candidates, request } = ctx;
+      if (candidates.length === 0) return undefined;
+      const sequence = sequenceOf(request);
+      const total = ops.length(sequence);
+
+      let min = Infinity;
+      let max = -Infinity;
+      stamp++;
+      for (const e of candidates) {
+        if (e.inFlight < min) min = e.inFlight;
+        if (e.inFlight > max) max = e.inFlight;
+        const slot = slots.get(e.id);
+        if (slot) {
+          slot.endpoint = e;
+          slot.stamp = stamp;
+        } else {
+          slots.set(e.id, { endpoint: e, stamp });
+        }
+      }
+      if (max - min > balanceAbsThreshold && max > min * balanceRelThreshold) {
+        fallbacks++;
+        lastMaxLoad = max;
+        lastMinLoad = min;
+        return record(sequence, leastLoaded(candidates));
+      }
+
+      let ratio = 0;
+      matched = undefined;
+      if (total > 0) ratio = tree.match(sequence, chooseTenant).matched / total;
+      if (matched && ratio > cacheThreshold) {
+        hits++;
+        return record(sequence, matched);
+      }
+      misses++;
+      return record(sequence, leastLoaded(candidates));
+    },
+
+    onMembershipChange(all) {
+      const present = new Set(all.map((e) => e.id));
+      for (const tenant of [...tree.tenants()]) {
+        if (!present.has(tenant)) tree.removeTenant(tenant);
+      }
+      for (const id of [...slots.keys()]) {
+        if (!present.has(id)) slots.delete(id);
+      }
+    },
+
+    dispose() {
+      clearInterval(timer);
+    },
+
+    evictNow: evictAll,
+
+    stats() {
+      const indexSize = new Map<string, number>();
+      for (const tenant of tree.tenants()) indexSize.set(tenant, tree.size(tenant) * unitScale);
+      return {
+        hits,
+        misses,
+        loadBalancingFallbacks: fallbacks,
+        lastMaxLoad,
+        lastMinLoad,
+        indexSize,
+        unit: blocks ? 'tokens' : 'chars',
+      };
+    },
+  };
+}

@@ -1,0 +1,30 @@
+// The policy registry: every routing policy by its wire name; adding one is one file and one line here.
+import { consistentHash } from './consistent-hash.ts';
+import { powerOfTwo } from './power-of-two.ts';
+import { random } from './random.ts';
+import { rendezvousHash } from './rendezvous-hash.ts';
+import { roundRobin } from './round-robin.ts';
+import type { Policy, PolicyDeps, PolicyFactory, PolicyName } from './types.ts';
+
+/** `undefined` marks a policy that is named in the CLI but not implemented yet. */
+export const POLICIES = {
+  random,
+  round_robin: roundRobin,
+  cache_aware: undefined,
+  power_of_two: powerOfTwo,
+  consistent_hash: consistentHash,
+  rendezvous_hash: rendezvousHash,
+  qoe_centric: undefined,
+  disaggregated_qoe: undefined,
+} satisfies Record<PolicyName, PolicyFactory | undefined>;
+
+/** A fresh instance of the named policy, or undefined when it is not implemented. */
+export function createPolicy(name: PolicyName, deps: PolicyDeps): Policy | undefined {
+  const factory: PolicyFactory | undefined = POLICIES[name];
+  return factory?.(deps);
+}
+
+/** Whether `name` is a policy this build can create; takes any string so config validation can ask. */
+export function isPolicyImplemented(name: string): boolean {
+  return Object.hasOwn(POLICIES, name) && POLICIES[name as PolicyName] !== undefined;
+}

@@ -1,0 +1,311 @@
+// The tokenizer pool: N Bun Worker threads that render, tokenize and block-hash prompts off the event loop.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { decodeFrame, encodeFrame, type FromThread, type PoolJob } from './protocol.ts';
+import type { TokenizerFiles } from './tokenizer-files.ts';
+
+export interface TokenizerPoolOptions {
+  readonly files: TokenizerFiles;
+  /** Tokens per hashed block (`--block-size`). */
+  readonly blockSize: number;
+  /** Number of threads; default `defaultPoolSize()`. */
+  readonly threads?: number | undefined;
+  /** Times a job is re-sent after the thread running it died; then it fails. Default 2. */
+  readonly maxRetries?: number | undefined;
+  /** Jobs sent to one thread before it answers (one running, the rest queued in the thread). Default 2. */
+  readonly jobsPerThread?: number | undefined;
+  /** Pool thread entry; default `poolEntryUrl()`. */
+  readonly entry?: string | URL | undefined;
+  /** Called when a thread dies and is replaced, for logs and metrics. */
+  readonly onThreadExit?: ((event: ThreadExit) => void) | undefined;
+}
+
+export interface ThreadExit {
+  readonly thread: number;
+  readonly code: number | undefined;
+  readonly error: string | undefined;
+  /** Jobs that were running on it and are re-sent. */
+  readonly retried: number;
+}
+
+export interface TokenizeOutput {
+  /** Tokens of the sequence that was hashed (the first prompt of a batch). */
+  readonly tokenCount: number;
+  /** Chained hashes of its full blocks (`RoutingRequest.blockHashes`). */
+  readonly blockHashes: Float64Array;
+  /** Milliseconds the pool thread spent rendering, encoding and hashing. */
+  readonly encodeMs: number;
+  /** The token ids, only when asked for (tests). */
+  readonly ids?: readonly number[] | undefined;
+}
+
+export type TokenizeResult = { ok: true; value: TokenizeOutput } | { ok: false; error: string };
+
+export interface PoolStats {
+  readonly threads: number;
+  readonly readyThreads: number;
+  /** Jobs waiting for a thread (not yet sent to one). */
+  readonly queueDepth: number;
+  /** Jobs sent to a thread and not yet answered. */
+  readonly inFlight: number;
+  /** Threads that died and were replaced since start. */
+  readonly restarts: number;
+}
+
+/** cores − 1, at least 1: the event loop keeps a core. */
+export function defaultPoolSize(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/**
+ * Where the pool thread entry is. Under `bun run`/`bun test` it sits beside this file. In a
+ * `bun build --compile` binary this module is bundled into the main entry (so `import.meta.url` is the
+ * binary's `file:///$bunfs/root/<name>`), and each extra entry point is stored at its path relative to
+ * the common directory of all entry points, with a `.js` extension: `pool/tokenize.worker.js` when every
+ * entry is under `src/`, `src/pool/tokenize.worker.js` when the entries span the repository.
+ */
+export function poolEntryUrl(): URL {
+  const beside = new URL('./tokenize.worker.ts', import.meta.url);
+  if (!import.meta.url.includes('/$bunfs/') && !import.meta.url.includes('/~BUN/')) return beside;
+  const root = new URL('./', import.meta.url);
+  for (const path of ['pool/tokenize.worker.js', 'src/pool/tokenize.worker.js']) {
+    const url = new URL(path, root);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  throw new Error(
+    'the pool thread entry is not in this binary: add src/pool/tokenize.worker.ts to the entry points in build.ts',
+  );
+}
+
+interface Job {
+  readonly id: number;
+  readonly job: PoolJob;
+  readonly returnIds: boolean;
+  readonly resolve: (result: TokenizeResult) => void;
+  /** Times sent to a thread. */
+  attempts: number;
+}
+
+interface Thread {
+  readonly index: number;
+  readonly worker: Worker;
+  readonly jobs: Map<number, Job>;
+  ready: boolean;
+  dead: boolean;
+  lastError: string | undefined;
+}
+
+export class TokenizerPool implements AsyncDisposable {
+  /** Starts the threads and resolves once every one has loaded the tokenizer; rejects with the load error. */
+  static async start(options: TokenizerPoolOptions): Promise<TokenizerPool> {
+    const pool = new TokenizerPool(options);
+    try {
+      await pool.#started;
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return pool;
+  }
+
+  readonly #options: TokenizerPoolOptions;
+  readonly #entry: string | URL;
+  readonly #threads: Thread[] = [];
+  readonly #queue: Job[] = [];
+  readonly #maxRetries: number;
+  readonly #jobsPerThread: number;
+  readonly #started: Promise<void>;
+  #startedSettle: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  #nextId = 1;
+  #restarts = 0;
+  #closed = false;
+  /** Consecutive replacement threads that failed to load; drives the respawn back-off. */
+  #failedSpawns = 0;
+  #respawnTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Template source and warnings reported by the first thread that loaded. */
+  #info: { templateSource: string; warnings: readonly string[]; loadMs: number } | undefined;
+
+  private constructor(options: TokenizerPoolOptions) {
+    const threads = options.threads ?? defaultPoolSize();
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`pool threads must be ≥ 1, got ${threads}`);
+    this.#options = options;
+    this.#entry = options.entry ?? poolEntryUrl();
+    this.#maxRetries = options.maxRetries ?? 2;
+    this.#jobsPerThread = options.jobsPerThread ?? 2;
+    this.#started = new Promise<void>((resolve, reject) => {
+      this.#startedSettle = { resolve, reject };
+    });
+    for (let i = 0; i < threads; i++) this.#threads.push(this.#spawn(i));
+  }
+
+  /** Template source (`tokenizer_config.json`, a file, or `none`) and load warnings, once started. */
+  get info(): { templateSource: string; warnings: readonly string[]; loadMs: number } | undefined {
+    return this.#info;
+  }
+
+  get size(): number {
+    return this.#threads.length;
+  }
+
+  /** Jobs waiting for a thread: the depth to export as a gauge. */
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  stats(): PoolStats {
+    let inFlight = 0;
+    let ready = 0;
+    for (const thread of this.#threads) {
+      inFlight += thread.jobs.size;
+      if (thread.ready && !thread.dead) ready++;
+    }
+    return { threads: this.#threads.length, readyThreads: ready, queueDepth: this.#queue.length, inFlight, restarts: this.#restarts };
+  }
+
+  /**
+   * Renders (chat), tokenizes and hashes one prompt in a pool thread. Never rejects: failures (bad input,
+   * template errors, a job that kept killing threads, a closed pool) come back as `{ ok: false }`.
+   */
+  tokenize(job: PoolJob, options?: { returnIds?: boolean }): Promise<TokenizeResult> {
+    if (this.#closed) return Promise.resolve({ ok: false, error: 'tokenizer pool is closed' });
+    return new Promise<TokenizeResult>((resolve) => {
+      this.#queue.push({ id: this.#nextId++, job, returnIds: options?.returnIds ?? false, resolve, attempts: 0 });
+      this.#pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#respawnTimer);
+    const failure: TokenizeResult = { ok: false, error: 'tokenizer pool is closed' };
+    for (const job of this.#queue.splice(0)) job.resolve(failure);
+    const exits: Promise<void>[] = [];
+    for (const thread of this.#threads) {
+      for (const job of thread.jobs.values()) job.resolve(failure);
+      thread.jobs.clear();
+      if (thread.dead) continue;
+      thread.dead = true;
+      exits.push(
+        new Promise<void>((resolve) => {
+          thread.worker.addEventListener('close', () => resolve(), { once: true });
+          // terminate() is asynchronous and still marked experimental in Bun; don't hang shutdown on it.
+          setTimeout(resolve, 2_000).unref();
+        }),
+      );
+      thread.worker.terminate();
+    }
+    this.#startedSettle?.reject(new Error('tokenizer pool closed before it started'));
+    await Promise.all(exits);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #spawn(index: number): Thread {
+    const worker = new Worker(this.#entry);
+    const thread: Thread = { index, worker, jobs: new Map(), ready: false, dead: false, lastError: undefined };
+    worker.addEventListener('message', (event: MessageEvent<ArrayBuffer>) => this.#onMessage(thread, event.data));
+    worker.addEventListener('error', (event: ErrorEvent) => {
+      thread.lastError = event.message;
+      this.#onDeath(thread, undefined);
+    });
+    worker.addEventListener('close', (event: CloseEvent) => this.#onDeath(thread, event.code));
+    const init = encodeFrame({ t: 'init', files: this.#options.files, blockSize: this.#options.blockSize });
+    worker.postMessage(init, [init]);
+    return thread;
+  }
+
+  #onMessage(thread: Thread, frame: ArrayBuffer): void {
+    if (thread.dead) return;
+    const { message, hashes } = decodeFrame<FromThread>(frame);
+    switch (message.t) {
+      case 'ready':
+        thread.ready = true;
+        this.#failedSpawns = 0;
+        this.#info ??= { templateSource: message.templateSource, warnings: message.warnings, loadMs: message.loadMs };
+        if (this.#threads.every((t) => t.ready)) {
+          this.#startedSettle?.resolve();
+          this.#startedSettle = undefined;
+        }
+        break;
+      case 'init-failed':
+        thread.lastError = message.error;
+        if (this.#startedSettle) {
+          this.#startedSettle.reject(new Error(message.error));
+          this.#startedSettle = undefined;
+        }
+        this.#onDeath(thread, undefined);
+        return;
+      case 'done':
+      case 'failed': {
+        const job = thread.jobs.get(message.id);
+        if (!job) break;
+        thread.jobs.delete(message.id);
+        job.resolve(
+          message.t === 'failed'
+            ? { ok: false, error: message.error }
+            : { ok: true, value: { tokenCount: message.tokenCount, blockHashes: hashes, encodeMs: message.encodeMs, ids: message.ids } },
+        );
+        break;
+      }
+    }
+    this.#pump();
+  }
+
+  /** A thread died (crash, exit, failed load): re-queue its jobs first in line and replace it. */
+  #onDeath(thread: Thread, code: number | undefined): void {
+    if (thread.dead || this.#closed) return;
+    thread.dead = true;
+    thread.worker.terminate();
+    const wasReady = thread.ready;
+    const orphans = [...thread.jobs.values()];
+    thread.jobs.clear();
+    const retry: Job[] = [];
+    for (const job of orphans) {
+      if (job.attempts > this.#maxRetries) {
+        job.resolve({ ok: false, error: `tokenizer pool thread died ${job.attempts} times while running this job (${thread.lastError ?? `exit code ${code}`})` });
+      } else {
+        retry.push(job);
+      }
+    }
+    this.#queue.unshift(...retry);
+    this.#options.onThreadExit?.({ thread: thread.index, code, error: thread.lastError, retried: retry.length });
+    if (!wasReady) this.#failedSpawns++;
+    this.#restarts++;
+    const delay = this.#failedSpawns === 0 ? 0 : Math.min(5_000, 100 * 2 ** (this.#failedSpawns - 1));
+    const replace = (): void => {
+      this.#respawnTimer = undefined;
+      if (this.#closed) return;
+      this.#threads[thread.index] = this.#spawn(thread.index);
+      this.#pump();
+    };
+    if (delay === 0) replace();
+    else this.#respawnTimer = setTimeout(replace, delay);
+    // With no thread able to run jobs, fail the queue rather than leave requests hanging.
+    if (this.#failedSpawns > 0 && !this.#threads.some((t) => t.ready && !t.dead)) {
+      const error = `tokenizer pool has no working thread (${thread.lastError ?? `exit code ${code}`})`;
+      for (const job of this.#queue.splice(0)) job.resolve({ ok: false, error });
+    }
+    this.#pump();
+  }
+
+  /** Least-busy dispatch: each queued job goes to the ready thread with the fewest jobs, under the cap. */
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      let best: Thread | undefined;
+      for (const thread of this.#threads) {
+        if (!thread.ready || thread.dead || thread.jobs.size >= this.#jobsPerThread) continue;
+        if (!best || thread.jobs.size < best.jobs.size) best = thread;
+      }
+      if (!best) return;
+      const job = this.#queue.shift() as Job;
+      job.attempts++;
+      best.jobs.set(job.id, job);
+      const frame = encodeFrame({ t: 'job', id: job.id, attempt: job.attempts, job: job.job, returnIds: job.returnIds });
+      best.worker.postMessage(frame, [frame]);
+    }
+  }
+}

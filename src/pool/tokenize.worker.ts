@@ -1,0 +1,107 @@
+// Pool thread entry: loads the tokenizer once, then renders, tokenizes and block-hashes each job it is sent.
+import { Tokenizer } from '@huggingface/tokenizers';
+import { chainBlockHashes, rootHash } from './block-hash.ts';
+import { loadChatTemplate, type ChatTemplate } from './chat-template.ts';
+import { decodeFrame, encodeFrame, type FromThread, type PoolJob, type ToThread, type TokenizeJob } from './protocol.ts';
+import { readTokenizerFiles } from './tokenizer-files.ts';
+
+declare var self: Worker;
+
+interface Loaded {
+  readonly tokenizer: Tokenizer;
+  readonly template: ChatTemplate;
+  readonly blockSize: number;
+  readonly defaultRoot: number;
+}
+
+type Encoded = { ok: true; ids: Uint32Array } | { ok: false; error: string };
+
+let loaded: Loaded | undefined;
+
+function send(message: FromThread, hashes?: Float64Array): void {
+  const frame = encodeFrame(message, hashes);
+  postMessage(frame, [frame]);
+}
+
+// Installed before anything can await, so no message is dropped (Bun delivers as soon as the script ran).
+self.onmessage = (event: MessageEvent<ArrayBuffer>) => {
+  const { message } = decodeFrame<ToThread>(event.data);
+  if (message.t === 'init') init(message.files, message.blockSize);
+  else run(message.id, message.attempt, message.job, message.returnIds);
+};
+
+function init(files: Parameters<typeof readTokenizerFiles>[0], blockSize: number): void {
+  const started = performance.now();
+  const data = readTokenizerFiles(files);
+  if (!data.ok) return send({ t: 'init-failed', error: data.error });
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(data.value.tokenizer, data.value.config);
+  } catch (error) {
+    return send({
+      t: 'init-failed',
+      error: `${files.flag} ${files.given}: ${files.tokenizerJson}: the tokenizer cannot be built (${(error as Error).message})`,
+    });
+  }
+  const { template, warnings } = loadChatTemplate(data.value.config, data.value.chatTemplateOverride);
+  loaded = { tokenizer, template, blockSize, defaultRoot: rootHash() };
+  send({ t: 'ready', loadMs: performance.now() - started, templateSource: template.source, warnings });
+}
+
+function run(id: number, attempt: number, job: PoolJob, returnIds: boolean): void {
+  if (job.kind === 'crash') {
+    if (attempt <= job.onAttempts) {
+      if (job.how === 'exit') process.exit(70);
+      throw new Error(`test crash on attempt ${attempt}`);
+    }
+    if (!job.then) return send({ t: 'done', id, tokenCount: 0, encodeMs: 0 });
+    return run(id, attempt, job.then, returnIds);
+  }
+  if (!loaded) return send({ t: 'failed', id, error: 'pool thread has no tokenizer loaded' });
+  const started = performance.now();
+  let encoded: Encoded;
+  try {
+    encoded = encode(loaded, job);
+  } catch (error) {
+    encoded = { ok: false, error: `tokenization failed: ${(error as Error).message}` };
+  }
+  if (!encoded.ok) return send({ t: 'failed', id, error: encoded.error });
+  const root = job.cacheSalt === undefined ? loaded.defaultRoot : rootHash(job.cacheSalt);
+  const hashes = chainBlockHashes(encoded.ids, loaded.blockSize, root);
+  const encodeMs = performance.now() - started;
+  send(
+    { t: 'done', id, tokenCount: encoded.ids.length, encodeMs, ids: returnIds ? Array.from(encoded.ids) : undefined },
+    hashes,
+  );
+}
+
+function encode({ tokenizer, template }: Loaded, job: TokenizeJob): Encoded {
+  if (job.kind === 'chat') {
+    const rendered = template.render({
+      messages: job.messages,
+      tools: job.tools,
+      documents: job.documents,
+      addGenerationPrompt: job.addGenerationPrompt,
+      continueFinalMessage: job.continueFinalMessage,
+      kwargs: job.templateKwargs,
+    });
+    if (!rendered.ok) return rendered;
+    // vLLM tokenizes the rendered chat with add_special_tokens=False by default: the template wrote BOS.
+    return { ok: true, ids: toIds(tokenizer.encode(rendered.text, { add_special_tokens: job.addSpecialTokens ?? false }).ids) };
+  }
+  // A batch is routed as one request; its first prompt stands for it.
+  const prompt = Array.isArray(job.prompt) && typeof job.prompt[0] !== 'number' ? job.prompt[0] : job.prompt;
+  if (typeof prompt === 'string') {
+    return { ok: true, ids: toIds(tokenizer.encode(prompt, { add_special_tokens: job.addSpecialTokens ?? true }).ids) };
+  }
+  if (Array.isArray(prompt) && prompt.every((t) => Number.isInteger(t) && t >= 0)) {
+    return { ok: true, ids: Uint32Array.from(prompt as number[]) };
+  }
+  return { ok: false, error: 'prompt must be a string, an array of strings, token ids, or an array of token id arrays' };
+}
+
+function toIds(ids: readonly number[] | readonly bigint[]): Uint32Array {
+  const out = new Uint32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) out[i] = Number(ids[i]);
+  return out;
+}

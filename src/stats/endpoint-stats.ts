@@ -1,0 +1,95 @@
+// Live per-endpoint summaries that policies can read: recent TTFT, ITL, throughput, phase counts, error rate.
+// Recent means exponentially weighted (half-life in requests), so reading is O(1) and nothing grows.
+
+export interface EndpointSnapshot {
+  /** Requests sent that have not produced a first byte yet (still in prefill, as the client sees it). */
+  readonly inPrefill: number;
+  /** Requests streaming their answer. */
+  readonly inDecode: number;
+  readonly ttftMs: number | undefined;
+  readonly itlMs: number | undefined;
+  readonly tokensPerSecond: number | undefined;
+  /** Share of recent requests that failed (5xx, transport errors, broken streams). */
+  readonly errorRate: number;
+  /** Requests started per second over the last window. */
+  readonly qps: number;
+  readonly completed: number;
+}
+
+export interface EndpointStats {
+  started(endpoint: string, now: number): void;
+  firstByte(endpoint: string, ttftMs: number): void;
+  finished(endpoint: string, outcome: { ok: boolean; sawFirstByte: boolean; itlMs?: number; tokensPerSecond?: number }): void;
+  snapshot(endpoint: string, now: number): EndpointSnapshot;
+  forget(endpoint: string): void;
+}
+
+interface Entry {
+  inPrefill: number;
+  inDecode: number;
+  ttft: number | undefined;
+  itl: number | undefined;
+  tps: number | undefined;
+  errors: number;
+  completed: number;
+  windowStart: number;
+  windowCount: number;
+  lastQps: number;
+}
+
+const ALPHA = 0.2; // weight of the newest sample: about the last 5–10 requests dominate
+const QPS_WINDOW_MS = 10_000;
+const ewma = (old: number | undefined, sample: number) => (old === undefined ? sample : old + ALPHA * (sample - old));
+
+export function createEndpointStats(): EndpointStats {
+  const entries = new Map<string, Entry>();
+  const entry = (id: string, now = 0) => {
+    let e = entries.get(id);
+    if (e === undefined) {
+      e = { inPrefill: 0, inDecode: 0, ttft: undefined, itl: undefined, tps: undefined, errors: 0, completed: 0, windowStart: now, windowCount: 0, lastQps: 0 };
+      entries.set(id, e);
+    }
+    return e;
+  };
+  const roll = (e: Entry, now: number) => {
+    if (now - e.windowStart >= QPS_WINDOW_MS) {
+      e.lastQps = (e.windowCount * 1000) / (now - e.windowStart);
+      e.windowStart = now;
+      e.windowCount = 0;
+    }
+  };
+  return {
+    started(id, now) {
+      const e = entry(id, now);
+      roll(e, now);
+      e.windowCount++;
+      e.inPrefill++;
+    },
+    firstByte(id, ttftMs) {
+      const e = entry(id);
+      e.inPrefill = Math.max(0, e.inPrefill - 1);
+      e.inDecode++;
+      e.ttft = ewma(e.ttft, ttftMs);
+    },
+    finished(id, o) {
+      const e = entry(id);
+      if (o.sawFirstByte) e.inDecode = Math.max(0, e.inDecode - 1);
+      else e.inPrefill = Math.max(0, e.inPrefill - 1);
+      e.completed++;
+      e.errors = ewma(e.errors, o.ok ? 0 : 1);
+      if (o.itlMs !== undefined) e.itl = ewma(e.itl, o.itlMs);
+      if (o.tokensPerSecond !== undefined) e.tps = ewma(e.tps, o.tokensPerSecond);
+    },
+    snapshot(id, now) {
+      const e = entry(id, now);
+      roll(e, now);
+      const elapsed = now - e.windowStart;
+      // Blend the finished window with the running one so a burst shows before the window closes.
+      const qps = elapsed > 1000 ? (e.windowCount * 1000) / elapsed : e.lastQps;
+      return { inPrefill: e.inPrefill, inDecode: e.inDecode, ttftMs: e.ttft, itlMs: e.itl, tokensPerSecond: e.tps, errorRate: e.errors, qps, completed: e.completed };
+    },
+    forget(id) {
+      entries.delete(id);
+    },
+  };
+}

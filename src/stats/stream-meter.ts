@@ -1,0 +1,58 @@
+// Times one response as its chunks leave for the client: first byte, gaps between chunks, usage at the end.
+// It keeps references to the last few chunks only; nothing is copied or re-parsed on the way.
+import { usageInTail, type Usage } from './usage.ts';
+
+export interface StreamSummary {
+  /** Request arrival to the first body byte sent (the router's time to first token). */
+  readonly ttftMs: number | undefined;
+  /** Mean gap between consecutive chunks after the first (inter-token latency, as seen by the client). */
+  readonly meanItlMs: number | undefined;
+  readonly chunks: number;
+  readonly totalMs: number;
+  readonly usage: Usage | undefined;
+  /** Completion tokens per second of decoding (after the first token), when usage was reported. */
+  readonly tokensPerSecond: number | undefined;
+}
+
+export interface StreamMeter {
+  chunk(bytes: Uint8Array, now: number): void;
+  finish(now: number): StreamSummary;
+}
+
+const KEEP = 3;
+
+export function createStreamMeter(startedAt: number, onGap?: (ms: number) => void): StreamMeter {
+  let first: number | undefined;
+  let previous = 0;
+  let gapSum = 0;
+  let gaps = 0;
+  let chunks = 0;
+  const tail: Uint8Array[] = [];
+  return {
+    chunk(bytes, now) {
+      chunks++;
+      if (first === undefined) first = now;
+      else {
+        const gap = now - previous;
+        gapSum += gap;
+        gaps++;
+        onGap?.(gap);
+      }
+      previous = now;
+      if (tail.length === KEEP) tail.shift();
+      tail.push(bytes);
+    },
+    finish(now) {
+      const usage = usageInTail(tail);
+      const decodeSecs = first === undefined ? 0 : (previous - first) / 1000;
+      return {
+        ttftMs: first === undefined ? undefined : first - startedAt,
+        meanItlMs: gaps === 0 ? undefined : gapSum / gaps,
+        chunks,
+        totalMs: now - startedAt,
+        usage,
+        tokensPerSecond: usage && usage.completionTokens > 1 && decodeSecs > 0 ? (usage.completionTokens - 1) / decodeSecs : undefined,
+      };
+    },
+  };
+}

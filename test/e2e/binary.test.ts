@@ -1,0 +1,64 @@
+import { beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { spawnChild, spawnMockEngine } from '../support/process.ts';
+
+const root = new URL('../..', import.meta.url).pathname;
+const binary = join(mkdtempSync(join(tmpdir(), 'vllm-router-e2e-')), 'vllm-router');
+
+beforeAll(() => {
+  const build = Bun.spawnSync(['bun', 'build.ts', binary], { cwd: root, stdout: 'pipe', stderr: 'pipe' });
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
+});
+
+const run = (args: string[]) => Bun.spawnSync([binary, ...args], { stdout: 'pipe', stderr: 'pipe', env: { PATH: process.env.PATH ?? '' } });
+
+describe('the compiled binary', () => {
+  test('--help lists the flags and exits 0; --version prints the version', () => {
+    const help = run(['--help']);
+    expect(help.exitCode).toBe(0);
+    for (const flag of ['--worker-urls', '--policy', '--vllm-pd-disaggregation', '--cache-threshold', '--retry-max-retries']) expect(help.stdout.toString()).toContain(flag);
+    const version = run(['--version']);
+    expect(version.exitCode).toBe(0);
+    expect(version.stdout.toString()).toMatch(/^vllm-router \d+\.\d+\.\d+\n$/);
+  });
+
+  test('a configuration error names the flag, the value and the reason, and exits 2', () => {
+    const bad = run(['--worker-urls', 'http://a:1', '--port', 'eighty']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.toString()).toBe("error: --port 'eighty': expected a number\n");
+    const pending = run(['--worker-urls', 'http://a:1', '--vllm-pd-disaggregation']);
+    expect(pending.exitCode).toBe(2);
+    expect(pending.stderr.toString()).toMatch(/^error: --vllm-pd-disaggregation 'true': not supported yet/);
+    expect(run([]).exitCode).toBe(2);
+  });
+
+  test('routes streaming and non-streaming requests to engine processes, then drains on SIGTERM and exits 0', async () => {
+    await using a = await spawnMockEngine(['--model', 'm', '--itl-ms', '5']);
+    await using b = await spawnMockEngine(['--model', 'm', '--itl-ms', '5']);
+    await using router = spawnChild([binary, '--worker-urls', a.url, b.url, '--policy', 'round_robin', '--port', '0', '--prometheus-port', '0', '--log-json']);
+    const [, url] = await router.waitFor(/"url":"(http:\/\/[^"]+)"/);
+    const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k', maxRetries: 0 });
+
+    const once = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+    expect(once.choices[0]!.finish_reason).toBe('length');
+
+    // A stream is in flight when SIGTERM arrives: it must finish whole, then the process exits 0.
+    const stream = await openai.completions.create({ model: 'm', prompt: 'x', max_tokens: 40, stream: true });
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.done).toBe(false);
+    router.proc.kill('SIGTERM');
+    let tokens = 1;
+    let finish: string | null | undefined;
+    for (let r = await iterator.next(); !r.done; r = await iterator.next()) {
+      tokens++;
+      finish = r.value.choices[0]?.finish_reason;
+    }
+    expect(tokens).toBe(40);
+    expect(finish).toBe('length');
+    expect(await router.proc.exited).toBe(0);
+  });
+});

@@ -1,0 +1,36 @@
+// Starts a router in the test process from command-line flags, on free ports, with logs kept in memory.
+import { loadConfig } from '../../src/config/load.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { isPolicyImplemented } from '../../src/policies/index.ts';
+import { startRouter, type RunningRouter } from '../../src/server.ts';
+
+export interface TestRouter extends AsyncDisposable {
+  readonly router: RunningRouter;
+  readonly url: string;
+  readonly logs: string[];
+}
+
+export async function startTestRouter(args: string[]): Promise<TestRouter> {
+  const loaded = loadConfig({
+    argv: ['--port', '0', '--prometheus-port', '0', '--log-json', ...args],
+    env: {},
+    readFile: () => {
+      throw new Error('no config files in tests');
+    },
+    version: 'test',
+    isPolicyImplemented,
+  });
+  if (loaded.kind !== 'config') throw new Error(`bad test config: ${JSON.stringify(loaded)}`);
+  const logs: string[] = [];
+  const router = await startRouter(loaded.config, { log: createLogger({ level: 'debug', json: true, write: (l) => logs.push(l) }) });
+  return { router, url: router.url, logs, [Symbol.asyncDispose]: () => router[Symbol.asyncDispose]() };
+}
+
+/** Polls until `predicate` holds (for state the router changes without an event to await). */
+export async function until(predicate: () => boolean | Promise<boolean>, what = 'condition'): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (await predicate()) return;
+    await Bun.sleep(5);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
