@@ -7,7 +7,8 @@ import { endpointId } from './core/endpoint.ts';
 import { HealthChecker } from './core/health.ts';
 import { createRegistry, type EndpointRegistry } from './core/registry.ts';
 import { retryPolicy } from './core/retry.ts';
-import { createEndpointStats } from './stats/endpoint-stats.ts';
+import { createEndpointStats, type EndpointStats } from './stats/endpoint-stats.ts';
+import { DailyLogFile } from './log/daily-file.ts';
 import { createLogger, type Logger } from './log/logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { createPolicy } from './policies/index.ts';
@@ -19,26 +20,39 @@ export interface StartOptions {
   readonly now?: () => number;
 }
 
+/** Everything a running router owns; built by startRouter, disposed together. */
+export interface RouterParts {
+  readonly config: Config;
+  readonly registry: EndpointRegistry;
+  readonly metrics: Metrics;
+  readonly policy: Policy;
+  readonly log: Logger;
+  readonly stats: EndpointStats;
+  readonly server: Bun.Server<unknown>;
+  readonly metricsServer: Bun.Server<unknown>;
+  readonly health: HealthChecker;
+  readonly admission: Admission;
+  readonly logFile: DailyLogFile | undefined;
+}
+
 export class RunningRouter implements AsyncDisposable {
   #draining = false;
+  readonly config: Config;
+  readonly registry: EndpointRegistry;
+  readonly metrics: Metrics;
+  readonly policy: Policy;
+  readonly log: Logger;
+  readonly stats: EndpointStats;
 
-  constructor(
-    readonly config: Config,
-    readonly registry: EndpointRegistry,
-    readonly metrics: Metrics,
-    readonly policy: Policy,
-    readonly log: Logger,
-    private readonly server: Bun.Server<unknown>,
-    private readonly metricsServer: Bun.Server<unknown>,
-    private readonly health: HealthChecker,
-    private readonly admission: Admission,
-  ) {}
+  constructor(private readonly parts: RouterParts) {
+    ({ config: this.config, registry: this.registry, metrics: this.metrics, policy: this.policy, log: this.log, stats: this.stats } = parts);
+  }
 
   get url(): string {
-    return `http://${this.server.hostname}:${this.server.port}`;
+    return `http://${this.parts.server.hostname}:${this.parts.server.port}`;
   }
   get metricsUrl(): string {
-    return `http://${this.metricsServer.hostname}:${this.metricsServer.port}/metrics`;
+    return `http://${this.parts.metricsServer.hostname}:${this.parts.metricsServer.port}/metrics`;
   }
   get draining(): boolean {
     return this.#draining;
@@ -52,31 +66,39 @@ export class RunningRouter implements AsyncDisposable {
     this.#draining = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const finished = await Promise.race([
-      this.server.stop(false).then(() => true),
+      this.parts.server.stop(false).then(() => true),
       new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
     ]);
     clearTimeout(timer);
-    if (!finished) await this.server.stop(true);
+    if (!finished) await this.parts.server.stop(true);
     this.close();
     return finished;
   }
 
   private close(): void {
-    this.admission[Symbol.dispose]();
-    this.health[Symbol.dispose]();
+    this.parts.admission[Symbol.dispose]();
+    this.parts.health[Symbol.dispose]();
     this.policy.dispose?.();
-    void this.metricsServer.stop(true);
+    void this.parts.metricsServer.stop(true);
+    this.parts.logFile?.[Symbol.dispose]();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#draining = true;
-    await this.server.stop(true);
+    await this.parts.server.stop(true);
     this.close();
   }
 }
 
 export async function startRouter(config: Config, options: StartOptions = {}): Promise<RunningRouter> {
-  const log = options.log ?? createLogger({ level: config.log_level, json: config.log_json });
+  const logFile = config.log_dir === undefined ? undefined : new DailyLogFile(config.log_dir);
+  const log =
+    options.log ??
+    createLogger({
+      level: config.log_level,
+      json: config.log_json,
+      write: logFile === undefined ? undefined : (line) => (process.stdout.write(`${line}\n`), logFile.write(line)),
+    });
   const random = options.random ?? Math.random;
   const now = options.now ?? (() => performance.now());
   const metrics = createMetrics();
@@ -156,9 +178,11 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     jitter: config.retry_jitter_factor,
   });
   const stats = createEndpointStats();
+  let known = new Set(registry.all().map((e) => e.id));
   registry.onChange(() => {
-    const ids = new Set(registry.all().map((e) => e.id));
-    for (const e of registry.all()) if (!ids.has(e.id)) stats.forget(e.id);
+    const now = new Set(registry.all().map((e) => e.id));
+    for (const id of known) if (!now.has(id)) stats.forget(id);
+    known = now;
   });
 
   let router: RunningRouter | undefined;
@@ -181,7 +205,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
   });
-  router = new RunningRouter(config, registry, metrics, policy, log, server, metricsServer, health, admission);
+  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile });
 
   await waitForHealthy(router, health, config, log);
   health.start();

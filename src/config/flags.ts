@@ -176,7 +176,7 @@ export const FLAGS = {
     ),
     { group: 'Logging', help: 'Least severe log level written', arity: 'one', value: 'debug|info|warn|error' },
   ),
-  log_dir: optionalStringFlag({ group: 'Logging', help: 'Directory for daily log files vllm-router.YYYY-MM-DD', value: 'DIR', pending: PENDING.observability }),
+  log_dir: optionalStringFlag({ group: 'Logging', help: 'Also write logs to daily files DIR/vllm-router.YYYY-MM-DD (created if missing)', value: 'DIR' }),
   log_json: switchFlag({ group: 'Logging', help: 'Write one JSON object per log line' }),
   request_id_headers: listFlag({ group: 'Logging', help: 'Headers the request id is taken from (default: x-request-id x-correlation-id x-trace-id request-id)', value: 'HEADER...' }),
 
