@@ -7,6 +7,8 @@ import type { EndpointRegistry } from './core/registry.ts';
 import type { RetryPolicy } from './core/retry.ts';
 import { boundedLabel } from './metrics/bounded-label.ts';
 import type { EndpointStats } from './stats/endpoint-stats.ts';
+import type { TokenizerPool } from './pool/pool.ts';
+import { addTokenizeRoute } from './http/routes/router-tokenize.ts';
 import type { AppEnv } from './http/context.ts';
 import { errorResponse, routerError } from './http/errors.ts';
 import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
@@ -31,6 +33,9 @@ export interface AppDeps {
   readonly admission: Admission;
   readonly retry: RetryPolicy;
   readonly stats: EndpointStats;
+  /** The tokenizer pool, when --tokenizer-path or --model-path is set. */
+  readonly pool?: TokenizerPool;
+  readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
   readonly isDraining: () => boolean;
 }
 
@@ -67,9 +72,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
     apiKey: config.api_key,
     modelLabel: boundedLabel(64),
+    blockHashes: deps.blockHashes,
   });
   addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining });
   addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size });
+  if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });
 

@@ -3,7 +3,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { formatConfigError } from './config/errors.ts';
 import { loadConfig } from './config/load.ts';
 import { isPolicyImplemented } from './policies/index.ts';
-import { startRouter } from './server.ts';
+import { ConfigProblem, startRouter } from './server.ts';
 
 async function main(): Promise<number> {
   const loaded = loadConfig({
@@ -31,7 +31,7 @@ async function main(): Promise<number> {
     router = await startRouter(loaded.config);
   } catch (e) {
     process.stderr.write(`error: ${(e as Error).message}\n`);
-    return 1;
+    return e instanceof ConfigProblem ? 2 : 1;
   }
   const running = router;
   return new Promise<number>((resolve) => {

@@ -11,7 +11,11 @@ import { createEndpointStats, type EndpointStats } from './stats/endpoint-stats.
 import { DailyLogFile } from './log/daily-file.ts';
 import { createLogger, type Logger } from './log/logger.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import { cacheAware, type CacheAwarePolicy } from './policies/cache-aware.ts';
 import { createPolicy } from './policies/index.ts';
+import { jobFromBody } from './pool/protocol.ts';
+import { TokenizerPool, defaultPoolSize } from './pool/pool.ts';
+import { resolveTokenizerFiles } from './pool/tokenizer-files.ts';
 import type { Policy } from './policies/types.ts';
 
 export interface StartOptions {
@@ -33,7 +37,11 @@ export interface RouterParts {
   readonly health: HealthChecker;
   readonly admission: Admission;
   readonly logFile: DailyLogFile | undefined;
+  readonly pool: TokenizerPool | undefined;
 }
+
+/** A start-up problem in the configuration (a missing tokenizer file…): main exits 2, as for flag errors. */
+export class ConfigProblem extends Error {}
 
 export class RunningRouter implements AsyncDisposable {
   #draining = false;
@@ -76,6 +84,7 @@ export class RunningRouter implements AsyncDisposable {
   }
 
   private close(): void {
+    void this.parts.pool?.close();
     this.parts.admission[Symbol.dispose]();
     this.parts.health[Symbol.dispose]();
     this.policy.dispose?.();
@@ -132,7 +141,28 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
   metrics.activeWorkers.set(registry.all().length);
   registry.onChange(() => metrics.activeWorkers.set(registry.all().length));
 
-  const policy = createPolicy(config.policy, {
+  // With a tokenizer, cache_aware matches on the token blocks vLLM will prefill, hashed in the pool.
+  const tokenizer = resolveTokenizerFiles({ tokenizerPath: config.tokenizer_path, modelPath: config.model_path });
+  if (!tokenizer.ok) throw new ConfigProblem(tokenizer.error);
+  let pool: TokenizerPool | undefined;
+  if (tokenizer.value !== undefined) {
+    try {
+      pool = await TokenizerPool.start({
+        files: tokenizer.value,
+        blockSize: config.block_size,
+        threads: config.tokenizer_pool_size ?? defaultPoolSize(),
+        onThreadExit: (e) => {
+          metrics.poolRestarts.inc();
+          log.warn('tokenizer thread died and was replaced', { thread: e.thread, code: e.code, error: e.error, retried: e.retried });
+        },
+      });
+    } catch (e) {
+      throw new ConfigProblem((e as Error).message);
+    }
+    for (const w of pool.info?.warnings ?? []) log.warn('tokenizer', { message: w });
+    log.info('tokenizer pool ready', { threads: pool.size, load_ms: Math.round(pool.info?.loadMs ?? 0) });
+  }
+  const policyDeps = {
     random,
     now: () => Date.now(),
     options: {
@@ -142,7 +172,9 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       evictionIntervalSecs: config.eviction_interval,
       maxTreeSize: config.max_tree_size,
     },
-  });
+  };
+  const policy =
+    config.policy === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: config.block_size })(policyDeps) : createPolicy(config.policy, policyDeps);
   if (policy === undefined) throw new Error(`policy ${config.policy} is not available in this build`);
   policy.onMembershipChange?.(registry.all('regular'));
   registry.onChange(() => policy.onMembershipChange?.(registry.all('regular')));
@@ -186,7 +218,22 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
   });
 
   let router: RunningRouter | undefined;
-  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, isDraining: () => router?.draining ?? false });
+  const blockHashes =
+    pool === undefined
+      ? undefined
+      : async (route: string, body: Readonly<Record<string, unknown>>) => {
+          const job = jobFromBody(route, body);
+          if (job === undefined) return undefined;
+          const result = await pool.tokenize(job);
+          if (!result.ok) {
+            metrics.tokenizeErrors.inc();
+            log.warn('tokenization failed; routing without block hashes', { route, error: result.error });
+            return undefined;
+          }
+          metrics.tokenizeDuration.observe(result.value.encodeMs / 1000);
+          return result.value.blockHashes;
+        };
+  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, isDraining: () => router?.draining ?? false });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
@@ -202,15 +249,33 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       const a = admission.stats();
       metrics.queueDepth.set(a.queued);
       metrics.admissionInUse.set(a.inUse);
+      if (pool !== undefined) metrics.poolQueueDepth.set(pool.stats().queueDepth);
+      if ('evictNow' in policy) copyCacheAwareStats(policy as CacheAwarePolicy, metrics);
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
   });
-  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile });
+  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool });
 
   await waitForHealthy(router, health, config, log);
   health.start();
   log.info('vllm-router listening', { url: router.url, metrics: router.metricsUrl, policy: config.policy, endpoints: registry.all().length });
   return router;
+}
+
+/** The policy keeps cumulative counts; Prometheus counters take them at scrape time. */
+function copyCacheAwareStats(policy: CacheAwarePolicy, metrics: Metrics): void {
+  const s = policy.stats();
+  const set = (counter: Metrics['cacheHits'], value: number) => {
+    counter.reset();
+    counter.inc(value);
+  };
+  set(metrics.cacheHits, s.hits);
+  set(metrics.cacheMisses, s.misses);
+  set(metrics.loadBalancingEvents, s.loadBalancingFallbacks);
+  metrics.maxLoad.set(s.lastMaxLoad);
+  metrics.minLoad.set(s.lastMinLoad);
+  metrics.treeSize.reset();
+  for (const [worker, size] of s.indexSize) metrics.treeSize.set({ worker }, size);
 }
 
 /** Start-up: probe every endpoint now, then keep polling until one is healthy or the start-up timeout passes. */

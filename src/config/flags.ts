@@ -106,7 +106,6 @@ const prefillItem = z.preprocess(
 
 const PENDING = {
   observability: 'issue #7 (logs, tracing)',
-  cacheAware: 'issue #4 (cache-aware routing on tokens)',
   pd: 'issue #5 (prefill/decode disaggregation)',
   operations: 'issue #9 (Kubernetes discovery, auth, DP ranks, OpenAI backend)',
 } as const;
@@ -145,10 +144,10 @@ export const FLAGS = {
   balance_rel_threshold: floatFlag(1.5, 1, { group: 'Cache-aware', help: '…and max exceeds min × this' }),
   eviction_interval: intFlag(120, 1, { group: 'Cache-aware', help: 'Seconds between evictions of the prefix index', value: 'SECS', aliases: ['eviction-interval-secs'] }),
   max_tree_size: intFlag(67108864, 1, { group: 'Cache-aware', help: 'Prefix-index budget per endpoint (characters, or tokens with a tokenizer)' }),
-  block_size: intFlag(16, 1, { group: 'Cache-aware', help: 'Tokens per prefix-hash block (match vLLM --block-size)', pending: PENDING.cacheAware }),
-  tokenizer_path: optionalStringFlag({ group: 'Cache-aware', help: 'tokenizer.json, or a directory holding it and tokenizer_config.json', value: 'PATH', pending: PENDING.cacheAware }),
-  model_path: optionalStringFlag({ group: 'Cache-aware', help: 'Local model directory holding the tokenizer files', value: 'PATH', pending: PENDING.cacheAware }),
-  tokenizer_pool_size: optionalIntFlag(1, { group: 'Cache-aware', help: 'Tokenizer threads (default: cores − 1, at least 1)', pending: PENDING.cacheAware }),
+  block_size: intFlag(16, 1, { group: 'Cache-aware', help: 'Tokens per prefix-hash block (match vLLM --block-size)' }),
+  tokenizer_path: optionalStringFlag({ group: 'Cache-aware', help: 'tokenizer.json, or a directory holding it and tokenizer_config.json', value: 'PATH' }),
+  model_path: optionalStringFlag({ group: 'Cache-aware', help: 'Local model directory holding the tokenizer files', value: 'PATH' }),
+  tokenizer_pool_size: optionalIntFlag(1, { group: 'Cache-aware', help: 'Tokenizer threads (default: cores − 1, at least 1); each holds its own copy of the tokenizer' }),
 
   // ── Prefill/decode disaggregation
   vllm_pd_disaggregation: switchFlag({ group: 'PD', help: 'vLLM two-stage prefill → decode routing', pending: PENDING.pd }),

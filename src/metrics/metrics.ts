@@ -38,6 +38,18 @@ export function createMetrics() {
     queueWait: new Histogram({ name: 'vllm_router_queue_wait_seconds', help: 'Time spent waiting for admission', buckets: DURATION_BUCKETS, registers: r }),
     admissionRejections: new Counter({ name: 'vllm_router_admission_rejections_total', help: 'Requests refused by admission control', labelNames: ['reason'], registers: r }),
 
+    // Cache-aware policy and tokenizer pool (cumulative values are copied in at scrape time)
+    cacheHits: new Counter({ name: 'vllm_router_cache_hits_total', help: 'cache_aware requests routed to the endpoint holding their prefix', registers: r }),
+    cacheMisses: new Counter({ name: 'vllm_router_cache_misses_total', help: 'cache_aware requests whose best prefix match was at or below --cache-threshold', registers: r }),
+    loadBalancingEvents: new Counter({ name: 'vllm_router_load_balancing_events_total', help: 'cache_aware requests sent to the least-loaded endpoint because load was imbalanced', registers: r }),
+    maxLoad: new Gauge({ name: 'vllm_router_max_load', help: 'Highest in-flight count at the last imbalance', registers: r }),
+    minLoad: new Gauge({ name: 'vllm_router_min_load', help: 'Lowest in-flight count at the last imbalance', registers: r }),
+    treeSize: new Gauge({ name: 'vllm_router_tree_size', help: 'Prefix-index size per endpoint (characters, or tokens with a tokenizer)', labelNames: ['worker'], registers: r }),
+    tokenizeDuration: new Histogram({ name: 'vllm_tokenizer_encode_duration_seconds', help: 'Time a pool thread spent rendering, encoding and hashing one prompt', buckets: DURATION_BUCKETS, registers: r }),
+    tokenizeErrors: new Counter({ name: 'vllm_tokenizer_encode_errors_total', help: 'Prompts the pool could not tokenize (routed without block hashes)', registers: r }),
+    poolQueueDepth: new Gauge({ name: 'vllm_router_tokenizer_pool_queue_depth', help: 'Tokenize jobs waiting for a pool thread', registers: r }),
+    poolRestarts: new Counter({ name: 'vllm_router_tokenizer_pool_restarts_total', help: 'Pool threads that died and were replaced', registers: r }),
+
     // What the client experiences, measured on the bytes the router forwards
     ttft: new Histogram({ name: 'vllm_router_time_to_first_token_seconds', help: 'Request arrival to the first body byte sent to the client (streams)', labelNames: ['worker', 'model'], buckets: TTFT_BUCKETS, registers: r }),
     itl: new Histogram({ name: 'vllm_router_inter_token_latency_seconds', help: 'Gap between consecutive stream chunks sent to the client', labelNames: ['worker', 'model'], buckets: ITL_BUCKETS, registers: r }),

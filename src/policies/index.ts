@@ -1,4 +1,5 @@
 // The policy registry: every routing policy by its wire name; adding one is one file and one line here.
+import { cacheAwarePolicy } from './cache-aware.ts';
 import { consistentHash } from './consistent-hash.ts';
 import { powerOfTwo } from './power-of-two.ts';
 import { random } from './random.ts';
@@ -10,7 +11,7 @@ import type { Policy, PolicyDeps, PolicyFactory, PolicyName } from './types.ts';
 export const POLICIES = {
   random,
   round_robin: roundRobin,
-  cache_aware: undefined,
+  cache_aware: cacheAwarePolicy,
   power_of_two: powerOfTwo,
   consistent_hash: consistentHash,
   rendezvous_hash: rendezvousHash,

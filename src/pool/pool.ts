@@ -15,6 +15,8 @@ export interface TokenizerPoolOptions {
   readonly maxRetries?: number | undefined;
   /** Jobs sent to one thread before it answers (one running, the rest queued in the thread). Default 2. */
   readonly jobsPerThread?: number | undefined;
+  /** Jobs allowed to wait for a thread; beyond it `tokenize` answers an error at once. Default unbounded. */
+  readonly maxQueueDepth?: number | undefined;
   /** Pool thread entry; default `poolEntryUrl()`. */
   readonly entry?: string | URL | undefined;
   /** Called when a thread dies and is replaced, for logs and metrics. */
@@ -122,7 +124,7 @@ export class TokenizerPool implements AsyncDisposable {
   #closed = false;
   /** Consecutive replacement threads that failed to load; drives the respawn back-off. */
   #failedSpawns = 0;
-  #respawnTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #respawnTimers = new Set<ReturnType<typeof setTimeout>>();
   /** Template source and warnings reported by the first thread that loaded. */
   #info: { templateSource: string; warnings: readonly string[]; loadMs: number } | undefined;
 
@@ -169,6 +171,9 @@ export class TokenizerPool implements AsyncDisposable {
    */
   tokenize(job: PoolJob, options?: { returnIds?: boolean }): Promise<TokenizeResult> {
     if (this.#closed) return Promise.resolve({ ok: false, error: 'tokenizer pool is closed' });
+    if (this.#queue.length >= (this.#options.maxQueueDepth ?? Infinity)) {
+      return Promise.resolve({ ok: false, error: `tokenizer pool queue is full (${this.#queue.length} jobs waiting)` });
+    }
     return new Promise<TokenizeResult>((resolve) => {
       this.#queue.push({ id: this.#nextId++, job, returnIds: options?.returnIds ?? false, resolve, attempts: 0 });
       this.#pump();
@@ -178,7 +183,8 @@ export class TokenizerPool implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#respawnTimer);
+    for (const timer of this.#respawnTimers) clearTimeout(timer);
+    this.#respawnTimers.clear();
     const failure: TokenizeResult = { ok: false, error: 'tokenizer pool is closed' };
     for (const job of this.#queue.splice(0)) job.resolve(failure);
     const exits: Promise<void>[] = [];
@@ -233,10 +239,6 @@ export class TokenizerPool implements AsyncDisposable {
         break;
       case 'init-failed':
         thread.lastError = message.error;
-        if (this.#startedSettle) {
-          this.#startedSettle.reject(new Error(message.error));
-          this.#startedSettle = undefined;
-        }
         this.#onDeath(thread, undefined);
         return;
       case 'done':
@@ -261,6 +263,12 @@ export class TokenizerPool implements AsyncDisposable {
     thread.dead = true;
     thread.worker.terminate();
     const wasReady = thread.ready;
+    if (!wasReady && this.#startedSettle) {
+      // A thread that cannot load at start-up is a start-up failure; start() closes the pool.
+      this.#startedSettle.reject(new Error(thread.lastError ?? `a tokenizer pool thread exited with code ${code} while loading`));
+      this.#startedSettle = undefined;
+      return;
+    }
     const orphans = [...thread.jobs.values()];
     thread.jobs.clear();
     const retry: Job[] = [];
@@ -277,13 +285,19 @@ export class TokenizerPool implements AsyncDisposable {
     this.#restarts++;
     const delay = this.#failedSpawns === 0 ? 0 : Math.min(5_000, 100 * 2 ** (this.#failedSpawns - 1));
     const replace = (): void => {
-      this.#respawnTimer = undefined;
       if (this.#closed) return;
       this.#threads[thread.index] = this.#spawn(thread.index);
       this.#pump();
     };
-    if (delay === 0) replace();
-    else this.#respawnTimer = setTimeout(replace, delay);
+    if (delay === 0) {
+      replace();
+    } else {
+      const timer = setTimeout(() => {
+        this.#respawnTimers.delete(timer);
+        replace();
+      }, delay);
+      this.#respawnTimers.add(timer);
+    }
     // With no thread able to run jobs, fail the queue rather than leave requests hanging.
     if (this.#failedSpawns > 0 && !this.#threads.some((t) => t.ready && !t.dead)) {
       const error = `tokenizer pool has no working thread (${thread.lastError ?? `exit code ${code}`})`;

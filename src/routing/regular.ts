@@ -32,6 +32,8 @@ export interface RegularRouterDeps {
   readonly apiKey: string | undefined;
   /** Bounded metric label for the client-supplied model name. */
   readonly modelLabel: (model: string | undefined) => string;
+  /** Block hashes of the prompt, computed in the tokenizer pool (only when the policy asks for them). */
+  readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
 }
 
 /** One client request as the routing layer needs it: read once, routed once. */
@@ -60,11 +62,11 @@ export interface RegularRouter {
 export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
   const { registry, policy, metrics, retry } = deps;
 
-  const pick = (req: ProxyRequest, failed: ReadonlySet<string>): Endpoint | RouterError => {
+  const pick = (req: ProxyRequest, failed: ReadonlySet<string>, blockHashes: Float64Array | undefined): Endpoint | RouterError => {
     const available = registry.available('regular');
     if (available.length === 0) return routerError('no_available_endpoints', 'No available endpoints (all unhealthy, circuits open or none registered)');
     const candidates = untriedCandidates(available, failed);
-    const request = createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0));
+    const request = createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0), blockHashes);
     const chosen = policy.select({ candidates, all: registry.all('regular'), request });
     if (chosen === undefined) return routerError('no_available_endpoints', `Policy ${policy.name} found no endpoint for this request`);
     return chosen;
@@ -111,6 +113,8 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
   return {
     async route(req) {
       const failed = new Set<string>();
+      // Tokenizing happens once, in the pool, before the first pick; retries reuse the hashes.
+      const blockHashes = policy.wantsBlockHashes && deps.blockHashes && req.json ? await deps.blockHashes(req.route, req.json) : undefined;
       for (let n = 0; ; n++) {
         if (n > 0) {
           const wait = retry.backoffMs(n - 1, deps.random);
@@ -121,7 +125,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         if (deps.now() - req.startedAt >= deps.requestTimeoutMs)
           return settle(req, reject(deps, req.route, req.requestId, routerError('upstream_timeout', `No answer within --request-timeout-secs (${deps.requestTimeoutMs / 1000} s)`)));
         const last = n + 1 >= retry.maxAttempts;
-        const endpoint = pick(req, failed);
+        const endpoint = pick(req, failed, blockHashes);
         if (isRouterError(endpoint)) return settle(req, reject(deps, req.route, req.requestId, endpoint));
         const ticket = endpoint.breaker.acquire();
         if (ticket === undefined) {
