@@ -1,0 +1,229 @@
+// The older SGLang-style PD mode (--pd-disaggregation): the same body goes to a prefill and a decode endpoint
+// at once, with bootstrap_host, bootstrap_port and a random bootstrap_room so the decode engine finds the KV;
+// the decode answer is returned and the prefill answer drained.
+//
+// Rust ≤ v0.1.14 `pd_router.rs` (reference §4.3), with these choices:
+// - a prefill that fails before decode has answered ends the request with the prefill's error (naming the
+//   endpoint), instead of leaving the client waiting on a decode engine that will never get its KV; the pair
+//   is then retried, with a new room, while attempts remain (as Rust's retry executor does per attempt);
+// - `return_logprob` (non-streaming) waits for both legs and merges `meta_info.input_token_logprobs`;
+//   streams are passed through unchanged (Rust also rewrites stream chunks);
+// - a flat token-id `prompt`/`input_ids` is one prompt, not a batch (Rust counts its tokens as prompts);
+// - client-supplied bootstrap_* and kv_transfer_params are dropped: the router alone says where KV lives.
+import { sleep, type RetryPolicy } from '../core/retry.ts';
+import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
+import { mergeLogprobs } from '../pd/logprobs-merge.ts';
+import {
+  abortedError,
+  describeFailure,
+  endedBy,
+  legHeaders,
+  pickAndClaim,
+  refuse,
+  relayDecode,
+  startRun,
+  type Claim,
+  type LegDeps,
+  type Run,
+} from './pd-legs.ts';
+import { createPdRouter, isTwoStage, type PdRouter } from './pd.ts';
+import { callUpstream } from './proxy.ts';
+
+export interface SglangPdRouterDeps extends LegDeps {
+  /** Attempts per request (a new pair each time) and backoff: the regular router's policy. */
+  readonly retry: RetryPolicy;
+  /** Uniform in [0, 1): bootstrap rooms, backoff jitter. */
+  readonly random: () => number;
+}
+
+type Json = Record<string, unknown>;
+
+const isTokenIds = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'number');
+
+/** How many sequences the request asks for when it is a batch (arrays of bootstrap fields), else undefined. */
+export function bootstrapBatchSize(body: Readonly<Json>): number | undefined | RouterError {
+  if (typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1) return body.n;
+  for (const key of ['prompt', 'text', 'input_ids'] as const) {
+    const value = body[key];
+    if (!Array.isArray(value) || (isTokenIds(value) && value.length > 0)) continue;
+    if (value.length === 0) return routerError('invalid_body', `'${key}' is an empty batch`, { param: key });
+    return value.length;
+  }
+  return undefined;
+}
+
+/** A random room in [0, 2^63 − 1] as decimal digits (beyond 2^53, so never a JS number). */
+export function bootstrapRoom(random: () => number): string {
+  const hi = BigInt(Math.floor(random() * 2 ** 31));
+  const lo = BigInt(Math.floor(random() * 2 ** 32));
+  return ((hi << 32n) | lo).toString();
+}
+
+/** The body both legs get: the client's, minus router-owned fields, plus the bootstrap fields (arrays for batches). */
+export function withBootstrap(body: Readonly<Json>, prefill: { readonly url: string; readonly bootstrapPort: number | null }, random: () => number): string | RouterError {
+  const batch = bootstrapBatchSize(body);
+  if (isRouterError(batch)) return batch;
+  const { bootstrap_host: _h, bootstrap_port: _p, bootstrap_room: _r, kv_transfer_params: _kv, ...rest } = body;
+  const host = JSON.stringify(new URL(prefill.url).hostname);
+  const port = prefill.bootstrapPort === null ? 'null' : String(prefill.bootstrapPort);
+  const many = (value: () => string) => (batch === undefined ? value() : `[${Array.from({ length: batch }, value).join(',')}]`);
+  // Rooms are written as digits into the JSON text: JSON.stringify cannot carry a 63-bit integer exactly.
+  const fields = `"bootstrap_host":${many(() => host)},"bootstrap_port":${many(() => port)},"bootstrap_room":${many(() => bootstrapRoom(random))}`;
+  const base = JSON.stringify(rest);
+  return base === '{}' ? `{${fields}}` : `${base.slice(0, -1)},${fields}}`;
+}
+
+/** How the prefill leg ended. */
+type PrefillEnd = { readonly ok: true; readonly json: Json | undefined } | { readonly ok: false; readonly error: RouterError };
+
+export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
+  const { pd, retry, log } = deps;
+  const enc = new TextEncoder();
+
+  /** Runs the prefill leg to its end (body drained, or parsed when `parse`), with its accounting. */
+  async function prefillLeg(leg: Claim, call: Promise<Response | RouterError>, signal: AbortSignal, parse: boolean): Promise<PrefillEnd> {
+    const { endpoint } = leg;
+    const fail = (error: RouterError, breakerSuccess = false): PrefillEnd => {
+      leg.release();
+      // Aborted by the router or the client: not the endpoint's fault.
+      if (signal.aborted) leg.ticket.release();
+      else {
+        leg.ticket.record(breakerSuccess);
+        pd.legFailed('prefill', endpoint.id);
+      }
+      return { ok: false, error };
+    };
+    const upstream = await call;
+    if (isRouterError(upstream)) return fail(routerError(upstream.kind, `Prefill endpoint ${endpoint.id} failed: ${upstream.message}`));
+    let text: string;
+    try {
+      text = await upstream.text();
+    } catch (e) {
+      return fail(routerError('stream_interrupted', `Prefill endpoint ${endpoint.id} broke off its answer: ${(e as Error).message}`));
+    }
+    if (!upstream.ok) {
+      const { message, param } = describeFailure(text);
+      return fail(routerError('upstream_error', `Prefill endpoint ${endpoint.id} answered ${upstream.status}: ${message}`, { status: upstream.status, param }), upstream.status < 500);
+    }
+    leg.release();
+    leg.ticket.record(true);
+    pd.prefillDone(endpoint.id, (deps.now() - leg.sentAt) / 1000);
+    let json: unknown;
+    if (parse) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+    }
+    return { ok: true, json: typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Json) : undefined };
+  }
+
+  /** One attempt with a fresh pair: the response for the client, or a failure that may be retried. */
+  async function attempt(run: Run, last: boolean): Promise<Response | { readonly retry: RouterError; readonly outcome: 'prefill_error' | 'decode_error' }> {
+    const prefill = pickAndClaim(deps, run, 'prefill');
+    if (isRouterError(prefill)) return refuse(deps, run, 'no_endpoint', prefill);
+    const decode = pickAndClaim(deps, run, 'decode');
+    if (isRouterError(decode)) {
+      prefill.ticket.release();
+      prefill.release();
+      return refuse(deps, run, 'no_endpoint', decode);
+    }
+    const text = withBootstrap(run.body, prefill.endpoint, deps.random);
+    if (isRouterError(text)) {
+      for (const leg of [prefill, decode]) {
+        leg.ticket.release();
+        leg.release();
+      }
+      return refuse(deps, run, 'invalid_request', text);
+    }
+    const bytes = enc.encode(text);
+    const waitForBoth = run.body.return_logprob === true && run.body.stream !== true;
+    const legAborts = { prefill: new AbortController(), decode: new AbortController() };
+    const signals = {
+      // The prefill may still be draining after decode's answer ended (and the request deadline with it): its own limit.
+      prefill: AbortSignal.any([run.abort.signal, legAborts.prefill.signal, AbortSignal.timeout(deps.requestTimeoutMs)]),
+      decode: AbortSignal.any([run.abort.signal, legAborts.decode.signal]),
+    };
+    const send = (leg: Claim, stage: 'prefill' | 'decode', plainBody: boolean) =>
+      callUpstream({
+        url: leg.endpoint.url + run.req.upstreamPath,
+        method: 'POST',
+        headers: legHeaders(deps, run.req, leg.endpoint, run.req.requestId, true, plainBody),
+        body: bytes,
+        signal: signals[stage],
+        timedOut: () => run.abort.timedOut,
+      });
+    const prefillEnd = prefillLeg(prefill, send(prefill, 'prefill', waitForBoth), signals.prefill, waitForBoth);
+    const decodeCall = send(decode, 'decode', waitForBoth);
+    // Decode answering first wins; a prefill failing first ends the attempt (its decode would wait for KV in vain).
+    const prefillFailed = prefillEnd.then((end) => (end.ok ? new Promise<never>(() => {}) : end));
+    const first = waitForBoth ? await prefillEnd : await Promise.race([decodeCall, prefillFailed]);
+
+    if (!(first instanceof Response) && !isRouterError(first) && !first.ok) {
+      legAborts.decode.abort();
+      const late = await decodeCall;
+      if (!isRouterError(late)) await late.body?.cancel().catch(() => {});
+      decode.ticket.release();
+      decode.release();
+      return { retry: first.error, outcome: 'prefill_error' };
+    }
+    const upstream = await decodeCall;
+    if (isRouterError(upstream) || (!last && retry.isRetryableStatus(upstream.status))) {
+      if (!isRouterError(upstream)) await upstream.body?.cancel().catch(() => {});
+      legAborts.prefill.abort();
+      decode.release();
+      if (endedBy(run, isRouterError(upstream) ? upstream : undefined)) decode.ticket.release();
+      else {
+        decode.ticket.record(!isRouterError(upstream) && upstream.status < 500);
+        pd.legFailed('decode', decode.endpoint.id);
+      }
+      const error = isRouterError(upstream) ? routerError(upstream.kind, `Decode endpoint ${decode.endpoint.id} failed: ${upstream.message}`) : routerError('upstream_error', `Decode endpoint ${decode.endpoint.id} answered ${upstream.status}`, { status: upstream.status });
+      return { retry: error, outcome: 'decode_error' };
+    }
+    // A decode that refused the request will never pull the KV: stop the prefill's work.
+    if (!upstream.ok) legAborts.prefill.abort();
+    if (!waitForBoth) {
+      void prefillEnd.then((end) => {
+        if (!end.ok && !legAborts.prefill.signal.aborted) log.warn('pd prefill failed after decode answered', { request_id: run.req.requestId, endpoint: prefill.endpoint.id, error: end.error.message });
+      });
+      return relayDecode(deps, run, decode, upstream);
+    }
+    const prefillJson = (first as PrefillEnd & { ok: true }).json;
+    if (prefillJson === undefined || !upstream.ok) return relayDecode(deps, run, decode, upstream);
+    const decodeText = await upstream.text().catch(() => undefined);
+    let json: unknown;
+    try {
+      json = decodeText === undefined ? undefined : JSON.parse(decodeText);
+    } catch {
+      json = undefined;
+    }
+    const merged = typeof json === 'object' && json !== null && !Array.isArray(json) && mergeLogprobs(prefillJson, json as Json) ? JSON.stringify(json) : decodeText;
+    return relayDecode(deps, run, decode, new Response(merged ?? '', { status: upstream.status, headers: upstream.headers }));
+  }
+
+  // Requests that are not generations (embeddings, tokenize, GETs) take one decode endpoint, as in vLLM PD
+  // mode; that path does not look at the connector.
+  const single = createPdRouter({ ...deps, connector: 'nixl' });
+
+  return {
+    async route(req) {
+      if (!isTwoStage(req)) return single.route(req);
+      const run = await startRun(deps, req);
+      if (req.json === undefined) return refuse(deps, run, 'invalid_request', routerError('invalid_body', 'Prefill/decode routing needs a JSON object body'));
+      for (let n = 0; ; n++) {
+        if (n > 0) {
+          pd.retried('prefill');
+          if (!(await sleep(retry.backoffMs(n - 1, deps.random), run.abort.signal))) return refuse(deps, run, endedBy(run) ?? 'client_closed', abortedError(run, 'The PD pair'));
+        }
+        const result = await attempt(run, n + 1 >= retry.maxAttempts);
+        if (result instanceof Response) return result;
+        const ended = endedBy(run, result.retry);
+        if (ended !== undefined) return refuse(deps, run, ended, ended === 'timeout' ? abortedError(run, 'The PD pair') : result.retry);
+        const retryable = result.retry.status === undefined ? retry.isRetryableError(result.retry) : retry.isRetryableStatus(result.retry.status);
+        if (!retryable || n + 1 >= retry.maxAttempts) return refuse(deps, run, result.outcome, result.retry);
+        log.info('pd pair failed, trying another pair', { request_id: req.requestId, error: result.retry.message, attempt: n + 1 });
+      }
+    },
+  };
+}

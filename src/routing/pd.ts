@@ -1,0 +1,326 @@
+// vLLM prefill/decode disaggregation: a prefill leg (max_tokens = 1) hands the prompt's KV to a decode leg,
+// whose answer goes to the client unchanged.
+//
+// The Rust flow (reference §4.1) with what its users asked for (issue #5):
+// - a prefill that fails is retried on another prefill endpoint, a decode that fails before answering on
+//   another decode endpoint (nothing has reached the client yet); attempts per stage are bounded by
+//   `retry.maxAttempts`, and endpoints that just failed are skipped while others exist;
+// - errors say which endpoint failed and keep their status: the prefill's own status, 502 when unreachable,
+//   504 at the deadline; never an empty 200 (vLLM's proxy scripts drop failed legs silently, B.1);
+// - the client leaving aborts whichever legs are in flight; each leg holds its endpoint's in-flight count
+//   only while it runs; every outcome is counted.
+// A decode retry keeps the request id and hand-off params: NIXL, Mooncake and MoRI-IO READ decode engines
+// pull from the prefill engine, so any decode endpoint can take them. MoRI-IO WRITE (both legs at once, the
+// prefill pushes into one decode engine) is not retried.
+//
+// The client gets the router's own request id in `x-request-id`; the P/D id is not added as a header. vLLM
+// builds the response `id` from X-Request-Id (`chatcmpl-___prefill_addr_…`), so it is visible there, and the
+// debug log ties the two together.
+import type { Endpoint } from '../core/endpoint.ts';
+import { sleep, type RetryPolicy } from '../core/retry.ts';
+import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
+import { decodeKvParams, planKvTransfer, prefillKvParams, type KvConnector, type KvPlan, type PrefillOutput } from '../pd/kv-transfer.ts';
+import { mergeLogprobs, wantsLogprobMerge } from '../pd/logprobs-merge.ts';
+import type { MooncakeBootstrap } from '../pd/mooncake-bootstrap.ts';
+import { prefillRequest, prefillShapeOf } from '../pd/prefill-request.ts';
+import type { TransferMode } from '../pd/registration-message.ts';
+import { pdRequestId } from '../pd/request-id.ts';
+import {
+  abortedError,
+  claim,
+  describeFailure,
+  endedBy,
+  legHeaders,
+  pick,
+  pickAndClaim,
+  refuse,
+  relayDecode,
+  startRun,
+  type Claim,
+  type LegDeps,
+  type PdStage,
+  type Run,
+} from './pd-legs.ts';
+import { callUpstream } from './proxy.ts';
+import type { ProxyRequest } from './regular.ts';
+
+export { noopPdRecorder, pdRecorder, type PdMetricSet, type PdOutcome, type PdRecorder } from './pd-legs.ts';
+
+export interface PdRouterDeps extends LegDeps {
+  readonly connector: KvConnector;
+  /** Required with the Mooncake connector. */
+  readonly mooncake?: MooncakeBootstrap;
+  /** Required with the MoRI-IO connector: the transfer mode the first registration fixed, and the DP size. */
+  readonly moriio?: { transferMode(): TransferMode | undefined; readonly dpSize: number };
+  /** Attempts per stage (`maxAttempts`), retryable statuses and errors, backoff: the regular router's policy. */
+  readonly retry: RetryPolicy;
+  /** Uniform in [0, 1): request ids, transfer ids, backoff jitter. */
+  readonly random: () => number;
+}
+
+export interface PdRouter {
+  route(req: ProxyRequest): Promise<Response>;
+}
+
+const GENERATION_ROUTES: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/generate', '/v1/responses']);
+
+/** Generation requests take both legs; anything else (embeddings, rerank, tokenize, GETs) goes to one decode endpoint. */
+export const isTwoStage = (req: Pick<ProxyRequest, 'route' | 'upstreamPath' | 'method'>): boolean =>
+  req.method === 'POST' && (GENERATION_ROUTES.has(req.route) || req.upstreamPath.includes('inference/v1/generate'));
+
+type Json = Record<string, unknown>;
+type PrefillResult = { readonly ok: true; readonly json: Json; readonly output: PrefillOutput } | { readonly ok: false; readonly error: RouterError; readonly retryable: boolean };
+
+const enc = new TextEncoder();
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function createPdRouter(deps: PdRouterDeps): PdRouter {
+  const { pd, retry, log } = deps;
+  if (deps.connector === 'mooncake' && deps.mooncake === undefined) throw new Error('createPdRouter: the Mooncake connector needs deps.mooncake');
+  if (deps.connector === 'moriio' && deps.moriio === undefined) throw new Error('createPdRouter: the MoRI-IO connector needs deps.moriio');
+
+  const planFor = (prefill: Endpoint): KvPlan | RouterError => {
+    if (deps.connector !== 'moriio') return planKvTransfer(deps.connector, prefill, deps.random);
+    const mode = deps.moriio?.transferMode();
+    if (mode === undefined) return routerError('no_available_endpoints', 'MoRI-IO transfer mode is not known yet (no engine has registered)');
+    return planKvTransfer('moriio', prefill, deps.random, { mode, dpSize: deps.moriio?.dpSize ?? 1 });
+  };
+
+  /** Waits out the backoff before retry `n`; false when the request ended meanwhile. */
+  const backoff = (run: Run, stage: PdStage, n: number): Promise<boolean> => {
+    pd.retried(stage);
+    return sleep(retry.backoffMs(n - 1, deps.random), run.abort.signal);
+  };
+
+  async function prefillOnce(run: Run, leg: Claim, plan: KvPlan, xRequestId: string): Promise<PrefillResult> {
+    const { endpoint } = leg;
+    const failure = (error: RouterError, retryable: boolean, breakerSuccess = false): PrefillResult => {
+      leg.ticket.record(breakerSuccess);
+      pd.legFailed('prefill', endpoint.id);
+      return { ok: false, error, retryable };
+    };
+    // The request ended (client gone, deadline): not the endpoint's fault, so no outcome for its breaker.
+    const ended = (): PrefillResult => {
+      leg.ticket.release();
+      return { ok: false, error: abortedError(run, `Prefill endpoint ${endpoint.id}`), retryable: false };
+    };
+    let engineId: string | undefined;
+    if (plan.connector === 'mooncake') {
+      const id = await (deps.mooncake as MooncakeBootstrap).engineId(endpoint, run.abort.signal);
+      if (run.abort.signal.aborted) return ended();
+      if (isRouterError(id)) return failure(routerError(id.kind, `Prefill endpoint ${endpoint.id}: ${id.message}`), true);
+      engineId = id;
+    }
+    const body = { ...prefillRequest(run.body, prefillShapeOf(run.req.upstreamPath)), kv_transfer_params: prefillKvParams(plan) };
+    const upstream = await callUpstream({
+      url: endpoint.url + run.req.upstreamPath,
+      method: 'POST',
+      headers: legHeaders(deps, run.req, endpoint, xRequestId, true, true),
+      body: enc.encode(JSON.stringify(body)),
+      signal: run.abort.signal,
+      timedOut: () => run.abort.timedOut,
+    });
+    if (isRouterError(upstream)) {
+      if (run.abort.signal.aborted) return ended();
+      if (plan.connector === 'mooncake') deps.mooncake?.forget(endpoint); // the engine may be restarting with a new id
+      return failure(routerError(upstream.kind, `Prefill endpoint ${endpoint.id} failed: ${upstream.message}`), retry.isRetryableError(upstream));
+    }
+    let text: string;
+    try {
+      text = await upstream.text();
+    } catch (e) {
+      if (run.abort.signal.aborted) return ended();
+      return failure(routerError('stream_interrupted', `Prefill endpoint ${endpoint.id} broke off its answer: ${(e as Error).message}`), true);
+    }
+    if (upstream.status < 200 || upstream.status > 299) {
+      const { message, param } = describeFailure(text);
+      // Its own status for the client (a 1xx/3xx, which no prefill should send, becomes a 502).
+      const status = upstream.status >= 400 ? upstream.status : 502;
+      const error = routerError('upstream_error', `Prefill endpoint ${endpoint.id} answered ${upstream.status}: ${message}`, { status, param });
+      // A 4xx is the request's fault, not the endpoint's: a success for its breaker, as in the regular router.
+      return failure(error, retry.isRetryableStatus(upstream.status), upstream.status < 500);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (!isObject(json)) return failure(routerError('upstream_error', `Prefill endpoint ${endpoint.id} answered ${upstream.status} with a body that is not a JSON object`), true);
+    leg.ticket.record(true);
+    pd.prefillDone(endpoint.id, (deps.now() - leg.sentAt) / 1000);
+    return { ok: true, json, output: { kvTransferParams: json.kv_transfer_params, engineId } };
+  }
+
+  /** Stage 1 with retries: the prefill's answer and the id and plan that went with it, or the response that ends the request. */
+  async function prefillStage(run: Run, decode: Endpoint): Promise<{ json: Json; output: PrefillOutput; xRequestId: string; plan: KvPlan } | Response> {
+    for (let n = 0; ; n++) {
+      if (n > 0 && !(await backoff(run, 'prefill', n))) return refuse(deps, run, endedBy(run) ?? 'client_closed', abortedError(run, 'The prefill stage'));
+      const leg = pickAndClaim(deps, run, 'prefill');
+      if (isRouterError(leg)) return refuse(deps, run, 'no_endpoint', leg);
+      const plan = planFor(leg.endpoint);
+      if (isRouterError(plan)) {
+        leg.ticket.release();
+        leg.release();
+        return refuse(deps, run, 'no_endpoint', plan);
+      }
+      const xRequestId = pdRequestId(leg.endpoint.kvAddress, decode.kvAddress, deps.random);
+      if (log.enabled('debug')) log.debug('pd prefill', { request_id: run.req.requestId, pd_request_id: xRequestId, prefill: leg.endpoint.id, decode: decode.id, attempt: n + 1 });
+      const result = await prefillOnce(run, leg, plan, xRequestId);
+      leg.release();
+      if (result.ok) return { json: result.json, output: result.output, xRequestId, plan };
+      const ended = endedBy(run, result.error);
+      if (ended !== undefined) return refuse(deps, run, ended, result.error);
+      run.failed.prefill.add(leg.endpoint.id);
+      if (!result.retryable || n + 1 >= retry.maxAttempts) return refuse(deps, run, 'prefill_error', result.error);
+      log.info('pd prefill failed, trying another prefill endpoint', { request_id: run.req.requestId, endpoint: leg.endpoint.id, error: result.error.message, attempt: n + 1 });
+    }
+  }
+
+  /**
+   * Stage 2, retried on another decode endpoint while nothing has reached the client: sends `bytes` (starting
+   * with `first`) and answers with the first usable response. `prefillJson` is set on the two-stage path.
+   */
+  async function decodeStage(run: Run, first: Endpoint, xRequestId: string, bytes: Uint8Array | null, rewritten: boolean, prefillJson?: Json): Promise<Response> {
+    const { req } = run;
+    const merge = prefillJson !== undefined && req.json?.stream !== true && wantsLogprobMerge(run.body);
+    for (let n = 0; ; n++) {
+      if (n > 0 && !(await backoff(run, 'decode', n))) return refuse(deps, run, endedBy(run) ?? 'client_closed', abortedError(run, 'The decode stage'));
+      const leg = pickAndClaim(deps, run, 'decode', n === 0 ? first : undefined);
+      if (isRouterError(leg)) return refuse(deps, run, 'no_endpoint', leg);
+      const { endpoint } = leg;
+      const last = n + 1 >= retry.maxAttempts;
+      const upstream = await callUpstream({
+        url: endpoint.url + req.upstreamPath,
+        method: req.method,
+        headers: legHeaders(deps, req, endpoint, xRequestId, rewritten, merge),
+        body: bytes,
+        signal: run.abort.signal,
+        timedOut: () => run.abort.timedOut,
+      });
+      if (isRouterError(upstream)) {
+        leg.release();
+        const ended = endedBy(run, upstream);
+        if (ended !== undefined) {
+          leg.ticket.release();
+          return refuse(deps, run, ended, ended === 'timeout' ? abortedError(run, `Decode endpoint ${endpoint.id}`) : upstream);
+        }
+        leg.ticket.record(false);
+        pd.legFailed('decode', endpoint.id);
+        run.failed.decode.add(endpoint.id);
+        if (!last && retry.isRetryableError(upstream)) continue;
+        return refuse(deps, run, 'decode_error', routerError(upstream.kind, `Decode endpoint ${endpoint.id} failed: ${upstream.message}`));
+      }
+      if (!last && retry.isRetryableStatus(upstream.status)) {
+        leg.ticket.record(upstream.status < 500);
+        pd.legFailed('decode', endpoint.id);
+        await upstream.body?.cancel().catch(() => {});
+        leg.release();
+        run.failed.decode.add(endpoint.id);
+        log.info('pd decode failed before answering, trying another decode endpoint', { request_id: req.requestId, endpoint: endpoint.id, status: upstream.status, attempt: n + 1 });
+        continue;
+      }
+      const answer = merge && upstream.ok ? await withPrefillLogprobs(run, leg, upstream, prefillJson as Json) : upstream;
+      if (isRouterError(answer)) return refuse(deps, run, endedBy(run, answer) ?? 'stream_error', answer);
+      return relayDecode(deps, run, leg, answer);
+    }
+  }
+
+  /** The decode body with the prefill's logprobs merged in (non-streaming answers: bounded JSON). */
+  async function withPrefillLogprobs(run: Run, leg: Claim, upstream: Response, prefillJson: Json): Promise<Response | RouterError> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await upstream.bytes();
+    } catch (e) {
+      leg.release();
+      if (run.abort.signal.aborted) {
+        leg.ticket.release();
+        return abortedError(run, `Decode endpoint ${leg.endpoint.id}`);
+      }
+      leg.ticket.record(false);
+      pd.streamError(leg.endpoint.id);
+      return routerError('stream_interrupted', `Decode endpoint ${leg.endpoint.id} broke off its answer: ${(e as Error).message}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      json = undefined;
+    }
+    const body = isObject(json) && mergeLogprobs(prefillJson, json) ? JSON.stringify(json) : bytes;
+    return new Response(body, { status: upstream.status, headers: upstream.headers });
+  }
+
+  /** MoRI-IO WRITE: both legs at once, as Rust does (`tokio::join!`); a prefill failure aborts the decode leg. */
+  async function concurrent(run: Run, decode: Endpoint): Promise<Response> {
+    const prefill = pickAndClaim(deps, run, 'prefill');
+    if (isRouterError(prefill)) return refuse(deps, run, 'no_endpoint', prefill);
+    const decodeLeg = claim(deps, decode, 'decode');
+    if (decodeLeg === undefined) {
+      prefill.ticket.release();
+      prefill.release();
+      return refuse(deps, run, 'no_endpoint', routerError('no_available_endpoints', `Decode endpoint ${decode.id} cannot take requests (circuit open)`));
+    }
+    const plan = planFor(prefill.endpoint) as KvPlan;
+    const xRequestId = pdRequestId(prefill.endpoint.kvAddress, decode.kvAddress, deps.random);
+    const decodeAbort = new AbortController();
+    const decodeCall = callUpstream({
+      url: decode.url + run.req.upstreamPath,
+      method: 'POST',
+      headers: legHeaders(deps, run.req, decode, xRequestId, true, false),
+      body: enc.encode(JSON.stringify({ ...run.body, kv_transfer_params: decodeKvParams(plan, { kvTransferParams: undefined }) })),
+      signal: AbortSignal.any([run.abort.signal, decodeAbort.signal]),
+      timedOut: () => run.abort.timedOut,
+    });
+    const result = await prefillOnce(run, prefill, plan, xRequestId);
+    prefill.release();
+    if (!result.ok) {
+      decodeAbort.abort();
+      const upstream = await decodeCall;
+      if (!isRouterError(upstream)) await upstream.body?.cancel().catch(() => {});
+      decodeLeg.ticket.release();
+      decodeLeg.release();
+      return refuse(deps, run, endedBy(run, result.error) ?? 'prefill_error', result.error);
+    }
+    const upstream = await decodeCall;
+    if (isRouterError(upstream)) {
+      decodeLeg.release();
+      const ended = endedBy(run, upstream);
+      if (ended !== undefined) decodeLeg.ticket.release();
+      else {
+        decodeLeg.ticket.record(false);
+        pd.legFailed('decode', decode.id);
+      }
+      return refuse(deps, run, ended ?? 'decode_error', routerError(upstream.kind, `Decode endpoint ${decode.id} failed: ${upstream.message}`));
+    }
+    return relayDecode(deps, run, decodeLeg, upstream);
+  }
+
+  async function twoStage(run: Run): Promise<Response> {
+    // The decode endpoint is chosen first: its KV address is part of the id the prefill leg carries.
+    const decode = pick(deps, run, 'decode');
+    if (isRouterError(decode)) return refuse(deps, run, 'no_endpoint', decode);
+    if (deps.connector === 'moriio' && deps.moriio?.transferMode() === 'WRITE') return concurrent(run, decode);
+    const stage1 = await prefillStage(run, decode);
+    if (stage1 instanceof Response) return stage1;
+    const kv = decodeKvParams(stage1.plan, stage1.output);
+    // The client's bytes go as they came when there is nothing to add or strip.
+    const bytes = kv === undefined && run.body === run.req.json ? run.req.bytes : enc.encode(JSON.stringify(kv === undefined ? run.body : { ...run.body, kv_transfer_params: kv }));
+    return decodeStage(run, decode, stage1.xRequestId, bytes, bytes !== run.req.bytes, stage1.json);
+  }
+
+  return {
+    async route(req) {
+      const run = await startRun(deps, req);
+      if (!isTwoStage(req)) {
+        const decode = pick(deps, run, 'decode');
+        if (isRouterError(decode)) return refuse(deps, run, 'no_endpoint', decode);
+        // Client kv_transfer_params never reach an engine, whatever the route.
+        const stripped = req.json !== undefined && run.body !== req.json;
+        return decodeStage(run, decode, req.requestId, stripped ? enc.encode(JSON.stringify(run.body)) : req.bytes, stripped);
+      }
+      if (req.json === undefined) return refuse(deps, run, 'invalid_request', routerError('invalid_body', 'Prefill/decode routing needs a JSON object body'));
+      return twoStage(run);
+    },
+  };
+}
