@@ -19,7 +19,7 @@ import { addResponsesRoutes } from './http/routes/responses.ts';
 import type { Logger } from './log/logger.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { Policy } from './policies/types.ts';
-import { createRegularRouter } from './routing/regular.ts';
+import { createRegularRouter, type RegularRouter } from './routing/regular.ts';
 
 export interface AppDeps {
   readonly config: Config;
@@ -36,6 +36,8 @@ export interface AppDeps {
   /** The tokenizer pool, when --tokenizer-path or --model-path is set. */
   readonly pool?: TokenizerPool;
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
+  /** A prefill/decode router, in PD mode; otherwise the regular router is built here. */
+  readonly pdRouter?: RegularRouter;
   readonly isDraining: () => boolean;
 }
 
@@ -59,7 +61,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
   });
 
-  const router = createRegularRouter({
+  const router = deps.pdRouter ?? createRegularRouter({
     registry: deps.registry,
     policy: deps.policy,
     metrics,
@@ -74,7 +76,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     modelLabel: boundedLabel(64),
     blockHashes: deps.blockHashes,
   });
-  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining });
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining, pdMode: deps.pdRouter !== undefined });
   addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });

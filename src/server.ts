@@ -7,6 +7,13 @@ import { endpointId } from './core/endpoint.ts';
 import { HealthChecker } from './core/health.ts';
 import { createRegistry, type EndpointRegistry } from './core/registry.ts';
 import { retryPolicy } from './core/retry.ts';
+import type { EndpointSpec } from './core/endpoint.ts';
+import { createMooncakeBootstrap, type MooncakeBootstrap } from './pd/mooncake-bootstrap.ts';
+import { RegistrationListener } from './pd/registration.ts';
+import { createPdRouter } from './routing/pd.ts';
+import { pdRecorder } from './routing/pd-legs.ts';
+import { createSglangPdRouter } from './routing/pd-sglang.ts';
+import type { RegularRouter } from './routing/regular.ts';
 import { createEndpointStats, type EndpointStats } from './stats/endpoint-stats.ts';
 import { DailyLogFile } from './log/daily-file.ts';
 import { createLogger, type Logger } from './log/logger.ts';
@@ -38,6 +45,8 @@ export interface RouterParts {
   readonly admission: Admission;
   readonly logFile: DailyLogFile | undefined;
   readonly pool: TokenizerPool | undefined;
+  readonly registration: RegistrationListener | undefined;
+  readonly mooncake: MooncakeBootstrap | undefined;
 }
 
 /** A start-up problem in the configuration (a missing tokenizer file…): main exits 2, as for flag errors. */
@@ -62,6 +71,10 @@ export class RunningRouter implements AsyncDisposable {
   get metricsUrl(): string {
     return `http://${this.parts.metricsServer.hostname}:${this.parts.metricsServer.port}/metrics`;
   }
+  /** Port of the ZMQ self-registration socket, when --vllm-discovery-address is set. */
+  get registrationPort(): number | undefined {
+    return this.parts.registration?.port;
+  }
   get draining(): boolean {
     return this.#draining;
   }
@@ -85,6 +98,8 @@ export class RunningRouter implements AsyncDisposable {
 
   private close(): void {
     void this.parts.pool?.close();
+    void this.parts.registration?.close();
+    this.parts.mooncake?.[Symbol.dispose]();
     this.parts.admission[Symbol.dispose]();
     this.parts.health[Symbol.dispose]();
     this.policy.dispose?.();
@@ -134,9 +149,16 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
           });
         },
   });
-  for (const url of config.worker_urls) {
-    const added = registry.add({ url });
-    if ('error' in added) log.warn('duplicate endpoint ignored', { endpoint: url });
+  const pdMode = config.vllm_pd_disaggregation ? 'vllm' : config.pd_disaggregation ? 'sglang' : undefined;
+  const add = (spec: EndpointSpec) => {
+    const added = registry.add(spec);
+    if ('error' in added) log.warn('duplicate endpoint ignored', { endpoint: spec.url });
+  };
+  if (pdMode === undefined) for (const url of config.worker_urls) add({ url });
+  else {
+    // Static endpoints and self-registered ones both live in the registry (the Rust router ignored the static ones).
+    for (const { url, bootstrapPort } of config.prefill) add({ url, role: 'prefill', bootstrapPort });
+    for (const url of config.decode) add({ url, role: 'decode' });
   }
   metrics.activeWorkers.set(registry.all().length);
   registry.onChange(() => metrics.activeWorkers.set(registry.all().length));
@@ -177,7 +199,13 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     config.policy === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: config.block_size })(policyDeps) : createPolicy(config.policy, policyDeps);
   if (policy === undefined) throw new Error(`policy ${config.policy} is not available in this build`);
   policy.onMembershipChange?.(registry.all('regular'));
-  registry.onChange(() => policy.onMembershipChange?.(registry.all('regular')));
+  // Each PD stage has its own policy instance (--prefill-policy / --decode-policy, else --policy).
+  const stagePolicy = (name: typeof config.policy | undefined) => (name === undefined || name === config.policy ? undefined : createPolicy(name, policyDeps));
+  const prefillPolicy = pdMode === undefined ? undefined : (stagePolicy(config.prefill_policy) ?? createPolicy(config.policy, policyDeps));
+  const decodePolicy = pdMode === undefined ? undefined : (stagePolicy(config.decode_policy) ?? createPolicy(config.policy, policyDeps));
+  const policyOf = (role: string) => (role === 'prefill' ? prefillPolicy : role === 'decode' ? decodePolicy : policy);
+  for (const role of ['prefill', 'decode'] as const) policyOf(role)?.onMembershipChange?.(registry.all(role));
+  registry.onChange((role) => policyOf(role)?.onMembershipChange?.(registry.all(role)));
 
   const health = new HealthChecker(
     registry,
@@ -233,7 +261,51 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
           metrics.tokenizeDuration.observe(result.value.encodeMs / 1000);
           return result.value.blockHashes;
         };
-  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, isDraining: () => router?.draining ?? false });
+  let registration: RegistrationListener | undefined;
+  if (pdMode !== undefined && config.vllm_discovery_address !== undefined) {
+    registration = RegistrationListener.start({
+      address: config.vllm_discovery_address,
+      onAdded: (i) => {
+        add({ url: i.url, role: i.role, kvAddress: i.zmqAddress });
+        metrics.discoveryUpdates.inc({ source: 'zmq', change: 'added' });
+        log.info('endpoint registered', { endpoint: i.url, role: i.role, zmq: i.zmqAddress });
+      },
+      onRemoved: (i, cause) => {
+        registry.remove(i.url);
+        metrics.discoveryUpdates.inc({ source: 'zmq', change: 'removed' });
+        log.info('endpoint registration ended', { endpoint: i.url, role: i.role, cause });
+      },
+      onRejected: (r) => log.warn('registration rejected', { reason: r.reason, detail: r.detail }),
+    });
+    log.info('listening for vLLM self-registration', { address: registration.endpoint });
+  }
+  const mooncake = pdMode === 'vllm' && config.kv_connector === 'mooncake' ? createMooncakeBootstrap() : undefined;
+  const pdRouter = pdMode === undefined ? undefined : buildPdRouter();
+  function buildPdRouter(): RegularRouter {
+    const common = {
+      registry,
+      prefillPolicy: prefillPolicy!,
+      decodePolicy: decodePolicy!,
+      metrics,
+      pd: pdRecorder(metrics),
+      log,
+      now,
+      random,
+      retry,
+      requestTimeoutMs: config.request_timeout_secs * 1000,
+      stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
+      apiKey: config.api_key,
+      blockHashes,
+    };
+    if (pdMode === 'sglang') return createSglangPdRouter(common);
+    return createPdRouter({
+      ...common,
+      connector: config.kv_connector,
+      mooncake,
+      moriio: { transferMode: () => registration?.transferMode, dpSize: config.intra_node_data_parallel_size },
+    });
+  }
+  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, isDraining: () => router?.draining ?? false });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
@@ -254,7 +326,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
   });
-  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool });
+  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, registration, mooncake });
 
   await waitForHealthy(router, health, config, log);
   health.start();

@@ -137,8 +137,8 @@ export const FLAGS = {
 
   // ── Policy
   policy: enumFlag(POLICY_NAMES, 'cache_aware', { group: 'Policy', help: 'Routing policy' }),
-  prefill_policy: optionalEnumFlag(POLICY_NAMES, { group: 'Policy', help: 'PD prefill-stage policy (default: --policy)', pending: PENDING.pd }),
-  decode_policy: optionalEnumFlag(POLICY_NAMES, { group: 'Policy', help: 'PD decode-stage policy (default: --policy)', pending: PENDING.pd }),
+  prefill_policy: optionalEnumFlag(POLICY_NAMES, { group: 'Policy', help: 'PD prefill-stage policy (default: --policy)' }),
+  decode_policy: optionalEnumFlag(POLICY_NAMES, { group: 'Policy', help: 'PD decode-stage policy (default: --policy)' }),
   cache_threshold: floatFlag(0.3, 0, { group: 'Cache-aware', help: 'Prefix match ratio above which a request goes to the best-matching endpoint' }, 1),
   balance_abs_threshold: intFlag(64, 0, { group: 'Cache-aware', help: 'Load is imbalanced when max − min in-flight exceeds this…' }),
   balance_rel_threshold: floatFlag(1.5, 1, { group: 'Cache-aware', help: '…and max exceeds min × this' }),
@@ -150,12 +150,12 @@ export const FLAGS = {
   tokenizer_pool_size: optionalIntFlag(1, { group: 'Cache-aware', help: 'Tokenizer threads (default: cores − 1, at least 1); each holds its own copy of the tokenizer' }),
 
   // ── Prefill/decode disaggregation
-  vllm_pd_disaggregation: switchFlag({ group: 'PD', help: 'vLLM two-stage prefill → decode routing', pending: PENDING.pd }),
-  pd_disaggregation: switchFlag({ group: 'PD', help: 'Older SGLang-style parallel prefill + decode routing', pending: PENDING.pd }),
-  prefill: flag(z.array(prefillItem).default([]), { group: 'PD', help: 'Prefill endpoint and optional bootstrap port; repeat for more', arity: 'prefill', value: 'URL [PORT|none]', pending: PENDING.pd }),
-  decode: flag(z.preprocess(toList, z.array(z.string()).default([])), { group: 'PD', help: 'Decode endpoint; repeat for more', arity: 'append', value: 'URL', pending: PENDING.pd }),
-  vllm_discovery_address: optionalStringFlag({ group: 'PD', help: 'host:port to bind a ZMQ ROUTER socket for vLLM self-registration', value: 'HOST:PORT', pending: PENDING.pd }),
-  kv_connector: enumFlag(['nixl', 'mooncake', 'moriio'], 'nixl', { group: 'PD', help: 'KV connector whose kv_transfer_params the router relays', pending: PENDING.pd }),
+  vllm_pd_disaggregation: switchFlag({ group: 'PD', help: 'vLLM two-stage prefill → decode routing' }),
+  pd_disaggregation: switchFlag({ group: 'PD', help: 'Older SGLang-style parallel prefill + decode routing' }),
+  prefill: flag(z.array(prefillItem).default([]), { group: 'PD', help: 'Prefill endpoint and optional bootstrap port; repeat for more', arity: 'prefill', value: 'URL [PORT|none]' }),
+  decode: flag(z.preprocess(toList, z.array(z.string()).default([])), { group: 'PD', help: 'Decode endpoint; repeat for more', arity: 'append', value: 'URL' }),
+  vllm_discovery_address: optionalStringFlag({ group: 'PD', help: 'host:port to bind a ZMQ ROUTER socket for vLLM self-registration', value: 'HOST:PORT' }),
+  kv_connector: enumFlag(['nixl', 'mooncake', 'moriio'], 'nixl', { group: 'PD', help: 'KV connector whose kv_transfer_params the router relays' }),
 
   // ── Kubernetes service discovery
   service_discovery: switchFlag({ group: 'Kubernetes', help: 'Discover endpoints from Kubernetes pods', pending: PENDING.operations }),

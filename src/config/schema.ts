@@ -45,6 +45,10 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
     const discovery = c.vllm_discovery_address !== undefined || c.service_discovery;
     if (!discovery && (c.prefill.length === 0 || c.decode.length === 0))
       problem(c.prefill.length === 0 ? 'prefill' : 'decode', 'PD mode needs at least one --prefill and one --decode (or a discovery source)');
+    if (!discovery) {
+      if (c.prefill_policy === 'power_of_two' && c.prefill.length < 2) problem('prefill_policy', 'power_of_two needs at least two --prefill endpoints', c.prefill_policy);
+      if (c.decode_policy === 'power_of_two' && c.decode.length < 2) problem('decode_policy', 'power_of_two needs at least two --decode endpoints', c.decode_policy);
+    }
     if (c.service_discovery && c.prefill_selector.length === 0 && c.decode_selector.length === 0)
       problem('prefill_selector', 'PD service discovery needs --prefill-selector or --decode-selector');
   } else if (c.service_discovery) {

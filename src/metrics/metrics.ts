@@ -50,6 +50,22 @@ export function createMetrics() {
     poolQueueDepth: new Gauge({ name: 'vllm_router_tokenizer_pool_queue_depth', help: 'Tokenize jobs waiting for a pool thread', registers: r }),
     poolRestarts: new Counter({ name: 'vllm_router_tokenizer_pool_restarts_total', help: 'Pool threads that died and were replaced', registers: r }),
 
+    // Prefill/decode disaggregation (Rust pd_* names, plus per-phase latency)
+    pdRequests: new Counter({ name: 'vllm_router_pd_requests_total', help: 'PD requests by route', labelNames: ['route'], registers: r }),
+    pdRequestDuration: new Histogram({ name: 'vllm_router_pd_request_duration_seconds', help: 'PD arrival to end of body', labelNames: ['route'], buckets: DURATION_BUCKETS, registers: r }),
+    pdOutcomes: new Counter({ name: 'vllm_router_pd_request_outcomes_total', help: 'How PD requests ended', labelNames: ['route', 'outcome'], registers: r }),
+    pdErrors: new Counter({ name: 'vllm_router_pd_errors_total', help: 'Failed PD requests', labelNames: ['error_type'], registers: r }),
+    pdPrefillRequests: new Counter({ name: 'vllm_router_pd_prefill_requests_total', help: 'Prefill legs sent', labelNames: ['worker'], registers: r }),
+    pdDecodeRequests: new Counter({ name: 'vllm_router_pd_decode_requests_total', help: 'Decode legs sent', labelNames: ['worker'], registers: r }),
+    pdPrefillErrors: new Counter({ name: 'vllm_router_pd_prefill_errors_total', help: 'Prefill legs failed', labelNames: ['worker'], registers: r }),
+    pdDecodeErrors: new Counter({ name: 'vllm_router_pd_decode_errors_total', help: 'Decode legs failed or answered an error', labelNames: ['worker'], registers: r }),
+    pdStreamErrors: new Counter({ name: 'vllm_router_pd_stream_errors_total', help: 'Decode bodies broken off or stalled', labelNames: ['worker'], registers: r }),
+    pdRetries: new Counter({ name: 'vllm_router_pd_retries_total', help: 'PD stage retries', labelNames: ['stage'], registers: r }),
+    pdPrefillDuration: new Histogram({ name: 'vllm_router_pd_prefill_duration_seconds', help: 'Prefill leg sent to its JSON read', labelNames: ['worker'], buckets: TTFT_BUCKETS, registers: r }),
+    pdDecodeFirstToken: new Histogram({ name: 'vllm_router_pd_decode_first_token_seconds', help: 'Decode leg sent to its first stream chunk', labelNames: ['worker'], buckets: TTFT_BUCKETS, registers: r }),
+    pdTotalDuration: new Histogram({ name: 'vllm_router_pd_total_duration_seconds', help: 'PD arrival to end of body, by decode endpoint', labelNames: ['worker'], buckets: E2E_BUCKETS, registers: r }),
+    discoveryUpdates: new Counter({ name: 'vllm_router_discovery_updates_total', help: 'Endpoint additions and removals from discovery', labelNames: ['source', 'change'], registers: r }),
+
     // What the client experiences, measured on the bytes the router forwards
     ttft: new Histogram({ name: 'vllm_router_time_to_first_token_seconds', help: 'Request arrival to the first body byte sent to the client (streams)', labelNames: ['worker', 'model'], buckets: TTFT_BUCKETS, registers: r }),
     itl: new Histogram({ name: 'vllm_router_inter_token_latency_seconds', help: 'Gap between consecutive stream chunks sent to the client', labelNames: ['worker', 'model'], buckets: ITL_BUCKETS, registers: r }),

@@ -17,6 +17,8 @@ export interface InfoDeps {
   readonly probeTimeoutMs: number;
   /** True once shutdown began: readiness turns 503 so load balancers stop sending. */
   readonly isDraining: () => boolean;
+  /** Prefill/decode mode: ready needs a healthy prefill and a healthy decode endpoint. */
+  readonly pdMode: boolean;
 }
 
 interface ModelCard {
@@ -49,6 +51,13 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
   app.get('/readiness', (c) => {
     const total = registry.all().length;
     if (deps.isDraining()) return c.json({ status: 'not_ready', reason: 'shutting down', total_workers: total }, 503);
+    if (deps.pdMode) {
+      const count = (role: 'prefill' | 'decode') => ({ healthy: registry.available(role).length, total: registry.all(role).length });
+      const prefill = count('prefill');
+      const decode = count('decode');
+      const ready = prefill.healthy > 0 && decode.healthy > 0;
+      return c.json(ready ? { status: 'ready', prefill, decode } : { status: 'not_ready', reason: 'needs a healthy prefill and a healthy decode endpoint', prefill, decode }, ready ? 200 : 503);
+    }
     const healthy = registry.all().filter(isAvailable).length;
     if (healthy > 0) return c.json({ status: 'ready', healthy_workers: healthy, total_workers: total });
     return c.json({ status: 'not_ready', reason: 'no healthy workers available', total_workers: total }, 503);
