@@ -9,7 +9,7 @@ import { boundedLabel } from './metrics/bounded-label.ts';
 import type { EndpointStats } from './stats/endpoint-stats.ts';
 import type { TokenizerPool } from './pool/pool.ts';
 import { addTokenizeRoute } from './http/routes/router-tokenize.ts';
-import type { AppEnv } from './http/context.ts';
+import { pathOf, type AppEnv } from './http/context.ts';
 import { errorResponse, routerError } from './http/errors.ts';
 import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
 import { addFallbackRoute } from './http/routes/fallback.ts';
@@ -43,7 +43,7 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { config, metrics, log } = deps;
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ getPath: pathOf });
   const requestTimeoutMs = config.request_timeout_secs * 1000;
   const idHeaders = config.request_id_headers.length > 0 ? config.request_id_headers.map((h) => h.toLowerCase()) : DEFAULT_REQUEST_ID_HEADERS;
 

@@ -1,5 +1,6 @@
 // The Hono environment shared by the routes: per-request variables and the Bun server binding.
 import type { Context } from 'hono';
+import { getPath as honoGetPath } from 'hono/utils/url';
 
 export interface AppEnv {
   Bindings: { server?: Bun.Server<unknown> };
@@ -8,8 +9,12 @@ export interface AppEnv {
 
 export type AppContext = Context<AppEnv>;
 
-/** Path and query string of the request, as sent upstream (no URL object on the hot path). */
+/**
+ * Path and query string of the request, as sent upstream (no URL object on the hot path). Without a Host
+ * header (HTTP/1.0 clients such as HAProxy health checks) Bun gives the bare path as the URL.
+ */
 export function pathAndQuery(url: string): string {
+  if (url.charCodeAt(0) === 47) return url;
   const slash = url.indexOf('/', url.indexOf('//') + 2);
   return slash === -1 ? '/' : url.slice(slash);
 }
@@ -17,4 +22,12 @@ export function pathAndQuery(url: string): string {
 /** Model calls may be silent for minutes: the request timeout governs them, not Bun's idle timeout. */
 export function allowLongRequest(c: AppContext): void {
   c.env?.server?.timeout(c.req.raw, 0);
+}
+
+/** Hono's path extraction, taught the bare-path URLs Bun gives requests without a Host header. */
+export function pathOf(req: Request): string {
+  const url = req.url;
+  if (url.charCodeAt(0) !== 47) return honoGetPath(req);
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }

@@ -1,0 +1,101 @@
+// Graceful drain of the compiled router on SIGTERM: streams in flight finish, new connections are refused.
+import { afterAll, describe, expect, test } from 'bun:test';
+import { spawnMockEngine } from '../support/process.ts';
+import { until } from '../support/router.ts';
+import { rawExchange } from './raw-http.ts';
+import { buildRouterBinary, startRouterProcess, type RouterProcess } from './router-process.ts';
+
+// The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
+// Bun 1.4.5 reads no test timeout from bunfig (oven-sh/bun#7789). Tests wait for conditions.
+
+const binary = buildRouterBinary();
+afterAll(() => binary[Symbol.dispose]());
+
+interface OpenStream {
+  /** Resolves with everything the client received, once the body ends (or breaks off). */
+  readonly rest: Promise<string>;
+}
+
+/** Starts a streaming completion and resolves once its first event has arrived. */
+async function openStream(router: RouterProcess, maxTokens: number): Promise<OpenStream> {
+  const res = await fetch(`${router.url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', prompt: 'tell me', max_tokens: maxTokens, stream: true }),
+  });
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!text.includes('\n\n')) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  const rest = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return text;
+        text += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      return text; // the connection was cut
+    }
+  })();
+  return { rest };
+}
+
+const tokenEvents = (sse: string) => sse.split('\n\n').filter((e) => e.startsWith('data: {') && e.includes('"text_completion"')).length;
+
+describe('shutdown', () => {
+  test('SIGTERM lets every stream in flight finish with [DONE], refuses new connections, and exits 0', async () => {
+    await using engine = await spawnMockEngine(['--model', 'm', '--itl-ms', '20']);
+    await using router = await startRouterProcess(binary.path, ['--worker-urls', engine.url, '--policy', 'round_robin']);
+    const streams = await Promise.all(Array.from({ length: 6 }, () => openStream(router, 30)));
+
+    router.child.proc.kill('SIGTERM');
+    await router.child.waitFor(/"msg":"draining: waiting for in-flight requests"/);
+    // The log line is written just before the listener closes, so a connection attempted at that very moment
+    // may still be accepted by the kernel and then reset; none may be answered.
+    await until(async () => {
+      const attempt = await rawExchange(router.address, 'GET /liveness HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n');
+      expect(attempt.kind).not.toBe('response');
+      return attempt.kind === 'refused';
+    }, 'new connections to be refused');
+
+    for (const text of await Promise.all(streams.map((s) => s.rest))) {
+      expect(tokenEvents(text)).toBe(30);
+      expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    }
+    expect(await router.child.proc.exited).toBe(0);
+    expect(router.child.stdout()).toContain('"msg":"drained, exiting"');
+  });
+
+  test('a second signal during the drain exits at once with code 1, cutting what is still open', async () => {
+    await using engine = await spawnMockEngine(['--model', 'm', '--itl-ms', '20']);
+    await using router = await startRouterProcess(binary.path, ['--worker-urls', engine.url, '--policy', 'round_robin']);
+    // 1000 tokens at 20 ms: 20 s, far longer than this test waits for anything.
+    const stream = await openStream(router, 1000);
+
+    router.child.proc.kill('SIGTERM');
+    await router.child.waitFor(/"msg":"draining: waiting for in-flight requests"/);
+    router.child.proc.kill('SIGINT');
+    expect(await router.child.proc.exited).toBe(1);
+    expect(router.child.stdout()).toContain('"msg":"second signal: exiting now"');
+    const text = await stream.rest;
+    expect(text).not.toContain('[DONE]');
+    expect(tokenEvents(text)).toBeLessThan(1000);
+  });
+
+  test('--shutdown-grace-period-secs bounds the drain: a stream still open then is cut and the process exits 0', async () => {
+    await using engine = await spawnMockEngine(['--model', 'm', '--itl-ms', '20']);
+    await using router = await startRouterProcess(binary.path, ['--worker-urls', engine.url, '--policy', 'round_robin', '--shutdown-grace-period-secs', '1']);
+    const stream = await openStream(router, 1000);
+
+    router.child.proc.kill('SIGTERM');
+    expect(await router.child.proc.exited).toBe(0);
+    expect(router.child.stdout()).toContain('"msg":"grace period over: open requests were cut"');
+    expect(await stream.rest).not.toContain('[DONE]');
+  });
+});
