@@ -1,0 +1,109 @@
+// Child processes of a benchmark run: the simulated engines and the compiled router, each started, waited
+// for (a line on stdout) and stopped by pid; plus building the router binary when it is missing or stale.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Subprocess } from 'bun';
+
+export interface ChildProc extends AsyncDisposable {
+  readonly url: string;
+  readonly pid: number;
+  /** The last few KiB of stderr, for error messages. */
+  stderrTail(): string;
+  stop(): Promise<void>;
+}
+
+const TAIL = 8192;
+
+/** Keeps only the end of a stream (the router logs every request; nothing needs the whole log). */
+function drain(stream: ReadableStream<Uint8Array>, onText: (text: string) => void): Promise<void> {
+  return (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) onText(decoder.decode(chunk, { stream: true }));
+  })().catch(() => {});
+}
+
+/** Spawns `cmd` and resolves once stdout matches `ready` (group 1 = the URL), or with an error message if
+ * the process exits first. */
+export async function spawnUntil(cmd: string[], ready: RegExp): Promise<ChildProc | { error: string }> {
+  const proc: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(cmd, { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  let out = '';
+  let err = '';
+  let matched: string | null = null;
+  let wake: () => void = () => {};
+  void drain(proc.stdout, (t) => {
+    if (matched === null) {
+      out += t;
+      const m = ready.exec(out);
+      if (m) {
+        matched = m[1] ?? m[0];
+        out = '';
+        wake();
+      }
+    }
+  });
+  const stderrDone = drain(proc.stderr, (t) => {
+    err = (err + t).slice(-TAIL);
+  });
+  await Promise.race([
+    new Promise<void>((resolve) => {
+      wake = resolve;
+    }),
+    proc.exited,
+  ]);
+  if (matched === null) {
+    await proc.exited;
+    await stderrDone;
+    return { error: `${cmd.slice(0, 2).join(' ')} exited with ${proc.exitCode ?? proc.signalCode}: ${(err || out).trim().slice(-2000)}` };
+  }
+  const url: string = matched;
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await proc.exited;
+      clearTimeout(killer);
+    })();
+    return stopping;
+  };
+  return { url, pid: proc.pid, stderrTail: () => err, stop, [Symbol.asyncDispose]: stop };
+}
+
+export async function spawnEngine(args: string[]): Promise<ChildProc> {
+  const main = new URL('./sim-engine-main.ts', import.meta.url).pathname;
+  const child = await spawnUntil(['bun', main, '--port', '0', ...args], /LISTENING (\S+)/);
+  if ('error' in child) throw new Error(`simulated engine failed to start: ${child.error}`);
+  return child;
+}
+
+/** The router, or why it refused to start (an unknown or unimplemented policy exits 2 with a message). */
+export function spawnRouter(binary: string, urls: readonly string[], policy: string, extra: readonly string[]): Promise<ChildProc | { error: string }> {
+  return spawnUntil(
+    [binary, '--worker-urls', ...urls, '--policy', policy, '--port', '0', '--prometheus-port', '0', '--log-json', ...extra],
+    /"url":"(http:\/\/[^"]+)"/,
+  );
+}
+
+function newestMtime(path: string): number {
+  const s = statSync(path);
+  if (!s.isDirectory()) return s.mtimeMs;
+  let newest = s.mtimeMs;
+  for (const name of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, name)));
+  return newest;
+}
+
+/** dist/vllm-router, built first when it is missing or older than src/ or build.ts. A failed rebuild falls
+ * back to an existing binary (someone may be mid-edit in src/), with a warning. */
+export function ensureRouterBinary(root: string, log: (line: string) => void): string {
+  const binary = join(root, 'dist', 'vllm-router');
+  const exists = existsSync(binary);
+  const stale = !exists || statSync(binary).mtimeMs < Math.max(newestMtime(join(root, 'src')), newestMtime(join(root, 'build.ts')));
+  if (!stale) return binary;
+  log(exists ? 'dist/vllm-router is older than src/: rebuilding' : 'dist/vllm-router is missing: building');
+  const build = Bun.spawnSync(['bun', 'run', 'build'], { cwd: root, stdout: 'pipe', stderr: 'pipe' });
+  if (build.exitCode !== 0) {
+    if (!exists) throw new Error(`bun run build failed:\n${build.stderr.toString()}${build.stdout.toString()}`);
+    log(`warning: bun run build failed, using the existing dist/vllm-router:\n${build.stderr.toString().slice(-1000)}`);
+  }
+  return binary;
+}

@@ -1,0 +1,124 @@
+// Summaries of a replay (percentiles, throughput, SLA attainment, engine-side prefix-cache hit rate) and
+// the Markdown the benchmark writes.
+import type { RequestResult } from './client.ts';
+import type { RequestClass } from './workloads.ts';
+
+/** What the engines' own /metrics said at the end of a run, summed over the fleet. */
+export interface EngineTotals {
+  prefixCacheQueries: number;
+  prefixCacheHits: number;
+  preemptions: number;
+  /** Requests each engine served, in fleet order (how evenly the policy spread the load). */
+  perEngineRequests: number[];
+}
+
+export interface RunSummary {
+  policy: string;
+  rate: number;
+  requests: number;
+  ok: number;
+  failed: number;
+  timedOut: number;
+  hitRate: number;
+  ttft: { p50: number; p90: number; p99: number };
+  itl: { p50: number; p99: number };
+  e2e: { p50: number; p99: number };
+  outputTokPerSec: number;
+  reqPerSec: number;
+  sla: number;
+  slaByClass: Partial<Record<RequestClass, number>>;
+  preemptions: number;
+  perEngineRequests: number[];
+}
+
+/** Nearest-rank percentile; Infinity entries (requests that never got a first token) sort last. */
+export function percentile(values: readonly number[], q: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+}
+
+export function summarize(policy: string, rate: number, results: readonly RequestResult[], spanMs: number, engines: EngineTotals): RunSummary {
+  // A request with no first token by the deadline has an unbounded TTFT: it stays in the percentiles.
+  const ttft = results.map((r) => r.ttftMs ?? Number.POSITIVE_INFINITY);
+  const e2e = results.map((r) => (r.outcome === 'ok' ? (r.e2eMs as number) : Number.POSITIVE_INFINITY));
+  const itl = results.flatMap((r) => r.itlMs);
+  const ok = results.filter((r) => r.outcome === 'ok');
+  const tokens = ok.reduce((sum, r) => sum + r.tokens, 0);
+  const seconds = spanMs / 1000;
+  const slaByClass: Partial<Record<RequestClass, number>> = {};
+  for (const cls of new Set(results.map((r) => r.cls))) {
+    const mine = results.filter((r) => r.cls === cls);
+    slaByClass[cls] = mine.filter((r) => r.slaMet).length / mine.length;
+  }
+  return {
+    policy,
+    rate,
+    requests: results.length,
+    ok: ok.length,
+    failed: results.filter((r) => r.outcome !== 'ok' && r.outcome !== 'timeout').length,
+    timedOut: results.filter((r) => r.outcome === 'timeout').length,
+    hitRate: engines.prefixCacheQueries > 0 ? engines.prefixCacheHits / engines.prefixCacheQueries : Number.NaN,
+    ttft: { p50: percentile(ttft, 0.5), p90: percentile(ttft, 0.9), p99: percentile(ttft, 0.99) },
+    itl: { p50: percentile(itl, 0.5), p99: percentile(itl, 0.99) },
+    e2e: { p50: percentile(e2e, 0.5), p99: percentile(e2e, 0.99) },
+    outputTokPerSec: seconds > 0 ? tokens / seconds : 0,
+    reqPerSec: seconds > 0 ? ok.length / seconds : 0,
+    sla: results.length > 0 ? results.filter((r) => r.slaMet).length / results.length : Number.NaN,
+    slaByClass,
+    preemptions: engines.preemptions,
+    perEngineRequests: engines.perEngineRequests,
+  };
+}
+
+const ms = (v: number): string => (Number.isFinite(v) ? String(Math.round(v)) : v === Number.POSITIVE_INFINITY ? '∞' : '–');
+const sec = (v: number): string => (Number.isFinite(v) ? (v / 1000).toFixed(2) : v === Number.POSITIVE_INFINITY ? '∞' : '–');
+const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '–');
+
+/** One table for one rate: a row per policy, skipped policies named below it. */
+export function markdownTable(rows: readonly RunSummary[], skipped: readonly { policy: string; reason: string }[]): string {
+  const classes = [...new Set(rows.flatMap((r) => Object.keys(r.slaByClass)))] as RequestClass[];
+  const perClass = classes.length > 1;
+  const head = [
+    'policy',
+    'requests (ok/failed/timed out)',
+    'prefix-cache hit rate',
+    'TTFT p50 ms',
+    'TTFT p90 ms',
+    'TTFT p99 ms',
+    'ITL p50 ms',
+    'ITL p99 ms',
+    'E2E p50 s',
+    'E2E p99 s',
+    'output tok/s',
+    'completed req/s',
+    'SLA met',
+    ...(perClass ? classes.map((c) => `SLA ${c}`) : []),
+    'preemptions',
+    'requests per engine',
+  ];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) {
+    const cells = [
+      r.policy,
+      `${r.requests} (${r.ok}/${r.failed}/${r.timedOut})`,
+      pct(r.hitRate),
+      ms(r.ttft.p50),
+      ms(r.ttft.p90),
+      ms(r.ttft.p99),
+      ms(r.itl.p50),
+      ms(r.itl.p99),
+      sec(r.e2e.p50),
+      sec(r.e2e.p99),
+      r.outputTokPerSec.toFixed(0),
+      r.reqPerSec.toFixed(1),
+      pct(r.sla),
+      ...(perClass ? classes.map((c) => pct(r.slaByClass[c] ?? Number.NaN)) : []),
+      String(r.preemptions),
+      r.perEngineRequests.join(' / '),
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  for (const s of skipped) lines.push('', `*${s.policy}: skipped: ${s.reason}*`);
+  return lines.join('\n');
+}

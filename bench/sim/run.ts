@@ -1,0 +1,186 @@
+// `bun run bench:sim`: the routing-quality benchmark. For each rate and each policy it starts a fresh fleet
+// of simulated vLLM engines (cold caches) and the compiled router, replays a seeded open-loop workload
+// through the router, and reports prefix-cache hit rate (from the engines' /metrics), TTFT, ITL, E2E,
+// throughput and SLA attainment, as Markdown plus two PNG plots under bench/results/.
+//
+//   bun run bench:sim [--workload chat|longdoc|mixed] [--policies a,b] [--rate R] [--rates a,b,c]
+//                     [--duration S] [--engines N] [--seed N] [--speeds 1,1,0.5,0.5] [--engine-args "…"]
+//                     [--router-args "…"] [--drain S] [--out DIR]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { replay, type RequestResult } from './client.ts';
+import { DEFAULT_ENGINE_PARAMS } from './engine-model.ts';
+import { ensureRouterBinary, spawnEngine, spawnRouter, type ChildProc } from './fleet.ts';
+import { slaVsRatePng, ttftCdfPng } from './plot.ts';
+import { markdownTable, summarize, type EngineTotals, type RunSummary } from './report.ts';
+import { buildWorkload, CLASSES, SHAPE, WORKLOADS, type WorkloadName } from './workloads.ts';
+
+const DEFAULTS = {
+  workload: 'chat',
+  policies: 'round_robin,random,power_of_two,consistent_hash,cache_aware',
+  rates: '12,16,20',
+  duration: '15',
+  engines: '4',
+  seed: '1',
+  drain: '15',
+  out: 'bench/results',
+};
+const MODEL = 'sim-llama-8b';
+
+function usage(message: string): never {
+  process.stderr.write(`bench:sim: ${message}\n`);
+  process.exit(2);
+}
+
+const { values: a } = (() => {
+  try {
+    return parseArgs({
+      args: process.argv.slice(2),
+      strict: true,
+      options: {
+        workload: { type: 'string', default: DEFAULTS.workload },
+        policies: { type: 'string', default: DEFAULTS.policies },
+        rate: { type: 'string' },
+        rates: { type: 'string' },
+        duration: { type: 'string', default: DEFAULTS.duration },
+        engines: { type: 'string', default: DEFAULTS.engines },
+        seed: { type: 'string', default: DEFAULTS.seed },
+        speeds: { type: 'string' },
+        'engine-args': { type: 'string', default: '' },
+        'router-args': { type: 'string', default: '' },
+        drain: { type: 'string', default: DEFAULTS.drain },
+        out: { type: 'string', default: DEFAULTS.out },
+        help: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+})();
+if (a.help) {
+  process.stdout.write(`${(await Bun.file(new URL(import.meta.url)).text()).split('\n').slice(0, 9).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n\nDefaults: ${JSON.stringify(DEFAULTS)}\n`);
+  process.exit(0);
+}
+
+const positive = (flag: string, v: string): number => {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) usage(`--${flag} must be a positive number, got ${JSON.stringify(v)}`);
+  return n;
+};
+const list = (flag: string, v: string): number[] => v.split(',').map((x) => positive(flag, x.trim()));
+const words = (v: string): string[] => v.split(/\s+/).filter((w) => w !== '');
+
+const workload = a.workload as WorkloadName;
+if (!WORKLOADS.includes(workload)) usage(`--workload must be one of ${WORKLOADS.join(', ')}, got ${JSON.stringify(a.workload)}`);
+const policies = (a.policies as string).split(',').map((p) => p.trim()).filter((p) => p !== '');
+const sweep = a.rates !== undefined ? list('rates', a.rates) : a.rate !== undefined ? [] : list('rates', DEFAULTS.rates);
+const mainRate = a.rate !== undefined ? positive('rate', a.rate) : (sweep[Math.floor(sweep.length / 2)] as number);
+const rates = [...new Set([...sweep, mainRate])].sort((x, y) => x - y);
+const durationSec = positive('duration', a.duration as string);
+const engineCount = Math.round(positive('engines', a.engines as string));
+const seed = Math.round(Number(a.seed));
+const drainMs = positive('drain', a.drain as string) * 1000;
+const speeds = a.speeds !== undefined ? list('speeds', a.speeds) : [];
+if (speeds.length > 0 && speeds.length !== engineCount) usage(`--speeds has ${speeds.length} values for ${engineCount} engines`);
+const engineArgs = words(a['engine-args'] as string);
+const routerArgs = words(a['router-args'] as string);
+const root = new URL('../..', import.meta.url).pathname;
+const outDir = join(root, a.out as string);
+const log = (line: string): void => void process.stdout.write(`${line}\n`);
+
+const binary = ensureRouterBinary(root, log);
+const started = performance.now();
+log(`bench:sim ${workload}: ${engineCount} engines, policies ${policies.join(', ')}, rates ${rates.join(', ')} req/s, ${durationSec} s each (seed ${seed})`);
+
+async function scrape(engines: readonly ChildProc[]): Promise<EngineTotals> {
+  const totals: EngineTotals = { prefixCacheQueries: 0, prefixCacheHits: 0, preemptions: 0, perEngineRequests: [] };
+  for (const e of engines) {
+    const text = await (await fetch(`${e.url}/metrics`)).text();
+    const sum = (name: string): number => {
+      let s = 0;
+      for (const m of text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))) s += Number(m[1]);
+      return s;
+    };
+    totals.prefixCacheQueries += sum('vllm:prefix_cache_queries_total');
+    totals.prefixCacheHits += sum('vllm:prefix_cache_hits_total');
+    totals.preemptions += sum('vllm:num_preemptions_total');
+    totals.perEngineRequests.push(sum('vllm:request_success_total'));
+  }
+  return totals;
+}
+
+interface Run {
+  summary: RunSummary;
+  results: RequestResult[];
+}
+const runs: Run[] = [];
+const skipped = new Map<string, string>();
+
+for (const rate of rates) {
+  const specs = buildWorkload(workload, { seed, rate, durationSec, model: MODEL });
+  for (const policy of policies) {
+    if (skipped.has(policy)) continue;
+    const engines = await Promise.all(
+      Array.from({ length: engineCount }, (_, i) => spawnEngine(['--model', MODEL, ...(speeds.length > 0 ? ['--speed', String(speeds[i])] : []), ...engineArgs])),
+    );
+    try {
+      const router = await spawnRouter(binary, engines.map((e) => e.url), policy, routerArgs);
+      if ('error' in router) {
+        skipped.set(policy, /error: .*/.exec(router.error)?.[0] ?? router.error);
+        log(`  ${policy}: skipped (${skipped.get(policy)})`);
+        continue;
+      }
+      try {
+        const t = performance.now();
+        const r = await replay(router.url, specs, { drainMs });
+        const summary = summarize(policy, rate, r.results, r.spanMs, await scrape(engines));
+        runs.push({ summary, results: r.results });
+        log(
+          `  ${rate} req/s ${policy.padEnd(16)} ${specs.length} req, hit ${(summary.hitRate * 100).toFixed(1)}%, TTFT p50/p90/p99 ${[summary.ttft.p50, summary.ttft.p90, summary.ttft.p99].map((v) => (Number.isFinite(v) ? Math.round(v) : '∞')).join('/')} ms, SLA ${(summary.sla * 100).toFixed(1)}% (${((performance.now() - t) / 1000).toFixed(0)} s)`,
+        );
+      } finally {
+        await router.stop();
+      }
+    } finally {
+      await Promise.all(engines.map((e) => e.stop()));
+    }
+  }
+}
+
+// Outputs.
+mkdirSync(outDir, { recursive: true });
+const base = join(outDir, `sim-${workload}`);
+const skippedList = [...skipped].map(([policy, reason]) => ({ policy, reason }));
+const p = { ...DEFAULT_ENGINE_PARAMS };
+const pngs: string[] = [];
+const atMain = runs.filter((r) => r.summary.rate === mainRate);
+// One TTFT target to mark on the CDF when the workload has one request class.
+const workloadClasses = [...new Set(runs.flatMap((r) => r.results.map((x) => x.cls)))];
+const ttftTarget = workloadClasses.length === 1 ? CLASSES[workloadClasses[0]!].sla.ttftMs : undefined;
+if (atMain.length > 0) {
+  writeFileSync(`${base}-ttft-cdf.png`, ttftCdfPng(`TTFT CDF: ${workload} workload at ${mainRate} req/s, ${engineCount} engines`, atMain.map((r) => ({ policy: r.summary.policy, ttftMs: r.results.map((x) => x.ttftMs ?? Number.POSITIVE_INFINITY) })), ttftTarget));
+  pngs.push(`${base}-ttft-cdf.png`);
+}
+if (rates.length > 1 && runs.length > 0) {
+  writeFileSync(`${base}-sla-vs-rate.png`, slaVsRatePng(`SLA attainment vs request rate: ${workload} workload, ${engineCount} engines`, runs.map((r) => r.summary)));
+  pngs.push(`${base}-sla-vs-rate.png`);
+}
+const md = [
+  `# bench:sim ${workload}: ${new Date().toISOString()}`,
+  '',
+  `Fleet: ${engineCount} simulated vLLM engines (bench/sim/sim-engine-main.ts${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), each a small GPU: step ${p.stepBaseMs} ms + ${p.prefillMsPerToken} ms per prefill token + ${p.decodeMsPerSeq} ms per decoding sequence + ${p.attentionMsPerKTokens} ms per 1000 context tokens; KV ${p.kvBlocks} blocks × ${p.blockSize} tokens; max ${p.maxNumSeqs} seqs, ${p.maxNumBatchedTokens} batched tokens. Router: dist/vllm-router --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}.`,
+  `Workload: ${workload}, seed ${seed}, Poisson arrivals for ${durationSec} s; the same request sequence for every policy at a rate. Shape: ${JSON.stringify(SHAPE)}.`,
+  `SLA: TTFT ≤ target and mean inter-token time ≤ target; ${workloadClasses.map((c) => `${c}: TTFT ${CLASSES[c].sla.ttftMs} ms, TPOT ${CLASSES[c].sla.tpotMs} ms`).join('; ')}. Requests unfinished ${drainMs / 1000} s after the last send are cut off (timed out, SLA missed, TTFT ∞ when no token came).`,
+  'Prefix-cache hit rate = Σ vllm:prefix_cache_hits_total / Σ vllm:prefix_cache_queries_total over the engines. TTFT, ITL (per token) and E2E are measured by the client from the SSE it receives through the router. Throughput = completed requests (output tokens) / time from the first send to the last completion, so it includes the drain after the last arrival.',
+  '',
+  ...rates.flatMap((rate) => [`## ${rate} req/s${rate === mainRate ? ' (TTFT CDF rate)' : ''}`, '', markdownTable(runs.filter((r) => r.summary.rate === rate).map((r) => r.summary), skippedList), '']),
+  ...pngs.map((f) => `![${relative(outDir, f)}](${relative(outDir, f)})`),
+  '',
+  `Wall time: ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+  '',
+].join('\n');
+writeFileSync(`${base}.md`, md);
+writeFileSync(`${base}.json`, JSON.stringify({ workload, seed, durationSec, engines: engineCount, speeds, engineArgs, routerArgs, rates, mainRate, skipped: skippedList, runs: runs.map((r) => ({ ...r.summary, ttftMs: r.results.map((x) => (x.ttftMs === null ? null : Math.round(x.ttftMs * 10) / 10)) })) }));
+log(`\n${md}`);
+log(`wrote ${relative(root, `${base}.md`)}, ${relative(root, `${base}.json`)}${pngs.map((f) => `, ${relative(root, f)}`).join('')}`);

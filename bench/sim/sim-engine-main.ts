@@ -1,0 +1,106 @@
+// CLI entry: one simulated vLLM engine in its own process; prints `LISTENING <url>` once ready, stops on SIGTERM.
+//
+//   bun bench/sim/sim-engine-main.ts --port 0 --kv-blocks 2048 --speed 0.5 --role prefill
+import { parseArgs } from 'node:util';
+import { DEFAULT_ENGINE_PARAMS, type EngineParams } from './engine-model.ts';
+import { startSimEngine, type SimRole } from './sim-engine.ts';
+
+const d = DEFAULT_ENGINE_PARAMS;
+const HELP = `Usage: bun bench/sim/sim-engine-main.ts [flags]
+  --port N                       HTTP port, 0 = any free port (default 0)
+  --host H                       bind address (default 127.0.0.1)
+  --model NAME                   served model name (default sim-model)
+  --engine-label L               the engine="L" label on /metrics (default 0)
+  --role both|prefill|decode     NIXL-style P/D role (default both)
+  --default-max-tokens N         output length without max_tokens (default 128)
+  --force-include-usage          --enable-force-include-usage parity
+  --prompt-tokens-details        --enable-prompt-tokens-details parity (usage.cached_tokens)
+ Engine model (see bench/README.md):
+  --block-size N                 tokens per KV block (default ${d.blockSize})
+  --kv-blocks N                  KV capacity in blocks (default ${d.kvBlocks})
+  --max-num-seqs N               running batch limit (default ${d.maxNumSeqs})
+  --max-num-batched-tokens N     token budget per step (default ${d.maxNumBatchedTokens})
+  --max-model-len N              (default ${d.maxModelLen})
+  --scheduling fcfs|priority     (default ${d.scheduling})
+  --step-base-ms X               fixed cost per step (default ${d.stepBaseMs})
+  --prefill-ms-per-token X       (default ${d.prefillMsPerToken})
+  --decode-ms-per-seq X          (default ${d.decodeMsPerSeq})
+  --attention-ms-per-ktokens X   per 1000 context tokens of decoding sequences (default ${d.attentionMsPerKTokens})
+  --kv-transfer-ms-per-token X   decode role: pulling remote KV (default ${d.kvTransferMsPerToken})
+  --speed X                      divides every step time (default ${d.speed})`;
+
+function fail(message: string): never {
+  process.stderr.write(`sim-engine: ${message}\n${HELP}\n`);
+  process.exit(2);
+}
+
+function num(flag: string, value: string | undefined, integer: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) fail(`--${flag} must be a non-negative ${integer ? 'integer' : 'number'}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+const INT_FLAGS = { 'block-size': 'blockSize', 'kv-blocks': 'kvBlocks', 'max-num-seqs': 'maxNumSeqs', 'max-num-batched-tokens': 'maxNumBatchedTokens', 'max-model-len': 'maxModelLen' } as const;
+const FLOAT_FLAGS = {
+  'step-base-ms': 'stepBaseMs',
+  'prefill-ms-per-token': 'prefillMsPerToken',
+  'decode-ms-per-seq': 'decodeMsPerSeq',
+  'attention-ms-per-ktokens': 'attentionMsPerKTokens',
+  'kv-transfer-ms-per-token': 'kvTransferMsPerToken',
+  speed: 'speed',
+} as const;
+
+const strings = Object.fromEntries(
+  ['port', 'host', 'model', 'engine-label', 'role', 'default-max-tokens', 'scheduling', ...Object.keys(INT_FLAGS), ...Object.keys(FLOAT_FLAGS)].map((k) => [k, { type: 'string' as const }]),
+);
+let values: Record<string, string | boolean | undefined>;
+try {
+  values = parseArgs({ args: process.argv.slice(2), strict: true, options: { ...strings, help: { type: 'boolean' }, 'force-include-usage': { type: 'boolean' }, 'prompt-tokens-details': { type: 'boolean' } } }).values;
+} catch (err) {
+  fail((err as Error).message);
+}
+if (values.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+const str = (k: string): string | undefined => values[k] as string | undefined;
+const params: Partial<EngineParams> = {};
+for (const [flag, key] of Object.entries(INT_FLAGS)) {
+  const v = num(flag, str(flag), true);
+  if (v !== undefined) params[key] = v;
+}
+for (const [flag, key] of Object.entries(FLOAT_FLAGS)) {
+  const v = num(flag, str(flag), false);
+  if (v !== undefined) params[key] = v;
+}
+if (params.speed === 0) fail('--speed must be positive');
+const scheduling = str('scheduling');
+if (scheduling !== undefined) {
+  if (scheduling !== 'fcfs' && scheduling !== 'priority') fail(`--scheduling must be fcfs or priority, got ${JSON.stringify(scheduling)}`);
+  params.scheduling = scheduling;
+}
+const role = str('role') ?? 'both';
+if (!['both', 'prefill', 'decode'].includes(role)) fail(`--role must be both, prefill or decode, got ${JSON.stringify(role)}`);
+
+const engine = await startSimEngine({
+  port: num('port', str('port'), true) ?? 0,
+  hostname: str('host'),
+  model: str('model'),
+  engineLabel: str('engine-label'),
+  role: role as SimRole,
+  defaultMaxTokens: num('default-max-tokens', str('default-max-tokens'), true),
+  forceIncludeUsage: values['force-include-usage'] === true ? true : undefined,
+  promptTokensDetails: values['prompt-tokens-details'] === true ? true : undefined,
+  params,
+});
+let stopping = false;
+const shutdown = (): void => {
+  if (stopping) return;
+  stopping = true;
+  void engine.stop().then(() => process.exit(0));
+};
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+// The one line spawners wait for; nothing else is written to stdout.
+process.stdout.write(`LISTENING ${engine.url}\n`);

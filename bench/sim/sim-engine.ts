@@ -1,0 +1,281 @@
+// A simulated vLLM engine on Bun.serve: vLLM's OpenAI API, SSE and /metrics, with every token timed by the
+// engine model (bench/sim/engine-model.ts) stepping in real time, plus prefill/decode (NIXL-style) roles.
+import {
+  JSON_CONTENT_TYPE,
+  METRICS_CONTENT_TYPE,
+  NOT_FOUND_BODY,
+  SSE_CONTENT_TYPE,
+  SSE_DONE,
+  chatCompletionBody,
+  chatContentChunk,
+  chatRoleChunk,
+  completionBody,
+  completionChunk,
+  errorBody,
+  errorSpec,
+  loadBody,
+  modelsBody,
+  nixlProducerParams,
+  promFloat,
+  renderMetrics,
+  sseEvent,
+  streamUsage,
+  unsupportedMediaTypeError,
+  usageChunk,
+  usageInfo,
+  validationError,
+  versionBody,
+  type ErrorSpec,
+  type FinishReason,
+} from '../../test/fixtures/vllm-wire.ts';
+import { createEngineLoop } from './engine-loop.ts';
+import { createEngineModel, type EngineCounters, type EngineModel, type EngineParams, type TokenEvent } from './engine-model.ts';
+import { checkHandoff, createHandoffLedger } from './handoff.ts';
+import { isRecord, parseGeneration, type GenRequest } from './sim-request.ts';
+
+export type SimRole = 'both' | 'prefill' | 'decode';
+
+export interface SimEngineOptions {
+  model: string;
+  /** The `engine` label on /metrics. */
+  engineLabel: string;
+  role: SimRole;
+  params: Partial<EngineParams>;
+  /** Output length of requests without max_tokens (they then end with finish_reason "stop"). */
+  defaultMaxTokens: number;
+  /** `--enable-force-include-usage`. */
+  forceIncludeUsage: boolean;
+  /** `--enable-prompt-tokens-details`: usage carries `cached_tokens` from the prefix cache. */
+  promptTokensDetails: boolean;
+  port: number;
+  hostname: string;
+  /** NIXL engine id a prefill engine reports. */
+  engineId: string;
+}
+
+export interface SimEngine extends AsyncDisposable {
+  readonly url: string;
+  readonly port: number;
+  readonly model: EngineModel;
+  counters(): EngineCounters;
+  stop(): Promise<void>;
+}
+
+type Sink = (e: TokenEvent) => void;
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': JSON_CONTENT_TYPE } });
+}
+const errorResponse = (e: ErrorSpec): Response => json(errorBody(e), e.status);
+
+/** vLLM's core metrics (renderMetrics) plus the preemption counter. */
+export function metricsText(o: Pick<SimEngineOptions, 'model' | 'engineLabel'>, c: EngineCounters, createdAt: number): string {
+  const core = renderMetrics({ modelName: o.model, engine: o.engineLabel, ...c, createdAt });
+  const labels = `{engine="${o.engineLabel}",model_name="${o.model}"}`;
+  return `${core}# HELP vllm:num_preemptions_total Cumulative number of preemption from the engine.\n# TYPE vllm:num_preemptions_total counter\nvllm:num_preemptions_total${labels} ${promFloat(c.preemptions)}\n`;
+}
+
+export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Promise<SimEngine> {
+  const o: SimEngineOptions = {
+    model: 'sim-model',
+    engineLabel: '0',
+    role: 'both',
+    params: {},
+    defaultMaxTokens: 128,
+    forceIncludeUsage: false,
+    promptTokensDetails: false,
+    port: 0,
+    hostname: '127.0.0.1',
+    engineId: crypto.randomUUID(),
+    ...Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)),
+  };
+  const model = createEngineModel(o.params);
+  const p = model.params;
+  const createdAt = Date.now() / 1000;
+  const sinks = new Map<string, Sink>();
+  const ledger = createHandoffLedger();
+  let nextId = 0;
+  let inFlight = 0;
+  const loop = createEngineLoop(model, { now: () => performance.now(), set: (fn, ms) => setTimeout(fn, Math.max(0, ms)), clear: (h) => clearTimeout(h as Timer) }, (events) => {
+    for (const e of events) sinks.get(e.id)?.(e);
+  });
+  let port = 0;
+  const publicHost = o.hostname === '0.0.0.0' ? '127.0.0.1' : o.hostname;
+
+  /** Adds the request to the model and feeds its tokens to `sink`; returns a cancel function or an error. */
+  function submit(g: GenRequest, remotePrefill: boolean, sink: Sink): ErrorSpec | (() => void) {
+    const id = String(++nextId);
+    const err = model.add({ id, promptWords: g.promptWords, maxTokens: g.maxTokens, arrival: performance.now(), priority: g.priority, remotePrefill });
+    if (err !== null) return errorSpec(400, err, 'max_tokens');
+    inFlight++;
+    sinks.set(id, (e) => {
+      if (e.finish !== null) {
+        sinks.delete(id);
+        inFlight--;
+      }
+      sink(e);
+    });
+    loop.kick();
+    return () => {
+      if (sinks.delete(id)) {
+        inFlight--;
+        model.abort(id);
+      }
+    };
+  }
+
+  const finishReason = (g: GenRequest): FinishReason => (g.explicitMax ? 'length' : 'stop');
+  const tokenText = (g: GenRequest, e: TokenEvent): string => (e.index === 0 && g.api === 'chat' ? e.word : ` ${e.word}`);
+
+  function producerParams(g: GenRequest, e: TokenEvent): unknown {
+    const params = nixlProducerParams({ blockIds: e.promptBlockIds ?? [], engineId: o.engineId, requestId: g.responseId, host: publicHost, port, tpSize: 1 });
+    ledger.put(g.responseId, { promptTokens: g.promptWords.length, params });
+    return params;
+  }
+
+  function stream(g: GenRequest, remotePrefill: boolean): Response {
+    const head = { id: g.responseId, created: g.created, model: g.model };
+    const chat = g.api === 'chat';
+    let cancel: (() => void) | null = null;
+    let failed: ErrorSpec | null = null;
+    const body = new ReadableStream<string>({
+      start(controller) {
+        const result = submit(g, remotePrefill, (e) => {
+          const usage = g.usage.continuous ? { usage: streamUsage(g.promptWords.length, e.index + 1) } : {};
+          const finish = e.finish === null ? null : finishReason(g);
+          let out = '';
+          if (chat && e.index === 0) out += sseEvent(chatRoleChunk({ ...head, index: 0, ...(g.usage.continuous ? { usage: streamUsage(g.promptWords.length, 0) } : {}) }));
+          const text = tokenText(g, e);
+          out += sseEvent(
+            chat
+              ? chatContentChunk({ ...head, index: 0, content: text, logprobs: null, finishReason: finish, stopReason: null, ...usage })
+              : completionChunk({ ...head, index: 0, text, logprobs: null, finishReason: finish, stopReason: null, ...usage }),
+          );
+          if (finish !== null) {
+            if (g.usage.include) {
+              const cached = o.promptTokensDetails ? e.cachedTokens : null;
+              out += sseEvent(usageChunk({ ...head, object: chat ? 'chat.completion.chunk' : 'text_completion' }, streamUsage(g.promptWords.length, e.index + 1, cached)));
+            }
+            out += SSE_DONE;
+          }
+          try {
+            controller.enqueue(out);
+            if (finish !== null) controller.close();
+          } catch {
+            // The client went away between the step and this write; cancel() has already dropped the request.
+          }
+        });
+        if (typeof result === 'function') cancel = result;
+        else failed = result;
+      },
+      cancel() {
+        cancel?.();
+      },
+    });
+    if (failed !== null) return errorResponse(failed);
+    return new Response(body, { headers: { 'content-type': SSE_CONTENT_TYPE } });
+  }
+
+  function complete(g: GenRequest, remotePrefill: boolean, producer: boolean, signal: AbortSignal): Promise<Response> | Response {
+    const words: string[] = [];
+    return new Promise<Response>((resolve) => {
+      const result = submit(g, remotePrefill, (e) => {
+        words.push(e.word);
+        if (e.finish === null) return;
+        const cached = o.promptTokensDetails ? e.cachedTokens : null;
+        const usage = usageInfo(g.promptWords.length, words.length, cached);
+        const kv = producer ? producerParams(g, e) : null;
+        const text = g.api === 'chat' ? words.join(' ') : ` ${words.join(' ')}`;
+        const head = { id: g.responseId, created: g.created, model: g.model };
+        const finish = producer ? 'length' : finishReason(g);
+        resolve(
+          json(
+            g.api === 'chat'
+              ? chatCompletionBody(head, [{ index: 0, content: text, finishReason: finish, stopReason: null, logprobs: null }], usage, null, kv)
+              : completionBody(head, [{ index: 0, text, finishReason: finish, stopReason: null, logprobs: null, promptLogprobs: null }], usage, kv),
+          ),
+        );
+      });
+      if (typeof result !== 'function') return resolve(errorResponse(result));
+      signal.addEventListener('abort', () => {
+        result();
+        resolve(new Response(null, { status: 499 }));
+      });
+    });
+  }
+
+  async function generate(req: Request, path: string): Promise<Response> {
+    if (!(req.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json')) return errorResponse(unsupportedMediaTypeError());
+    let body: unknown;
+    try {
+      body = await req.json();
+    } catch {
+      return errorResponse(validationError('Invalid JSON body.'));
+    }
+    if (!isRecord(body)) return errorResponse(validationError('The body must be a JSON object.'));
+    const api = path === '/v1/chat/completions' ? 'chat' : 'completion';
+    const g = parseGeneration(api, body, req.headers.get('x-request-id'), {
+      model: o.model,
+      maxModelLen: Math.min(p.maxModelLen, p.kvBlocks * p.blockSize),
+      defaultMaxTokens: o.defaultMaxTokens,
+      forceIncludeUsage: o.forceIncludeUsage,
+      priorityScheduling: p.scheduling === 'priority',
+    });
+    if ('status' in g) return errorResponse(g);
+
+    // Prefill role: a request marked do_remote_decode gets one token and the hand-off params (B.2).
+    const producer = o.role === 'prefill' && g.kvParams?.do_remote_decode === true;
+    if (producer) g.maxTokens = 1;
+    // Decode role: only a hand-off the named prefill engine confirms lets a request skip its prefill.
+    let remotePrefill = false;
+    if (o.role === 'decode') {
+      const rejected = await checkHandoff(g.kvParams, g.promptWords.length);
+      if (rejected !== null) return errorResponse(errorSpec(400, `KV hand-off rejected by the decode engine: ${rejected}`, 'kv_transfer_params'));
+      remotePrefill = true;
+    }
+    if (g.stream && !producer) return stream(g, remotePrefill);
+    return complete(g, remotePrefill, producer, req.signal);
+  }
+
+  async function handle(req: Request): Promise<Response> {
+    const url = req.url;
+    const start = url.indexOf('/', url.indexOf('//') + 2);
+    const q = url.indexOf('?', start);
+    const path = q < 0 ? url.slice(start) : url.slice(start, q);
+    if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/completions')) return generate(req, path);
+    if (req.method === 'GET') {
+      if (path === '/health') return new Response(null, { status: 200 });
+      if (path === '/metrics') return new Response(metricsText(o, model.counters(), createdAt), { headers: { 'content-type': METRICS_CONTENT_TYPE } });
+      if (path === '/v1/models') return json(modelsBody([{ id: o.model, root: o.model, parent: null, maxModelLen: p.maxModelLen }], Math.floor(Date.now() / 1000)));
+      if (path === '/version') return json(versionBody('0.11.0-sim'));
+      if (path === '/load') return json(loadBody(inFlight));
+      if (path === '/_sim/stats') {
+        const { ttft, itl, e2e, ...rest } = model.counters();
+        return json({ ...rest, ttftCount: ttft.count, itlCount: itl.count, e2eCount: e2e.count, params: p, role: o.role });
+      }
+    }
+    if (path.startsWith('/_sim/handoff/')) return ledger.route(req.method, decodeURIComponent(path.slice('/_sim/handoff/'.length)));
+    return json(NOT_FOUND_BODY, 404);
+  }
+
+  const server = Bun.serve({ port: o.port, hostname: o.hostname, idleTimeout: 0, fetch: handle });
+  port = server.port as number;
+  let stopped: Promise<void> | null = null;
+  const engine: SimEngine = {
+    url: `http://${publicHost}:${port}`,
+    port,
+    model,
+    counters: () => model.counters(),
+    stop() {
+      stopped ??= (async () => {
+        loop.stop();
+        await server.stop(true);
+      })();
+      return stopped;
+    },
+    [Symbol.asyncDispose]() {
+      return engine.stop();
+    },
+  };
+  return engine;
+}

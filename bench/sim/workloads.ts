@@ -1,0 +1,186 @@
+// Seeded, replayable workloads: multi-turn chat, long-document questions, and a prioritised mix with SLA
+// headers, all on an open-loop Poisson arrival process. The same seed always gives the same request list.
+//
+// Shared prefixes are real shared text (the same system prompt, document or conversation history, word for
+// word), so prefix-aware routing can see them. A chat history holds the replies the simulated engine really
+// produces (tokens.ts replyText), as a real client would send back, so a later turn can hit the KV blocks of
+// an earlier turn's output too.
+import { poissonArrivals } from './arrivals.ts';
+import { createRng, type Rng } from './rng.ts';
+import { renderChat, replyText, VOCABULARY, type ChatMessage } from './tokens.ts';
+
+export type WorkloadName = 'chat' | 'longdoc' | 'mixed';
+export const WORKLOADS: readonly WorkloadName[] = ['chat', 'longdoc', 'mixed'];
+export type RequestClass = 'chat' | 'longdoc' | 'batch';
+
+/** A request's service objective: met when TTFT ≤ ttftMs and the mean inter-token time ≤ tpotMs. */
+export interface Sla {
+  ttftMs: number;
+  tpotMs: number;
+}
+
+export interface SimRequestSpec {
+  seq: number;
+  /** Send time, ms from the start of the replay. */
+  at: number;
+  cls: RequestClass;
+  /** Chat: `<session>#<turn>`; longdoc: the document; batch: the request. */
+  tag: string;
+  path: '/v1/chat/completions' | '/v1/completions';
+  /** The JSON body, serialised once. */
+  body: string;
+  headers: Record<string, string>;
+  promptTokens: number;
+  maxTokens: number;
+  priority: number;
+  sla: Sla;
+}
+
+export interface WorkloadOptions {
+  seed: number;
+  /** Mean request rate of the Poisson process, requests per second. */
+  rate: number;
+  durationSec: number;
+  model: string;
+}
+
+/** Per-class shape. Priorities follow production-stack's `x-request-priority` (1 high … 3 low). */
+export const CLASSES: Readonly<Record<RequestClass, { priority: number; sla: Sla }>> = {
+  chat: { priority: 1, sla: { ttftMs: 1000, tpotMs: 100 } },
+  longdoc: { priority: 2, sla: { ttftMs: 2500, tpotMs: 100 } },
+  batch: { priority: 3, sla: { ttftMs: 10_000, tpotMs: 200 } },
+};
+
+const MIX: Readonly<Record<WorkloadName, readonly [RequestClass, number][]>> = {
+  chat: [['chat', 1]],
+  longdoc: [['longdoc', 1]],
+  mixed: [
+    ['chat', 0.5],
+    ['longdoc', 0.3],
+    ['batch', 0.2],
+  ],
+};
+
+/** Sizes in tokens (= words, tokens.ts). Modest on purpose: see bench/README.md for the scale. */
+export const SHAPE = {
+  systemPrompts: 4,
+  systemPromptTokens: [800, 1500],
+  turnsPerSession: [3, 8],
+  userTokens: [30, 200],
+  replyTokens: [40, 160],
+  /** Think time between turns: a floor plus an exponential part, from the previous turn's send time. */
+  thinkFloorMs: 1000,
+  thinkMeanMs: 3000,
+  documents: 16,
+  documentTokens: [1500, 2500],
+  questionTokens: [10, 40],
+  answerTokens: [20, 80],
+  batchPromptTokens: [600, 1200],
+  batchOutputTokens: [150, 300],
+} as const;
+
+function text(rng: Rng, words: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < words; i++) out.push(rng.pick(VOCABULARY));
+  return out.join(' ');
+}
+
+const range = (rng: Rng, r: readonly [number, number]): number => rng.int(r[0], r[1]);
+
+interface Session {
+  id: number;
+  messages: ChatMessage[];
+  turnsLeft: number;
+  turn: number;
+  readyAt: number;
+}
+
+export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimRequestSpec[] {
+  const root = createRng(o.seed);
+  const arrivals = poissonArrivals(root.fork('arrivals'), o.rate, o.durationSec);
+  const classRng = root.fork('class');
+  const chatRng = root.fork('chat');
+  const docRng = root.fork('documents');
+  const batchRng = root.fork('batch');
+  const textRng = root.fork('fixed-text');
+  const systems = Array.from({ length: SHAPE.systemPrompts }, (_, i) => `You are assistant number ${i}. ${text(textRng, range(textRng, SHAPE.systemPromptTokens))}`);
+  const docs = Array.from({ length: SHAPE.documents }, (_, i) => `Document ${i}. ${text(textRng, range(textRng, SHAPE.documentTokens))}`);
+  // Zipf(1) popularity over documents: a few hot documents and a long tail.
+  const docWeights = docs.map((_, i) => 1 / (i + 1));
+  const docTotal = docWeights.reduce((a, b) => a + b, 0);
+
+  const sessions: Session[] = [];
+  let nextSession = 0;
+  const out: SimRequestSpec[] = [];
+  const mix = MIX[name];
+
+  const chatRequest = (at: number): { messages: ChatMessage[]; tag: string; maxTokens: number } => {
+    // Continue a session whose user has finished thinking, else start a new one.
+    const ready = sessions.filter((s) => s.readyAt <= at);
+    let s: Session;
+    if (ready.length > 0) {
+      s = chatRng.pick(ready);
+    } else {
+      s = { id: nextSession++, messages: [{ role: 'system', content: chatRng.pick(systems) }], turnsLeft: range(chatRng, SHAPE.turnsPerSession), turn: 0, readyAt: 0 };
+      sessions.push(s);
+    }
+    s.messages.push({ role: 'user', content: text(chatRng, range(chatRng, SHAPE.userTokens)) });
+    const maxTokens = range(chatRng, SHAPE.replyTokens);
+    const messages = s.messages.slice();
+    s.messages.push({ role: 'assistant', content: replyText(renderChat(messages), maxTokens) });
+    s.turn++;
+    s.turnsLeft--;
+    s.readyAt = at + SHAPE.thinkFloorMs + chatRng.exp(SHAPE.thinkMeanMs);
+    if (s.turnsLeft === 0) sessions.splice(sessions.indexOf(s), 1);
+    return { messages, tag: `s${s.id}#${s.turn}`, maxTokens };
+  };
+
+  for (const at of arrivals) {
+    let u = classRng.next();
+    let cls: RequestClass = mix[0]![0];
+    for (const [c, w] of mix) {
+      cls = c;
+      if ((u -= w) < 0) break;
+    }
+    const { priority, sla } = CLASSES[cls];
+    let path: SimRequestSpec['path'] = '/v1/chat/completions';
+    let payload: Record<string, unknown>;
+    let tag: string;
+    let maxTokens: number;
+    let promptTokens: number;
+    if (cls === 'chat') {
+      const r = chatRequest(at);
+      ({ tag, maxTokens } = r);
+      promptTokens = renderChat(r.messages).length;
+      payload = { model: o.model, messages: r.messages };
+    } else if (cls === 'longdoc') {
+      let pick = docRng.next() * docTotal;
+      let d = 0;
+      while ((pick -= docWeights[d]!) > 0 && d < docs.length - 1) d++;
+      const messages = [
+        { role: 'system', content: `Answer the question about this document. ${docs[d]!}` },
+        { role: 'user', content: `Question: ${text(docRng, range(docRng, SHAPE.questionTokens))}` },
+      ];
+      tag = `doc${d}`;
+      maxTokens = range(docRng, SHAPE.answerTokens);
+      promptTokens = renderChat(messages).length;
+      payload = { model: o.model, messages };
+    } else {
+      path = '/v1/completions';
+      const prompt = `Summarize the following text. ${text(batchRng, range(batchRng, SHAPE.batchPromptTokens))}`;
+      tag = `batch${out.length}`;
+      maxTokens = range(batchRng, SHAPE.batchOutputTokens);
+      promptTokens = prompt.split(/\s+/).length;
+      payload = { model: o.model, prompt };
+    }
+    const body = JSON.stringify({ ...payload, max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } });
+    const headers = {
+      'content-type': 'application/json',
+      'x-request-priority': String(priority),
+      'x-expected-output-tokens': String(maxTokens),
+      'x-sla-target-ms': String(sla.ttftMs),
+    };
+    out.push({ seq: out.length, at, cls, tag, path, body, headers, promptTokens, maxTokens, priority, sla });
+  }
+  return out;
+}

@@ -1,0 +1,51 @@
+import { describe, expect, test } from 'bun:test';
+import { replay } from '../../bench/sim/client.ts';
+import { percentile, summarize, markdownTable } from '../../bench/sim/report.ts';
+import { startSimEngine } from '../../bench/sim/sim-engine.ts';
+import { buildWorkload } from '../../bench/sim/workloads.ts';
+
+const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.01, decodeMsPerSeq: 0, attentionMsPerKTokens: 0 };
+
+describe('replay client and report', () => {
+  test('replays a workload open-loop and times every request from the SSE it receives', async () => {
+    await using engine = await startSimEngine({ model: 'm', params: FAST });
+    const specs = buildWorkload('mixed', { seed: 3, rate: 40, durationSec: 1, model: 'm' });
+    const { results, spanMs } = await replay(engine.url, specs, { drainMs: 60_000 });
+    expect(results.length).toBe(specs.length);
+    for (const [i, r] of results.entries()) {
+      const spec = specs[i]!;
+      expect(r.outcome).toBe('ok');
+      expect(r.tokens).toBe(spec.maxTokens);
+      // The workload's token count and the engine's agree (usage chunk).
+      expect(r.promptTokens).toBe(spec.promptTokens);
+      expect(r.itlMs.length).toBe(spec.maxTokens - 1);
+      expect(r.ttftMs!).toBeGreaterThan(0);
+      expect(r.e2eMs!).toBeGreaterThanOrEqual(r.ttftMs!);
+      expect(r.sentAt).toBeGreaterThanOrEqual(spec.at - 1);
+    }
+    const c = engine.counters();
+    const summary = summarize('direct', 40, results, spanMs, { prefixCacheQueries: c.prefixCacheQueries, prefixCacheHits: c.prefixCacheHits, preemptions: c.preemptions, perEngineRequests: [c.requestSuccess.length!] });
+    expect(summary.ok).toBe(specs.length);
+    expect(summary.perEngineRequests).toEqual([specs.length]);
+    expect(summary.sla).toBe(1);
+    expect(Object.keys(summary.slaByClass).sort()).toEqual(['batch', 'chat', 'longdoc']);
+    const md = markdownTable([summary], [{ policy: 'cache_aware', reason: 'not supported yet' }]);
+    expect(md).toContain('| direct |');
+    expect(md).toContain('SLA chat');
+    expect(md).toContain('cache_aware: skipped: not supported yet');
+  });
+
+  test('requests still running at the drain deadline are cut off and miss their SLA', async () => {
+    await using engine = await startSimEngine({ model: 'm', params: { ...FAST, stepBaseMs: 50 } });
+    const specs = buildWorkload('chat', { seed: 1, rate: 5, durationSec: 0.5, model: 'm' });
+    const { results } = await replay(engine.url, specs, { drainMs: 100 });
+    expect(results.every((r) => r.outcome === 'timeout' && !r.slaMet)).toBe(true);
+  });
+
+  test('percentiles are nearest-rank and keep requests that never got a token at the top', () => {
+    const v = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(v, 0.5)).toBe(50);
+    expect(percentile(v, 0.99)).toBe(99);
+    expect(percentile([...v.slice(0, 98), Infinity, Infinity], 0.99)).toBe(Infinity);
+  });
+});

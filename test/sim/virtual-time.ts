@@ -1,0 +1,55 @@
+// Test helper: runs one EngineModel through virtual time (no timers), with requests arriving at set times.
+import type { EngineModel, RequestInput, TokenEvent } from '../../bench/sim/engine-model.ts';
+
+export interface Arrival {
+  at: number;
+  input: Omit<RequestInput, 'arrival'>;
+}
+
+export interface Timed {
+  at: number;
+  event: TokenEvent;
+}
+
+/** Steps the model from time 0 until it is idle and every arrival is in, or until `until` (ms).
+ * `onTime(t)` runs before each arrival and each step, so tests can sample gauges over time. */
+export function runVirtual(model: EngineModel, arrivals: readonly Arrival[], until = Number.POSITIVE_INFINITY, onTime?: (t: number) => void): Timed[] {
+  const pending = [...arrivals].sort((a, b) => a.at - b.at);
+  const out: Timed[] = [];
+  let t = 0;
+  let plan = null as ReturnType<EngineModel['plan']>;
+  let end = Number.POSITIVE_INFINITY;
+  for (;;) {
+    const nextArrival = pending[0]?.at ?? Number.POSITIVE_INFINITY;
+    const next = Math.min(nextArrival, end);
+    if (next === Number.POSITIVE_INFINITY || next > until) break;
+    t = next;
+    onTime?.(t);
+    if (nextArrival <= end) {
+      const a = pending.shift() as Arrival;
+      const err = model.add({ ...a.input, arrival: a.at });
+      if (err !== null) throw new Error(err);
+    } else {
+      for (const event of model.commit(plan as NonNullable<typeof plan>, end)) out.push({ at: end, event });
+      plan = null;
+      end = Number.POSITIVE_INFINITY;
+    }
+    if (plan === null) {
+      plan = model.plan();
+      if (plan !== null) end = t + plan.durationMs;
+    }
+  }
+  return out;
+}
+
+/** Time to first token of request `id`, from its arrival. */
+export function ttftOf(events: readonly Timed[], id: string, arrival: number): number {
+  const first = events.find((e) => e.event.id === id && e.event.index === 0);
+  if (first === undefined) throw new Error(`request ${id} produced no token`);
+  return first.at - arrival;
+}
+
+/** `n` distinct words (w0 w1 …), so prompts can be built with exact lengths and controlled sharing. */
+export function words(prefix: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+}
