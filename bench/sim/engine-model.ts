@@ -2,77 +2,12 @@
 // recompute), a KV block pool with prefix caching, a step-time model and vLLM's own metrics.
 //
 // No timers and no I/O: a driver calls `plan()` to schedule one engine step, waits `durationMs` (real or
-// virtual time) and calls `commit(plan, end)` to get the tokens that step produced. bench/README.md explains
-// the time model and what it is calibrated against.
+// virtual time) and calls `commit(plan, end)` to get the tokens that step produced. The step-time model and
+// the parameters live in engine-params.ts.
 import { E2E_BUCKETS, ITL_BUCKETS, TTFT_BUCKETS, createHistogram, observe, type Histogram } from '../../test/fixtures/vllm-wire.ts';
+import { DEFAULT_ENGINE_PARAMS, stepTimeMs, type EngineParams, type StepWork } from './engine-params.ts';
 import { createKvCache } from './kv-cache.ts';
 import { replySeed, replyWord } from './tokens.ts';
-
-export interface EngineParams {
-  /** Tokens per KV block (`--block-size`), also the prefix-cache granularity. */
-  blockSize: number;
-  /** KV capacity in blocks (what vLLM sizes from free GPU memory after loading weights). */
-  kvBlocks: number;
-  /** `--max-num-seqs`: the most requests in the running batch. */
-  maxNumSeqs: number;
-  /** `--max-num-batched-tokens`: the token budget of one step; longer prompts are prefilled in chunks. */
-  maxNumBatchedTokens: number;
-  /** `--max-model-len`: prompt + max_tokens must fit. */
-  maxModelLen: number;
-  /** `--scheduling-policy`: first come first served, or by the request's `priority` (lower first). */
-  scheduling: 'fcfs' | 'priority';
-  /** Fixed cost of a step: reading the weights once, kernel launches, sampling. */
-  stepBaseMs: number;
-  /** Cost of each prompt token computed (prefill is compute-bound: ≈ 1 / prefill throughput). */
-  prefillMsPerToken: number;
-  /** Cost of each sequence decoding one token in the step. */
-  decodeMsPerSeq: number;
-  /** Cost of the attention reads of decoding sequences, per 1000 tokens of context they hold. */
-  attentionMsPerKTokens: number;
-  /** Decode role: cost of pulling one prompt token's KV from the prefill engine. */
-  kvTransferMsPerToken: number;
-  /** Divides every step time: 2 is an engine twice as fast (a bigger GPU), 0.5 half as fast. */
-  speed: number;
-}
-
-/** A small GPU (A10G/L4 class) serving an 8B model; see bench/README.md for the calibration. */
-export const DEFAULT_ENGINE_PARAMS: Readonly<EngineParams> = {
-  blockSize: 16,
-  kvBlocks: 1800,
-  maxNumSeqs: 256,
-  maxNumBatchedTokens: 2048,
-  maxModelLen: 8192,
-  scheduling: 'fcfs',
-  stepBaseMs: 30,
-  prefillMsPerToken: 0.25,
-  decodeMsPerSeq: 0.5,
-  attentionMsPerKTokens: 0.25,
-  kvTransferMsPerToken: 0.005,
-  speed: 1,
-};
-
-/** What one step computes. */
-export interface StepWork {
-  /** Prompt (or recomputed) tokens computed in this step. */
-  prefillTokens: number;
-  /** Sequences that each decode one token. */
-  decodeSeqs: number;
-  /** Context tokens those decoding sequences attend over. */
-  contextTokens: number;
-  /** Prompt tokens pulled from a prefill engine (decode role). */
-  transferTokens: number;
-}
-
-/** The step-time model: linear in the work of the step, divided by the engine's speed. */
-export function stepTimeMs(p: Readonly<EngineParams>, w: StepWork): number {
-  const ms =
-    p.stepBaseMs +
-    w.prefillTokens * p.prefillMsPerToken +
-    w.decodeSeqs * p.decodeMsPerSeq +
-    (w.contextTokens / 1000) * p.attentionMsPerKTokens +
-    w.transferTokens * p.kvTransferMsPerToken;
-  return ms / p.speed;
-}
 
 export interface RequestInput {
   /** Unique among the requests this engine holds. */

@@ -27,7 +27,7 @@ export function ttftCdfPng(title: string, byPolicy: readonly { policy: string; t
     xLog: true,
     yRange: [0, 1],
     steps: true,
-    legend: 'top-left',
+    legend: 'bottom-right',
     ...(targetMs === undefined ? {} : { xReference: { value: targetMs, label: `TTFT target ${targetMs} ms` } }),
   });
 }

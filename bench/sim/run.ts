@@ -7,10 +7,10 @@
 //                     [--duration S] [--engines N] [--seed N] [--speeds 1,1,0.5,0.5] [--engine-args "…"]
 //                     [--router-args "…"] [--drain S] [--out DIR]
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { replay, type RequestResult } from './client.ts';
-import { DEFAULT_ENGINE_PARAMS } from './engine-model.ts';
+import { DEFAULT_ENGINE_PARAMS } from './engine-params.ts';
 import { ensureRouterBinary, spawnEngine, spawnRouter, type ChildProc } from './fleet.ts';
 import { slaVsRatePng, ttftCdfPng } from './plot.ts';
 import { markdownTable, summarize, type EngineTotals, type RunSummary } from './report.ts';
@@ -59,7 +59,7 @@ const { values: a } = (() => {
   }
 })();
 if (a.help) {
-  process.stdout.write(`${(await Bun.file(new URL(import.meta.url)).text()).split('\n').slice(0, 9).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n\nDefaults: ${JSON.stringify(DEFAULTS)}\n`);
+  process.stdout.write(`${(await Bun.file(new URL(import.meta.url)).text()).split('\n').slice(0, 8).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n\nDefaults: ${JSON.stringify(DEFAULTS)}\n`);
   process.exit(0);
 }
 
@@ -86,7 +86,7 @@ if (speeds.length > 0 && speeds.length !== engineCount) usage(`--speeds has ${sp
 const engineArgs = words(a['engine-args'] as string);
 const routerArgs = words(a['router-args'] as string);
 const root = new URL('../..', import.meta.url).pathname;
-const outDir = join(root, a.out as string);
+const outDir = resolve(root, a.out as string);
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
 const binary = ensureRouterBinary(root, log);

@@ -2,7 +2,7 @@
 //
 //   bun bench/sim/sim-engine-main.ts --port 0 --kv-blocks 2048 --speed 0.5 --role prefill
 import { parseArgs } from 'node:util';
-import { DEFAULT_ENGINE_PARAMS, type EngineParams } from './engine-model.ts';
+import { DEFAULT_ENGINE_PARAMS, type EngineParams } from './engine-params.ts';
 import { startSimEngine, type SimRole } from './sim-engine.ts';
 
 const d = DEFAULT_ENGINE_PARAMS;

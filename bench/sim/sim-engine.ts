@@ -29,7 +29,8 @@ import {
   type FinishReason,
 } from '../../test/fixtures/vllm-wire.ts';
 import { createEngineLoop } from './engine-loop.ts';
-import { createEngineModel, type EngineCounters, type EngineModel, type EngineParams, type TokenEvent } from './engine-model.ts';
+import { createEngineModel, type EngineCounters, type EngineModel, type TokenEvent } from './engine-model.ts';
+import type { EngineParams } from './engine-params.ts';
 import { checkHandoff, createHandoffLedger } from './handoff.ts';
 import { isRecord, parseGeneration, type GenRequest } from './sim-request.ts';
 

@@ -87,7 +87,7 @@ export function parseGeneration(api: Api, body: Record<string, unknown>, xReques
 
   const priority = body.priority ?? 0;
   if (!isInt(priority)) return validationError('`priority` must be an integer.', 'priority');
-  if (priority !== 0 && !o.priorityScheduling) return errorSpec(400, 'Got priority 1 but Priority scheduling is not enabled.'.replace('1', String(priority)), 'priority');
+  if (priority !== 0 && !o.priorityScheduling) return errorSpec(400, `Got priority ${priority} but Priority scheduling is not enabled.`, 'priority');
 
   const stream = body.stream === true;
   const base = baseRequestId(xRequestId, body.request_id);

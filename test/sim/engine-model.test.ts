@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { createEngineModel, DEFAULT_ENGINE_PARAMS, stepTimeMs } from '../../bench/sim/engine-model.ts';
+import { createEngineModel } from '../../bench/sim/engine-model.ts';
+import { DEFAULT_ENGINE_PARAMS, stepTimeMs } from '../../bench/sim/engine-params.ts';
 import { replyText, splitWords } from '../../bench/sim/tokens.ts';
 import { runVirtual, ttftOf, words } from './virtual-time.ts';
 

@@ -20,10 +20,10 @@ export interface ChartSpec {
   steps?: boolean;
   /** Dashed horizontal reference line, e.g. an attainment target (labelled at the left, below the line). */
   yReference?: { value: number; label: string };
-  /** Dashed vertical reference line, e.g. a latency target (labelled at the bottom, right of the line). */
+  /** Dashed vertical reference line, e.g. a latency target (labelled mid-height, right of the line). */
   xReference?: { value: number; label: string };
   /** Where the legend goes: pick the corner the curves leave empty. */
-  legend?: 'top-left' | 'bottom-left';
+  legend?: 'top-left' | 'bottom-left' | 'bottom-right';
   formatY?: (v: number) => string;
   formatX?: (v: number) => string;
   width?: number;
@@ -129,7 +129,7 @@ export function renderChart(spec: ChartSpec): Uint8Array {
   if (xRef && xRef.value >= x0 && xRef.value <= x1) {
     const x = px(xRef.value);
     c.line(x, top, x, bottom, [120, 120, 120], 1, 6);
-    c.text(x + 6, bottom - 22, xRef.label, [90, 90, 90], 2);
+    c.text(x + 6, (top + bottom) / 2 - 30, xRef.label, [90, 90, 90], 2);
   }
 
   // Titles.
@@ -160,8 +160,8 @@ export function renderChart(spec: ChartSpec): Uint8Array {
   const legendW = Math.max(...spec.series.map((s) => c.textWidth(s.name, 2)), 0) + 60;
   const legendH = spec.series.length * 24 + 12;
   if (spec.series.length > 0) {
-    const lx = left + 12;
-    const ly = spec.legend === 'bottom-left' ? bottom - 10 - legendH : top + 10;
+    const lx = spec.legend === 'bottom-right' ? right - 12 - legendW : left + 12;
+    const ly = spec.legend === 'top-left' || spec.legend === undefined ? top + 10 : bottom - 10 - legendH;
     c.rect(lx, ly, legendW, legendH, [255, 255, 255]);
     c.line(lx, ly, lx + legendW, ly, GRID);
     c.line(lx, ly + legendH, lx + legendW, ly + legendH, GRID);
@@ -169,8 +169,8 @@ export function renderChart(spec: ChartSpec): Uint8Array {
     c.line(lx + legendW, ly, lx + legendW, ly + legendH, GRID);
     spec.series.forEach((s, i) => {
       const y = ly + 12 + i * 24;
-      c.rect(left + 22, y + 4, 30, 6, PALETTE[i % PALETTE.length] as Rgb);
-      c.text(left + 60, y, s.name, INK, 2);
+      c.rect(lx + 10, y + 4, 30, 6, PALETTE[i % PALETTE.length] as Rgb);
+      c.text(lx + 48, y, s.name, INK, 2);
     });
   }
   return c.toPng();

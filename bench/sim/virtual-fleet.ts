@@ -1,0 +1,133 @@
+// The fleet in virtual time: the same engine model and workload as bench:sim, no processes, no router, no
+// clock, so a whole sweep takes seconds. For calibrating the model and checking that the real-time benchmark
+// is not limited by the machine (its numbers should match these). The policies are stand-ins for the
+// router's: round robin, seeded random, power of two on in-flight counts, and a consistent hash of the chat
+// opening (system + first user message) taken modulo the fleet size rather than on the router's ring.
+//
+//   bun bench/sim/virtual-fleet.ts [--workload chat] [--rates 12,16,20] [--duration 15] [--engines 4] [--seed 1]
+import { parseArgs } from 'node:util';
+import { createEngineModel, type EngineModel, type StepPlan } from './engine-model.ts';
+import { percentile } from './report.ts';
+import { renderChat, splitWords, type ChatMessage } from './tokens.ts';
+import { buildWorkload, type SimRequestSpec, type WorkloadName } from './workloads.ts';
+import { createRng } from './rng.ts';
+
+export type VirtualPolicy = 'round_robin' | 'random' | 'power_of_two' | 'consistent_hash';
+export const VIRTUAL_POLICIES: readonly VirtualPolicy[] = ['round_robin', 'random', 'power_of_two', 'consistent_hash'];
+
+export interface VirtualResult {
+  policy: VirtualPolicy;
+  hitRate: number;
+  ttft: { p50: number; p90: number; p99: number };
+  sla: number;
+  preemptions: number;
+}
+
+interface Engine {
+  model: EngineModel;
+  plan: StepPlan | null;
+  end: number;
+  inFlight: number;
+}
+
+function promptOf(spec: SimRequestSpec): { words: string[]; key: string } {
+  const body = JSON.parse(spec.body) as { messages?: ChatMessage[]; prompt?: string };
+  if (body.messages === undefined) return { words: splitWords(body.prompt ?? ''), key: body.prompt ?? '' };
+  let key = '';
+  for (const m of body.messages) {
+    key += `${m.role}\u0000${m.content}\u0000`;
+    if (m.role === 'user') break;
+  }
+  return { words: renderChat(body.messages), key };
+}
+
+export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualPolicy, engines: number, seed: number): VirtualResult {
+  const fleet: Engine[] = Array.from({ length: engines }, () => ({ model: createEngineModel(), plan: null, end: Number.POSITIVE_INFINITY, inFlight: 0 }));
+  const rng = createRng(seed).fork('policy');
+  const info = new Map<string, { spec: SimRequestSpec; engine: Engine; first?: number; last?: number; tokens: number }>();
+  let rr = 0;
+  const pick = (key: string): Engine => {
+    if (policy === 'round_robin') return fleet[rr++ % engines]!;
+    if (policy === 'random') return rng.pick(fleet);
+    if (policy === 'power_of_two') {
+      const a = rng.int(0, engines - 1);
+      let b = rng.int(0, engines - 2);
+      if (b >= a) b++;
+      return fleet[a]!.inFlight <= fleet[b]!.inFlight ? fleet[a]! : fleet[b]!;
+    }
+    return fleet[Number(Bun.hash.wyhash(key) % BigInt(engines))]!;
+  };
+  const start = (e: Engine, t: number): void => {
+    e.plan = e.model.plan();
+    e.end = e.plan === null ? Number.POSITIVE_INFINITY : t + e.plan.durationMs;
+  };
+  let next = 0;
+  for (;;) {
+    const arrival = specs[next]?.at ?? Number.POSITIVE_INFINITY;
+    let e: Engine | undefined;
+    for (const x of fleet) if (e === undefined || x.end < e.end) e = x;
+    const stepEnd = e?.end ?? Number.POSITIVE_INFINITY;
+    if (arrival === Number.POSITIVE_INFINITY && stepEnd === Number.POSITIVE_INFINITY) break;
+    if (arrival <= stepEnd) {
+      const spec = specs[next++]!;
+      const { words, key } = promptOf(spec);
+      const target = pick(key);
+      const err = target.model.add({ id: String(spec.seq), promptWords: words, maxTokens: spec.maxTokens, arrival: spec.at });
+      if (err !== null) throw new Error(err);
+      target.inFlight++;
+      info.set(String(spec.seq), { spec, engine: target, tokens: 0 });
+      if (target.plan === null) start(target, spec.at);
+    } else {
+      const engine = e as Engine;
+      for (const ev of engine.model.commit(engine.plan as StepPlan, stepEnd)) {
+        const r = info.get(ev.id)!;
+        if (ev.index === 0) r.first = stepEnd;
+        r.last = stepEnd;
+        r.tokens++;
+        if (ev.finish !== null) engine.inFlight--;
+      }
+      start(engine, stepEnd);
+    }
+  }
+  const all = [...info.values()];
+  const ttft = all.map((r) => (r.first ?? Number.POSITIVE_INFINITY) - r.spec.at);
+  const met = all.filter((r) => r.first !== undefined && r.first - r.spec.at <= r.spec.sla.ttftMs && (r.tokens <= 1 || (r.last! - r.first) / (r.tokens - 1) <= r.spec.sla.tpotMs));
+  let queries = 0;
+  let hits = 0;
+  let preemptions = 0;
+  for (const x of fleet) {
+    const c = x.model.counters();
+    queries += c.prefixCacheQueries;
+    hits += c.prefixCacheHits;
+    preemptions += c.preemptions;
+  }
+  return {
+    policy,
+    hitRate: queries > 0 ? hits / queries : Number.NaN,
+    ttft: { p50: percentile(ttft, 0.5), p90: percentile(ttft, 0.9), p99: percentile(ttft, 0.99) },
+    sla: all.length > 0 ? met.length / all.length : Number.NaN,
+    preemptions,
+  };
+}
+
+if (import.meta.main) {
+  const { values: a } = parseArgs({
+    options: {
+      workload: { type: 'string', default: 'chat' },
+      rates: { type: 'string', default: '12,16,20' },
+      duration: { type: 'string', default: '15' },
+      engines: { type: 'string', default: '4' },
+      seed: { type: 'string', default: '1' },
+    },
+  });
+  const seed = Number(a.seed);
+  console.log('| rate | policy | hit rate | TTFT p50 | p90 | p99 ms | SLA met | preemptions |\n|---:|---|---:|---:|---:|---:|---:|---:|');
+  for (const rate of (a.rates as string).split(',').map(Number)) {
+    const specs = buildWorkload(a.workload as WorkloadName, { seed, rate, durationSec: Number(a.duration), model: 'sim' });
+    for (const policy of VIRTUAL_POLICIES) {
+      const r = simulateFleet(specs, policy, Number(a.engines), seed);
+      const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : '∞');
+      console.log(`| ${rate} | ${policy} | ${(r.hitRate * 100).toFixed(1)}% | ${ms(r.ttft.p50)} | ${ms(r.ttft.p90)} | ${ms(r.ttft.p99)} | ${(r.sla * 100).toFixed(1)}% | ${r.preemptions} |`);
+    }
+  }
+}
