@@ -45,6 +45,8 @@ export interface RouterParts {
   readonly admission: Admission;
   readonly logFile: DailyLogFile | undefined;
   readonly pool: TokenizerPool | undefined;
+  /** PD stage policies, disposed with the main one (cache_aware runs an eviction timer). */
+  readonly stagePolicies: readonly Policy[];
   readonly registration: RegistrationListener | undefined;
   readonly mooncake: MooncakeBootstrap | undefined;
 }
@@ -103,6 +105,7 @@ export class RunningRouter implements AsyncDisposable {
     this.parts.admission[Symbol.dispose]();
     this.parts.health[Symbol.dispose]();
     this.policy.dispose?.();
+    for (const p of this.parts.stagePolicies) p.dispose?.();
     void this.parts.metricsServer.stop(true);
     this.parts.logFile?.[Symbol.dispose]();
   }
@@ -195,14 +198,15 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       maxTreeSize: config.max_tree_size,
     },
   };
-  const policy =
-    config.policy === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: config.block_size })(policyDeps) : createPolicy(config.policy, policyDeps);
+  // One way to build a policy for every use (regular and each PD stage), so a tokenizer serves them all.
+  const makePolicy = (name: typeof config.policy): Policy | undefined =>
+    name === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: config.block_size })(policyDeps) : createPolicy(name, policyDeps);
+  const policy = makePolicy(config.policy);
   if (policy === undefined) throw new Error(`policy ${config.policy} is not available in this build`);
   policy.onMembershipChange?.(registry.all('regular'));
   // Each PD stage has its own policy instance (--prefill-policy / --decode-policy, else --policy).
-  const stagePolicy = (name: typeof config.policy | undefined) => (name === undefined || name === config.policy ? undefined : createPolicy(name, policyDeps));
-  const prefillPolicy = pdMode === undefined ? undefined : (stagePolicy(config.prefill_policy) ?? createPolicy(config.policy, policyDeps));
-  const decodePolicy = pdMode === undefined ? undefined : (stagePolicy(config.decode_policy) ?? createPolicy(config.policy, policyDeps));
+  const prefillPolicy = pdMode === undefined ? undefined : makePolicy(config.prefill_policy ?? config.policy);
+  const decodePolicy = pdMode === undefined ? undefined : makePolicy(config.decode_policy ?? config.policy);
   const policyOf = (role: string) => (role === 'prefill' ? prefillPolicy : role === 'decode' ? decodePolicy : policy);
   for (const role of ['prefill', 'decode'] as const) policyOf(role)?.onMembershipChange?.(registry.all(role));
   registry.onChange((role) => policyOf(role)?.onMembershipChange?.(registry.all(role)));
@@ -326,7 +330,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
   });
-  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, registration, mooncake });
+  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, stagePolicies: [prefillPolicy, decodePolicy].filter((p) => p !== undefined), registration, mooncake });
 
   await waitForHealthy(router, health, config, log);
   health.start();

@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import { startMockEngine } from '../fixtures/mock-engine.ts';
 import { startTestRouter, until } from '../support/router.ts';
 import { PythonPeer } from '../zmq/python-peer.ts';
+import { LLAMA_DIR } from '../pool/tokenizer-fixture.ts';
 
 const PD_ID = /^___prefill_addr_(.+)___decode_addr_(.+)_[0-9a-f]{32}$/;
 
@@ -29,6 +30,17 @@ describe('--vllm-pd-disaggregation', () => {
     expect(ids[0]).toBe(ids[1]!);
     expect(PD_ID.exec(ids[0]!)?.slice(1, 3)).toEqual([new URL(prefill.url).host, new URL(decode.url).host]);
     expect((await (await fetch(`${r.url}/readiness`)).json()) as object).toMatchObject({ status: 'ready', prefill: { healthy: 1 }, decode: { healthy: 1 } });
+  });
+
+  test('a cache_aware PD stage matches on token blocks when a tokenizer is configured', async () => {
+    await using prefill = await startMockEngine({ model: 'm', role: 'prefill' });
+    await using decode = await startMockEngine({ model: 'm', role: 'decode' });
+    await using r = await startTestRouter(['--vllm-pd-disaggregation', '--prefill', prefill.url, '--decode', decode.url, '--policy', 'round_robin', '--prefill-policy', 'cache_aware', '--tokenizer-path', LLAMA_DIR, '--tokenizer-pool-size', '1']);
+    const res = await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'word '.repeat(40), max_tokens: 2 }) });
+    expect(res.status).toBe(200);
+    await res.text();
+    const metrics = await (await fetch(r.router.metricsUrl)).text();
+    expect(metrics).toMatch(/^vllm_tokenizer_encode_duration_seconds_count 1$/m);
   });
 
   test('endpoints that register over ZMQ from libzmq are routed through, and dropped when their pings stop', async () => {
