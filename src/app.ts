@@ -19,6 +19,8 @@ import { addResponsesRoutes } from './http/routes/responses.ts';
 import type { Logger } from './log/logger.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { Policy } from './policies/types.ts';
+import { serverSpan } from './http/server-span.ts';
+import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
 import { createRegularRouter, type RegularRouter } from './routing/regular.ts';
 
 export interface AppDeps {
@@ -39,10 +41,13 @@ export interface AppDeps {
   /** A prefill/decode router, in PD mode; otherwise the regular router is built here. */
   readonly pdRouter?: RegularRouter;
   readonly isDraining: () => boolean;
+  /** --enable-trace: spans for each request; absent means tracing off. */
+  readonly tracer?: Tracer;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const { config, metrics, log } = deps;
+  const tracer = deps.tracer ?? NOOP_TRACER;
   const app = new Hono<AppEnv>({ getPath: pathOf });
   const requestTimeoutMs = config.request_timeout_secs * 1000;
   const idHeaders = config.request_id_headers.length > 0 ? config.request_id_headers.map((h) => h.toLowerCase()) : DEFAULT_REQUEST_ID_HEADERS;
@@ -60,6 +65,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     await next();
     if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
   });
+  if (tracer.enabled) app.use('*', serverSpan(tracer));
 
   const router = deps.pdRouter ?? createRegularRouter({
     registry: deps.registry,
@@ -75,9 +81,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     apiKey: config.api_key,
     modelLabel: boundedLabel(64),
     blockHashes: deps.blockHashes,
+    tracer,
   });
   addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining, pdMode: deps.pdRouter !== undefined });
-  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size });
+  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });

@@ -28,7 +28,7 @@ async function main(): Promise<number> {
 
   let router;
   try {
-    router = await startRouter(loaded.config);
+    router = await startRouter(loaded.config, { version: pkg.version });
   } catch (e) {
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return e instanceof ConfigProblem ? 2 : 1;

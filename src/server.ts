@@ -24,11 +24,14 @@ import { jobFromBody } from './pool/protocol.ts';
 import { TokenizerPool, defaultPoolSize } from './pool/pool.ts';
 import { resolveTokenizerFiles } from './pool/tokenizer-files.ts';
 import type { Policy } from './policies/types.ts';
+import { startTracing, type Tracing } from './tracing/setup.ts';
 
 export interface StartOptions {
   readonly log?: Logger;
   readonly random?: () => number;
   readonly now?: () => number;
+  /** Reported as service.version on exported spans. */
+  readonly version?: string;
 }
 
 /** Everything a running router owns; built by startRouter, disposed together. */
@@ -49,6 +52,7 @@ export interface RouterParts {
   readonly stagePolicies: readonly Policy[];
   readonly registration: RegistrationListener | undefined;
   readonly mooncake: MooncakeBootstrap | undefined;
+  readonly tracing: Tracing | undefined;
 }
 
 /** A start-up problem in the configuration (a missing tokenizer file…): main exits 2, as for flag errors. */
@@ -95,6 +99,7 @@ export class RunningRouter implements AsyncDisposable {
     clearTimeout(timer);
     if (!finished) await this.parts.server.stop(true);
     this.close();
+    await this.flushTraces();
     return finished;
   }
 
@@ -110,10 +115,16 @@ export class RunningRouter implements AsyncDisposable {
     this.parts.logFile?.[Symbol.dispose]();
   }
 
+  /** The last spans go out after the listeners are closed (bounded by the exporter's shutdown timeout). */
+  private async flushTraces(): Promise<void> {
+    await this.parts.tracing?.exporter[Symbol.asyncDispose]();
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     this.#draining = true;
     await this.parts.server.stop(true);
     this.close();
+    await this.flushTraces();
   }
 }
 
@@ -284,6 +295,21 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     log.info('listening for vLLM self-registration', { address: registration.endpoint });
   }
   const mooncake = pdMode === 'vllm' && config.kv_connector === 'mooncake' ? createMooncakeBootstrap() : undefined;
+  const tracing = config.enable_trace
+    ? startTracing({
+        endpoint: config.otlp_traces_endpoint,
+        samplingRatio: config.otel_sampling_ratio,
+        excludedPaths: config.otel_excluded_paths,
+        serviceVersion: options.version,
+        random,
+        onError: (message) => log.warn('trace export failed', { message }),
+      })
+    : undefined;
+  if (tracing !== undefined) {
+    if (tracing.warning !== undefined) log.warn('tracing', { message: tracing.warning });
+    log.info('exporting traces', { url: tracing.url, sampling_ratio: config.otel_sampling_ratio });
+  }
+  const tracer = tracing?.tracer;
   const pdRouter = pdMode === undefined ? undefined : buildPdRouter();
   function buildPdRouter(): RegularRouter {
     const common = {
@@ -300,6 +326,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
       apiKey: config.api_key,
       blockHashes,
+      tracer,
     };
     if (pdMode === 'sglang') return createSglangPdRouter(common);
     return createPdRouter({
@@ -309,7 +336,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       moriio: { transferMode: () => registration?.transferMode, dpSize: config.intra_node_data_parallel_size },
     });
   }
-  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, isDraining: () => router?.draining ?? false });
+  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, tracer, isDraining: () => router?.draining ?? false });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
@@ -327,10 +354,11 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       metrics.admissionInUse.set(a.inUse);
       if (pool !== undefined) metrics.poolQueueDepth.set(pool.stats().queueDepth);
       if ('evictNow' in policy) copyCacheAwareStats(policy as CacheAwarePolicy, metrics);
+      if (tracing !== undefined) for (const [result, n] of Object.entries(tracing.exporter.stats())) metrics.traceSpans.set({ result }, n);
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
   });
-  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, stagePolicies: [prefillPolicy, decodePolicy].filter((p) => p !== undefined), registration, mooncake });
+  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, stagePolicies: [prefillPolicy, decodePolicy].filter((p) => p !== undefined), registration, mooncake, tracing });
 
   await waitForHealthy(router, health, config, log);
   health.start();

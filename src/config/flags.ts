@@ -105,7 +105,6 @@ const prefillItem = z.preprocess(
 );
 
 const PENDING = {
-  observability: 'issue #7 (logs, tracing)',
   pd: 'issue #5 (prefill/decode disaggregation)',
   operations: 'issue #9 (Kubernetes discovery, auth, DP ranks, OpenAI backend)',
 } as const;
@@ -180,10 +179,10 @@ export const FLAGS = {
   request_id_headers: listFlag({ group: 'Logging', help: 'Headers the request id is taken from (default: x-request-id x-correlation-id x-trace-id request-id)', value: 'HEADER...' }),
 
   // ── Tracing
-  enable_trace: switchFlag({ group: 'Tracing', help: 'Export OpenTelemetry traces', pending: PENDING.observability }),
-  otlp_traces_endpoint: optionalStringFlag({ group: 'Tracing', help: 'OTLP collector endpoint', value: 'HOST:PORT', pending: PENDING.observability, env: 'OTEL_EXPORTER_OTLP_ENDPOINT' }),
-  otel_sampling_ratio: floatFlag(1, 0, { group: 'Tracing', help: 'Fraction of traces sampled', pending: PENDING.observability }, 1),
-  otel_excluded_paths: listFlag({ group: 'Tracing', help: 'Paths without spans (default: health and readiness paths)', value: 'PATH...', pending: PENDING.observability }),
+  enable_trace: switchFlag({ group: 'Tracing', help: 'Export OpenTelemetry spans (server, admission, routing, each upstream leg) over OTLP/HTTP JSON' }),
+  otlp_traces_endpoint: optionalStringFlag({ group: 'Tracing', help: 'OTLP/HTTP collector: host:port or an http(s) URL (default http://localhost:4318/v1/traces)', value: 'HOST:PORT|URL', env: 'OTEL_EXPORTER_OTLP_ENDPOINT' }),
+  otel_sampling_ratio: floatFlag(1, 0, { group: 'Tracing', help: 'Fraction of new traces sampled; requests with a traceparent follow its sampled flag' }, 1),
+  otel_excluded_paths: listFlag({ group: 'Tracing', help: 'Exact paths without spans (default: /health /health_generate /liveness /readiness)', value: 'PATH...' }),
 
   // ── Retries
   retry_max_retries: intFlag(5, 1, { group: 'Retry', help: 'Total attempts per request (1 = no retry)' }),

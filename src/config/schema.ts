@@ -1,6 +1,7 @@
 // The configuration schema: the flag table as one zod object, plus the rules that span several flags.
 import { z } from 'zod';
 import { FLAGS, type FlagKey } from './flags.ts';
+import { otlpTracesUrl } from '../tracing/otlp-exporter.ts';
 
 const shape = Object.fromEntries(Object.entries(FLAGS).map(([key, f]) => [key, f.schema])) as {
   [K in FlagKey]: (typeof FLAGS)[K]['schema'];
@@ -63,6 +64,13 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
     problem('kv_connector', 'moriio needs --vllm-discovery-address', c.kv_connector);
   if (c.retry_max_backoff_ms < c.retry_initial_backoff_ms)
     problem('retry_max_backoff_ms', `must be at least --retry-initial-backoff-ms (${c.retry_initial_backoff_ms})`, c.retry_max_backoff_ms);
+  if (c.enable_trace && c.otlp_traces_endpoint !== undefined) {
+    const otlp = otlpTracesUrl(c.otlp_traces_endpoint);
+    if (otlp.kind === 'error') problem('otlp_traces_endpoint', otlp.reason, c.otlp_traces_endpoint);
+  }
+  c.otel_excluded_paths.forEach((path) => {
+    if (!path.startsWith('/')) problem('otel_excluded_paths', 'must start with /', path);
+  });
   if (c.vllm_discovery_address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(c.vllm_discovery_address))
     problem('vllm_discovery_address', 'expected host:port', c.vllm_discovery_address);
 });

@@ -1,10 +1,18 @@
 // The Hono environment shared by the routes: per-request variables and the Bun server binding.
 import type { Context } from 'hono';
 import { getPath as honoGetPath } from 'hono/utils/url';
+import type { Span } from '../tracing/tracer.ts';
 
 export interface AppEnv {
   Bindings: { server?: Bun.Server<unknown> };
-  Variables: { requestId: string; startedAt: number };
+  Variables: {
+    requestId: string;
+    startedAt: number;
+    /** The request's server span; unset when tracing is off or the path is excluded. */
+    span?: Span;
+    /** Keeps the server span open past the handler (a relayed body); call the result when the body is over. */
+    holdSpan?: () => () => void;
+  };
 }
 
 export type AppContext = Context<AppEnv>;

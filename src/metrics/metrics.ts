@@ -64,6 +64,7 @@ export function createMetrics() {
     pdPrefillDuration: new Histogram({ name: 'vllm_router_pd_prefill_duration_seconds', help: 'Prefill leg sent to its JSON read', labelNames: ['worker'], buckets: TTFT_BUCKETS, registers: r }),
     pdDecodeFirstToken: new Histogram({ name: 'vllm_router_pd_decode_first_token_seconds', help: 'Decode leg sent to its first stream chunk', labelNames: ['worker'], buckets: TTFT_BUCKETS, registers: r }),
     pdTotalDuration: new Histogram({ name: 'vllm_router_pd_total_duration_seconds', help: 'PD arrival to end of body, by decode endpoint', labelNames: ['worker'], buckets: E2E_BUCKETS, registers: r }),
+    traceSpans: new Gauge({ name: 'vllm_router_trace_spans', help: 'Spans handed to the OTLP exporter, by result: exported, dropped (queue full), failed (export lost), queued', labelNames: ['result'], registers: r }),
     discoveryUpdates: new Counter({ name: 'vllm_router_discovery_updates_total', help: 'Endpoint additions and removals from discovery', labelNames: ['source', 'change'], registers: r }),
 
     // What the client experiences, measured on the bytes the router forwards

@@ -6,6 +6,8 @@ import type { EndpointRegistry } from '../core/registry.ts';
 import { untriedCandidates } from '../core/retry.ts';
 import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
 import { upstreamHeaders } from '../http/forward-headers.ts';
+import { injectTraceContext } from '../tracing/traceparent.ts';
+import { NOOP_SPAN, type Span, type Tracer } from '../tracing/tracer.ts';
 import type { Logger } from '../log/logger.ts';
 import { statusClass, type Metrics } from '../metrics/metrics.ts';
 import { stripClientKvParams } from '../pd/prefill-request.ts';
@@ -56,6 +58,8 @@ export interface LegDeps {
   readonly apiKey: string | undefined;
   /** Token-block hashes of the prompt (tokenizer pool), asked for only when a stage's policy wants them. */
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
+  /** A client span per leg (default: none). */
+  readonly tracer?: Tracer;
 }
 
 /** One request while it is routed. */
@@ -89,6 +93,9 @@ export interface Claim {
   readonly ticket: BreakerTicket;
   /** `now()` when the leg was claimed. */
   readonly sentAt: number;
+  /** The leg's client span (NOOP_SPAN when not traced); its context goes upstream as `traceparent`. */
+  readonly span: Span;
+  /** Gives the endpoint back and ends the leg's span, once. */
   release(): void;
 }
 
@@ -104,9 +111,14 @@ export function pick(deps: LegDeps, run: Run, stage: PdStage): Endpoint | Router
 }
 
 /** Takes the endpoint for one leg, or undefined when its breaker refuses (a half-open probe slot is taken). */
-export function claim(deps: LegDeps, endpoint: Endpoint, stage: PdStage): Claim | undefined {
+export function claim(deps: LegDeps, run: Run, endpoint: Endpoint, stage: PdStage): Claim | undefined {
   const ticket = endpoint.breaker.acquire();
   if (ticket === undefined) return undefined;
+  const parent = run.req.span;
+  const span =
+    deps.tracer?.enabled && parent !== undefined
+      ? deps.tracer.startSpan(`${stage} leg`, { parent: parent.context, kind: 'client', attributes: { 'router.pd_stage': stage, 'server.address': endpoint.id, request_id: run.req.requestId } })
+      : NOOP_SPAN;
   const { metrics } = deps;
   endpoint.inFlight++;
   metrics.running.inc({ worker: endpoint.id });
@@ -118,11 +130,13 @@ export function claim(deps: LegDeps, endpoint: Endpoint, stage: PdStage): Claim 
     endpoint,
     ticket,
     sentAt: deps.now(),
+    span,
     release() {
       if (released) return;
       released = true;
       endpoint.inFlight--;
       metrics.running.dec({ worker: endpoint.id });
+      span.end();
     },
   };
 }
@@ -131,7 +145,7 @@ export function claim(deps: LegDeps, endpoint: Endpoint, stage: PdStage): Claim 
 export function pickAndClaim(deps: LegDeps, run: Run, stage: PdStage, first?: Endpoint): Claim | RouterError {
   for (let endpoint = first ?? pick(deps, run, stage); ; endpoint = pick(deps, run, stage)) {
     if (isRouterError(endpoint)) return endpoint;
-    const claimed = claim(deps, endpoint, stage);
+    const claimed = claim(deps, run, endpoint, stage);
     if (claimed !== undefined) return claimed;
     if (run.failed[stage].has(endpoint.id)) return routerError('no_available_endpoints', `No ${stage} endpoint could take the request (circuits open)`);
     run.failed[stage].add(endpoint.id);
@@ -143,7 +157,8 @@ export function pickAndClaim(deps: LegDeps, run: Run, stage: PdStage, first?: En
  * `rewritten`: the router serialised the body itself. `plainBody`: the router reads this answer, so it must
  * come uncompressed (fetch runs with decompress: false).
  */
-export function legHeaders(deps: LegDeps, req: ProxyRequest, endpoint: Endpoint, xRequestId: string, rewritten: boolean, plainBody: boolean): Headers {
+export function legHeaders(deps: LegDeps, req: ProxyRequest, leg: Claim, xRequestId: string, rewritten: boolean, plainBody: boolean): Headers {
+  const { endpoint } = leg;
   const extra: Record<string, string> = {};
   if (rewritten) extra['content-type'] = 'application/json';
   if (deps.apiKey !== undefined) extra.authorization = `Bearer ${deps.apiKey}`;
@@ -151,6 +166,7 @@ export function legHeaders(deps: LegDeps, req: ProxyRequest, endpoint: Endpoint,
   const headers = upstreamHeaders(req.headers, xRequestId, extra);
   if (rewritten) headers.delete('content-encoding');
   if (plainBody) headers.delete('accept-encoding');
+  injectTraceContext(headers, leg.span.context);
   return headers;
 }
 

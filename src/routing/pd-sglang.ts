@@ -149,7 +149,7 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
       callUpstream({
         url: leg.endpoint.url + run.req.upstreamPath,
         method: 'POST',
-        headers: legHeaders(deps, run.req, leg.endpoint, run.req.requestId, true, plainBody),
+        headers: legHeaders(deps, run.req, leg, run.req.requestId, true, plainBody),
         body: bytes,
         signal: signals[stage],
         timedOut: () => run.abort.timedOut,

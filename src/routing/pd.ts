@@ -115,7 +115,7 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
     const upstream = await callUpstream({
       url: endpoint.url + run.req.upstreamPath,
       method: 'POST',
-      headers: legHeaders(deps, run.req, endpoint, xRequestId, true, true),
+      headers: legHeaders(deps, run.req, leg, xRequestId, true, true),
       body: enc.encode(JSON.stringify(body)),
       signal: run.abort.signal,
       timedOut: () => run.abort.timedOut,
@@ -193,7 +193,7 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
       const upstream = await callUpstream({
         url: endpoint.url + req.upstreamPath,
         method: req.method,
-        headers: legHeaders(deps, req, endpoint, xRequestId, rewritten, merge),
+        headers: legHeaders(deps, req, leg, xRequestId, rewritten, merge),
         body: bytes,
         signal: run.abort.signal,
         timedOut: () => run.abort.timedOut,
@@ -255,7 +255,7 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
   async function concurrent(run: Run, decode: Endpoint): Promise<Response> {
     const prefill = pickAndClaim(deps, run, 'prefill');
     if (isRouterError(prefill)) return refuse(deps, run, 'no_endpoint', prefill);
-    const decodeLeg = claim(deps, decode, 'decode');
+    const decodeLeg = claim(deps, run, decode, 'decode');
     if (decodeLeg === undefined) {
       prefill.ticket.release();
       prefill.release();
@@ -267,7 +267,7 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
     const decodeCall = callUpstream({
       url: decode.url + run.req.upstreamPath,
       method: 'POST',
-      headers: legHeaders(deps, run.req, decode, xRequestId, true, false),
+      headers: legHeaders(deps, run.req, decodeLeg, xRequestId, true, false),
       body: enc.encode(JSON.stringify({ ...run.body, kv_transfer_params: decodeKvParams(plan, { kvTransferParams: undefined }) })),
       signal: AbortSignal.any([run.abort.signal, decodeAbort.signal]),
       timedOut: () => run.abort.timedOut,

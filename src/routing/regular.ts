@@ -15,6 +15,8 @@ import { abortOnClientOrDeadline } from './deadline.ts';
 import { callUpstream, relay, type StreamOutcome } from './proxy.ts';
 import { reject } from './reject.ts';
 import { createRoutingRequest } from './routing-request.ts';
+import { injectTraceContext } from '../tracing/traceparent.ts';
+import { NOOP_SPAN, NOOP_TRACER, type Span, type Tracer } from '../tracing/tracer.ts';
 
 export interface RegularRouterDeps {
   readonly registry: EndpointRegistry;
@@ -34,6 +36,8 @@ export interface RegularRouterDeps {
   readonly modelLabel: (model: string | undefined) => string;
   /** Block hashes of the prompt, computed in the tokenizer pool (only when the policy asks for them). */
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
+  /** Spans for the routing decision and each upstream attempt (default: none). */
+  readonly tracer?: Tracer;
 }
 
 /** One client request as the routing layer needs it: read once, routed once. */
@@ -53,6 +57,8 @@ export interface ProxyRequest {
   readonly queueMs?: number;
   /** Called once when the request is over, body included (releases the admission slot). */
   readonly onSettled?: () => void;
+  /** The request's server span: routing and upstream spans are its children. */
+  readonly span?: Span;
 }
 
 export interface RegularRouter {
@@ -61,14 +67,26 @@ export interface RegularRouter {
 
 export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
   const { registry, policy, metrics, retry } = deps;
+  const tracer = deps.tracer ?? NOOP_TRACER;
 
-  const pick = (req: ProxyRequest, failed: ReadonlySet<string>, blockHashes: Float64Array | undefined): Endpoint | RouterError => {
+  const choose = (req: ProxyRequest, failed: ReadonlySet<string>, blockHashes: Float64Array | undefined): Endpoint | RouterError => {
     const available = registry.available('regular');
     if (available.length === 0) return routerError('no_available_endpoints', 'No available endpoints (all unhealthy, circuits open or none registered)');
     const candidates = untriedCandidates(available, failed);
     const request = createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0), blockHashes);
     const chosen = policy.select({ candidates, all: registry.all('regular'), request });
     if (chosen === undefined) return routerError('no_available_endpoints', `Policy ${policy.name} found no endpoint for this request`);
+    return chosen;
+  };
+
+  /** The routing decision, as its own span: which policy chose what among how many. */
+  const pick = (req: ProxyRequest, failed: ReadonlySet<string>, blockHashes: Float64Array | undefined, attemptNo: number): Endpoint | RouterError => {
+    if (req.span === undefined || !req.span.recording) return choose(req, failed, blockHashes);
+    const span = tracer.startSpan('route', { parent: req.span.context, attributes: { 'router.policy': policy.name, 'router.attempt': attemptNo, 'router.excluded_endpoints': failed.size } });
+    const chosen = choose(req, failed, blockHashes);
+    if (isRouterError(chosen)) span.setStatus(chosen.message);
+    else span.setAttribute('router.endpoint', chosen.id);
+    span.end();
     return chosen;
   };
 
@@ -84,20 +102,40 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     metrics.running.inc({ worker: endpoint.id });
     metrics.processed.inc({ worker: endpoint.id });
     deps.stats.started(endpoint.id, deps.now());
+    const headers = upstreamHeaders(req.headers, req.requestId, extra);
+    const span = upstreamSpan(req, endpoint);
+    injectTraceContext(headers, span.context);
     const upstream = await callUpstream({
       url: endpoint.url + req.upstreamPath,
       method: req.method,
-      headers: upstreamHeaders(req.headers, req.requestId, extra),
+      headers,
       body: req.bytes,
       signal: abort.signal,
       timedOut: () => abort.timedOut,
     });
-    const release = () => {
+    if (isRouterError(upstream)) span.setStatus(upstream.message);
+    else span.setAttribute('http.response.status_code', upstream.status);
+    /** Once the answer is over (body relayed, dropped for a retry, or failed). */
+    const release = (error?: string) => {
       abort.done();
       endpoint.inFlight--;
       metrics.running.dec({ worker: endpoint.id });
+      if (error !== undefined) span.setStatus(error);
+      span.end();
     };
     return { upstream, release };
+  };
+
+  /** A client span per attempt; its context goes upstream as `traceparent` so the engine's spans join the trace. */
+  const upstreamSpan = (req: ProxyRequest, endpoint: Endpoint): Span => {
+    // No server span (tracing off, excluded path): no child either (a child of NOOP_SPAN is NOOP_SPAN), and
+    // the client's own traceparent passes through untouched.
+    if (!tracer.enabled || req.span === undefined) return NOOP_SPAN;
+    return tracer.startSpan('upstream', {
+      parent: req.span.context,
+      kind: 'client',
+      attributes: { 'http.request.method': req.method, 'server.address': endpoint.id, 'url.path': req.route, request_id: req.requestId },
+    });
   };
 
   const record = (endpoint: Endpoint, ticket: BreakerTicket, success: boolean) => {
@@ -125,7 +163,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         if (deps.now() - req.startedAt >= deps.requestTimeoutMs)
           return settle(req, reject(deps, req.route, req.requestId, routerError('upstream_timeout', `No answer within --request-timeout-secs (${deps.requestTimeoutMs / 1000} s)`)));
         const last = n + 1 >= retry.maxAttempts;
-        const endpoint = pick(req, failed, blockHashes);
+        const endpoint = pick(req, failed, blockHashes, n + 1);
         if (isRouterError(endpoint)) return settle(req, reject(deps, req.route, req.requestId, endpoint));
         const ticket = endpoint.breaker.acquire();
         if (ticket === undefined) {
@@ -155,7 +193,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
             // Nothing has reached the client: drop this answer and try elsewhere. 408/429 are load, not faults.
             record(endpoint, ticket, upstream.status < 500);
             await upstream.body?.cancel().catch(() => {});
-            release();
+            release(`retried after status ${upstream.status}`);
             deps.stats.finished(endpoint.id, { ok: upstream.status < 500, sawFirstByte: false });
             failed.add(endpoint.id);
             deps.log.info('retrying on another endpoint', { request_id: req.requestId, endpoint: endpoint.id, status: upstream.status, attempt: n + 1 });
@@ -168,7 +206,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     },
   };
 
-  function relayAnswer(req: ProxyRequest, endpoint: Endpoint, ticket: BreakerTicket, upstream: Response, release: () => void): Promise<Response> {
+  function relayAnswer(req: ProxyRequest, endpoint: Endpoint, ticket: BreakerTicket, upstream: Response, release: (error?: string) => void): Promise<Response> {
     const status = upstream.status;
     const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
     const model = deps.modelLabel(typeof req.json?.model === 'string' ? req.json.model : undefined);
@@ -190,9 +228,9 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         meter.chunk(chunk, now);
       },
       onEnd(outcome: StreamOutcome) {
-        release();
-        const summary = meter.finish(deps.now());
         const failure = status >= 500 || outcome === 'upstream_error' || outcome === 'stalled';
+        release(failure || outcome === 'client_closed' ? (outcome === 'complete' ? `status ${status}` : outcome) : undefined);
+        const summary = meter.finish(deps.now());
         if (outcome === 'client_closed') ticket.release();
         else record(endpoint, ticket, !failure);
         deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { spawnChild, spawnMockEngine } from '../support/process.ts';
+import { until } from '../support/router.ts';
+import { startOtlpReceiver } from '../tracing/otlp-receiver.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const binary = join(mkdtempSync(join(tmpdir(), 'vllm-router-e2e-')), 'vllm-router');
@@ -63,5 +65,20 @@ describe('the compiled binary', () => {
     expect(tokens).toBe(40);
     expect(finish).toBe('length');
     expect(await router.proc.exited).toBe(0);
+  });
+
+  test('--enable-trace: a request through the binary reaches a local OTLP receiver, tagged with the id the client got', async () => {
+    using receiver = startOtlpReceiver();
+    await using engine = await spawnMockEngine(['--model', 'm']);
+    await using router = spawnChild([binary, '--worker-urls', engine.url, '--port', '0', '--prometheus-port', '0', '--log-json', '--enable-trace', '--otlp-traces-endpoint', receiver.url]);
+    const [, url] = await router.waitFor(/vllm-router listening[^\n]*"url":"(http:\/\/[^"]+)"/);
+    const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 1 }) });
+    expect(res.status).toBe(200);
+    await res.text();
+    await until(() => receiver.spans().some((s) => s.name === 'POST /v1/completions'), 'the server span from the binary');
+    const server = receiver.spans().find((s) => s.name === 'POST /v1/completions')!;
+    expect(server.attributes.find((a) => a.key === 'request_id')?.value).toEqual({ stringValue: res.headers.get('x-request-id') });
+    const service = receiver.bodies[0]!.resourceSpans[0]!.resource.attributes.find((a) => a.key === 'service.name');
+    expect(service?.value).toEqual({ stringValue: 'vllm-router' });
   });
 });

@@ -38,7 +38,8 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
     }
     allowLongRequest(c);
     const path = pathAndQuery(c.req.raw.url);
-    const res = await deps.router.route({ route: ROUTE, upstreamPath: path, method, headers: c.req.raw.headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt') });
+    const releaseSpan = c.get('holdSpan')?.();
+    const res = await deps.router.route({ route: ROUTE, upstreamPath: path, method, headers: c.req.raw.headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), onSettled: releaseSpan });
     if (res.status !== 404 && res.status !== 405) return res;
     // An endpoint's own "no such route" (FastAPI's {"detail":...}) becomes the router's OpenAI-style answer.
     const text = await res.text();

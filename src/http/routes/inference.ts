@@ -9,6 +9,7 @@ import type { RegularRouter } from '../../routing/regular.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { Admission } from '../../core/admission.ts';
+import type { Tracer } from '../../tracing/tracer.ts';
 
 export const INFERENCE_ROUTES = [
   '/v1/chat/completions',
@@ -27,6 +28,7 @@ export interface InferenceDeps {
   readonly admission: Admission;
   readonly now: () => number;
   readonly maxPayloadSize: number;
+  readonly tracer: Tracer;
 }
 
 export function addInferenceRoutes(app: Hono<AppEnv>, deps: InferenceDeps): void {
@@ -43,18 +45,30 @@ async function handle(c: AppContext, route: string, deps: InferenceDeps): Promis
   if (invalid) return reject(deps, route, requestId, invalid);
   // Admission after validation: a malformed request never takes a slot or a place in the queue.
   // The slot is held until the response body ends, streams included (see core/admission.ts).
+  const span = c.get('span');
+  const admissionSpan = span?.recording ? deps.tracer.startSpan('admission', { parent: span.context }) : undefined;
   const queuedAt = deps.now();
   const permit = await deps.admission.acquire(c.req.raw.signal);
   const queueMs = deps.now() - queuedAt;
   deps.metrics.queueWait.observe(queueMs / 1000);
+  if (admissionSpan !== undefined) {
+    admissionSpan.setAttribute('router.queue_ms', queueMs);
+    if (isRouterError(permit)) admissionSpan.setStatus(permit.message);
+    admissionSpan.end();
+  }
   if (isRouterError(permit)) {
     deps.metrics.admissionRejections.inc({ reason: permit.kind });
     return reject(deps, route, requestId, permit);
   }
   allowLongRequest(c);
+  const releaseSpan = c.get('holdSpan')?.();
   return deps.router.route({
     queueMs,
-    onSettled: () => permit.release(),
+    span,
+    onSettled: () => {
+      permit.release();
+      releaseSpan?.();
+    },
     route,
     upstreamPath: pathAndQuery(c.req.raw.url),
     method: 'POST',
