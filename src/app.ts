@@ -22,6 +22,7 @@ import type { Policy } from './policies/types.ts';
 import { serverSpan } from './http/server-span.ts';
 import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
 import { createRegularRouter, type RegularRouter } from './routing/regular.ts';
+import { reject } from './routing/reject.ts';
 
 export interface AppDeps {
   readonly config: Config;
@@ -84,10 +85,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     tracer,
   });
   addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining, pdMode: deps.pdRouter !== undefined });
-  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer });
+  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer, openAiBackend: config.backend === 'openai' });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
-  addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });
+  // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).
+  if (config.backend !== 'openai') addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });
+  else app.all('*', (c) => reject({ metrics, log }, 'fallback', c.get('requestId'), routerError('not_found', `Unknown route: ${c.req.method} ${c.req.path} (--backend openai serves the OpenAI API routes only)`)));
 
   app.onError((err, c) => {
     const id = c.get('requestId') ?? 'unknown';

@@ -11,6 +11,7 @@ import type { EndpointSpec } from './core/endpoint.ts';
 import { createMooncakeBootstrap, type MooncakeBootstrap } from './pd/mooncake-bootstrap.ts';
 import { RegistrationListener } from './pd/registration.ts';
 import { createPdRouter } from './routing/pd.ts';
+import { openAiHealthy } from './routing/openai-backend.ts';
 import { pdRecorder } from './routing/pd-legs.ts';
 import { createSglangPdRouter } from './routing/pd-sglang.ts';
 import type { RegularRouter } from './routing/regular.ts';
@@ -229,8 +230,10 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       timeoutSecs: config.health_check_timeout_secs,
       failureThreshold: config.health_failure_threshold,
       successThreshold: config.health_success_threshold,
-      path: config.health_check_endpoint,
+      // An OpenAI-compatible API has no /health: it is up when /v1/models answers, even 401 without a key.
+      path: config.backend === 'openai' && config.health_check_endpoint === '/health' ? '/v1/models' : config.health_check_endpoint,
       apiKey: config.api_key,
+      healthyStatus: config.backend === 'openai' ? openAiHealthy : undefined,
     },
     metrics,
     log,

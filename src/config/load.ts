@@ -65,8 +65,6 @@ export function loadConfig(input: LoadInput): LoadResult {
   const warnings: string[] = [];
   if (config.backend === 'trtllm' || config.backend === 'anthropic')
     warnings.push(`--backend ${config.backend} has no dedicated router; using the regular vLLM router, as the Rust router does`);
-  if (config.backend === 'openai')
-    return { kind: 'error', error: { flag: '--backend', value: 'openai', reason: 'not supported yet: it arrives with issue #9 (OpenAI backend)' } };
   return { kind: 'config', config, explicit, warnings };
 }
 

@@ -11,6 +11,8 @@ export interface HealthOptions {
   readonly successThreshold: number;
   readonly path: string;
   readonly apiKey: string | undefined;
+  /** Which probe answers mean healthy (default: any 2xx). */
+  readonly healthyStatus?: (status: number) => boolean;
 }
 
 interface Streak {
@@ -57,8 +59,9 @@ export class HealthChecker implements Disposable {
         signal: AbortSignal.timeout(this.options.timeoutSecs * 1000),
       });
       await res.body?.cancel();
-      this.metrics.healthChecks.inc({ worker: url, result: res.ok ? 'ok' : 'failed' });
-      return res.ok;
+      const ok = this.options.healthyStatus?.(res.status) ?? res.ok;
+      this.metrics.healthChecks.inc({ worker: url, result: ok ? 'ok' : 'failed' });
+      return ok;
     } catch {
       this.metrics.healthChecks.inc({ worker: url, result: 'failed' });
       return false;

@@ -10,6 +10,7 @@ import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { Admission } from '../../core/admission.ts';
 import type { Tracer } from '../../tracing/tracer.ts';
+import { openAiBody } from '../../routing/openai-backend.ts';
 
 export const INFERENCE_ROUTES = [
   '/v1/chat/completions',
@@ -29,6 +30,8 @@ export interface InferenceDeps {
   readonly now: () => number;
   readonly maxPayloadSize: number;
   readonly tracer: Tracer;
+  /** --backend openai: refuse vLLM-only routes and strip vLLM-only fields before routing. */
+  readonly openAiBackend?: boolean;
 }
 
 export function addInferenceRoutes(app: Hono<AppEnv>, deps: InferenceDeps): void {
@@ -43,6 +46,8 @@ async function handle(c: AppContext, route: string, deps: InferenceDeps): Promis
   if (isRouterError(json)) return reject(deps, route, requestId, json);
   const invalid = validateFields(route, json);
   if (invalid) return reject(deps, route, requestId, invalid);
+  const upstreamBytes = deps.openAiBackend ? openAiBody(route, json, bytes) : bytes;
+  if (isRouterError(upstreamBytes)) return reject(deps, route, requestId, upstreamBytes);
   // Admission after validation: a malformed request never takes a slot or a place in the queue.
   // The slot is held until the response body ends, streams included (see core/admission.ts).
   const span = c.get('span');
@@ -73,7 +78,7 @@ async function handle(c: AppContext, route: string, deps: InferenceDeps): Promis
     upstreamPath: pathAndQuery(c.req.raw.url),
     method: 'POST',
     headers: c.req.raw.headers,
-    bytes,
+    bytes: upstreamBytes,
     json,
     requestId,
     clientSignal: c.req.raw.signal,
