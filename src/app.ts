@@ -10,14 +10,18 @@ import type { EndpointStats } from './stats/endpoint-stats.ts';
 import type { TokenizerPool } from './pool/pool.ts';
 import { addTokenizeRoute } from './http/routes/router-tokenize.ts';
 import { pathOf, type AppEnv } from './http/context.ts';
-import { errorResponse, routerError } from './http/errors.ts';
+import { errorResponse, routerError, statusOf, type RouterError } from './http/errors.ts';
+import { adminAuth, inferenceAuth, PROBE_PATHS } from './http/auth.ts';
+import type { ApiKeyValidator } from './http/api-key-validator.ts';
+import { addAdminRoutes, isAdminPath } from './http/routes/admin.ts';
+import type { EndpointManager } from './core/endpoint-manager.ts';
 import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
 import { addFallbackRoute } from './http/routes/fallback.ts';
 import { addInferenceRoutes } from './http/routes/inference.ts';
 import { addInfoRoutes } from './http/routes/info.ts';
 import { addResponsesRoutes } from './http/routes/responses.ts';
 import type { Logger } from './log/logger.ts';
-import type { Metrics } from './metrics/metrics.ts';
+import { statusClass, type Metrics } from './metrics/metrics.ts';
 import type { Policy } from './policies/types.ts';
 import { serverSpan } from './http/server-span.ts';
 import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
@@ -44,6 +48,12 @@ export interface AppDeps {
   readonly isDraining: () => boolean;
   /** --enable-trace: spans for each request; absent means tracing off. */
   readonly tracer?: Tracer;
+  /** Adds and removes endpoints at run time (admin API). */
+  readonly endpoints: EndpointManager;
+  /** Client keys accepted as they are (--api-key-file, --api-keys / VLLM_ROUTER_API_KEYS). */
+  readonly staticKeys?: readonly string[];
+  /** --api-key-validation-urls. */
+  readonly keyValidator?: ApiKeyValidator;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -67,6 +77,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
   });
   if (tracer.enabled) app.use('*', serverSpan(tracer));
+  const countRefusal = (path: string, e: RouterError) => {
+    const route = isAdminPath(path) ? 'admin' : 'auth';
+    metrics.requestErrors.inc({ route, error_type: e.kind });
+    metrics.requests.inc({ route, status: statusClass(statusOf(e)) });
+  };
+  // Before the routes, so a refused client never takes an admission slot.
+  app.use('*', inferenceAuth({ staticKeys: deps.staticKeys ?? [], validator: deps.keyValidator, log, count: countRefusal, isExempt: (p) => PROBE_PATHS.has(p) || isAdminPath(p) }));
 
   const router = deps.pdRouter ?? createRegularRouter({
     registry: deps.registry,
@@ -87,6 +104,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining, pdMode: deps.pdRouter !== undefined });
   addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer, openAiBackend: config.backend === 'openai' });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
+  addAdminRoutes(app, {
+    manager: deps.endpoints,
+    registry: deps.registry,
+    log,
+    auth: adminAuth({ adminApiKey: config.admin_api_key, log, count: countRefusal }),
+    apiKey: config.api_key,
+    endpointTimeoutMs: config.health_check_timeout_secs * 1000,
+  });
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).
   if (config.backend !== 'openai') addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });

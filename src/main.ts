@@ -1,18 +1,23 @@
-// Entry point: argv → config → start the router → drain on SIGTERM/SIGINT.
+// Entry point: argv → config → start the router → reload on SIGHUP → drain on SIGTERM/SIGINT.
 import pkg from '../package.json' with { type: 'json' };
 import { formatConfigError } from './config/errors.ts';
 import { loadConfig } from './config/load.ts';
 import { isPolicyImplemented } from './policies/index.ts';
+import { readFileSync } from 'node:fs';
+import { createReloader } from './config/reloader.ts';
 import { ConfigProblem, startRouter } from './server.ts';
 
-async function main(): Promise<number> {
-  const loaded = loadConfig({
+const load = () =>
+  loadConfig({
     argv: process.argv.slice(2),
     env: process.env,
-    readFile: (path) => require('node:fs').readFileSync(path, 'utf8'),
+    readFile: (path) => readFileSync(path, 'utf8'),
     version: pkg.version,
     isPolicyImplemented,
   });
+
+async function main(): Promise<number> {
+  const loaded = load();
   switch (loaded.kind) {
     case 'help':
       process.stdout.write(loaded.text);
@@ -51,6 +56,9 @@ async function main(): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    const reloader = createReloader(running, load);
+    process.on('SIGHUP', () => reloader.reload('SIGHUP'));
+    if (running.config.watch_config && running.config.config !== undefined) reloader.watch(running.config.config);
   });
 }
 

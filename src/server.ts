@@ -25,6 +25,15 @@ import { jobFromBody } from './pool/protocol.ts';
 import { TokenizerPool, defaultPoolSize } from './pool/pool.ts';
 import { resolveTokenizerFiles } from './pool/tokenizer-files.ts';
 import type { Policy } from './policies/types.ts';
+import { swappablePolicy } from './policies/swappable.ts';
+import { createEndpointManager, type EndpointManager } from './core/endpoint-manager.ts';
+import { planReload } from './config/reload-plan.ts';
+import { startKubernetesDiscovery, type KubernetesDiscovery } from './discovery/kubernetes.ts';
+import { resolveKubeCredentials } from './discovery/kube-credentials.ts';
+import { readFileSync } from 'node:fs';
+import { parseKeyList } from './http/auth.ts';
+import { createApiKeyValidator } from './http/api-key-validator.ts';
+import { createVerdictCache } from './http/api-key-cache.ts';
 import { startTracing, type Tracing } from './tracing/setup.ts';
 
 export interface StartOptions {
@@ -33,6 +42,8 @@ export interface StartOptions {
   readonly now?: () => number;
   /** Reported as service.version on exported spans. */
   readonly version?: string;
+  /** Environment for Kubernetes credentials (KUBECONFIG, KUBERNETES_SERVICE_HOST…); default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Everything a running router owns; built by startRouter, disposed together. */
@@ -54,6 +65,20 @@ export interface RouterParts {
   readonly registration: RegistrationListener | undefined;
   readonly mooncake: MooncakeBootstrap | undefined;
   readonly tracing: Tracing | undefined;
+  readonly endpoints: EndpointManager;
+  readonly discovery: KubernetesDiscovery | undefined;
+  /** Applies a new configuration (SIGHUP); see RunningRouter.reconfigure. */
+  readonly reconfigure: (next: Config) => Promise<ReloadOutcome>;
+}
+
+/** What a reload did, for the log line and the tests. */
+export interface ReloadOutcome {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Endpoints the new configuration lists that could not be added (failed probe…), with the reason. */
+  readonly failed: readonly { readonly url: string; readonly reason: string }[];
+  readonly policiesRebuilt: boolean;
+  readonly needsRestart: readonly string[];
 }
 
 /** A start-up problem in the configuration (a missing tokenizer file…): main exits 2, as for flag errors. */
@@ -61,7 +86,7 @@ export class ConfigProblem extends Error {}
 
 export class RunningRouter implements AsyncDisposable {
   #draining = false;
-  readonly config: Config;
+  #config: Config;
   readonly registry: EndpointRegistry;
   readonly metrics: Metrics;
   readonly policy: Policy;
@@ -69,7 +94,23 @@ export class RunningRouter implements AsyncDisposable {
   readonly stats: EndpointStats;
 
   constructor(private readonly parts: RouterParts) {
-    ({ config: this.config, registry: this.registry, metrics: this.metrics, policy: this.policy, log: this.log, stats: this.stats } = parts);
+    ({ config: this.#config, registry: this.registry, metrics: this.metrics, policy: this.policy, log: this.log, stats: this.stats } = parts);
+  }
+
+  /** The configuration in force (the latest one a reload accepted). */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /**
+   * Applies a new configuration without dropping a connection: endpoints the configuration lists are added
+   * (probed first) or removed (drained), policies are rebuilt when their settings changed, the log level
+   * follows; anything else waits for a restart and is named in the outcome.
+   */
+  async reconfigure(next: Config): Promise<ReloadOutcome> {
+    const outcome = await this.parts.reconfigure(next);
+    this.#config = next;
+    return outcome;
   }
 
   get url(): string {
@@ -92,6 +133,7 @@ export class RunningRouter implements AsyncDisposable {
    */
   async drain(graceMs: number): Promise<boolean> {
     this.#draining = true;
+    await this.parts.discovery?.[Symbol.asyncDispose]();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const finished = await Promise.race([
       this.parts.server.stop(false).then(() => true),
@@ -109,6 +151,7 @@ export class RunningRouter implements AsyncDisposable {
     void this.parts.registration?.close();
     this.parts.mooncake?.[Symbol.dispose]();
     this.parts.admission[Symbol.dispose]();
+    this.parts.endpoints[Symbol.dispose]();
     this.parts.health[Symbol.dispose]();
     this.policy.dispose?.();
     for (const p of this.parts.stagePolicies) p.dispose?.();
@@ -123,6 +166,7 @@ export class RunningRouter implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#draining = true;
+    await this.parts.discovery?.[Symbol.asyncDispose]();
     await this.parts.server.stop(true);
     this.close();
     await this.flushTraces();
@@ -165,9 +209,13 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
         },
   });
   const pdMode = config.vllm_pd_disaggregation ? 'vllm' : config.pd_disaggregation ? 'sglang' : undefined;
+  const dpSize = config.intra_node_data_parallel_size;
+  // With data-parallel ranks each URL is N endpoints (`URL@0`…), each routed with X-data-parallel-rank.
   const add = (spec: EndpointSpec) => {
-    const added = registry.add(spec);
-    if ('error' in added) log.warn('duplicate endpoint ignored', { endpoint: spec.url });
+    for (const s of dpSize > 1 ? Array.from({ length: dpSize }, (_, dpRank) => ({ ...spec, dpRank })) : [spec]) {
+      const added = registry.add(s);
+      if ('error' in added) log.warn('duplicate endpoint ignored', { endpoint: endpointId(s) });
+    }
   };
   if (pdMode === undefined) for (const url of config.worker_urls) add({ url });
   else {
@@ -199,26 +247,30 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     for (const w of pool.info?.warnings ?? []) log.warn('tokenizer', { message: w });
     log.info('tokenizer pool ready', { threads: pool.size, load_ms: Math.round(pool.info?.loadMs ?? 0) });
   }
-  const policyDeps = {
+  const policyDeps = (c: Config) => ({
     random,
     now: () => Date.now(),
     options: {
-      cacheThreshold: config.cache_threshold,
-      balanceAbsThreshold: config.balance_abs_threshold,
-      balanceRelThreshold: config.balance_rel_threshold,
-      evictionIntervalSecs: config.eviction_interval,
-      maxTreeSize: config.max_tree_size,
+      cacheThreshold: c.cache_threshold,
+      balanceAbsThreshold: c.balance_abs_threshold,
+      balanceRelThreshold: c.balance_rel_threshold,
+      evictionIntervalSecs: c.eviction_interval,
+      maxTreeSize: c.max_tree_size,
     },
-  };
+  });
   // One way to build a policy for every use (regular and each PD stage), so a tokenizer serves them all.
-  const makePolicy = (name: typeof config.policy): Policy | undefined =>
-    name === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: config.block_size })(policyDeps) : createPolicy(name, policyDeps);
-  const policy = makePolicy(config.policy);
-  if (policy === undefined) throw new Error(`policy ${config.policy} is not available in this build`);
+  const makePolicy = (name: typeof config.policy, c: Config): Policy => {
+    const deps = policyDeps(c);
+    const made = name === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: c.block_size })(deps) : createPolicy(name, deps);
+    if (made === undefined) throw new ConfigProblem(`policy ${name} is not available in this build`);
+    return made;
+  };
+  // Routers hold slots, so a configuration reload can put new policies in place under live traffic.
+  const policy = swappablePolicy(makePolicy(config.policy, config));
   policy.onMembershipChange?.(registry.all('regular'));
   // Each PD stage has its own policy instance (--prefill-policy / --decode-policy, else --policy).
-  const prefillPolicy = pdMode === undefined ? undefined : makePolicy(config.prefill_policy ?? config.policy);
-  const decodePolicy = pdMode === undefined ? undefined : makePolicy(config.decode_policy ?? config.policy);
+  const prefillPolicy = pdMode === undefined ? undefined : swappablePolicy(makePolicy(config.prefill_policy ?? config.policy, config));
+  const decodePolicy = pdMode === undefined ? undefined : swappablePolicy(makePolicy(config.decode_policy ?? config.policy, config));
   const policyOf = (role: string) => (role === 'prefill' ? prefillPolicy : role === 'decode' ? decodePolicy : policy);
   for (const role of ['prefill', 'decode'] as const) policyOf(role)?.onMembershipChange?.(registry.all(role));
   registry.onChange((role) => policyOf(role)?.onMembershipChange?.(registry.all(role)));
@@ -238,6 +290,63 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     metrics,
     log,
   );
+
+  const endpoints = createEndpointManager({
+    registry,
+    probe: (url) => health.probe(url),
+    log,
+    drainTimeoutMs: config.worker_drain_timeout_secs * 1000,
+    now,
+    roles: pdMode === undefined ? ['regular'] : ['prefill', 'decode'],
+    dpSize,
+  });
+
+  let discovery: KubernetesDiscovery | undefined;
+  if (config.service_discovery) {
+    const creds = await resolveKubeCredentials({ env: options.env ?? process.env });
+    if (!creds.ok) throw new ConfigProblem(`--service-discovery: ${creds.error}`);
+    discovery = startKubernetesDiscovery({
+      credentials: creds.credentials,
+      sink: { add: (spec) => endpoints.add(spec), remove: (id) => endpoints.remove(id) },
+      pd: pdMode !== undefined,
+      selector: config.selector,
+      prefillSelector: config.prefill_selector,
+      decodeSelector: config.decode_selector,
+      port: config.service_discovery_port,
+      namespace: config.service_discovery_namespace,
+      log,
+      onEvent: (e) => {
+        if (e.type === 'added' || e.type === 'removed') metrics.discoveryUpdates.inc({ source: 'kubernetes', change: e.type });
+      },
+    });
+  }
+
+  let current = config;
+  const reconfigure = async (next: Config): Promise<ReloadOutcome> => {
+    const plan = planReload(current, next);
+    if (plan.logLevel !== undefined) log.setLevel(plan.logLevel);
+    if (plan.policiesChanged) {
+      policy.replace(makePolicy(next.policy, next), registry.all('regular'));
+      prefillPolicy?.replace(makePolicy(next.prefill_policy ?? next.policy, next), registry.all('prefill'));
+      decodePolicy?.replace(makePolicy(next.decode_policy ?? next.policy, next), registry.all('decode'));
+    }
+    const removed: string[] = [];
+    for (const e of plan.remove) {
+      const r = endpoints.remove(e.url);
+      if (r.ok) removed.push(...r.endpoints.map((x) => x.id));
+    }
+    const added: string[] = [];
+    const failed: { url: string; reason: string }[] = [];
+    await Promise.all(
+      plan.add.map(async (e) => {
+        const r = await endpoints.add({ url: e.url, role: e.role, bootstrapPort: e.bootstrapPort });
+        if (r.ok) added.push(...r.endpoints.map((x) => x.id));
+        else if (r.status !== 409) failed.push({ url: e.url, reason: r.message });
+      }),
+    );
+    current = next;
+    return { added, removed, failed, policiesRebuilt: plan.policiesChanged, needsRestart: plan.needsRestart };
+  };
 
   const admission = new Admission(
     {
@@ -339,7 +448,24 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       moriio: { transferMode: () => registration?.transferMode, dpSize: config.intra_node_data_parallel_size },
     });
   }
-  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, tracer, isDraining: () => router?.draining ?? false });
+  let staticKeys = config.api_keys;
+  if (config.api_key_file !== undefined) {
+    try {
+      staticKeys = [...staticKeys, ...parseKeyList(readFileSync(config.api_key_file, 'utf8'))];
+    } catch (e) {
+      throw new ConfigProblem(`--api-key-file ${config.api_key_file}: ${(e as Error).message}`);
+    }
+  }
+  const keyValidator =
+    config.api_key_validation_urls.length === 0
+      ? undefined
+      : createApiKeyValidator({
+          urls: config.api_key_validation_urls,
+          timeoutMs: config.api_key_validation_timeout_secs * 1000,
+          log,
+          cache: createVerdictCache({ positiveTtlMs: config.api_key_cache_ttl_secs * 1000, negativeTtlMs: config.api_key_negative_cache_ttl_secs * 1000, maxEntries: config.api_key_cache_size, now }),
+        });
+  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, tracer, endpoints, staticKeys, keyValidator, isDraining: () => router?.draining ?? false });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
@@ -356,12 +482,12 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       metrics.queueDepth.set(a.queued);
       metrics.admissionInUse.set(a.inUse);
       if (pool !== undefined) metrics.poolQueueDepth.set(pool.stats().queueDepth);
-      if ('evictNow' in policy) copyCacheAwareStats(policy as CacheAwarePolicy, metrics);
+      if ('evictNow' in policy.current) copyCacheAwareStats(policy.current as CacheAwarePolicy, metrics);
       if (tracing !== undefined) for (const [result, n] of Object.entries(tracing.exporter.stats())) metrics.traceSpans.set({ result }, n);
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
   });
-  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, stagePolicies: [prefillPolicy, decodePolicy].filter((p) => p !== undefined), registration, mooncake, tracing });
+  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, stagePolicies: [prefillPolicy, decodePolicy].filter((p) => p !== undefined), registration, mooncake, tracing, endpoints, discovery, reconfigure });
 
   await waitForHealthy(router, health, config, log);
   health.start();

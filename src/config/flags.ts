@@ -106,7 +106,6 @@ const prefillItem = z.preprocess(
 
 const PENDING = {
   pd: 'issue #5 (prefill/decode disaggregation)',
-  operations: 'issue #9 (Kubernetes discovery, auth, DP ranks, OpenAI backend)',
 } as const;
 
 export const FLAGS = {
@@ -122,13 +121,14 @@ export const FLAGS = {
   cors_allowed_origins: listFlag({ group: 'Server', help: 'Allowed CORS origins; empty allows any origin', value: 'ORIGIN...' }),
   shutdown_grace_period_secs: intFlag(180, 0, { group: 'Server', help: 'On SIGTERM/SIGINT, how long in-flight requests and streams may take to finish', value: 'SECS' }),
   stream_stall_timeout_secs: intFlag(300, 0, { group: 'Server', help: 'Cut a stream that sends nothing for this long (0: never), with an SSE error event', value: 'SECS' }),
-  config: optionalStringFlag({ group: 'Server', help: 'JSON or YAML file with any of these settings under their snake_case names; command-line values win', value: 'FILE' }),
+  config: optionalStringFlag({ group: 'Server', help: 'JSON or YAML file with any of these settings under their snake_case names; command-line values win. Re-read on SIGHUP', value: 'FILE' }),
+  watch_config: switchFlag({ group: 'Server', help: 'Also re-read --config whenever the file changes' }),
 
   // ── Endpoints ("workers" in the Rust router's vocabulary)
   worker_urls: listFlag({ group: 'Workers', help: 'Base URLs of the vLLM endpoints (http:// or https://)', value: 'URL...' }),
   worker_startup_timeout_secs: intFlag(600, 1, { group: 'Workers', help: 'Longest wait at start-up for a first healthy endpoint', value: 'SECS' }),
   worker_startup_check_interval: intFlag(30, 1, { group: 'Workers', help: 'Poll interval of the start-up health wait', value: 'SECS' }),
-  intra_node_data_parallel_size: intFlag(1, 1, { group: 'Workers', help: 'Data-parallel ranks per endpoint URL, routed with X-data-parallel-rank', pending: PENDING.operations }),
+  intra_node_data_parallel_size: intFlag(1, 1, { group: 'Workers', help: 'Data-parallel ranks per endpoint URL (URL@0…URL@N-1), routed with X-data-parallel-rank; probed once per URL' }),
   backend: enumFlag(['vllm', 'trtllm', 'openai', 'anthropic'], 'vllm', { group: 'Workers', help: 'Kind of upstream: vllm endpoints, or one OpenAI-compatible API', aliases: ['runtime'] }),
   enable_igw: switchFlag({ group: 'Workers', help: 'Inference-gateway multi-router mode', pending: 'no issue yet (IGW multi-router mode)' }),
   history_backend: enumFlag(['memory', 'none'], 'memory', { group: 'Workers', help: 'Response-storage backend of the Responses API', pending: 'no issue yet (response storage; vLLM keeps responses itself)' }),
@@ -157,12 +157,12 @@ export const FLAGS = {
   kv_connector: enumFlag(['nixl', 'mooncake', 'moriio'], 'nixl', { group: 'PD', help: 'KV connector whose kv_transfer_params the router relays' }),
 
   // ── Kubernetes service discovery
-  service_discovery: switchFlag({ group: 'Kubernetes', help: 'Discover endpoints from Kubernetes pods', pending: PENDING.operations }),
-  selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector (regular mode)', pending: PENDING.operations }),
-  prefill_selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector of prefill pods', pending: PENDING.operations }),
-  decode_selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector of decode pods', pending: PENDING.operations }),
-  service_discovery_port: intFlag(80, 1, { group: 'Kubernetes', help: 'Port of discovered pods', value: 'PORT', pending: PENDING.operations }, 65535),
-  service_discovery_namespace: optionalStringFlag({ group: 'Kubernetes', help: 'Namespace to watch (default: all)', value: 'NAME', pending: PENDING.operations }),
+  service_discovery: switchFlag({ group: 'Kubernetes', help: 'Discover endpoints from Kubernetes pods (in-cluster service account, or KUBECONFIG / ~/.kube/config); a pod serves while Running and Ready' }),
+  selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector (regular mode)' }),
+  prefill_selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector of prefill pods' }),
+  decode_selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector of decode pods' }),
+  service_discovery_port: intFlag(80, 1, { group: 'Kubernetes', help: 'Port of discovered pods', value: 'PORT' }, 65535),
+  service_discovery_namespace: optionalStringFlag({ group: 'Kubernetes', help: 'Namespace to watch (default: all namespaces)', value: 'NAME' }),
 
   // ── Metrics and logs
   prometheus_port: intFlag(29000, 0, { group: 'Metrics', help: 'Port of the Prometheus /metrics listener (0: any free port)', value: 'PORT' }, 65535),
@@ -209,7 +209,15 @@ export const FLAGS = {
 
   // ── Auth
   api_key: optionalStringFlag({ group: 'Auth', help: 'Bearer key sent to endpoints on every request, health checks included', value: 'KEY' }),
-  api_key_validation_urls: listFlag({ group: 'Auth', help: 'URLs that validate inbound bearer tokens', value: 'URL...', pending: PENDING.operations, env: 'API_KEY_VALIDATION_URLS' }),
+  api_key_validation_urls: listFlag({ group: 'Auth', help: 'URLs that validate inbound bearer tokens (GET with the token; any 2xx accepts); verdicts are cached', value: 'URL...', env: 'API_KEY_VALIDATION_URLS' }),
+  api_key_validation_timeout_secs: intFlag(5, 1, { group: 'Auth', help: 'Timeout of one validation call', value: 'SECS' }),
+  api_key_cache_ttl_secs: intFlag(300, 0, { group: 'Auth', help: 'How long an accepted token is remembered', value: 'SECS' }),
+  api_key_negative_cache_ttl_secs: intFlag(60, 0, { group: 'Auth', help: 'How long a refused token is remembered (0: never)', value: 'SECS' }),
+  api_key_cache_size: intFlag(10000, 1, { group: 'Auth', help: 'Most token verdicts remembered' }),
+  api_key_file: optionalStringFlag({ group: 'Auth', help: 'File of accepted client keys, one per line (# comments)', value: 'FILE' }),
+  api_keys: listFlag({ group: 'Auth', help: 'Accepted client keys; prefer --api-key-file or VLLM_ROUTER_API_KEYS (command lines are visible to other users)', value: 'KEY...' }),
+  admin_api_key: optionalStringFlag({ group: 'Auth', help: 'Bearer key the admin routes require; without it they answer loopback clients only', value: 'KEY' }),
+  worker_drain_timeout_secs: intFlag(600, 0, { group: 'Workers', help: 'Longest wait for a removed endpoint\'s requests (remove_worker?wait=true, reloads); requests are never cut', value: 'SECS' }),
 } as const satisfies Record<string, Flag>;
 
 export type FlagKey = keyof typeof FLAGS;

@@ -11,6 +11,8 @@ export interface Logger {
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
   enabled(level: LogLevel): boolean;
+  /** A configuration reload changed --log-level. */
+  setLevel(level: LogLevel): void;
 }
 
 export interface LoggerOptions {
@@ -26,7 +28,7 @@ const quote = (v: unknown) => {
 };
 
 export function createLogger(options: LoggerOptions): Logger {
-  const min = RANK[options.level];
+  let min = RANK[options.level];
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
@@ -46,5 +48,8 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     enabled: (level) => RANK[level] >= min,
+    setLevel(level) {
+      min = RANK[level];
+    },
   };
 }

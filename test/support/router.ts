@@ -10,7 +10,7 @@ export interface TestRouter extends AsyncDisposable {
   readonly logs: string[];
 }
 
-export async function startTestRouter(args: string[]): Promise<TestRouter> {
+export async function startTestRouter(args: string[], options: { env?: Record<string, string> } = {}): Promise<TestRouter> {
   const loaded = loadConfig({
     argv: ['--port', '0', '--prometheus-port', '0', '--log-json', ...args],
     env: {},
@@ -22,7 +22,7 @@ export async function startTestRouter(args: string[]): Promise<TestRouter> {
   });
   if (loaded.kind !== 'config') throw new Error(`bad test config: ${JSON.stringify(loaded)}`);
   const logs: string[] = [];
-  const router = await startRouter(loaded.config, { log: createLogger({ level: 'debug', json: true, write: (l) => logs.push(l) }) });
+  const router = await startRouter(loaded.config, { log: createLogger({ level: 'debug', json: true, write: (l) => logs.push(l) }), env: options.env ?? {} });
   return { router, url: router.url, logs, [Symbol.asyncDispose]: () => router[Symbol.asyncDispose]() };
 }
 

@@ -1,0 +1,34 @@
+// A policy slot whose occupant can be replaced while requests are routed: what a configuration reload
+// swaps when --policy or its parameters change. Routers hold the slot, never the occupant.
+import type { Endpoint } from '../core/endpoint.ts';
+import type { Policy, PolicyName, SelectContext } from './types.ts';
+
+export interface SwappablePolicy extends Policy {
+  readonly current: Policy;
+  /** Puts `next` in the slot, tells it the current members, and disposes the one it replaces. */
+  replace(next: Policy, members: readonly Endpoint[]): void;
+}
+
+export function swappablePolicy(initial: Policy): SwappablePolicy {
+  let current = initial;
+  return {
+    get name(): PolicyName {
+      return current.name;
+    },
+    get wantsBlockHashes(): boolean | undefined {
+      return current.wantsBlockHashes;
+    },
+    get current() {
+      return current;
+    },
+    select: (ctx: SelectContext) => current.select(ctx),
+    onMembershipChange: (all) => current.onMembershipChange?.(all),
+    dispose: () => current.dispose?.(),
+    replace(next, members) {
+      const old = current;
+      next.onMembershipChange?.(members);
+      current = next;
+      old.dispose?.();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { describe, expect, test } from 'bun:test';
+import { parseEndpointUrl } from '../../src/core/endpoint-url.ts';
+
+describe('parseEndpointUrl', () => {
+  test('accepts http and https base URLs, normalised', () => {
+    expect(parseEndpointUrl('http://10.0.0.5:8000')).toEqual({ ok: true, url: 'http://10.0.0.5:8000' });
+    expect(parseEndpointUrl('HTTP://Engine-1.Example:8000/')).toEqual({ ok: true, url: 'http://engine-1.example:8000' });
+    expect(parseEndpointUrl('https://engine.example:443/')).toEqual({ ok: true, url: 'https://engine.example' });
+    expect(parseEndpointUrl('http://[::1]:8000')).toEqual({ ok: true, url: 'http://[::1]:8000' });
+    expect(parseEndpointUrl('https://gateway.example/models/llama//')).toEqual({ ok: true, url: 'https://gateway.example/models/llama' });
+  });
+
+  test.each([
+    ['', 'empty'],
+    ['10.0.0.5:8000', 'not an absolute URL'],
+    ['localhost:8000', 'scheme must be http or https'],
+    ['file:///etc/passwd', 'scheme must be http or https'],
+    ['ftp://example.com', 'scheme must be http or https'],
+    ['grpc://10.0.0.5:9000', 'scheme must be http or https'],
+    ['javascript:alert(1)', 'scheme must be http or https'],
+    ['http://user:secret@10.0.0.5:8000', 'credentials'],
+    ['http://10.0.0.5:8000/?debug=1', 'query string'],
+    ['http://10.0.0.5:8000?', 'query string'],
+    ['http://10.0.0.5:8000#x', 'fragment'],
+    [' http://10.0.0.5:8000', 'whitespace'],
+    ['http://10.0.0.5:8000\n', 'whitespace'],
+    ['http://', 'not an absolute URL'],
+  ])('refuses %j (%s)', (raw, reason) => {
+    const parsed = parseEndpointUrl(raw);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.message).toContain(reason);
+  });
+});
