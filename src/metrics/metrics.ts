@@ -1,5 +1,6 @@
 // Every Prometheus metric the router exports, defined once, on a registry the app owns.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { cachedChildren } from './children.ts';
 
 /** The Rust router's buckets for *_duration_seconds. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90, 120, 180, 240];
@@ -75,7 +76,23 @@ export function createMetrics() {
     promptTokens: new Counter({ name: 'vllm_router_prompt_tokens_total', help: 'Prompt tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
     completionTokens: new Counter({ name: 'vllm_router_completion_tokens_total', help: 'Completion tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
   };
-  return m;
+  // The per-request metrics, as bound children (label values in each metric's labelNames order).
+  const hot = {
+    running: cachedChildren((worker) => m.running.labels(worker)),
+    processed: cachedChildren((worker) => m.processed.labels(worker)),
+    policyDecisions: cachedChildren((policy, worker) => m.policyDecisions.labels(policy, worker)),
+    cbOutcomes: cachedChildren((worker, outcome) => m.cbOutcomes.labels(worker, outcome)),
+    requests: cachedChildren((route, status) => m.requests.labels(route, status)),
+    requestDuration: cachedChildren((route) => m.requestDuration.labels(route)),
+    streamOutcomes: cachedChildren((route, outcome) => m.streamOutcomes.labels(route, outcome)),
+    ttft: cachedChildren((worker, model) => m.ttft.labels(worker, model)),
+    itl: cachedChildren((worker, model) => m.itl.labels(worker, model)),
+    e2e: cachedChildren((worker, model) => m.e2e.labels(worker, model)),
+    tokensPerSecond: cachedChildren((worker, model) => m.tokensPerSecond.labels(worker, model)),
+    promptTokens: cachedChildren((worker, model) => m.promptTokens.labels(worker, model)),
+    completionTokens: cachedChildren((worker, model) => m.completionTokens.labels(worker, model)),
+  };
+  return { ...m, hot };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -99,8 +99,8 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     const remaining = Math.max(0, req.startedAt + deps.requestTimeoutMs - deps.now());
     const abort = abortOnClientOrDeadline(req.clientSignal, remaining);
     endpoint.inFlight++;
-    metrics.running.inc({ worker: endpoint.id });
-    metrics.processed.inc({ worker: endpoint.id });
+    metrics.hot.running(endpoint.id).inc();
+    metrics.hot.processed(endpoint.id).inc();
     deps.stats.started(endpoint.id, deps.now());
     const headers = upstreamHeaders(req.headers, req.requestId, extra);
     const span = upstreamSpan(req, endpoint);
@@ -119,7 +119,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     const release = (error?: string) => {
       abort.done();
       endpoint.inFlight--;
-      metrics.running.dec({ worker: endpoint.id });
+      metrics.hot.running(endpoint.id).dec();
       if (error !== undefined) span.setStatus(error);
       span.end();
     };
@@ -140,7 +140,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
 
   const record = (endpoint: Endpoint, ticket: BreakerTicket, success: boolean) => {
     ticket.record(success);
-    metrics.cbOutcomes.inc({ worker: endpoint.id, outcome: success ? 'success' : 'failure' });
+    metrics.hot.cbOutcomes(endpoint.id, success ? 'success' : 'failure').inc();
   };
 
   const settle = (req: ProxyRequest, response: Response) => {
@@ -172,7 +172,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
           if (last) return settle(req, reject(deps, req.route, req.requestId, routerError('no_available_endpoints', 'No endpoint could take the request (circuits open)')));
           continue;
         }
-        metrics.policyDecisions.inc({ policy: policy.name, worker: endpoint.id });
+        metrics.hot.policyDecisions(policy.name, endpoint.id).inc();
 
         const { upstream, release } = await attempt(req, endpoint);
         if (isRouterError(upstream)) {
@@ -210,8 +210,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     const status = upstream.status;
     const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
     const model = deps.modelLabel(typeof req.json?.model === 'string' ? req.json.model : undefined);
-    const labels = { worker: endpoint.id, model };
-    const itl = isStream ? metrics.itl.labels(labels) : undefined;
+    const itl = isStream ? metrics.hot.itl(endpoint.id, model) : undefined;
     const meter = createStreamMeter(req.startedAt, itl && ((gap) => itl.observe(gap / 1000)));
     let sawFirstByte = false;
     return relay(upstream, req.requestId, {
@@ -221,7 +220,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         if (!sawFirstByte) {
           sawFirstByte = true;
           if (isStream) {
-            metrics.ttft.observe(labels, (now - req.startedAt) / 1000);
+            metrics.hot.ttft(endpoint.id, model).observe((now - req.startedAt) / 1000);
             deps.stats.firstByte(endpoint.id, now - req.startedAt);
           }
         }
@@ -234,15 +233,15 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         if (outcome === 'client_closed') ticket.release();
         else record(endpoint, ticket, !failure);
         deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
-        metrics.requests.inc({ route: req.route, status: statusClass(status) });
-        metrics.requestDuration.observe({ route: req.route }, summary.totalMs / 1000);
-        metrics.streamOutcomes.inc({ route: req.route, outcome });
-        metrics.e2e.observe(labels, summary.totalMs / 1000);
+        metrics.hot.requests(req.route, statusClass(status)).inc();
+        metrics.hot.requestDuration(req.route).observe(summary.totalMs / 1000);
+        metrics.hot.streamOutcomes(req.route, outcome).inc();
+        metrics.hot.e2e(endpoint.id, model).observe(summary.totalMs / 1000);
         if (summary.usage) {
-          metrics.promptTokens.inc(labels, summary.usage.promptTokens);
-          metrics.completionTokens.inc(labels, summary.usage.completionTokens);
+          metrics.hot.promptTokens(endpoint.id, model).inc(summary.usage.promptTokens);
+          metrics.hot.completionTokens(endpoint.id, model).inc(summary.usage.completionTokens);
         }
-        if (summary.tokensPerSecond !== undefined) metrics.tokensPerSecond.observe(labels, summary.tokensPerSecond);
+        if (summary.tokensPerSecond !== undefined) metrics.hot.tokensPerSecond(endpoint.id, model).observe(summary.tokensPerSecond);
         if (deps.log.enabled('info'))
           deps.log.info('request', {
             request_id: req.requestId,
