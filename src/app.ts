@@ -24,6 +24,8 @@ import type { Logger } from './log/logger.ts';
 import { statusClass, type Metrics } from './metrics/metrics.ts';
 import type { Policy } from './policies/types.ts';
 import { serverSpan } from './http/server-span.ts';
+import { experienceFactory } from './stats/experience.ts';
+import type { QoeOptions } from './policies/qoe/options.ts';
 import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
 import { createRegularRouter, type RegularRouter } from './routing/regular.ts';
 import { reject } from './routing/reject.ts';
@@ -48,6 +50,8 @@ export interface AppDeps {
   readonly isDraining: () => boolean;
   /** --enable-trace: spans for each request; absent means tracing off. */
   readonly tracer?: Tracer;
+  /** QoE settings: the priority header (admission order) and the targets the experience metrics judge by. */
+  readonly qoe: QoeOptions;
   /** Adds and removes endpoints at run time (admin API). */
   readonly endpoints: EndpointManager;
   /** Client keys accepted as they are (--api-key-file, --api-keys / VLLM_ROUTER_API_KEYS). */
@@ -85,7 +89,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // Before the routes, so a refused client never takes an admission slot.
   app.use('*', inferenceAuth({ staticKeys: deps.staticKeys ?? [], validator: deps.keyValidator, log, count: countRefusal, isExempt: (p) => PROBE_PATHS.has(p) || isAdminPath(p) }));
 
+  const experience = experienceFactory(metrics, deps.qoe);
   const router = deps.pdRouter ?? createRegularRouter({
+    experience,
     registry: deps.registry,
     policy: deps.policy,
     metrics,
@@ -102,7 +108,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     tracer,
   });
   addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining, pdMode: deps.pdRouter !== undefined });
-  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer, openAiBackend: config.backend === 'openai' });
+  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer, openAiBackend: config.backend === 'openai', priorityHeader: deps.qoe.headers.priority });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
   addAdminRoutes(app, {
     manager: deps.endpoints,

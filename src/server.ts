@@ -28,6 +28,10 @@ import type { Policy } from './policies/types.ts';
 import { swappablePolicy } from './policies/swappable.ts';
 import { createEndpointManager, type EndpointManager } from './core/endpoint-manager.ts';
 import { planReload } from './config/reload-plan.ts';
+import { tagsByUrl } from './config/worker-tags.ts';
+import { experienceFactory } from './stats/experience.ts';
+import { createEngineMetrics, type EngineMetrics } from './stats/engine-metrics.ts';
+import { resolveQoeOptions, type QoeOptions, type QoeOptionsInput } from './policies/qoe/options.ts';
 import { startKubernetesDiscovery, type KubernetesDiscovery } from './discovery/kubernetes.ts';
 import { resolveKubeCredentials } from './discovery/kube-credentials.ts';
 import { readFileSync } from 'node:fs';
@@ -67,6 +71,7 @@ export interface RouterParts {
   readonly tracing: Tracing | undefined;
   readonly endpoints: EndpointManager;
   readonly discovery: KubernetesDiscovery | undefined;
+  readonly engineMetrics: EngineMetrics | undefined;
   /** Applies a new configuration (SIGHUP); see RunningRouter.reconfigure. */
   readonly reconfigure: (next: Config) => Promise<ReloadOutcome>;
 }
@@ -152,6 +157,7 @@ export class RunningRouter implements AsyncDisposable {
     this.parts.mooncake?.[Symbol.dispose]();
     this.parts.admission[Symbol.dispose]();
     this.parts.endpoints[Symbol.dispose]();
+    this.parts.engineMetrics?.[Symbol.dispose]();
     this.parts.health[Symbol.dispose]();
     this.policy.dispose?.();
     for (const p of this.parts.stagePolicies) p.dispose?.();
@@ -211,7 +217,9 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
   const pdMode = config.vllm_pd_disaggregation ? 'vllm' : config.pd_disaggregation ? 'sglang' : undefined;
   const dpSize = config.intra_node_data_parallel_size;
   // With data-parallel ranks each URL is N endpoints (`URL@0`…), each routed with X-data-parallel-rank.
-  const add = (spec: EndpointSpec) => {
+  const tags = tagsByUrl(config);
+  const add = (given: EndpointSpec) => {
+    const spec = { ...given, tags: tags.get(given.url.replace(/\/+$/, '')) ?? given.tags };
     for (const s of dpSize > 1 ? Array.from({ length: dpSize }, (_, dpRank) => ({ ...spec, dpRank })) : [spec]) {
       const added = registry.add(s);
       if ('error' in added) log.warn('duplicate endpoint ignored', { endpoint: endpointId(s) });
@@ -247,6 +255,20 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     for (const w of pool.info?.warnings ?? []) log.warn('tokenizer', { message: w });
     log.info('tokenizer pool ready', { threads: pool.size, load_ms: Math.round(pool.info?.loadMs ?? 0) });
   }
+  const stats = createEndpointStats();
+  const qoeInUse = (c: Config) => [c.policy, c.prefill_policy, c.decode_policy].some((p) => p === 'qoe_centric' || p === 'disaggregated_qoe');
+  // vLLM's own gauges and histograms, read only when a QoE policy uses them.
+  const engineMetrics =
+    qoeInUse(config) && config.engine_metrics_interval_secs > 0
+      ? createEngineMetrics({ endpoints: () => registry.all(), intervalMs: config.engine_metrics_interval_secs * 1000, timeoutMs: config.engine_metrics_timeout_secs * 1000, apiKey: config.api_key, now, log })
+      : undefined;
+  engineMetrics?.start();
+  let qoe: QoeOptions;
+  try {
+    qoe = resolveQoeOptions(qoeInput(config));
+  } catch (e) {
+    throw new ConfigProblem((e as Error).message);
+  }
   const policyDeps = (c: Config) => ({
     random,
     now: () => Date.now(),
@@ -256,7 +278,10 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       balanceRelThreshold: c.balance_rel_threshold,
       evictionIntervalSecs: c.eviction_interval,
       maxTreeSize: c.max_tree_size,
+      qoe: qoeInput(c),
     },
+    // EndpointStats rolls its windows on the router's monotonic clock, so policies read it on the same one.
+    signals: { endpointStats: stats, engineMetrics, statsClock: now },
   });
   // One way to build a policy for every use (regular and each PD stage), so a tokenizer serves them all.
   const makePolicy = (name: typeof config.policy, c: Config): Policy => {
@@ -364,7 +389,6 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     multiplier: config.retry_backoff_multiplier,
     jitter: config.retry_jitter_factor,
   });
-  const stats = createEndpointStats();
   let known = new Set(registry.all().map((e) => e.id));
   registry.onChange(() => {
     const now = new Set(registry.all().map((e) => e.id));
@@ -439,6 +463,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       apiKey: config.api_key,
       blockHashes,
       tracer,
+      experience: experienceFactory(metrics, qoe),
     };
     if (pdMode === 'sglang') return createSglangPdRouter(common);
     return createPdRouter({
@@ -465,7 +490,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
           log,
           cache: createVerdictCache({ positiveTtlMs: config.api_key_cache_ttl_secs * 1000, negativeTtlMs: config.api_key_negative_cache_ttl_secs * 1000, maxEntries: config.api_key_cache_size, now }),
         });
-  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, tracer, endpoints, staticKeys, keyValidator, isDraining: () => router?.draining ?? false });
+  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, tracer, qoe, endpoints, staticKeys, keyValidator, isDraining: () => router?.draining ?? false });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
@@ -487,7 +512,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
   });
-  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, stagePolicies: [prefillPolicy, decodePolicy].filter((p) => p !== undefined), registration, mooncake, tracing, endpoints, discovery, reconfigure });
+  router = new RunningRouter({ config, registry, metrics, policy, log, stats, server, metricsServer, health, admission, logFile, pool, stagePolicies: [prefillPolicy, decodePolicy].filter((p) => p !== undefined), registration, mooncake, tracing, endpoints, discovery, engineMetrics, reconfigure });
 
   await waitForHealthy(router, health, config, log);
   health.start();
@@ -528,4 +553,15 @@ async function waitForHealthy(router: RunningRouter, health: HealthChecker, conf
     await Bun.sleep(Math.min(pause, config.worker_startup_check_interval * 1000, Math.max(0, deadline - performance.now())));
     pause = Math.min(pause * 2, 5000);
   }
+}
+
+/** The QoE settings the flags give (the rest keep the defaults of policies/qoe/options.ts). */
+function qoeInput(c: Config): QoeOptionsInput {
+  return {
+    targetTtftMs: c.target_ttft_ms,
+    targetItlMs: c.target_itl_ms,
+    optimalThroughput: c.optimal_throughput,
+    headers: { priority: c.priority_header, slaTarget: c.sla_target_header, expectedOutputTokens: c.expected_output_tokens_header, expectedTokensPerSecond: c.expected_tps_header },
+    adapt: { min: c.qoe_weight_min, max: c.qoe_weight_max, intervalMs: c.qoe_adapt_interval_secs * 1000 },
+  };
 }

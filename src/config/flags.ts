@@ -148,6 +148,21 @@ export const FLAGS = {
   model_path: optionalStringFlag({ group: 'Cache-aware', help: 'Local model directory holding the tokenizer files', value: 'PATH' }),
   tokenizer_pool_size: optionalIntFlag(1, { group: 'Cache-aware', help: 'Tokenizer threads (default: cores − 1, at least 1); each holds its own copy of the tokenizer' }),
 
+  // ── QoE (qoe_centric, disaggregated_qoe, stream QoE and SLA metrics)
+  target_ttft_ms: intFlag(300, 1, { group: 'QoE', help: 'Time-to-first-token target; a request may set its own with the SLA header', value: 'MS' }),
+  target_itl_ms: intFlag(50, 1, { group: 'QoE', help: 'Inter-token latency target', value: 'MS' }),
+  optimal_throughput: floatFlag(30, 0.001, { group: 'QoE', help: 'Decode speed that is good enough (tokens/s per stream); also the reading pace stream QoE expects' }),
+  priority_header: stringFlag('x-request-priority', { group: 'QoE', help: 'Header with the request priority, 1 (high) to 3 (low), default 2; orders the admission queue', value: 'HEADER' }),
+  sla_target_header: stringFlag('x-sla-target-ms', { group: 'QoE', help: 'Header with the request\'s own TTFT target in ms', value: 'HEADER' }),
+  expected_output_tokens_header: stringFlag('x-expected-output-tokens', { group: 'QoE', help: 'Header with the expected number of output tokens', value: 'HEADER' }),
+  expected_tps_header: stringFlag('x-expected-tokens-per-second', { group: 'QoE', help: 'Header with the pace (tokens/s) the client reads at, for stream QoE', value: 'HEADER' }),
+  worker_tags: listFlag({ group: 'QoE', help: 'Tags of configured endpoints, URL=tag1,tag2 (e.g. http://p:8000=prefill); disaggregated_qoe reads prefill/decode tags', value: 'URL=TAGS...' }),
+  engine_metrics_interval_secs: intFlag(5, 0, { group: 'QoE', help: 'How often each endpoint\'s vLLM /metrics is read when a QoE policy is in use (0: never)', value: 'SECS' }),
+  engine_metrics_timeout_secs: intFlag(3, 1, { group: 'QoE', help: 'Timeout of one /metrics read', value: 'SECS' }),
+  qoe_weight_min: floatFlag(0.05, 0, { group: 'QoE', help: 'Lower bound of each adaptive cost weight' }, 0.25),
+  qoe_weight_max: floatFlag(0.6, 0.25, { group: 'QoE', help: 'Upper bound of each adaptive cost weight' }, 1),
+  qoe_adapt_interval_secs: intFlag(5, 1, { group: 'QoE', help: 'Cost weights adapt at most once per interval', value: 'SECS' }),
+
   // ── Prefill/decode disaggregation
   vllm_pd_disaggregation: switchFlag({ group: 'PD', help: 'vLLM two-stage prefill → decode routing' }),
   pd_disaggregation: switchFlag({ group: 'PD', help: 'Older SGLang-style parallel prefill + decode routing' }),

@@ -33,6 +33,12 @@ export const POLICY_KEYS = [
   'balance_rel_threshold',
   'eviction_interval',
   'max_tree_size',
+  'target_ttft_ms',
+  'target_itl_ms',
+  'optimal_throughput',
+  'qoe_weight_min',
+  'qoe_weight_max',
+  'qoe_adapt_interval_secs',
 ] as const satisfies readonly FlagKey[];
 const APPLIED: ReadonlySet<string> = new Set<string>([...ENDPOINT_KEYS, ...POLICY_KEYS, 'log_level', 'config']);
 

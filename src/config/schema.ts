@@ -64,6 +64,12 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
     problem('kv_connector', 'moriio needs --vllm-discovery-address', c.kv_connector);
   if (c.retry_max_backoff_ms < c.retry_initial_backoff_ms)
     problem('retry_max_backoff_ms', `must be at least --retry-initial-backoff-ms (${c.retry_initial_backoff_ms})`, c.retry_max_backoff_ms);
+  c.worker_tags.forEach((item) => {
+    const eq = item.lastIndexOf('=');
+    if (eq <= 0 || eq === item.length - 1) problem('worker_tags', 'expected URL=tag1,tag2', item);
+    else if (urlProblem(item.slice(0, eq))) problem('worker_tags', `URL ${urlProblem(item.slice(0, eq))}`, item);
+  });
+  if (c.qoe_weight_min > c.qoe_weight_max) problem('qoe_weight_min', `must not exceed --qoe-weight-max (${c.qoe_weight_max})`, c.qoe_weight_min);
   if (c.enable_trace && c.otlp_traces_endpoint !== undefined) {
     const otlp = otlpTracesUrl(c.otlp_traces_endpoint);
     if (otlp.kind === 'error') problem('otlp_traces_endpoint', otlp.reason, c.otlp_traces_endpoint);

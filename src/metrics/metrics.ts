@@ -9,6 +9,7 @@ const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
 const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
 const E2E_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+const QOE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1];
 const TPS_BUCKETS = [1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000];
 
 export function createMetrics() {
@@ -74,6 +75,12 @@ export function createMetrics() {
     e2e: new Histogram({ name: 'vllm_router_e2e_request_latency_seconds', help: 'Request arrival to the last body byte sent', labelNames: ['worker', 'model'], buckets: E2E_BUCKETS, registers: r }),
     tokensPerSecond: new Histogram({ name: 'vllm_router_decode_tokens_per_second', help: 'Completion tokens per second after the first token, per stream', labelNames: ['worker', 'model'], buckets: TPS_BUCKETS, registers: r }),
     promptTokens: new Counter({ name: 'vllm_router_prompt_tokens_total', help: 'Prompt tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
+    // The seeds' QoE tracking: per endpoint phase times, per priority end-to-end time, SLA attainment, stream QoE
+    prefillLatency: new Histogram({ name: 'vllm_router_prefill_latency_seconds', help: 'Time to the first token of a stream (the prefill phase as the client sees it), per endpoint', labelNames: ['worker'], buckets: TTFT_BUCKETS, registers: r }),
+    decodingThroughput: new Histogram({ name: 'vllm_router_decoding_throughput_tokens_per_second', help: 'Stream events per second after the first, per stream and endpoint', labelNames: ['worker'], buckets: TPS_BUCKETS, registers: r }),
+    e2eByPriority: new Histogram({ name: 'vllm_router_end_to_end_latency_seconds', help: 'Request arrival to the end of the response body, by request priority (1 high … 3 low)', labelNames: ['priority'], buckets: E2E_BUCKETS, registers: r }),
+    sla: new Counter({ name: 'vllm_router_sla_requests_total', help: 'Streams whose first token came within their TTFT target (met) or not (missed), by priority', labelNames: ['priority', 'result'], registers: r }),
+    streamQoe: new Histogram({ name: 'vllm_router_stream_qoe', help: 'Streaming QoE per stream, 1 − delayed/whole area of the expected token timeline (Andes), by priority and endpoint', labelNames: ['priority', 'worker'], buckets: QOE_BUCKETS, registers: r }),
     completionTokens: new Counter({ name: 'vllm_router_completion_tokens_total', help: 'Completion tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
   };
   // The per-request metrics, as bound children (label values in each metric's labelNames order).

@@ -1,7 +1,9 @@
 // The policy registry: every routing policy by its wire name; adding one is one file and one line here.
 import { cacheAwarePolicy } from './cache-aware.ts';
 import { consistentHash } from './consistent-hash.ts';
+import { disaggregatedQoe } from './disaggregated-qoe.ts';
 import { powerOfTwo } from './power-of-two.ts';
+import { qoeCentric } from './qoe-centric.ts';
 import { random } from './random.ts';
 import { rendezvousHash } from './rendezvous-hash.ts';
 import { roundRobin } from './round-robin.ts';
@@ -15,8 +17,8 @@ export const POLICIES = {
   power_of_two: powerOfTwo,
   consistent_hash: consistentHash,
   rendezvous_hash: rendezvousHash,
-  qoe_centric: undefined,
-  disaggregated_qoe: undefined,
+  qoe_centric: qoeCentric,
+  disaggregated_qoe: disaggregatedQoe,
 } satisfies Record<PolicyName, PolicyFactory | undefined>;
 
 /** A fresh instance of the named policy, or undefined when it is not implemented. */

@@ -1,5 +1,8 @@
 // The policy interface: given the available endpoints and a request, pick one.
 import type { Endpoint } from '../core/endpoint.ts';
+import type { EndpointStats } from '../stats/endpoint-stats.ts';
+import type { EngineMetricsReader } from '../stats/engine-metrics.ts';
+import type { QoeOptionsInput } from './qoe/options.ts';
 
 export const POLICY_NAMES = [
   'random',
@@ -37,6 +40,8 @@ export interface SelectContext {
   /** Every endpoint of this pool, available or not; hash rings are built over it so they stay stable. */
   readonly all: readonly Endpoint[];
   readonly request: RoutingRequest;
+  /** In PD mode, the stage this pool serves; policies that score phases differently (the QoE ones) use it. */
+  readonly stage?: 'prefill' | 'decode';
 }
 
 export interface Policy {
@@ -58,6 +63,18 @@ export interface PolicyOptions {
   balanceRelThreshold: number;
   evictionIntervalSecs: number;
   maxTreeSize: number;
+  /** qoe_centric and disaggregated_qoe; every field has a default (src/policies/qoe/options.ts). */
+  qoe?: QoeOptionsInput;
+}
+
+/** Live measurements a policy may read; a policy given none falls back to the router's in-flight counts. */
+export interface PolicySignals {
+  /** Router-side request statistics (TTFT, ITL, speed, phase counts, error rate) per endpoint id. */
+  readonly endpointStats?: Pick<EndpointStats, 'snapshot'>;
+  /** Engine-side statistics scraped from each endpoint's /metrics. */
+  readonly engineMetrics?: EngineMetricsReader;
+  /** The clock `endpointStats` is fed with (its QPS window depends on it); default `PolicyDeps.now`. */
+  readonly statsClock?: () => number;
 }
 
 export interface PolicyDeps {
@@ -66,6 +83,7 @@ export interface PolicyDeps {
   /** Milliseconds; injected so tests control time. */
   readonly now: () => number;
   readonly options: PolicyOptions;
+  readonly signals?: PolicySignals;
 }
 
 export type PolicyFactory = (deps: PolicyDeps) => Policy;

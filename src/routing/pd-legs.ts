@@ -8,6 +8,8 @@ import { isRouterError, routerError, type RouterError } from '../http/errors.ts'
 import { upstreamHeaders } from '../http/forward-headers.ts';
 import { injectTraceContext } from '../tracing/traceparent.ts';
 import { NOOP_SPAN, type Span, type Tracer } from '../tracing/tracer.ts';
+import type { ExperienceFactory } from '../stats/experience.ts';
+import { servedBy } from './regular.ts';
 import type { Logger } from '../log/logger.ts';
 import { statusClass, type Metrics } from '../metrics/metrics.ts';
 import { stripClientKvParams } from '../pd/prefill-request.ts';
@@ -60,6 +62,8 @@ export interface LegDeps {
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
   /** A client span per leg (default: none). */
   readonly tracer?: Tracer;
+  /** The user's experience of each answer (SLA, stream QoE, time by priority), measured on the decode stream. */
+  readonly experience?: ExperienceFactory;
 }
 
 /** One request while it is routed. */
@@ -72,6 +76,8 @@ export interface Run {
   readonly routing: RoutingRequest;
   /** Endpoints this request failed on, per stage, skipped while others exist. */
   readonly failed: Readonly<Record<PdStage, Set<string>>>;
+  /** The prefill endpoint whose KV the decode answer continues, for `x-served-by`. */
+  prefillId?: string;
 }
 
 export async function startRun(deps: LegDeps, req: ProxyRequest): Promise<Run> {
@@ -106,7 +112,7 @@ export function pick(deps: LegDeps, run: Run, stage: PdStage): Endpoint | Router
   const available = deps.registry.available(stage);
   if (available.length === 0) return routerError('no_available_endpoints', `No available ${stage} endpoints (all unhealthy, circuits open or none registered)`);
   const policy = policyOf(deps, stage);
-  const chosen = policy.select({ candidates: untriedCandidates(available, run.failed[stage]), all: deps.registry.all(stage), request: run.routing });
+  const chosen = policy.select({ candidates: untriedCandidates(available, run.failed[stage]), all: deps.registry.all(stage), request: run.routing, stage });
   return chosen ?? routerError('no_available_endpoints', `Policy ${policy.name} found no ${stage} endpoint for this request`);
 }
 
@@ -195,9 +201,11 @@ export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Respo
   const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   if (!ok) pd.legFailed('decode', endpoint.id);
   let first = true;
-  return relay(upstream, req.requestId, {
+  const experience = deps.experience?.(req.headers, req.startedAt, endpoint.id, isStream);
+  return servedBy(run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`, relay(upstream, req.requestId, {
     stallTimeoutMs: deps.stallTimeoutMs ?? 0,
-    onChunk() {
+    onChunk(chunk) {
+      experience?.chunk(chunk, deps.now());
       if (!first) return;
       first = false;
       if (isStream) pd.decodeFirstToken(endpoint.id, (deps.now() - leg.sentAt) / 1000);
@@ -209,6 +217,7 @@ export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Respo
       if (outcome === 'client_closed') leg.ticket.release();
       else leg.ticket.record(status < 500 && !broken);
       if (broken) pd.streamError(endpoint.id);
+      experience?.finish(deps.now(), ok && !broken && outcome !== 'client_closed');
       const seconds = (deps.now() - req.startedAt) / 1000;
       pd.finished(req.route, outcome === 'client_closed' ? 'client_closed' : broken ? 'stream_error' : ok ? 'success' : 'decode_error', seconds, endpoint.id);
       metrics.requests.inc({ route: req.route, status: statusClass(status) });
@@ -217,7 +226,7 @@ export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Respo
       if (outcome !== 'complete') deps.log.warn('response body did not complete', { request_id: req.requestId, route: req.route, endpoint: endpoint.id, outcome });
       req.onSettled?.();
     },
-  });
+  }));
 }
 
 /** The message and `param` of an endpoint's error body (OpenAI envelope, vLLM's legacy flat shape, FastAPI's detail). */

@@ -94,6 +94,7 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
 
   async function prefillOnce(run: Run, leg: Claim, plan: KvPlan, xRequestId: string): Promise<PrefillResult> {
     const { endpoint } = leg;
+    run.prefillId = endpoint.id;
     const failure = (error: RouterError, retryable: boolean, breakerSuccess = false): PrefillResult => {
       leg.ticket.record(breakerSuccess);
       pd.legFailed('prefill', endpoint.id);

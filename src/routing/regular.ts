@@ -11,6 +11,7 @@ import { statusClass, type Metrics } from '../metrics/metrics.ts';
 import type { Policy } from '../policies/types.ts';
 import type { EndpointStats } from '../stats/endpoint-stats.ts';
 import { createStreamMeter } from '../stats/stream-meter.ts';
+import type { ExperienceFactory } from '../stats/experience.ts';
 import { abortOnClientOrDeadline } from './deadline.ts';
 import { callUpstream, relay, type StreamOutcome } from './proxy.ts';
 import { reject } from './reject.ts';
@@ -38,6 +39,8 @@ export interface RegularRouterDeps {
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
   /** Spans for the routing decision and each upstream attempt (default: none). */
   readonly tracer?: Tracer;
+  /** The user's experience of each answer (SLA, stream QoE, time by priority). */
+  readonly experience?: ExperienceFactory;
 }
 
 /** One client request as the routing layer needs it: read once, routed once. */
@@ -212,8 +215,9 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     const model = deps.modelLabel(typeof req.json?.model === 'string' ? req.json.model : undefined);
     const itl = isStream ? metrics.hot.itl(endpoint.id, model) : undefined;
     const meter = createStreamMeter(req.startedAt, itl && ((gap) => itl.observe(gap / 1000)));
+    const experience = deps.experience?.(req.headers, req.startedAt, endpoint.id, isStream);
     let sawFirstByte = false;
-    return relay(upstream, req.requestId, {
+    return servedBy(endpoint.id, relay(upstream, req.requestId, {
       stallTimeoutMs: deps.stallTimeoutMs,
       onChunk(chunk) {
         const now = deps.now();
@@ -225,11 +229,13 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
           }
         }
         meter.chunk(chunk, now);
+        experience?.chunk(chunk, now);
       },
       onEnd(outcome: StreamOutcome) {
         const failure = status >= 500 || outcome === 'upstream_error' || outcome === 'stalled';
         release(failure || outcome === 'client_closed' ? (outcome === 'complete' ? `status ${status}` : outcome) : undefined);
         const summary = meter.finish(deps.now());
+        experience?.finish(deps.now(), !failure && outcome !== 'client_closed' && status < 400);
         if (outcome === 'client_closed') ticket.release();
         else record(endpoint, ticket, !failure);
         deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
@@ -258,8 +264,15 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
           });
         req.onSettled?.();
       },
-    });
+    }));
   }
+}
+
+/** `x-served-by` names the endpoint that answered (the seeds' end-to-end tracking; handy when debugging). */
+export async function servedBy(endpoints: string, response: Promise<Response>): Promise<Response> {
+  const res = await response;
+  res.headers.set('x-served-by', endpoints);
+  return res;
 }
 
 const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 10) / 10);

@@ -11,6 +11,7 @@ import type { Metrics } from '../../metrics/metrics.ts';
 import type { Admission } from '../../core/admission.ts';
 import type { Tracer } from '../../tracing/tracer.ts';
 import { openAiBody } from '../../routing/openai-backend.ts';
+import { parsePriority } from '../../policies/qoe/request-profile.ts';
 
 export const INFERENCE_ROUTES = [
   '/v1/chat/completions',
@@ -32,6 +33,8 @@ export interface InferenceDeps {
   readonly tracer: Tracer;
   /** --backend openai: refuse vLLM-only routes and strip vLLM-only fields before routing. */
   readonly openAiBackend?: boolean;
+  /** Header whose 1 (high) … 3 (low) orders the admission queue. */
+  readonly priorityHeader: string;
 }
 
 export function addInferenceRoutes(app: Hono<AppEnv>, deps: InferenceDeps): void {
@@ -53,7 +56,7 @@ async function handle(c: AppContext, route: string, deps: InferenceDeps): Promis
   const span = c.get('span');
   const admissionSpan = span?.recording ? deps.tracer.startSpan('admission', { parent: span.context }) : undefined;
   const queuedAt = deps.now();
-  const permit = await deps.admission.acquire(c.req.raw.signal);
+  const permit = await deps.admission.acquire(c.req.raw.signal, parsePriority(c.req.raw.headers.get(deps.priorityHeader)));
   const queueMs = deps.now() - queuedAt;
   deps.metrics.queueWait.observe(queueMs / 1000);
   if (admissionSpan !== undefined) {

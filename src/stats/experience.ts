@@ -1,0 +1,58 @@
+// What one request was like for its user, measured on the bytes the router forwards: time to first token
+// against the request's target (SLA met or missed), decode pace, stream QoE (Andes: 1 − delayed/whole area of
+// the expected token timeline), and end-to-end time, all by request priority.
+import type { Metrics } from '../metrics/metrics.ts';
+import { parsePriority, qoeExpectation } from '../policies/qoe/request-profile.ts';
+import type { QoeOptions } from '../policies/qoe/options.ts';
+import { createStreamQoe } from './stream-qoe.ts';
+
+export interface Experience {
+  /** A chunk left for the client at `now` (ms on the request's clock). */
+  chunk(bytes: Uint8Array, now: number): void;
+  /** The body is over; `served` is false when the request failed (no SLA verdict, no QoE). */
+  finish(now: number, served: boolean): void;
+}
+
+export type ExperienceFactory = (headers: Headers, startedAt: number, worker: string, isStream: boolean) => Experience;
+
+const LF = 0x0a;
+
+/** SSE events in a chunk: each ends with a blank line. vLLM sends one token per event. */
+function eventsIn(bytes: Uint8Array): number {
+  let n = 0;
+  for (let i = bytes.indexOf(LF); i !== -1 && i + 1 < bytes.length; i = bytes.indexOf(LF, i + 1)) if (bytes[i + 1] === LF) n++;
+  return n;
+}
+
+export function experienceFactory(metrics: Metrics, qoe: QoeOptions): ExperienceFactory {
+  return (headers, startedAt, worker, isStream) => {
+    const priority = String(parsePriority(headers.get(qoe.headers.priority)));
+    const expected = qoeExpectation(headers, qoe);
+    const stream = isStream ? createStreamQoe(expected) : undefined;
+    let first: number | undefined;
+    let last = 0;
+    let events = 0;
+    return {
+      chunk(bytes, now) {
+        if (stream === undefined) return;
+        const n = eventsIn(bytes);
+        if (n === 0) return;
+        first ??= now;
+        last = now;
+        events += n;
+        stream.tokens(now - startedAt, n);
+      },
+      finish(now, served) {
+        metrics.e2eByPriority.observe({ priority }, (now - startedAt) / 1000);
+        if (stream === undefined || !served) return;
+        const qoeValue = stream.finish();
+        if (first === undefined || qoeValue === undefined) return;
+        const ttftMs = first - startedAt;
+        metrics.sla.inc({ priority, result: ttftMs <= expected.ttftMs ? 'met' : 'missed' });
+        metrics.streamQoe.observe({ priority, worker }, qoeValue);
+        metrics.prefillLatency.observe({ worker }, ttftMs / 1000);
+        if (events > 1 && last > first) metrics.decodingThroughput.observe({ worker }, ((events - 1) * 1000) / (last - first));
+      },
+    };
+  };
+}

@@ -1,0 +1,256 @@
+// qoe_centric and disaggregated_qoe on constructed signals: real EndpointStats fed with known numbers and
+// engine snapshots the test writes, so each decision can be traced to one signal.
+import { describe, expect, test } from 'bun:test';
+import type { Endpoint, EndpointSpec } from '../../src/core/endpoint.ts';
+import { createEndpoint } from '../../src/core/endpoint.ts';
+import { disaggregatedQoe } from '../../src/policies/disaggregated-qoe.ts';
+import { createPolicy } from '../../src/policies/index.ts';
+import { qoeCentric } from '../../src/policies/qoe-centric.ts';
+import type { QoeOptionsInput } from '../../src/policies/qoe/options.ts';
+import type { QoePolicy } from '../../src/policies/qoe/qoe-policy.ts';
+import type { PolicyDeps, PolicySignals, SelectContext } from '../../src/policies/types.ts';
+import { createEndpointStats, type EndpointStats } from '../../src/stats/endpoint-stats.ts';
+import type { EngineSnapshot } from '../../src/stats/engine-metrics.ts';
+import { chat, fixedBreaker, mulberry32, request, tally } from '../policies/routing-fixtures.ts';
+
+interface Harness {
+  readonly stats: EndpointStats;
+  readonly engine: Map<string, Partial<EngineSnapshot>>;
+  clock: number;
+  deps(qoe?: QoeOptionsInput, withSignals?: boolean): PolicyDeps;
+}
+
+function harness(): Harness {
+  const h: Harness = {
+    stats: createEndpointStats(),
+    engine: new Map(),
+    clock: 0,
+    deps(qoe, withSignals = true) {
+      const signals: PolicySignals = {
+        endpointStats: h.stats,
+        engineMetrics: {
+          get: (id) => {
+            const e = h.engine.get(id);
+            return e === undefined ? undefined : ({ stale: false, ...e } as EngineSnapshot);
+          },
+        },
+      };
+      return {
+        random: mulberry32(5),
+        now: () => h.clock,
+        options: { cacheThreshold: 0.5, balanceAbsThreshold: 64, balanceRelThreshold: 1.5, evictionIntervalSecs: 120, maxTreeSize: 1 << 20, qoe },
+        signals: withSignals ? signals : undefined,
+      };
+    },
+  };
+  return h;
+}
+
+const endpoint = (spec: Partial<EndpointSpec> & { url: string }, breaker = fixedBreaker()): Endpoint => createEndpoint(spec, breaker);
+
+/** `n` finished requests on `id` with these measurements. */
+function served(stats: EndpointStats, id: string, m: { ttftMs: number; itlMs?: number; tps?: number; ok?: boolean }, n = 10): void {
+  for (let i = 0; i < n; i++) {
+    stats.started(id, 0);
+    stats.firstByte(id, m.ttftMs);
+    stats.finished(id, { ok: m.ok ?? true, sawFirstByte: true, itlMs: m.itlMs ?? 20, tokensPerSecond: m.tps ?? 50 });
+  }
+}
+
+const ctx = (candidates: readonly Endpoint[], init: Parameters<typeof request>[0] = {}, stage?: 'prefill' | 'decode'): SelectContext => ({
+  candidates,
+  all: candidates,
+  request: request(init),
+  ...(stage === undefined ? {} : { stage }),
+});
+
+function picks(policy: QoePolicy, c: SelectContext, n = 50): Map<string, number> {
+  return tally(Array.from({ length: n }, () => policy.select(c)));
+}
+
+describe('qoe_centric', () => {
+  test('is registered and builds with defaults', () => {
+    const h = harness();
+    expect(createPolicy('qoe_centric', h.deps())?.name).toBe('qoe_centric');
+    expect(createPolicy('disaggregated_qoe', h.deps())?.name).toBe('disaggregated_qoe');
+    expect(qoeCentric(h.deps()).options.targetTtftMs).toBe(300);
+  });
+
+  test('without any signals it balances on the router in-flight counts', () => {
+    const h = harness();
+    const policy = qoeCentric(h.deps(undefined, false));
+    const [a, b, c] = [endpoint({ url: 'http://a:1' }), endpoint({ url: 'http://b:1' }), endpoint({ url: 'http://c:1' })];
+    a.inFlight = 5;
+    b.inFlight = 1;
+    c.inFlight = 3;
+    expect(policy.select(ctx([a, b, c]))).toBe(b);
+    // Equal loads: ties are shared at random, not all sent to the first.
+    a.inFlight = b.inFlight = c.inFlight = 0;
+    expect(picks(policy, ctx([a, b, c]), 300).size).toBe(3);
+  });
+
+  test('prefers the endpoint with the lower measured TTFT', () => {
+    const h = harness();
+    const [fast, slow] = [endpoint({ url: 'http://fast:1' }), endpoint({ url: 'http://slow:1' })];
+    served(h.stats, fast.id, { ttftMs: 40 });
+    served(h.stats, slow.id, { ttftMs: 250 });
+    expect(picks(qoeCentric(h.deps()), ctx([slow, fast]))).toEqual(new Map([[fast.id, 50]]));
+  });
+
+  test('uses the x-sla-target-ms header: an endpoint expected to miss it loses even when idle', () => {
+    const h = harness();
+    const [steady, busy] = [endpoint({ url: 'http://steady:1' }), endpoint({ url: 'http://busy:1' })];
+    served(h.stats, steady.id, { ttftMs: 260 });
+    served(h.stats, busy.id, { ttftMs: 120 });
+    busy.inFlight = 60;
+    for (let i = 0; i < 20; i++) h.stats.started(busy.id, 0);
+    const policy = qoeCentric(h.deps());
+    // Under the default 300 ms target both meet it, and the idle one wins on load.
+    expect(policy.select(ctx([steady, busy]))).toBe(steady);
+    // A 200 ms target: the idle endpoint would miss it.
+    expect(policy.select(ctx([steady, busy], { headers: { 'x-sla-target-ms': '200' } }))).toBe(busy);
+    // The configured target plays the same role when the header is absent.
+    expect(qoeCentric(h.deps({ targetTtftMs: 200 })).select(ctx([steady, busy]))).toBe(busy);
+  });
+
+  test('urgent requests avoid a prefill queue that batch requests accept', () => {
+    const h = harness();
+    const [quick, idle] = [endpoint({ url: 'http://quick:1' }), endpoint({ url: 'http://idle:1' })];
+    served(h.stats, quick.id, { ttftMs: 50 });
+    served(h.stats, idle.id, { ttftMs: 150 });
+    for (let i = 0; i < 5; i++) h.stats.started(quick.id, 0);
+    const policy = qoeCentric(h.deps());
+    expect(policy.select(ctx([quick, idle], { headers: { 'x-request-priority': '1' } }))).toBe(idle);
+    expect(policy.select(ctx([quick, idle], { headers: { 'x-request-priority': '3' } }))).toBe(quick);
+  });
+
+  test('avoids measured errors and a half-open breaker', () => {
+    const h = harness();
+    const [flaky, solid] = [endpoint({ url: 'http://flaky:1' }), endpoint({ url: 'http://solid:1' })];
+    served(h.stats, flaky.id, { ttftMs: 100 }, 5);
+    served(h.stats, flaky.id, { ttftMs: 100, ok: false }, 5);
+    served(h.stats, solid.id, { ttftMs: 100 });
+    expect(picks(qoeCentric(h.deps()), ctx([flaky, solid]))).toEqual(new Map([[solid.id, 50]]));
+
+    const probing = fixedBreaker();
+    Object.defineProperty(probing, 'state', { get: () => 'half_open' });
+    const recovering = endpoint({ url: 'http://recovering:1' }, probing);
+    served(h.stats, recovering.id, { ttftMs: 100 });
+    expect(picks(qoeCentric(h.deps()), ctx([recovering, solid]))).toEqual(new Map([[solid.id, 50]]));
+  });
+
+  test('reads fresh engine load, and ignores a stale scrape instead of trusting it', () => {
+    const h = harness();
+    const [a, b] = [endpoint({ url: 'http://a:1' }), endpoint({ url: 'http://b:1' })];
+    served(h.stats, a.id, { ttftMs: 100 });
+    served(h.stats, b.id, { ttftMs: 100 });
+    h.engine.set(a.id, { waiting: 12, running: 200, kvCacheUsage: 0.97 });
+    h.engine.set(b.id, { waiting: 0, running: 20, kvCacheUsage: 0.3 });
+    const policy = qoeCentric(h.deps());
+    expect(picks(policy, ctx([a, b]))).toEqual(new Map([[b.id, 50]]));
+    // The same numbers from a failing scrape are not evidence: with both stale, the two tie again.
+    h.engine.set(a.id, { stale: true, waiting: 12, running: 200, kvCacheUsage: 0.97 });
+    h.engine.set(b.id, { stale: true, waiting: 0, running: 20, kvCacheUsage: 0.3 });
+    expect(picks(policy, ctx([a, b]), 200).size).toBe(2);
+  });
+
+  test('uses the engine latency window when the router has no measurement', () => {
+    const h = harness();
+    const [a, b] = [endpoint({ url: 'http://a:1' }), endpoint({ url: 'http://b:1' })];
+    h.engine.set(a.id, { ttft: { meanMs: 900, p50Ms: 900, p90Ms: 900, count: 10, ageMs: 2_000 } });
+    h.engine.set(b.id, { ttft: { meanMs: 60, p50Ms: 60, p90Ms: 60, count: 10, ageMs: 2_000 } });
+    const policy = qoeCentric(h.deps({ latencyMemoryMs: 10_000 }));
+    expect(picks(policy, ctx([a, b]))).toEqual(new Map([[b.id, 50]]));
+    // A window older than the memory says nothing about now: the slow endpoint is tried again.
+    h.engine.set(a.id, { ttft: { meanMs: 900, p50Ms: 900, p90Ms: 900, count: 10, ageMs: 10_001 } });
+    expect(policy.select(ctx([a, b]))).toBe(a);
+  });
+
+  test('forgets a latency measured long ago, so an avoided endpoint is tried again', () => {
+    const h = harness();
+    const [was, fine] = [endpoint({ url: 'http://was-slow:1' }), endpoint({ url: 'http://fine:1' })];
+    served(h.stats, was.id, { ttftMs: 800 });
+    served(h.stats, fine.id, { ttftMs: 120 });
+    const policy = qoeCentric(h.deps({ latencyMemoryMs: 10_000 }));
+    expect(policy.select(ctx([was, fine]))).toBe(fine);
+    h.clock = 9_000;
+    expect(policy.select(ctx([was, fine]))).toBe(fine);
+    // No request went to it for longer than the memory: its old TTFT no longer counts against it.
+    h.clock = 10_001;
+    expect(policy.select(ctx([was, fine]))).toBe(was);
+  });
+
+  test('adapts its weights once per interval from the load it sees', () => {
+    const h = harness();
+    const eps = [endpoint({ url: 'http://a:1' }), endpoint({ url: 'http://b:1' })];
+    for (const e of eps) for (let i = 0; i < 20; i++) h.stats.started(e.id, 0);
+    const policy = qoeCentric(h.deps({ adapt: { intervalMs: 1000 } }));
+    const initial = policy.weights();
+    for (let t = 0; t < 999; t += 10) {
+      h.clock = t;
+      policy.select(ctx(eps));
+      expect(policy.weights()).toBe(initial);
+    }
+    h.clock = 1000;
+    policy.select(ctx(eps));
+    expect(policy.weights().performance).toBeGreaterThan(initial.performance);
+  });
+});
+
+describe('disaggregated_qoe', () => {
+  const fleet = () => ({
+    p1: endpoint({ url: 'http://vllm-prefill-1:8000' }),
+    p2: endpoint({ url: 'http://10.0.0.2:8000', tags: ['prefill'] }),
+    d1: endpoint({ url: 'http://vllm-decoding-1:8000' }),
+    d2: endpoint({ url: 'http://10.0.0.4:8000', labels: { role: 'decode' } }),
+  });
+
+  test('sends a first turn to a prefill endpoint and a continuation to a decode endpoint', () => {
+    const h = harness();
+    const { p1, p2, d1, d2 } = fleet();
+    const all = [p1, d1, p2, d2];
+    const policy = disaggregatedQoe(h.deps());
+    const first = { candidates: all, all, request: chat([{ role: 'user', content: 'hi' }]) };
+    const next = { candidates: all, all, request: chat([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }]) };
+    const byParent = ctx(all, { body: { prompt: 'x', parent_id: 'p' } });
+    for (let i = 0; i < 40; i++) {
+      expect([p1, p2]).toContain(policy.select(first)!);
+      expect([d1, d2]).toContain(policy.select(next)!);
+      expect([d1, d2]).toContain(policy.select(byParent)!);
+    }
+  });
+
+  test('scores each pool by its own metric: TTFT for prefill, ITL and speed for decode', () => {
+    const h = harness();
+    const { p1, p2, d1, d2 } = fleet();
+    served(h.stats, p1.id, { ttftMs: 400, itlMs: 5, tps: 200 });
+    served(h.stats, p2.id, { ttftMs: 60, itlMs: 90, tps: 11 });
+    served(h.stats, d1.id, { ttftMs: 60, itlMs: 90, tps: 11 });
+    served(h.stats, d2.id, { ttftMs: 400, itlMs: 5, tps: 200 });
+    const policy = disaggregatedQoe(h.deps());
+    const all = [p1, p2, d1, d2];
+    expect(policy.select(ctx(all, { body: { prompt: 'new' } }))).toBe(p2);
+    expect(policy.select(ctx(all, { body: { prompt: 'more', previous_message_id: 'm' } }))).toBe(d2);
+  });
+
+  test('an untagged fleet falls back to every candidate', () => {
+    const h = harness();
+    const plain = [endpoint({ url: 'http://10.0.0.1:8000' }), endpoint({ url: 'http://10.0.0.2:8000' })];
+    const policy = disaggregatedQoe(h.deps());
+    expect(picks(policy, ctx(plain, { body: { prompt: 'x' } }), 200).size).toBe(2);
+  });
+
+  test('in PD mode the stage hint decides the metric and the tags are not consulted', () => {
+    const h = harness();
+    // A decode pool whose endpoints carry no tag and one of them "prefill" in its name.
+    const odd = endpoint({ url: 'http://prefill-named-decoder:8000', role: 'decode' });
+    const good = endpoint({ url: 'http://10.0.0.5:8000', role: 'decode' });
+    served(h.stats, odd.id, { ttftMs: 30, itlMs: 120, tps: 8 });
+    served(h.stats, good.id, { ttftMs: 900, itlMs: 8, tps: 120 });
+    for (const policy of [disaggregatedQoe(h.deps()), qoeCentric(h.deps())]) {
+      // A first-turn body, but the router says this is the decode stage: ITL decides, and the slow TTFT is no SLA miss.
+      expect(policy.select(ctx([odd, good], { body: { prompt: 'new' } }, 'decode'))).toBe(good);
+      expect(policy.select(ctx([odd, good], { body: { prompt: 'new', parent_id: 'x' } }, 'prefill'))).toBe(odd);
+    }
+  });
+});
