@@ -84,6 +84,28 @@ export function spawnRouter(binary: string, urls: readonly string[], policy: str
   );
 }
 
+/** The router in vLLM P/D mode (NIXL): `--prefill` and `--decode` endpoints, `policy` for both stages unless
+ * `extra` sets `--prefill-policy` / `--decode-policy`. */
+export function spawnPdRouter(binary: string, prefill: readonly string[], decode: readonly string[], policy: string, extra: readonly string[]): Promise<ChildProc | { error: string }> {
+  return spawnUntil(
+    [
+      binary,
+      '--vllm-pd-disaggregation',
+      ...prefill.flatMap((u) => ['--prefill', u]),
+      ...decode.flatMap((u) => ['--decode', u]),
+      '--policy',
+      policy,
+      '--port',
+      '0',
+      '--prometheus-port',
+      '0',
+      '--log-json',
+      ...extra,
+    ],
+    /"url":"(http:\/\/[^"]+)"/,
+  );
+}
+
 function newestMtime(path: string): number {
   const s = statSync(path);
   if (!s.isDirectory()) return s.mtimeMs;

@@ -2,22 +2,46 @@
 // clock, so a whole sweep takes seconds. For calibrating the model and checking that the real-time benchmark
 // is not limited by the machine (its numbers should match these). The policies are stand-ins for the
 // router's: round robin, seeded random, power of two on in-flight counts, and a consistent hash of the chat
-// opening (system + first user message) taken modulo the fleet size rather than on the router's ring.
+// opening (system + first user message) taken modulo the fleet size rather than on the router's ring; and
+// cache_aware, which is the router's own policy object (src/policies/cache-aware.ts, character mode, on the
+// router's routing text) fed with the virtual in-flight counts, so its thresholds can be swept in seconds.
 //
 //   bun bench/sim/virtual-fleet.ts [--workload chat] [--rates 12,16,20] [--duration 15] [--engines 4] [--seed 1]
+//        [--policies a,b] [--cache-threshold 0.3] [--balance-abs-threshold 64] [--balance-rel-threshold 1.5]
+//        [--kv-blocks N] [--system-prompts N]
 import { parseArgs } from 'node:util';
+import { alwaysClosed } from '../../src/core/circuit-breaker.ts';
+import { createEndpoint, type Endpoint } from '../../src/core/endpoint.ts';
+import { cacheAwarePolicy } from '../../src/policies/cache-aware.ts';
+import type { Policy, PolicyOptions } from '../../src/policies/types.ts';
+import { routingText } from '../../src/routing/routing-text.ts';
 import { createEngineModel, type EngineModel, type StepPlan } from './engine-model.ts';
+import type { EngineParams } from './engine-params.ts';
 import { percentile } from './report.ts';
 import { renderChat, splitWords, type ChatMessage } from './tokens.ts';
 import { buildWorkload, type SimRequestSpec, type WorkloadName } from './workloads.ts';
 import { createRng } from './rng.ts';
 
-export type VirtualPolicy = 'round_robin' | 'random' | 'power_of_two' | 'consistent_hash';
-export const VIRTUAL_POLICIES: readonly VirtualPolicy[] = ['round_robin', 'random', 'power_of_two', 'consistent_hash'];
+export type VirtualPolicy = 'round_robin' | 'random' | 'power_of_two' | 'consistent_hash' | 'cache_aware';
+export const VIRTUAL_POLICIES: readonly VirtualPolicy[] = ['round_robin', 'random', 'power_of_two', 'consistent_hash', 'cache_aware'];
+
+/** The router's defaults (src/config/flags.ts). */
+export const ROUTER_POLICY_OPTIONS: PolicyOptions = { cacheThreshold: 0.3, balanceAbsThreshold: 64, balanceRelThreshold: 1.5, evictionIntervalSecs: 120, maxTreeSize: 67_108_864 };
+
+export interface VirtualOptions {
+  /** cache_aware's flags (default: the router's defaults). */
+  policyOptions?: PolicyOptions;
+  /** Engine parameters for every engine. */
+  engine?: Partial<EngineParams>;
+}
 
 export interface VirtualResult {
   policy: VirtualPolicy;
   hitRate: number;
+  /** Requests per engine. */
+  perEngine: number[];
+  /** cache_aware only: how its requests were decided. */
+  decisions?: { hits: number; misses: number; fallbacks: number };
   ttft: { p50: number; p90: number; p99: number };
   sla: number;
   preemptions: number;
@@ -28,25 +52,44 @@ interface Engine {
   plan: StepPlan | null;
   end: number;
   inFlight: number;
+  requests: number;
+  endpoint: Endpoint;
 }
 
-function promptOf(spec: SimRequestSpec): { words: string[]; key: string } {
+function promptOf(spec: SimRequestSpec): { words: string[]; key: string; body: Record<string, unknown> } {
   const body = JSON.parse(spec.body) as { messages?: ChatMessage[]; prompt?: string };
-  if (body.messages === undefined) return { words: splitWords(body.prompt ?? ''), key: body.prompt ?? '' };
+  if (body.messages === undefined) return { words: splitWords(body.prompt ?? ''), key: body.prompt ?? '', body };
   let key = '';
   for (const m of body.messages) {
     key += `${m.role}\u0000${m.content}\u0000`;
     if (m.role === 'user') break;
   }
-  return { words: renderChat(body.messages), key };
+  return { words: renderChat(body.messages), key, body };
 }
 
-export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualPolicy, engines: number, seed: number): VirtualResult {
-  const fleet: Engine[] = Array.from({ length: engines }, () => ({ model: createEngineModel(), plan: null, end: Number.POSITIVE_INFINITY, inFlight: 0 }));
+export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualPolicy, engines: number, seed: number, options: VirtualOptions = {}): VirtualResult {
+  const fleet: Engine[] = Array.from({ length: engines }, (_, i) => ({
+    model: createEngineModel(options.engine),
+    plan: null,
+    end: Number.POSITIVE_INFINITY,
+    inFlight: 0,
+    requests: 0,
+    endpoint: createEndpoint({ url: `http://engine-${i}:8000` }, alwaysClosed()),
+  }));
   const rng = createRng(seed).fork('policy');
+  const policyRng = createRng(seed).fork('cache-aware');
+  const cacheAware: Policy | null =
+    policy === 'cache_aware' ? cacheAwarePolicy({ random: () => policyRng.next(), now: () => 0, options: options.policyOptions ?? ROUTER_POLICY_OPTIONS }) : null;
+  const endpoints = fleet.map((e) => e.endpoint);
   const info = new Map<string, { spec: SimRequestSpec; engine: Engine; first?: number; last?: number; tokens: number }>();
   let rr = 0;
-  const pick = (key: string): Engine => {
+  const pick = (key: string, spec: SimRequestSpec, body: Record<string, unknown>): Engine => {
+    if (cacheAware !== null) {
+      for (const e of fleet) e.endpoint.inFlight = e.inFlight;
+      const text = routingText(spec.path, body, () => spec.body);
+      const chosen = cacheAware.select({ candidates: endpoints, all: endpoints, request: { route: spec.path, headers: new Headers(), body, text } });
+      return fleet[endpoints.indexOf(chosen as Endpoint)] as Engine;
+    }
     if (policy === 'round_robin') return fleet[rr++ % engines]!;
     if (policy === 'random') return rng.pick(fleet);
     if (policy === 'power_of_two') {
@@ -70,8 +113,9 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
     if (arrival === Number.POSITIVE_INFINITY && stepEnd === Number.POSITIVE_INFINITY) break;
     if (arrival <= stepEnd) {
       const spec = specs[next++]!;
-      const { words, key } = promptOf(spec);
-      const target = pick(key);
+      const { words, key, body } = promptOf(spec);
+      const target = pick(key, spec, body);
+      target.requests++;
       const err = target.model.add({ id: String(spec.seq), promptWords: words, maxTokens: spec.maxTokens, arrival: spec.at });
       if (err !== null) throw new Error(err);
       target.inFlight++;
@@ -101,9 +145,13 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
     hits += c.prefixCacheHits;
     preemptions += c.preemptions;
   }
+  cacheAware?.dispose?.();
+  const stats = cacheAware === null ? undefined : (cacheAware as Policy & { stats(): { hits: number; misses: number; loadBalancingFallbacks: number } }).stats();
   return {
     policy,
     hitRate: queries > 0 ? hits / queries : Number.NaN,
+    perEngine: fleet.map((e) => e.requests),
+    ...(stats === undefined ? {} : { decisions: { hits: stats.hits, misses: stats.misses, fallbacks: stats.loadBalancingFallbacks } }),
     ttft: { p50: percentile(ttft, 0.5), p90: percentile(ttft, 0.9), p99: percentile(ttft, 0.99) },
     sla: all.length > 0 ? met.length / all.length : Number.NaN,
     preemptions,
@@ -118,16 +166,31 @@ if (import.meta.main) {
       duration: { type: 'string', default: '15' },
       engines: { type: 'string', default: '4' },
       seed: { type: 'string', default: '1' },
+      policies: { type: 'string', default: VIRTUAL_POLICIES.join(',') },
+      'cache-threshold': { type: 'string', default: String(ROUTER_POLICY_OPTIONS.cacheThreshold) },
+      'balance-abs-threshold': { type: 'string', default: String(ROUTER_POLICY_OPTIONS.balanceAbsThreshold) },
+      'balance-rel-threshold': { type: 'string', default: String(ROUTER_POLICY_OPTIONS.balanceRelThreshold) },
+      'kv-blocks': { type: 'string' },
+      'system-prompts': { type: 'string' },
     },
   });
   const seed = Number(a.seed);
-  console.log('| rate | policy | hit rate | TTFT p50 | p90 | p99 ms | SLA met | preemptions |\n|---:|---|---:|---:|---:|---:|---:|---:|');
+  const policyOptions: PolicyOptions = {
+    ...ROUTER_POLICY_OPTIONS,
+    cacheThreshold: Number(a['cache-threshold']),
+    balanceAbsThreshold: Number(a['balance-abs-threshold']),
+    balanceRelThreshold: Number(a['balance-rel-threshold']),
+  };
+  const engine = a['kv-blocks'] === undefined ? {} : { kvBlocks: Number(a['kv-blocks']) };
+  console.log('| rate | policy | hit rate | TTFT p50 | p90 | p99 ms | SLA met | preemptions | requests per engine | cache_aware hits/misses/fallbacks |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const rate of (a.rates as string).split(',').map(Number)) {
-    const specs = buildWorkload(a.workload as WorkloadName, { seed, rate, durationSec: Number(a.duration), model: 'sim' });
-    for (const policy of VIRTUAL_POLICIES) {
-      const r = simulateFleet(specs, policy, Number(a.engines), seed);
+    const specs = buildWorkload(a.workload as WorkloadName, { seed, rate, durationSec: Number(a.duration), model: 'sim', ...(a['system-prompts'] === undefined ? {} : { systemPrompts: Number(a['system-prompts']) }) });
+    for (const policy of (a.policies as string).split(',') as VirtualPolicy[]) {
+      if (!VIRTUAL_POLICIES.includes(policy)) throw new Error(`--policies: unknown ${JSON.stringify(policy)}; one of ${VIRTUAL_POLICIES.join(', ')}`);
+      const r = simulateFleet(specs, policy, Number(a.engines), seed, { policyOptions, engine });
       const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : '∞');
-      console.log(`| ${rate} | ${policy} | ${(r.hitRate * 100).toFixed(1)}% | ${ms(r.ttft.p50)} | ${ms(r.ttft.p90)} | ${ms(r.ttft.p99)} | ${(r.sla * 100).toFixed(1)}% | ${r.preemptions} |`);
+      const d = r.decisions === undefined ? '' : `${r.decisions.hits}/${r.decisions.misses}/${r.decisions.fallbacks}`;
+      console.log(`| ${rate} | ${policy} | ${(r.hitRate * 100).toFixed(1)}% | ${ms(r.ttft.p50)} | ${ms(r.ttft.p90)} | ${ms(r.ttft.p99)} | ${(r.sla * 100).toFixed(1)}% | ${r.preemptions} | ${r.perEngine.join(' / ')} | ${d} |`);
     }
   }
 }

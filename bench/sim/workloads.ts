@@ -42,6 +42,9 @@ export interface WorkloadOptions {
   rate: number;
   durationSec: number;
   model: string;
+  /** Distinct chat system prompts (default SHAPE.systemPrompts). One is the common production case: every
+   * conversation opens with the same prompt, so a prefix-aware policy sees one shared prefix. */
+  systemPrompts?: number;
 }
 
 /** Per-class shape. Priorities follow production-stack's `x-request-priority` (1 high … 3 low). */
@@ -103,7 +106,7 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
   const docRng = root.fork('documents');
   const batchRng = root.fork('batch');
   const textRng = root.fork('fixed-text');
-  const systems = Array.from({ length: SHAPE.systemPrompts }, (_, i) => `You are assistant number ${i}. ${text(textRng, range(textRng, SHAPE.systemPromptTokens))}`);
+  const systems = Array.from({ length: o.systemPrompts ?? SHAPE.systemPrompts }, (_, i) => `You are assistant number ${i}. ${text(textRng, range(textRng, SHAPE.systemPromptTokens))}`);
   const docs = Array.from({ length: SHAPE.documents }, (_, i) => `Document ${i}. ${text(textRng, range(textRng, SHAPE.documentTokens))}`);
   // Zipf(1) popularity over documents: a few hot documents and a long tail.
   const docWeights = docs.map((_, i) => 1 / (i + 1));

@@ -129,7 +129,9 @@ export function renderChart(spec: ChartSpec): Uint8Array {
   if (xRef && xRef.value >= x0 && xRef.value <= x1) {
     const x = px(xRef.value);
     c.line(x, top, x, bottom, [120, 120, 120], 1, 6);
-    c.text(x + 6, (top + bottom) / 2 - 30, xRef.label, [90, 90, 90], 2);
+    // Right of the line, or left of it when the label would run past the plot area.
+    const w = c.textWidth(xRef.label, 2);
+    c.text(x + 6 + w > right ? x - 6 - w : x + 6, (top + bottom) / 2 - 30, xRef.label, [90, 90, 90], 2);
   }
 
   // Titles.
