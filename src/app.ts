@@ -10,7 +10,7 @@ import type { EndpointStats } from './stats/endpoint-stats.ts';
 import type { TokenizerPool } from './pool/pool.ts';
 import { addTokenizeRoute } from './http/routes/router-tokenize.ts';
 import { pathOf, type AppEnv } from './http/context.ts';
-import { errorResponse, routerError, statusOf, type RouterError } from './http/errors.ts';
+import { errorResponse, routerError, type RouterError } from './http/errors.ts';
 import { adminAuth, inferenceAuth, PROBE_PATHS } from './http/auth.ts';
 import type { ApiKeyValidator } from './http/api-key-validator.ts';
 import { addAdminRoutes, isAdminPath } from './http/routes/admin.ts';
@@ -21,14 +21,14 @@ import { addInferenceRoutes } from './http/routes/inference.ts';
 import { addInfoRoutes } from './http/routes/info.ts';
 import { addResponsesRoutes } from './http/routes/responses.ts';
 import type { Logger } from './log/logger.ts';
-import { statusClass, type Metrics } from './metrics/metrics.ts';
+import type { Metrics } from './metrics/metrics.ts';
 import type { Policy } from './policies/types.ts';
 import { serverSpan } from './http/server-span.ts';
 import { experienceFactory } from './stats/experience.ts';
 import type { QoeOptions } from './policies/qoe/options.ts';
 import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
 import { createRegularRouter, type RegularRouter } from './routing/regular.ts';
-import { reject } from './routing/reject.ts';
+import { countRefusal, reject } from './routing/reject.ts';
 
 export interface AppDeps {
   readonly config: Config;
@@ -81,13 +81,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
   });
   if (tracer.enabled) app.use('*', serverSpan(tracer));
-  const countRefusal = (path: string, e: RouterError) => {
-    const route = isAdminPath(path) ? 'admin' : 'auth';
-    metrics.requestErrors.inc({ route, error_type: e.kind });
-    metrics.requests.inc({ route, status: statusClass(statusOf(e)) });
-  };
+  const countAuthRefusal = (path: string, e: RouterError) => countRefusal(metrics, isAdminPath(path) ? 'admin' : 'auth', e);
   // Before the routes, so a refused client never takes an admission slot.
-  app.use('*', inferenceAuth({ staticKeys: deps.staticKeys ?? [], validator: deps.keyValidator, log, count: countRefusal, isExempt: (p) => PROBE_PATHS.has(p) || isAdminPath(p) }));
+  app.use('*', inferenceAuth({ staticKeys: deps.staticKeys ?? [], validator: deps.keyValidator, log, count: countAuthRefusal, isExempt: (p) => PROBE_PATHS.has(p) || isAdminPath(p) }));
 
   const experience = experienceFactory(metrics, deps.qoe);
   const router = deps.pdRouter ?? createRegularRouter({
@@ -114,7 +110,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     manager: deps.endpoints,
     registry: deps.registry,
     log,
-    auth: adminAuth({ adminApiKey: config.admin_api_key, log, count: countRefusal }),
+    auth: adminAuth({ adminApiKey: config.admin_api_key, log, count: countAuthRefusal }),
     apiKey: config.api_key,
     endpointTimeoutMs: config.health_check_timeout_secs * 1000,
   });

@@ -3,7 +3,7 @@ import { createApp } from './app.ts';
 import type { Config } from './config/schema.ts';
 import { Admission } from './core/admission.ts';
 import { createCircuitBreaker } from './core/circuit-breaker.ts';
-import { endpointId } from './core/endpoint.ts';
+import { baseUrl, endpointId, rankSpecs } from './core/endpoint.ts';
 import { HealthChecker } from './core/health.ts';
 import { createRegistry, type EndpointRegistry } from './core/registry.ts';
 import { retryPolicy } from './core/retry.ts';
@@ -219,8 +219,8 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
   // With data-parallel ranks each URL is N endpoints (`URL@0`…), each routed with X-data-parallel-rank.
   const tags = tagsByUrl(config);
   const add = (given: EndpointSpec) => {
-    const spec = { ...given, tags: tags.get(given.url.replace(/\/+$/, '')) ?? given.tags };
-    for (const s of dpSize > 1 ? Array.from({ length: dpSize }, (_, dpRank) => ({ ...spec, dpRank })) : [spec]) {
+    const spec = { ...given, tags: tags.get(baseUrl(given.url)) ?? given.tags };
+    for (const s of rankSpecs(spec, dpSize)) {
       const added = registry.add(s);
       if ('error' in added) log.warn('duplicate endpoint ignored', { endpoint: endpointId(s) });
     }

@@ -1,6 +1,6 @@
 // What a configuration reload (SIGHUP, or the --config file changing) changes in a running router, and what
 // it cannot change without a restart. Pure: old and new configuration in, a plan out.
-import type { EndpointRole } from '../core/endpoint.ts';
+import { baseUrl, type EndpointRole } from '../core/endpoint.ts';
 import type { LogLevel } from '../log/logger.ts';
 import { cliName, type FlagKey } from './flags.ts';
 import type { Config } from './schema.ts';
@@ -43,10 +43,10 @@ export const POLICY_KEYS = [
 const APPLIED: ReadonlySet<string> = new Set<string>([...ENDPOINT_KEYS, ...POLICY_KEYS, 'log_level', 'config']);
 
 export function configuredEndpoints(c: Config): ConfiguredEndpoint[] {
-  if (!c.vllm_pd_disaggregation && !c.pd_disaggregation) return c.worker_urls.map((url) => ({ url: trim(url), role: 'regular', bootstrapPort: null }));
+  if (!c.vllm_pd_disaggregation && !c.pd_disaggregation) return c.worker_urls.map((url) => ({ url: baseUrl(url), role: 'regular', bootstrapPort: null }));
   return [
-    ...c.prefill.map(({ url, bootstrapPort }) => ({ url: trim(url), role: 'prefill' as const, bootstrapPort })),
-    ...c.decode.map((url) => ({ url: trim(url), role: 'decode' as const, bootstrapPort: null })),
+    ...c.prefill.map(({ url, bootstrapPort }) => ({ url: baseUrl(url), role: 'prefill' as const, bootstrapPort })),
+    ...c.decode.map((url) => ({ url: baseUrl(url), role: 'decode' as const, bootstrapPort: null })),
   ];
 }
 
@@ -64,4 +64,3 @@ export function planReload(old: Config, next: Config): ReloadPlan {
   };
 }
 
-const trim = (url: string) => url.replace(/\/+$/, '');

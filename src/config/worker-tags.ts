@@ -1,4 +1,5 @@
 // `--worker-tags URL=tag1,tag2`: tags of configured endpoints (disaggregated_qoe reads prefill/decode tags).
+import { baseUrl } from '../core/endpoint.ts';
 import type { Config } from './schema.ts';
 
 /** Tags by endpoint URL (no trailing slash). Tags are split on `,` or `+` (`+` survives comma-split env values). */
@@ -7,7 +8,7 @@ export function tagsByUrl(config: Pick<Config, 'worker_tags'>): Map<string, stri
   for (const item of config.worker_tags) {
     const eq = item.lastIndexOf('=');
     if (eq <= 0) continue;
-    const url = item.slice(0, eq).replace(/\/+$/, '');
+    const url = baseUrl(item.slice(0, eq));
     const tags = item
       .slice(eq + 1)
       .split(/[,+]/)

@@ -12,7 +12,7 @@
 // `drained` resolves when its in-flight count reaches zero or the drain timeout passes. Nothing is cut at
 // the timeout: it only bounds how long a caller waits.
 import type { Logger } from '../log/logger.ts';
-import { type Endpoint, type EndpointRole, type EndpointSpec } from './endpoint.ts';
+import { rankSpecs, type Endpoint, type EndpointRole, type EndpointSpec } from './endpoint.ts';
 import { parseEndpointUrl } from './endpoint-url.ts';
 import type { EndpointRegistry } from './registry.ts';
 
@@ -143,7 +143,7 @@ export function createEndpointManager(deps: EndpointManagerDeps): EndpointManage
         return { ok: false, status: 502, message: `Endpoint ${url} failed its health probe; it was not added` };
       }
       const base: EndpointSpec = { url, role, bootstrapPort: spec.bootstrapPort ?? null, labels: spec.labels, tags: spec.tags };
-      const specs = dpSize > 1 ? Array.from({ length: dpSize }, (_, dpRank) => ({ ...base, dpRank })) : [base];
+      const specs = rankSpecs(base, dpSize);
       const added: Endpoint[] = [];
       for (const s of specs) {
         const result = registry.add(s);

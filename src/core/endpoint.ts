@@ -48,14 +48,22 @@ export function hostPort(url: string): string {
   return `${parsed.hostname}:${port}`;
 }
 
+/** A base URL as the registry keys it: without trailing slashes. */
+export const baseUrl = (url: string): string => url.replace(/\/+$/, '');
+
+/** The specs of one URL with `dpSize` data-parallel ranks (`URL@0`…), or the spec itself without ranks. */
+export function rankSpecs<S extends EndpointSpec>(spec: S, dpSize: number): S[] {
+  return dpSize > 1 ? Array.from({ length: dpSize }, (_, dpRank) => ({ ...spec, dpRank })) : [spec];
+}
+
 /** The registry key of an endpoint: its base URL, with `@rank` when data-parallel ranks are expanded. */
 export function endpointId(spec: Pick<EndpointSpec, 'url' | 'dpRank'>): string {
-  const url = spec.url.replace(/\/+$/, '');
+  const url = baseUrl(spec.url);
   return spec.dpRank === undefined ? url : `${url}@${spec.dpRank}`;
 }
 
 export function createEndpoint(spec: EndpointSpec, breaker: CircuitBreaker): Endpoint {
-  const url = spec.url.replace(/\/+$/, '');
+  const url = baseUrl(spec.url);
   return {
     id: endpointId(spec),
     url,

@@ -2,7 +2,6 @@
 import { RouterSocket, type RouterPeerEvent } from '../zmq/router-socket.ts';
 import {
   createRegistrationDecoder,
-  type DiscoveredRole,
   type Registration,
   type RejectReason,
   type TransferMode,

@@ -9,7 +9,6 @@ import { upstreamHeaders } from '../http/forward-headers.ts';
 import { injectTraceContext } from '../tracing/traceparent.ts';
 import { NOOP_SPAN, type Span, type Tracer } from '../tracing/tracer.ts';
 import type { ExperienceFactory } from '../stats/experience.ts';
-import { servedBy } from './regular.ts';
 import type { Logger } from '../log/logger.ts';
 import { statusClass, type Metrics } from '../metrics/metrics.ts';
 import { stripClientKvParams } from '../pd/prefill-request.ts';
@@ -202,7 +201,8 @@ export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Respo
   if (!ok) pd.legFailed('decode', endpoint.id);
   let first = true;
   const experience = deps.experience?.(req.headers, req.startedAt, endpoint.id, isStream);
-  return servedBy(run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`, relay(upstream, req.requestId, {
+  return relay(upstream, req.requestId, {
+    servedBy: run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`,
     stallTimeoutMs: deps.stallTimeoutMs ?? 0,
     onChunk(chunk) {
       experience?.chunk(chunk, deps.now());
@@ -226,7 +226,7 @@ export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Respo
       if (outcome !== 'complete') deps.log.warn('response body did not complete', { request_id: req.requestId, route: req.route, endpoint: endpoint.id, outcome });
       req.onSettled?.();
     },
-  }));
+  });
 }
 
 /** The message and `param` of an endpoint's error body (OpenAI envelope, vLLM's legacy flat shape, FastAPI's detail). */

@@ -37,6 +37,8 @@ export type StreamOutcome = 'complete' | 'upstream_error' | 'stalled' | 'client_
 export interface RelayHooks {
   /** Cut an SSE stream that sends nothing for this long (0 or undefined: never). */
   readonly stallTimeoutMs?: number;
+  /** Sent as `x-served-by`: the endpoint(s) that answered (the seeds' end-to-end tracking). */
+  readonly servedBy?: string;
   /** Each chunk as it leaves for the client (same bytes, not copied). */
   onChunk?(chunk: Uint8Array): void;
   /** Exactly once, when the body is done one way or another. */
@@ -51,6 +53,7 @@ export interface RelayHooks {
  */
 export async function relay(upstream: Response, requestId: string, hooks: RelayHooks): Promise<Response> {
   const headers = downstreamHeaders(upstream.headers, requestId);
+  if (hooks.servedBy !== undefined) headers.set('x-served-by', hooks.servedBy);
   const isSse = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   if (!isSse || upstream.body === null) {
     let bytes: Uint8Array;

@@ -217,7 +217,8 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     const meter = createStreamMeter(req.startedAt, itl && ((gap) => itl.observe(gap / 1000)));
     const experience = deps.experience?.(req.headers, req.startedAt, endpoint.id, isStream);
     let sawFirstByte = false;
-    return servedBy(endpoint.id, relay(upstream, req.requestId, {
+    return relay(upstream, req.requestId, {
+      servedBy: endpoint.id,
       stallTimeoutMs: deps.stallTimeoutMs,
       onChunk(chunk) {
         const now = deps.now();
@@ -264,15 +265,8 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
           });
         req.onSettled?.();
       },
-    }));
+    });
   }
-}
-
-/** `x-served-by` names the endpoint that answered (the seeds' end-to-end tracking; handy when debugging). */
-export async function servedBy(endpoints: string, response: Promise<Response>): Promise<Response> {
-  const res = await response;
-  res.headers.set('x-served-by', endpoints);
-  return res;
 }
 
 const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 10) / 10);
