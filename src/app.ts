@@ -83,7 +83,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (tracer.enabled) app.use('*', serverSpan(tracer));
   const countAuthRefusal = (path: string, e: RouterError) => countRefusal(metrics, isAdminPath(path) ? 'admin' : 'auth', e);
   // Before the routes, so a refused client never takes an admission slot.
-  app.use('*', inferenceAuth({ staticKeys: deps.staticKeys ?? [], validator: deps.keyValidator, log, count: countAuthRefusal, isExempt: (p) => PROBE_PATHS.has(p) || isAdminPath(p) }));
+  const clientAuth = inferenceAuth({ staticKeys: deps.staticKeys ?? [], validator: deps.keyValidator, log, count: countAuthRefusal, isExempt: (p) => PROBE_PATHS.has(p) || isAdminPath(p) });
+  if (clientAuth !== undefined) app.use('*', clientAuth);
 
   const experience = experienceFactory(metrics, deps.qoe);
   const router = deps.pdRouter ?? createRegularRouter({

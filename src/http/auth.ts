@@ -99,9 +99,10 @@ export interface InferenceAuthOptions {
 }
 
 /** Client routes: a static key or a validator's yes, else 401; 503 when the validators cannot be asked. */
-export function inferenceAuth(options: InferenceAuthOptions): MiddlewareHandler<AppEnv> {
+/** The client-key check, or undefined when no keys are configured (then there is nothing to mount). */
+export function inferenceAuth(options: InferenceAuthOptions): MiddlewareHandler<AppEnv> | undefined {
   const { validator } = options;
-  if (options.staticKeys.length === 0 && validator === undefined) return (_c, next) => next();
+  if (options.staticKeys.length === 0 && validator === undefined) return undefined;
   // Digests in a set: the lookup time reveals nothing useful about the keys (an attacker cannot steer a hash).
   const staticDigests = new Set(options.staticKeys.map(tokenDigest));
   return async (c, next) => {

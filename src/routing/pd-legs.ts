@@ -126,9 +126,9 @@ export function claim(deps: LegDeps, run: Run, endpoint: Endpoint, stage: PdStag
       : NOOP_SPAN;
   const { metrics } = deps;
   endpoint.inFlight++;
-  metrics.running.inc({ worker: endpoint.id });
-  metrics.processed.inc({ worker: endpoint.id });
-  metrics.policyDecisions.inc({ policy: policyOf(deps, stage).name, worker: endpoint.id });
+  metrics.running.labels(endpoint.id).inc();
+  metrics.processed.labels(endpoint.id).inc();
+  metrics.policyDecisions.labels(policyOf(deps, stage).name, endpoint.id).inc();
   deps.pd.legStarted(stage, endpoint.id);
   let released = false;
   return {
@@ -140,7 +140,7 @@ export function claim(deps: LegDeps, run: Run, endpoint: Endpoint, stage: PdStag
       if (released) return;
       released = true;
       endpoint.inFlight--;
-      metrics.running.dec({ worker: endpoint.id });
+      metrics.running.labels(endpoint.id).dec();
       span.end();
     },
   };
@@ -220,9 +220,9 @@ export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Respo
       experience?.finish(deps.now(), ok && !broken && outcome !== 'client_closed');
       const seconds = (deps.now() - req.startedAt) / 1000;
       pd.finished(req.route, outcome === 'client_closed' ? 'client_closed' : broken ? 'stream_error' : ok ? 'success' : 'decode_error', seconds, endpoint.id);
-      metrics.requests.inc({ route: req.route, status: statusClass(status) });
-      metrics.requestDuration.observe({ route: req.route }, seconds);
-      metrics.streamOutcomes.inc({ route: req.route, outcome });
+      metrics.requests.labels(req.route, statusClass(status)).inc();
+      metrics.requestDuration.labels(req.route).observe(seconds);
+      metrics.streamOutcomes.labels(req.route, outcome).inc();
       if (outcome !== 'complete') deps.log.warn('response body did not complete', { request_id: req.requestId, route: req.route, endpoint: endpoint.id, outcome });
       req.onSettled?.();
     },

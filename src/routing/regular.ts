@@ -102,8 +102,8 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     const remaining = Math.max(0, req.startedAt + deps.requestTimeoutMs - deps.now());
     const abort = abortOnClientOrDeadline(req.clientSignal, remaining);
     endpoint.inFlight++;
-    metrics.hot.running(endpoint.id).inc();
-    metrics.hot.processed(endpoint.id).inc();
+    metrics.running.labels(endpoint.id).inc();
+    metrics.processed.labels(endpoint.id).inc();
     deps.stats.started(endpoint.id, deps.now());
     const headers = upstreamHeaders(req.headers, req.requestId, extra);
     const span = upstreamSpan(req, endpoint);
@@ -122,7 +122,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     const release = (error?: string) => {
       abort.done();
       endpoint.inFlight--;
-      metrics.hot.running(endpoint.id).dec();
+      metrics.running.labels(endpoint.id).dec();
       if (error !== undefined) span.setStatus(error);
       span.end();
     };
@@ -143,7 +143,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
 
   const record = (endpoint: Endpoint, ticket: BreakerTicket, success: boolean) => {
     ticket.record(success);
-    metrics.hot.cbOutcomes(endpoint.id, success ? 'success' : 'failure').inc();
+    metrics.cbOutcomes.labels(endpoint.id, success ? 'success' : 'failure').inc();
   };
 
   const settle = (req: ProxyRequest, response: Response) => {
@@ -175,7 +175,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
           if (last) return settle(req, reject(deps, req.route, req.requestId, routerError('no_available_endpoints', 'No endpoint could take the request (circuits open)')));
           continue;
         }
-        metrics.hot.policyDecisions(policy.name, endpoint.id).inc();
+        metrics.policyDecisions.labels(policy.name, endpoint.id).inc();
 
         const { upstream, release } = await attempt(req, endpoint);
         if (isRouterError(upstream)) {
@@ -213,7 +213,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     const status = upstream.status;
     const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
     const model = deps.modelLabel(typeof req.json?.model === 'string' ? req.json.model : undefined);
-    const itl = isStream ? metrics.hot.itl(endpoint.id, model) : undefined;
+    const itl = isStream ? metrics.itl.labels(endpoint.id, model) : undefined;
     const meter = createStreamMeter(req.startedAt, itl && ((gap) => itl.observe(gap / 1000)));
     const experience = deps.experience?.(req.headers, req.startedAt, endpoint.id, isStream);
     let sawFirstByte = false;
@@ -225,7 +225,7 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         if (!sawFirstByte) {
           sawFirstByte = true;
           if (isStream) {
-            metrics.hot.ttft(endpoint.id, model).observe((now - req.startedAt) / 1000);
+            metrics.ttft.labels(endpoint.id, model).observe((now - req.startedAt) / 1000);
             deps.stats.firstByte(endpoint.id, now - req.startedAt);
           }
         }
@@ -240,15 +240,15 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         if (outcome === 'client_closed') ticket.release();
         else record(endpoint, ticket, !failure);
         deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
-        metrics.hot.requests(req.route, statusClass(status)).inc();
-        metrics.hot.requestDuration(req.route).observe(summary.totalMs / 1000);
-        metrics.hot.streamOutcomes(req.route, outcome).inc();
-        metrics.hot.e2e(endpoint.id, model).observe(summary.totalMs / 1000);
+        metrics.requests.labels(req.route, statusClass(status)).inc();
+        metrics.requestDuration.labels(req.route).observe(summary.totalMs / 1000);
+        metrics.streamOutcomes.labels(req.route, outcome).inc();
+        metrics.e2e.labels(endpoint.id, model).observe(summary.totalMs / 1000);
         if (summary.usage) {
-          metrics.hot.promptTokens(endpoint.id, model).inc(summary.usage.promptTokens);
-          metrics.hot.completionTokens(endpoint.id, model).inc(summary.usage.completionTokens);
+          metrics.promptTokens.labels(endpoint.id, model).inc(summary.usage.promptTokens);
+          metrics.completionTokens.labels(endpoint.id, model).inc(summary.usage.completionTokens);
         }
-        if (summary.tokensPerSecond !== undefined) metrics.hot.tokensPerSecond(endpoint.id, model).observe(summary.tokensPerSecond);
+        if (summary.tokensPerSecond !== undefined) metrics.tokensPerSecond.labels(endpoint.id, model).observe(summary.tokensPerSecond);
         if (deps.log.enabled('info'))
           deps.log.info('request', {
             request_id: req.requestId,

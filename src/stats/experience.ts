@@ -43,15 +43,15 @@ export function experienceFactory(metrics: Metrics, qoe: QoeOptions): Experience
         stream.tokens(now - startedAt, n);
       },
       finish(now, served) {
-        metrics.e2eByPriority.observe({ priority }, (now - startedAt) / 1000);
+        metrics.e2eByPriority.labels(priority).observe((now - startedAt) / 1000);
         if (stream === undefined || !served) return;
         const qoeValue = stream.finish();
         if (first === undefined || qoeValue === undefined) return;
         const ttftMs = first - startedAt;
-        metrics.sla.inc({ priority, result: ttftMs <= expected.ttftMs ? 'met' : 'missed' });
-        metrics.streamQoe.observe({ priority, worker }, qoeValue);
-        metrics.prefillLatency.observe({ worker }, ttftMs / 1000);
-        if (events > 1 && last > first) metrics.decodingThroughput.observe({ worker }, ((events - 1) * 1000) / (last - first));
+        metrics.sla.labels(priority, ttftMs <= expected.ttftMs ? 'met' : 'missed').inc();
+        metrics.streamQoe.labels(priority, worker).observe(qoeValue);
+        metrics.prefillLatency.labels(worker).observe(ttftMs / 1000);
+        if (events > 1 && last > first) metrics.decodingThroughput.labels(worker).observe(((events - 1) * 1000) / (last - first));
       },
     };
   };

@@ -91,7 +91,8 @@ export async function startAdminRouter(options: AdminRouterOptions = {}): Promis
           log,
           cache: createVerdictCache({ positiveTtlMs: options.positiveTtlMs ?? 300_000, negativeTtlMs: options.negativeTtlMs ?? 60_000, maxEntries: 1000, now: options.now ?? (() => performance.now()) }),
         });
-  app.use('*', inferenceAuth({ staticKeys: options.staticKeys ?? [], validator, isExempt: (path) => PROBE_PATHS.has(path) || isAdminPath(path), log }));
+  const clientAuth = inferenceAuth({ staticKeys: options.staticKeys ?? [], validator, isExempt: (path) => PROBE_PATHS.has(path) || isAdminPath(path), log });
+  if (clientAuth !== undefined) app.use('*', clientAuth);
   addAdminRoutes(app, { manager, registry, log, auth: adminAuth({ adminApiKey: options.adminApiKey, log }), apiKey: undefined, endpointTimeoutMs: 2000 });
   app.get('/health', (c) => c.text('ok'));
   app.post('/v1/completions', async (c) => {
