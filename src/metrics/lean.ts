@@ -30,7 +30,10 @@ abstract class LeanMetric<N extends string, C> {
   readonly labelNames: readonly N[];
   abstract readonly type: 'counter' | 'gauge' | 'histogram';
   readonly aggregator = 'sum';
-  #children = new Map<string, { readonly values: readonly string[]; readonly child: C }>();
+  // Children by label values, one Map level per label (no key string to build and hash per update), and
+  // the same children in a list for the exposition.
+  #root = new Map<string, unknown>();
+  #series: { readonly values: readonly string[]; readonly child: C }[] = [];
   #only: C | undefined;
 
   constructor(options: Options<N>) {
@@ -50,15 +53,26 @@ abstract class LeanMetric<N extends string, C> {
 
   /** The child for these label values, in `labelNames` order. Keep it: updating it is the cheap path. */
   labels(...values: LabelValue[]): C {
-    if (values.length === 0 && this.labelNames.length === 0) return (this.#only ??= this.newChild());
-    if (values.length !== this.labelNames.length) throw new Error(`${this.name}: ${values.length} label values for labels [${this.labelNames.join(', ')}]`);
-    const key = values.length === 1 ? String(values[0]) : values.join('\u0000');
-    let entry = this.#children.get(key);
-    if (entry === undefined) {
-      if (this.#children.size >= MAX_CHILDREN) this.#children.clear();
-      entry = { values: values.map(String), child: this.newChild() };
-      this.#children.set(key, entry);
+    const n = this.labelNames.length;
+    if (values.length !== n) throw new Error(`${this.name}: ${values.length} label values for labels [${this.labelNames.join(', ')}]`);
+    if (n === 0) return (this.#only ??= this.newChild());
+    let level: Map<string, unknown> | undefined = this.#root;
+    for (let i = 0; i < n - 1 && level !== undefined; i++) level = level.get(String(values[i])) as Map<string, unknown> | undefined;
+    const series = level?.get(String(values[n - 1])) as { readonly child: C } | undefined;
+    return series === undefined ? this.#add(values.map(String)) : series.child;
+  }
+
+  #add(values: readonly string[]): C {
+    if (this.#series.length >= MAX_CHILDREN) this.reset();
+    let level = this.#root;
+    for (let i = 0; i < values.length - 1; i++) {
+      let next = level.get(values[i]!) as Map<string, unknown> | undefined;
+      if (next === undefined) level.set(values[i]!, (next = new Map()));
+      level = next;
     }
+    const entry = { values, child: this.newChild() };
+    level.set(values[values.length - 1]!, entry);
+    this.#series.push(entry);
     return entry.child;
   }
 
@@ -71,7 +85,8 @@ abstract class LeanMetric<N extends string, C> {
 
   /** Forgets every child (the series disappear from the exposition). */
   reset(): void {
-    this.#children.clear();
+    this.#root = new Map();
+    this.#series = [];
     this.#only = undefined;
     this.init();
   }
@@ -80,7 +95,7 @@ abstract class LeanMetric<N extends string, C> {
   get() {
     const values: Sample[] = [];
     if (this.#only !== undefined) this.samples({}, this.#only, values);
-    for (const { values: labelValues, child } of this.#children.values()) {
+    for (const { values: labelValues, child } of this.#series) {
       const labels: Record<string, LabelValue> = {};
       this.labelNames.forEach((n, i) => (labels[n] = labelValues[i]!));
       this.samples(labels, child, values);
