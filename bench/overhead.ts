@@ -1,11 +1,13 @@
 // The router's cost, measured in one run: the same load against an engine directly, through the compiled
 // router, and through nginx (when installed), each in front of the same two mock engines.
 //
-//   bun run bench [--seconds 5] [--connections 32]
+//   bun run bench [--seconds 4] [--rounds 3] [--connections 32]
 //
 // Throughput and latency come from wrk when installed (a separate C process), else from a Bun client.
 // Time to first token is measured by a Bun client on sequential streams. Figures are ratios within one
-// run because the machine is shared and noisy.
+// run because the machine is shared and noisy: the targets take turns, round after round, and each figure
+// is the median over rounds. CPU per request (the proxy process's user + system time over the requests it
+// served, Bun's HTTP client thread included) moves least with the neighbours' load.
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +15,10 @@ import { parseArgs } from 'node:util';
 import { spawnChild, spawnMockEngine, type Child } from '../test/support/process.ts';
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' }, streams: { type: 'string', default: '300' }, out: { type: 'string' } },
+  options: { seconds: { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '32' }, streams: { type: 'string', default: '300' }, out: { type: 'string' } },
 });
 const SECONDS = Number(args.seconds);
+const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
 const STREAMS = Number(args.streams);
 const root = new URL('..', import.meta.url).pathname;
@@ -40,10 +43,10 @@ async function startNginx(upstreams: string[]): Promise<(Target & { stop: () => 
   const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
   const port = await freePort();
   const servers = upstreams.map((u) => `server ${new URL(u).host};`).join(' ');
-  // One worker process: the same single event loop the router has.
+  // One worker process, no master (so its pid is the one serving): the same single event loop the router has.
   writeFileSync(
     join(dir, 'nginx.conf'),
-    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+    `worker_processes 1; master_process off; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
 events { worker_connections 4096; }
 http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
   upstream engines { ${servers} keepalive 128; }
@@ -57,6 +60,7 @@ http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
 }
 
 interface LoadResult {
+  requests: number;
   rps: number;
   p50: number;
   p99: number;
@@ -72,7 +76,7 @@ function parseWrk(out: string): LoadResult {
     const v = Number(m[1]);
     return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
   };
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN), p50: ms('50'), p99: ms('99') };
+  return { requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN), rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN), p50: ms('50'), p99: ms('99') };
 }
 
 async function loadWithWrk(url: string, connections: number): Promise<LoadResult> {
@@ -96,7 +100,7 @@ async function loadWithBun(url: string, connections: number): Promise<LoadResult
     }),
   );
   latencies.sort((a, b) => a - b);
-  return { rps: latencies.length / SECONDS, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+  return { requests: latencies.length, rps: latencies.length / SECONDS, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
@@ -116,6 +120,14 @@ async function ttft(url: string): Promise<{ p50: number; p99: number }> {
   times.sort((a, b) => a - b);
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
 }
+
+/** User + system CPU time of a process so far, in milliseconds (all its threads). */
+function cpuMs(pid: number): number {
+  const fields = (require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string).split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
 
 function peakRssMiB(pid: number): number {
   try {
@@ -140,44 +152,73 @@ async function main(): Promise<void> {
   const children: Child[] = [];
   const engines = await Promise.all([spawnMockEngine(['--model', 'm']), spawnMockEngine(['--model', 'm'])]);
   children.push(...engines);
-  const router = spawnChild([binary, '--worker-urls', ...engines.map((e) => e.url), '--policy', 'round_robin', '--port', '0', '--prometheus-port', '0', '--log-json', '--log-level', 'warn']);
-  children.push(router);
-  const routerLine = spawnChild([binary, '--version']);
-  await routerLine.proc.exited;
+  const routerArgs = [binary, '--worker-urls', ...engines.map((e) => e.url), '--policy', 'round_robin', '--port', '0', '--prometheus-port', '0', '--log-json'];
+  const router = spawnChild([...routerArgs, '--log-level', 'warn']);
+  // The same router writing one JSON line per request to stdout (read by this process, as journald would).
+  const logging = spawnChild([...routerArgs, '--log-level', 'info']);
+  const minimal = spawnChild(['bun', join(root, 'bench/min-proxy.ts'), ...engines.map((e) => e.url)]);
+  children.push(router, logging, minimal);
   // The listening line is at info level; with --log-level warn it is not printed, so probe readiness instead.
   const port = await routerPort(router);
+  const [, loggingUrl] = await logging.waitFor(/"url":"(http:[^"]+)"/);
+  const [, minimalUrl] = await minimal.waitFor(/LISTENING (\S+)/);
   const nginx = await startNginx(engines.map((e) => e.url));
-  const targets: Target[] = [{ name: 'direct (one engine)', url: engines[0]!.url }, { name: 'vllm-router', url: `http://127.0.0.1:${port}`, pid: router.proc.pid }];
+  const targets: Target[] = [
+    { name: 'direct (one engine)', url: engines[0]!.url },
+    { name: 'vllm-router', url: `http://127.0.0.1:${port}`, pid: router.proc.pid },
+    { name: 'vllm-router, request logs on', url: loggingUrl!, pid: logging.proc.pid },
+    { name: 'Bun minimal proxy', url: minimalUrl!, pid: minimal.proc.pid },
+  ];
   if (nginx) targets.push(nginx);
 
   const load = which('wrk') ? loadWithWrk : loadWithBun;
   const loader = which('wrk') ? 'wrk (1 thread)' : 'Bun fetch client';
   for (const t of targets) await load(t.url, 4); // warm-up: JIT, connection pools
 
-  const rows: { name: string; rps: number; p50: number; p99: number; p50c1: number; ttft50: number; ttft99: number; rss: number }[] = [];
-  for (const t of targets) {
-    const saturated = await load(t.url, CONNECTIONS);
-    const single = await load(t.url, 1);
+  const samples = targets.map(() => ({ rps: [] as number[], p50: [] as number[], p99: [] as number[], p50c1: [] as number[], cpu: [] as number[] }));
+  for (let round = 0; round < ROUNDS; round++)
+    for (const [i, t] of targets.entries()) {
+      const cpuBefore = t.pid ? cpuMs(t.pid) : Number.NaN;
+      const saturated = await load(t.url, CONNECTIONS);
+      const cpuPerRequest = t.pid ? ((cpuMs(t.pid) - cpuBefore) * 1000) / saturated.requests : Number.NaN;
+      const single = await load(t.url, 1);
+      const s = samples[i]!;
+      s.rps.push(saturated.rps);
+      s.p50.push(saturated.p50);
+      s.p99.push(saturated.p99);
+      s.p50c1.push(single.p50);
+      s.cpu.push(cpuPerRequest);
+    }
+  const rows: { name: string; rps: number; p50: number; p99: number; p50c1: number; cpu: number; ttft50: number; ttft99: number; rss: number }[] = [];
+  for (const [i, t] of targets.entries()) {
+    const s = samples[i]!;
     const stream = await ttft(t.url);
-    rows.push({ name: t.name, rps: saturated.rps, p50: saturated.p50, p99: saturated.p99, p50c1: single.p50, ttft50: stream.p50, ttft99: stream.p99, rss: t.pid ? peakRssMiB(t.pid) : Number.NaN });
+    rows.push({ name: t.name, rps: median(s.rps), p50: median(s.p50), p99: median(s.p99), p50c1: median(s.p50c1), cpu: median(s.cpu), ttft50: stream.p50, ttft99: stream.p99, rss: t.pid ? peakRssMiB(t.pid) : Number.NaN });
   }
 
-  const direct = rows[0]!;
-  const routerRow = rows[1]!;
-  const nginxRow = rows[2];
+  const row = (name: string) => rows.find((r) => r.name === name);
+  const direct = row('direct (one engine)')!;
+  const routerRow = row('vllm-router')!;
+  const loggingRow = row('vllm-router, request logs on')!;
+  const minimalRow = row('Bun minimal proxy')!;
+  const nginxRow = row('nginx');
   const lines = [
-    `Load: ${loader}, ${SECONDS} s per case, ${CONNECTIONS} connections (saturated) and 1 connection; ${STREAMS} sequential streams for TTFT.`,
+    `Load: ${loader}, ${SECONDS} s per case, ${CONNECTIONS} connections (saturated) and 1 connection, targets in turn for ${ROUNDS} rounds (medians); ${STREAMS} sequential streams for TTFT.`,
     `Engines: two mock vLLM processes (test/fixtures/mock-engine-main.ts, no delays). Machine: ${navigator.hardwareConcurrency} cores, shared by load generator, engines and proxy.`,
     '',
-    '| Target | req/s (c=' + CONNECTIONS + ') | p50 ms | p99 ms | p50 ms (c=1) | TTFT p50 ms | TTFT p99 ms | peak RSS MiB |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p50c1, 3)} | ${fmt(r.ttft50, 3)} | ${fmt(r.ttft99, 3)} | ${fmt(r.rss, 0)} |`),
+    'Rows: the router as deployed (`--log-level warn`, metrics on); the same with one JSON log line per request; `bench/min-proxy.ts` (Bun.serve + fetch and nothing else: the runtime\'s ceiling); nginx with one worker.',
     '',
-    `Router added p50 latency at c=1: ${fmt((routerRow.p50c1 - direct.p50c1) * 1000, 0)} µs; added TTFT p50: ${fmt((routerRow.ttft50 - direct.ttft50) * 1000, 0)} µs.`,
+    '| Target | req/s (c=' + CONNECTIONS + ') | p50 ms | p99 ms | p50 ms (c=1) | CPU µs/req | TTFT p50 ms | TTFT p99 ms | peak RSS MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p50c1, 3)} | ${fmt(r.cpu, 0)} | ${fmt(r.ttft50, 3)} | ${fmt(r.ttft99, 3)} | ${fmt(r.rss, 0)} |`),
+    '',
+    `Router added p50 latency at c=1: ${fmt((routerRow.p50c1 - direct.p50c1) * 1000, 0)} µs (target ≤ 500); added TTFT p50: ${fmt((routerRow.ttft50 - direct.ttft50) * 1000, 0)} µs.`,
+    `Request logs on / off: throughput ${fmt(loggingRow.rps / routerRow.rps)}, CPU per request ${fmt(loggingRow.cpu / routerRow.cpu)}.`,
+    `Router / Bun minimal proxy: throughput ${fmt(routerRow.rps / minimalRow.rps)}, CPU per request ${fmt(routerRow.cpu / minimalRow.cpu)}.`,
   ];
   if (nginxRow)
     lines.push(
-      `Router / nginx throughput: ${fmt(routerRow.rps / nginxRow.rps)} (target ≥ 0.9). nginx added p50 at c=1: ${fmt((nginxRow.p50c1 - direct.p50c1) * 1000, 0)} µs.`,
+      `Router / nginx throughput: ${fmt(routerRow.rps / nginxRow.rps)} (target ≥ 0.9); Bun minimal proxy / nginx: ${fmt(minimalRow.rps / nginxRow.rps)}. CPU per request router / nginx: ${fmt(routerRow.cpu / nginxRow.cpu)}. nginx added p50 at c=1: ${fmt((nginxRow.p50c1 - direct.p50c1) * 1000, 0)} µs.`,
     );
   const report = lines.join('\n');
   console.log(report);

@@ -44,6 +44,7 @@ async function main(): Promise<number> {
     const stop = (signal: string) => {
       if (stopping) {
         running.log.warn('second signal: exiting now', { signal });
+        running.log.flush();
         process.exit(1);
       }
       stopping = true;
@@ -51,6 +52,7 @@ async function main(): Promise<number> {
       running.log.info('draining: waiting for in-flight requests', { signal, grace_secs: graceSecs });
       void running.drain(graceSecs * 1000).then((finished) => {
         running.log[finished ? 'info' : 'warn'](finished ? 'drained, exiting' : 'grace period over: open requests were cut', { signal });
+        running.log.flush();
         resolve(0);
       });
     };

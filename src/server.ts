@@ -18,6 +18,7 @@ import type { RegularRouter } from './routing/regular.ts';
 import { createEndpointStats, type EndpointStats } from './stats/endpoint-stats.ts';
 import { DailyLogFile } from './log/daily-file.ts';
 import { createLogger, type Logger } from './log/logger.ts';
+import { stdoutLines } from './log/stdout-lines.ts';
 import { createMetrics, type Metrics } from './metrics/metrics.ts';
 import { cacheAware, type CacheAwarePolicy } from './policies/cache-aware.ts';
 import { createPolicy } from './policies/index.ts';
@@ -162,6 +163,7 @@ export class RunningRouter implements AsyncDisposable {
     this.policy.dispose?.();
     for (const p of this.parts.stagePolicies) p.dispose?.();
     void this.parts.metricsServer.stop(true);
+    this.log.flush();
     this.parts.logFile?.[Symbol.dispose]();
   }
 
@@ -181,12 +183,14 @@ export class RunningRouter implements AsyncDisposable {
 
 export async function startRouter(config: Config, options: StartOptions = {}): Promise<RunningRouter> {
   const logFile = config.log_dir === undefined ? undefined : new DailyLogFile(config.log_dir);
+  const stdout = stdoutLines();
   const log =
     options.log ??
     createLogger({
       level: config.log_level,
       json: config.log_json,
-      write: logFile === undefined ? undefined : (line) => (process.stdout.write(`${line}\n`), logFile.write(line)),
+      write: logFile === undefined ? stdout.write : (line) => (stdout.write(line), logFile.write(line)),
+      flush: () => (stdout.flush(), logFile?.flush()),
     });
   const random = options.random ?? Math.random;
   const now = options.now ?? (() => performance.now());

@@ -1,5 +1,7 @@
 // A small leveled logger: one line per event, text or JSON, with structured fields (never bodies or keys).
 
+import { stdoutLines } from './stdout-lines.ts';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -13,12 +15,16 @@ export interface Logger {
   enabled(level: LogLevel): boolean;
   /** A configuration reload changed --log-level. */
   setLevel(level: LogLevel): void;
+  /** Sends buffered lines now (before exiting). */
+  flush(): void;
 }
 
 export interface LoggerOptions {
   readonly level: LogLevel;
   readonly json: boolean;
+  /** Where lines go; default: stdout, batched per event-loop turn (see stdout-lines.ts). */
   readonly write?: (line: string) => void;
+  readonly flush?: () => void;
   readonly now?: () => Date;
 }
 
@@ -29,7 +35,9 @@ const quote = (v: unknown) => {
 
 export function createLogger(options: LoggerOptions): Logger {
   let min = RANK[options.level];
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const sink = options.write === undefined ? stdoutLines() : undefined;
+  const write = options.write ?? sink!.write;
+  const flush = options.flush ?? sink?.flush ?? (() => {});
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[level] < min) return;
@@ -51,5 +59,6 @@ export function createLogger(options: LoggerOptions): Logger {
     setLevel(level) {
       min = RANK[level];
     },
+    flush,
   };
 }
