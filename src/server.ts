@@ -534,6 +534,7 @@ function copyCacheAwareStats(policy: CacheAwarePolicy, metrics: Metrics): void {
   set(metrics.cacheHits, s.hits);
   set(metrics.cacheMisses, s.misses);
   set(metrics.loadBalancingEvents, s.loadBalancingFallbacks);
+  set(metrics.sharedPrefixFallbacks, s.sharedPrefixFallbacks);
   metrics.maxLoad.set(s.lastMaxLoad);
   metrics.minLoad.set(s.lastMinLoad);
   metrics.treeSize.reset();

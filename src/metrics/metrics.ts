@@ -43,7 +43,8 @@ export function createMetrics() {
     // Cache-aware policy and tokenizer pool (cumulative values are copied in at scrape time)
     cacheHits: new LeanCounter({ name: 'vllm_router_cache_hits_total', help: 'cache_aware requests routed to the endpoint holding their prefix', registers: r }),
     cacheMisses: new LeanCounter({ name: 'vllm_router_cache_misses_total', help: 'cache_aware requests whose best prefix match was at or below --cache-threshold', registers: r }),
-    loadBalancingEvents: new LeanCounter({ name: 'vllm_router_load_balancing_events_total', help: 'cache_aware requests sent to the least-loaded endpoint because load was imbalanced', registers: r }),
+    loadBalancingEvents: new LeanCounter({ name: 'vllm_router_load_balancing_events_total', help: 'cache_aware requests sent to the least-loaded endpoint because load was imbalanced (shared-prefix ones included)', registers: r }),
+    sharedPrefixFallbacks: new LeanCounter({ name: 'vllm_router_cache_shared_prefix_fallbacks_total', help: 'cache_aware requests whose match was a prefix many requests share (a system prompt) held by an endpoint busier than the margin, sent to the least-loaded endpoint', registers: r }),
     maxLoad: new LeanGauge({ name: 'vllm_router_max_load', help: 'Highest in-flight count at the last imbalance', registers: r }),
     minLoad: new LeanGauge({ name: 'vllm_router_min_load', help: 'Lowest in-flight count at the last imbalance', registers: r }),
     treeSize: new LeanGauge({ name: 'vllm_router_tree_size', help: 'Prefix-index size per endpoint (characters, or tokens with a tokenizer)', labelNames: ['worker'], registers: r }),

@@ -14,6 +14,13 @@
 //   (`onMembershipChange`).
 // - Eviction runs every `evictionIntervalSecs` as in Rust; an insert that takes its endpoint past
 //   twice the budget also evicts at once, so memory stays bounded between passes.
+// - A match that stops where other cached requests branch off (a shared system prompt, a document many
+//   questions ask about) only counts while its holder is within `balanceAbsThreshold / 4` in-flight
+//   requests of the least-loaded candidate; past that the request goes to the least-loaded candidate.
+//   Such a prefix is cheap to cache once more elsewhere, and with one system prompt in front of every
+//   conversation Rust's rule sends every new conversation to the first engine that saw it, since the
+//   global guard waits for 64 requests of difference on engines that each run 20–30. A request that
+//   extends a cached one (a conversation's previous turn) keeps its endpoint as before.
 //
 // Two index modes. `chars` matches the routing text character by character (UTF-16 code units; Rust
 // counts Unicode scalar values) and `maxTreeSize` counts characters, as in Rust. `blocks` matches the
@@ -38,8 +45,10 @@ export interface CacheAwareStats {
   readonly hits: number;
   /** Requests whose best match was at or below the threshold. */
   readonly misses: number;
-  /** Requests routed to the least-loaded endpoint because load was imbalanced. */
+  /** Requests routed to the least-loaded endpoint because load was imbalanced, shared-prefix ones included. */
   readonly loadBalancingFallbacks: number;
+  /** Of those, requests whose match was a shared prefix held by an endpoint busier than the margin. */
+  readonly sharedPrefixFallbacks: number;
   /** Loads seen at the last imbalance (Rust's max_load / min_load gauges). */
   readonly lastMaxLoad: number;
   readonly lastMinLoad: number;
@@ -77,11 +86,17 @@ function build<S>(
   const blocks = ops === (hashOps as SequenceOps<unknown>);
   const { cacheThreshold, balanceAbsThreshold, balanceRelThreshold, evictionIntervalSecs, maxTreeSize } = deps.options;
   const budget = Math.max(1, Math.floor(maxTreeSize / unitScale));
+  // In-flight requests a shared prefix's holder may run above the least-loaded candidate. Swept with
+  // bench/sim/virtual-fleet.ts over 8 seeds: a quarter of the imbalance threshold spreads one system
+  // prompt's conversations as well as an eighth does, and an eighth already scatters longdoc's documents
+  // to engines that must prefill them again (TTFT p90 +30–80%).
+  const sharedMargin = balanceAbsThreshold / 4;
   const tree = createRadixTree(ops);
 
   let hits = 0;
   let misses = 0;
   let fallbacks = 0;
+  let sharedFallbacks = 0;
   let lastMaxLoad = 0;
   let lastMinLoad = 0;
   // Which tenants are candidates in the current select: one slot per endpoint id, kept across calls
@@ -115,10 +130,12 @@ function build<S>(
     return best;
   }
 
-  /** Among one node's tenants, the least-loaded one that is a candidate now (kept in `matched`). */
+  /** Among one node's tenants, the least-loaded one that is a candidate now (kept in `matched`, with `shared`). */
   let matched: Endpoint | undefined;
-  function chooseTenant(tenants: Iterable<string>): string | undefined {
+  let shared = false;
+  function chooseTenant(tenants: Iterable<string>, sharedHere: boolean): string | undefined {
     matched = undefined;
+    shared = sharedHere;
     for (const id of tenants) {
       const slot = slots.get(id);
       if (slot && slot.stamp === stamp && (!matched || slot.endpoint.inFlight < matched.inFlight)) matched = slot.endpoint;
@@ -166,9 +183,15 @@ function build<S>(
       let ratio = 0;
       matched = undefined;
       if (total > 0) ratio = tree.match(sequence, chooseTenant).matched / total;
-      if (matched && ratio > cacheThreshold) {
+      const holder = matched as Endpoint | undefined;
+      if (holder && ratio > cacheThreshold) {
+        if (shared && holder.inFlight - min > sharedMargin) {
+          fallbacks++;
+          sharedFallbacks++;
+          return record(sequence, leastLoaded(candidates));
+        }
         hits++;
-        return record(sequence, matched);
+        return record(sequence, holder);
       }
       misses++;
       return record(sequence, leastLoaded(candidates));
@@ -197,6 +220,7 @@ function build<S>(
         hits,
         misses,
         loadBalancingFallbacks: fallbacks,
+        sharedPrefixFallbacks: sharedFallbacks,
         lastMaxLoad,
         lastMinLoad,
         indexSize,

@@ -95,12 +95,18 @@ export interface Match {
   readonly tenant: string | undefined;
 }
 
+/**
+ * Picks one of a node's tenants, or undefined to go up. `shared` tells whether a match ending at this
+ * node would stop at a point that both `seq` and the cached text go on from (mid-edge, at a node with
+ * children, or above deeper matched nodes): the matched text is then also a prefix of other cached
+ * requests, such as a system prompt, rather than a cached request that `seq` extends (a conversation's
+ * previous turn ends at a leaf) or the whole of `seq`.
+ */
+export type Chooser = (tenants: Iterable<string>, shared: boolean) => string | undefined;
+
 export interface RadixTree<S> {
-  /**
-   * Longest cached prefix of `seq` held by a tenant `choose` accepts. `choose` sees the tenants of one
-   * node at a time, from the deepest matched node up, and returns one of them or undefined to go up.
-   */
-  match(seq: S, choose: (tenants: Iterable<string>) => string | undefined): Match;
+  /** Longest cached prefix of `seq` held by a tenant `choose` accepts, trying the deepest matched node first. */
+  match(seq: S, choose: Chooser): Match;
   /** Records that `tenant` now holds `seq`; refreshes the recency of the whole path. */
   insert(seq: S, tenant: string): void;
   /** Elements (edge lengths) of the nodes `tenant` holds. */
@@ -164,20 +170,28 @@ export function createRadixTree<S>(ops: SequenceOps<S>): RadixTree<S> {
       let pos = 0;
       path.length = 0;
       ends.length = 0;
+      let midEdge = false;
       while (pos < total) {
         const child = node.children.get(ops.key(seq, pos));
         if (!child) break;
-        const shared = ops.common(child.edge, seq, pos);
-        pos += shared;
+        const common = ops.common(child.edge, seq, pos);
+        pos += common;
         path.push(child);
         ends.push(pos);
-        if (shared < ops.length(child.edge)) break;
+        if (common < ops.length(child.edge)) {
+          midEdge = true;
+          break;
+        }
         node = child;
       }
-      for (let i = path.length - 1; i >= 0; i--) {
+      // Every node above the deepest one has a matched child below it, so the tree branches or goes on
+      // there; at the deepest one it does when the edge or the node's children continue past `pos`.
+      const last = path.length - 1;
+      const branchesAtEnd = pos < total && (midEdge || (last >= 0 && (path[last] as Node<S>).children.size > 0));
+      for (let i = last; i >= 0; i--) {
         const tenants = (path[i] as Node<S>).tenants;
         if (tenants.size === 0) continue;
-        const tenant = choose(tenants.keys());
+        const tenant = choose(tenants.keys(), i < last || branchesAtEnd);
         if (tenant !== undefined) return { matched: ends[i] as number, tenant };
       }
       return { matched: 0, tenant: undefined };

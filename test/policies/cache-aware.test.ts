@@ -2,7 +2,9 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import type { Endpoint } from '../../src/core/endpoint.ts';
 import { chainBlockHashes } from '../../src/pool/block-hash.ts';
 import { cacheAware, type CacheAwarePolicy } from '../../src/policies/cache-aware.ts';
+import { createRadixTree, stringOps } from '../../src/policies/radix-tree.ts';
 import type { PolicyDeps, PolicyOptions, RoutingRequest } from '../../src/policies/types.ts';
+import { conversationText } from '../../src/routing/routing-text.ts';
 import { chat, deps, endpoints, mulberry32, request, tally } from './routing-fixtures.ts';
 
 const live: CacheAwarePolicy[] = [];
@@ -264,5 +266,137 @@ describe('cache_aware (token blocks)', () => {
     expect(fleet).toContain(route(policy, fleet, blocks(tokens(3, 15))) as Endpoint);
     expect(policy.stats().misses).toBe(2);
     expect(policy.stats().indexSize.size).toBe(0);
+  });
+});
+
+describe('cache_aware shared prefixes', () => {
+  type Turn = { role: string; content: string };
+  const conversation = (turns: readonly Turn[]): RoutingRequest =>
+    request({ route: '/v1/chat/completions', body: { model: 'm', messages: turns }, text: conversationText(turns) });
+  /** Sends `req` and keeps it in flight on the endpoint that took it, as the router's counts would. */
+  const send = (policy: CacheAwarePolicy, fleet: readonly Endpoint[], req: RoutingRequest): Endpoint => {
+    const pick = route(policy, fleet, req) as Endpoint;
+    pick.inFlight++;
+    return pick;
+  };
+
+  test('the tree tells a match that stops in shared text from one that a request extends', () => {
+    const tree = createRadixTree(stringOps);
+    const seen: boolean[] = [];
+    const first = (tenants: Iterable<string>, shared: boolean) => {
+      seen.push(shared);
+      return [...tenants][0];
+    };
+    const sharedAt = (text: string) => {
+      seen.length = 0;
+      const { tenant } = tree.match(text, first);
+      return tenant === undefined ? undefined : seen.at(-1);
+    };
+    tree.insert('system: S\nuser: alpha\n', 'a');
+    tree.insert('system: S\nuser: beta\n', 'b');
+    // The previous turn ends at a leaf: this request extends it.
+    expect(sharedAt('system: S\nuser: alpha\nassistant: A\nuser: more\n')).toBe(false);
+    // All of the request is cached, even though cached text goes on past it.
+    expect(sharedAt('system: S\nuser: alpha\n')).toBe(false);
+    expect(sharedAt('system: S\n')).toBe(false);
+    // Diverging inside an edge ('al…' vs 'alpha'), or at the node where 'alpha' and 'beta' branch.
+    expect(sharedAt('system: S\nuser: always\n')).toBe(true);
+    expect(sharedAt('system: S\nuser: gamma\n')).toBe(true);
+    // A tenant accepted above deeper matched nodes: the text goes on below it for someone else.
+    seen.length = 0;
+    expect(tree.match('system: S\nuser: alpha\nassistant: A\n', (tenants, shared) => {
+      seen.push(shared);
+      return [...tenants].includes('b') ? 'b' : undefined;
+    })).toEqual({ matched: 'system: S\nuser: '.length, tenant: 'b' });
+    expect(seen).toEqual([false, true]);
+  });
+
+  test('one system prompt in front of every conversation spreads new conversations once its holder is loaded', () => {
+    const policy = make();
+    const fleet = endpoints(4);
+    const system = prose(20, 300);
+    let spread = 0;
+    for (let i = 0; i < 80; i++) {
+      send(policy, fleet, conversation([{ role: 'system', content: system }, { role: 'user', content: prose(2000 + i, 30) }]));
+      const loads = fleet.map((e) => e.inFlight);
+      spread = Math.max(spread, Math.max(...loads) - Math.min(...loads));
+    }
+    // The margin is 64 / 4 = 16 in flight; without it all 80 stay on the first holder (the global guard
+    // waits for 64 of difference), as 'requests sharing a long prefix stick to one endpoint' shows at no load.
+    expect(spread).toBeLessThanOrEqual(17);
+    for (const e of fleet) expect(e.inFlight).toBeGreaterThanOrEqual(80 / 4 - 17);
+    const stats = policy.stats();
+    expect(stats.sharedPrefixFallbacks).toBeGreaterThan(0);
+    expect(stats.loadBalancingFallbacks).toBe(stats.sharedPrefixFallbacks);
+    expect(stats.hits + stats.misses + stats.loadBalancingFallbacks).toBe(80);
+  });
+
+  test("a conversation's next turn stays with its history on a loaded endpoint; a new conversation moves", () => {
+    const policy = make();
+    const fleet = endpoints(3);
+    const system = prose(21, 300);
+    const histories = [0, 1, 2].map((i): Turn[] => [
+      { role: 'system', content: system },
+      { role: 'user', content: prose(3000 + i, 30) },
+    ]);
+    const owner = route(policy, fleet, conversation(histories[0] as Turn[])) as Endpoint;
+    for (const turns of histories.slice(1)) expect(route(policy, fleet, conversation(turns))).toBe(owner);
+    owner.inFlight = 40; // far past the shared-prefix margin (16), short of the global guard (64)
+    for (const [i, turns] of histories.entries()) {
+      turns.push({ role: 'assistant', content: prose(3100 + i, 40) }, { role: 'user', content: prose(3200 + i, 20) });
+      expect(route(policy, fleet, conversation(turns))).toBe(owner);
+    }
+    const fresh = route(policy, fleet, conversation([{ role: 'system', content: system }, { role: 'user', content: prose(3300, 30) }]));
+    expect(fresh).not.toBe(owner);
+    expect(policy.stats()).toMatchObject({ hits: 5, misses: 1, loadBalancingFallbacks: 1, sharedPrefixFallbacks: 1 });
+  });
+
+  test('a document many questions share keeps its endpoint while the holder is within the margin', () => {
+    const policy = make();
+    const fleet = endpoints(4);
+    const documents = [0, 1].map((d) => `Answer the question about this document. ${prose(40 + d, 500)}`);
+    const ask = (d: number, q: number) =>
+      route(policy, fleet, conversation([{ role: 'system', content: documents[d] as string }, { role: 'user', content: `Question: ${prose(4000 + q, 12)}` }])) as Endpoint;
+    const holder = ask(0, 0);
+    expect(ask(1, 1)).not.toBe(holder);
+    for (let q = 2; q < 10; q++) expect(ask(0, q)).toBe(holder);
+    holder.inFlight = 20;
+    for (const e of fleet) if (e !== holder) e.inFlight = 4;
+    expect(ask(0, 10)).toBe(holder); // 20 − 4 = 16: within the margin (64 / 4)
+    holder.inFlight = 21;
+    const moved = ask(0, 11);
+    expect(moved).not.toBe(holder);
+    expect(moved.inFlight).toBe(4);
+    expect(policy.stats()).toMatchObject({ sharedPrefixFallbacks: 1 });
+  });
+
+  test('the margin follows --balance-abs-threshold', () => {
+    const policy = make({ balanceAbsThreshold: 32 });
+    const fleet = endpoints(2);
+    const system = prose(22, 300);
+    const ask = (i: number) => route(policy, fleet, conversation([{ role: 'system', content: system }, { role: 'user', content: prose(5000 + i, 20) }]));
+    const holder = ask(0) as Endpoint;
+    expect(ask(1)).toBe(holder);
+    holder.inFlight = 8;
+    expect(ask(2)).toBe(holder);
+    holder.inFlight = 9;
+    expect(ask(3)).not.toBe(holder);
+  });
+
+  test('token blocks: one shared system prompt spreads new conversations under load', () => {
+    const policy = make({}, 'blocks');
+    const fleet = endpoints(4);
+    const ids = (seed: number, count: number): number[] => {
+      const rand = mulberry32(seed);
+      return Array.from({ length: count }, () => Math.floor(rand() * 128_000));
+    };
+    const system = ids(30, 1024);
+    for (let i = 0; i < 80; i++) {
+      const req: RoutingRequest = { ...request({ text: 'ignored in block mode' }), blockHashes: chainBlockHashes([...system, ...ids(6000 + i, 64)], 16) };
+      send(policy, fleet, req);
+    }
+    const loads = fleet.map((e) => e.inFlight);
+    expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(17);
+    expect(policy.stats().sharedPrefixFallbacks).toBeGreaterThan(0);
   });
 });
