@@ -154,19 +154,21 @@ async function main(): Promise<void> {
   children.push(...engines);
   const routerArgs = [binary, '--worker-urls', ...engines.map((e) => e.url), '--policy', 'round_robin', '--port', '0', '--prometheus-port', '0', '--log-json'];
   const router = spawnChild([...routerArgs, '--log-level', 'warn']);
-  // The same router writing one JSON line per request to stdout (read by this process, as journald would).
-  const logging = spawnChild([...routerArgs, '--log-level', 'info']);
+  // The same router writing one JSON line per request to stdout, here a file: a pipe this process read would
+  // stall while wrk runs (spawnSync), and the router would then buffer its log in memory.
+  const logPath = join(mkdtempSync(join(tmpdir(), 'bench-router-log-')), 'router.log');
+  const logging = Bun.spawn([...routerArgs, '--log-level', 'info'], { stdout: Bun.file(logPath), stderr: 'inherit' });
   const minimal = spawnChild(['bun', join(root, 'bench/min-proxy.ts'), ...engines.map((e) => e.url)]);
-  children.push(router, logging, minimal);
+  children.push(router, minimal);
   // The listening line is at info level; with --log-level warn it is not printed, so probe readiness instead.
-  const port = await routerPort(router);
-  const [, loggingUrl] = await logging.waitFor(/"url":"(http:[^"]+)"/);
+  const port = await routerPort(router.proc.pid);
+  const loggingUrl = `http://127.0.0.1:${await routerPort(logging.pid)}`;
   const [, minimalUrl] = await minimal.waitFor(/LISTENING (\S+)/);
   const nginx = await startNginx(engines.map((e) => e.url));
   const targets: Target[] = [
     { name: 'direct (one engine)', url: engines[0]!.url },
     { name: 'vllm-router', url: `http://127.0.0.1:${port}`, pid: router.proc.pid },
-    { name: 'vllm-router, request logs on', url: loggingUrl!, pid: logging.proc.pid },
+    { name: 'vllm-router, request logs on', url: loggingUrl, pid: logging.pid },
     { name: 'Bun minimal proxy', url: minimalUrl!, pid: minimal.proc.pid },
   ];
   if (nginx) targets.push(nginx);
@@ -226,17 +228,19 @@ async function main(): Promise<void> {
   await Bun.write(out, `# bench/overhead.ts — ${new Date().toISOString()}\n\n${report}\n`);
 
   nginx?.stop();
+  logging.kill();
+  await logging.exited;
   for (const c of children) await c[Symbol.asyncDispose]();
 }
 
 /** Finds the router's port: it logs nothing at warn level on success, so ask the OS via /proc. */
-async function routerPort(router: Child): Promise<number> {
+async function routerPort(pid: number): Promise<number> {
   for (let i = 0; i < 400; i++) {
-    const ports = listeningPorts(router.proc.pid);
+    const ports = listeningPorts(pid);
     for (const port of ports) if (await fetch(`http://127.0.0.1:${port}/readiness`).then((r) => r.ok, () => false)) return port;
     await Bun.sleep(25);
   }
-  throw new Error(`router did not become ready: ${router.stdout()}`);
+  throw new Error(`router (pid ${pid}) did not become ready`);
 }
 
 function listeningPorts(pid: number): number[] {

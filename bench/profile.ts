@@ -1,0 +1,110 @@
+// Where the router's CPU goes under load: runs the router from source with Bun's sampling profiler while wrk
+// drives it (as in `bun run bench`), then sums self time by module. The group "metrics, stats and logs" is
+// what observability costs on the request path (issue #7's budget: under 5%).
+//
+//   bun bench/profile.ts [--seconds 8] [--connections 32] [--interval-us 200] [--log-level warn|info] [--top 25]
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { spawnMockEngine } from '../test/support/process.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    connections: { type: 'string', default: '32' },
+    'interval-us': { type: 'string', default: '200' },
+    'log-level': { type: 'string', default: 'warn' },
+    top: { type: 'string', default: '25' },
+  },
+});
+const root = new URL('..', import.meta.url).pathname;
+const wrk = Bun.which('wrk');
+if (!wrk) {
+  process.stderr.write('bench/profile.ts needs wrk (apt-get install wrk)\n');
+  process.exit(2);
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+}
+
+/** Which bucket a sampled frame's self time belongs to. */
+function groupOf(url: string): string {
+  if (url === '' || /^(node|internal|bun):/.test(url)) return 'native and built-in (Bun: HTTP server, fetch client, I/O, idle, node:* modules)';
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return `npm ${pkg[1]}`;
+  const file = url.replace(/^file:\/\//, '').replace(root, '');
+  if (/^src\/(metrics|stats|log)\//.test(file)) return 'metrics, stats and logs (src/metrics, src/stats, src/log)';
+  return `router code (${file.split('/').slice(0, 2).join('/')})`;
+}
+
+async function main(): Promise<void> {
+  const engines = await Promise.all([spawnMockEngine(['--model', 'm']), spawnMockEngine(['--model', 'm'])]);
+  const dir = mkdtempSync(join(tmpdir(), 'router-profile-'));
+  // Its stdout goes to a file: a pipe read by this process would stall during wrk's run (spawnSync).
+  const router = Bun.spawn(
+    [
+      'bun', '--cpu-prof', `--cpu-prof-interval=${args['interval-us']}`, `--cpu-prof-dir=${dir}`,
+      join(root, 'src/main.ts'), '--worker-urls', ...engines.map((e) => e.url), '--policy', 'round_robin',
+      '--port', '0', '--prometheus-port', '0', '--log-json', '--log-level', args['log-level']!,
+    ],
+    { stdout: Bun.file(join(dir, 'router.log')), stderr: 'inherit' });
+  // With --log-level warn nothing is printed at start-up: find the port through /proc.
+  const url = await listeningUrl(router.pid);
+  const script = join(dir, 'post.lua');
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${JSON.stringify({ model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 })}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+  const out = Bun.spawnSync([wrk!, '-t1', `-c${args.connections}`, `-d${args.seconds}s`, '-s', script, `${url}/v1/completions`], { stdout: 'pipe' }).stdout.toString();
+  router.kill('SIGINT'); // the profile is written on a clean exit
+  await router.exited;
+  for (const e of engines) await e[Symbol.asyncDispose]();
+
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no profile written in ${dir}`);
+  const profile = (await Bun.file(join(dir, file)).json()) as Profile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const groups = new Map<string, number>();
+  const functions = new Map<string, number>();
+  for (const id of profile.samples) {
+    const frame = byId.get(id)!.callFrame;
+    const group = groupOf(frame.url);
+    groups.set(group, (groups.get(group) ?? 0) + 1);
+    const name = `${frame.functionName || '(anonymous)'} ${frame.url ? `${frame.url.replace(/^file:\/\//, '').replace(root, '')}:${frame.lineNumber + 1}` : '[native]'}`;
+    functions.set(name, (functions.get(name) ?? 0) + 1);
+  }
+  const total = profile.samples.length;
+  const pct = (n: number) => `${((100 * n) / total).toFixed(1).padStart(5)}%`;
+  console.log(`${/Requests\/sec:\s+\S+/.exec(out)?.[0] ?? 'wrk failed'}; ${total} samples every ${args['interval-us']} µs (idle included under native)\n`);
+  console.log('Self time by module group:');
+  for (const [g, n] of [...groups].sort((a, b) => b[1] - a[1])) console.log(`${pct(n)}  ${g}`);
+  console.log(`\nTop ${args.top} functions by self time:`);
+  for (const [f, n] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top))) console.log(`${pct(n)}  ${f}`);
+}
+
+/** The router's HTTP port, found through /proc (it prints nothing at warn level). */
+async function listeningUrl(pid: number): Promise<string> {
+  const fs = await import('node:fs');
+  for (let i = 0; i < 400; i++) {
+    const inodes = new Set<string>();
+    for (const fd of (() => { try { return fs.readdirSync(`/proc/${pid}/fd`); } catch { return []; } })()) {
+      const link = (() => { try { return fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })();
+      const m = /socket:\[(\d+)\]/.exec(link);
+      if (m) inodes.add(m[1]!);
+    }
+    for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] !== '0A' || !inodes.has(cols[9]!)) continue;
+      const url = `http://127.0.0.1:${Number.parseInt(cols[1]!.split(':')[1]!, 16)}`;
+      if (await fetch(`${url}/readiness`).then((r) => r.ok, () => false)) return url;
+    }
+    await Bun.sleep(25);
+  }
+  throw new Error('router did not become ready');
+}
+
+await main();
