@@ -27,8 +27,9 @@ function eventsIn(bytes: Uint8Array): number {
 export function experienceFactory(metrics: Metrics, qoe: QoeOptions): ExperienceFactory {
   return (headers, startedAt, worker, isStream) => {
     const priority = String(parsePriority(headers.get(qoe.headers.priority)));
-    const expected = qoeExpectation(headers, qoe);
-    const stream = isStream ? createStreamQoe(expected) : undefined;
+    // Only a stream has a token timeline to judge; other answers record their end-to-end time alone.
+    const expected = isStream ? qoeExpectation(headers, qoe) : undefined;
+    const stream = expected === undefined ? undefined : createStreamQoe(expected);
     let first: number | undefined;
     let last = 0;
     let events = 0;
@@ -44,7 +45,7 @@ export function experienceFactory(metrics: Metrics, qoe: QoeOptions): Experience
       },
       finish(now, served) {
         metrics.e2eByPriority.labels(priority).observe((now - startedAt) / 1000);
-        if (stream === undefined || !served) return;
+        if (stream === undefined || expected === undefined || !served) return;
         const qoeValue = stream.finish();
         if (first === undefined || qoeValue === undefined) return;
         const ttftMs = first - startedAt;
