@@ -1,6 +1,8 @@
 // Replays a workload open-loop against a URL and times every request from the SSE bytes it receives:
-// TTFT (first content token), the gaps between tokens, end-to-end latency, and whether its SLA was met.
-import type { SimRequestSpec } from './workloads.ts';
+// TTFT (first content token), the gaps between tokens, end-to-end latency, whether its SLA was met, and its
+// stream QoE (the router's own Andes measure, src/stats/stream-qoe.ts, fed with the arrivals the client saw).
+import { createStreamQoe, type StreamQoe } from '../../src/stats/stream-qoe.ts';
+import { qoeExpectationOf, type SimRequestSpec } from './workloads.ts';
 
 export interface RequestResult {
   seq: number;
@@ -21,6 +23,14 @@ export interface RequestResult {
   /** From the final usage chunk. */
   promptTokens: number | null;
   slaMet: boolean;
+  /**
+   * Andes stream QoE in [0, 1] against the class's expectation (qoeExpectationOf): 1 when no token came
+   * later than the user expected. 0 for a request that did not complete (error, cut off at the deadline):
+   * its user never got the whole answer, and the score of a partial timeline would only judge what arrived.
+   */
+  qoe: number;
+  /** The router's `x-served-by`: the endpoint that answered (in P/D mode "prefill, decode"). */
+  servedBy: string | null;
   /** Seconds since the replay started when the last byte arrived. */
   doneAt: number | null;
 }
@@ -38,11 +48,11 @@ export interface Replay {
 }
 
 function blank(spec: SimRequestSpec, sentAt: number): RequestResult {
-  return { seq: spec.seq, cls: spec.cls, at: spec.at, sentAt, outcome: 'timeout', detail: null, ttftMs: null, itlMs: [], e2eMs: null, tpotMs: null, tokens: 0, promptTokens: null, slaMet: false, doneAt: null };
+  return { seq: spec.seq, cls: spec.cls, at: spec.at, sentAt, outcome: 'timeout', detail: null, ttftMs: null, itlMs: [], e2eMs: null, tpotMs: null, tokens: 0, promptTokens: null, slaMet: false, qoe: 0, servedBy: null, doneAt: null };
 }
 
 /** Reads one SSE response, filling `r` as events arrive. */
-async function readStream(res: Response, r: RequestResult, start: number, t0: number): Promise<void> {
+async function readStream(res: Response, r: RequestResult, start: number, t0: number, qoe: StreamQoe): Promise<void> {
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let buffer = '';
@@ -82,6 +92,7 @@ async function readStream(res: Response, r: RequestResult, start: number, t0: nu
       }
       last = now;
       r.tokens++;
+      qoe.tokens(now - start);
     }
   }
   if (r.tokens > 0) {
@@ -109,15 +120,18 @@ export async function replay(baseUrl: string, specs: readonly SimRequestSpec[], 
     controllers.add(ctrl);
     try {
       const res = await fetch(`${baseUrl}${spec.path}`, { method: 'POST', headers: spec.headers, body: spec.body, signal: ctrl.signal });
+      r.servedBy = res.headers.get('x-served-by');
       if (!res.ok) {
         r.outcome = 'http_error';
         r.detail = `${res.status} ${(await res.text()).slice(0, 200)}`;
       } else {
-        await readStream(res, r, start, t0);
+        const qoe = createStreamQoe(qoeExpectationOf(spec.sla));
+        await readStream(res, r, start, t0, qoe);
         if (r.outcome === 'timeout' && !ctrl.signal.aborted) {
           r.outcome = 'transport_error';
           r.detail = 'stream ended without [DONE]';
         }
+        if (r.outcome === 'ok') r.qoe = qoe.finish() ?? 0;
       }
     } catch (err) {
       if (!ctrl.signal.aborted) {

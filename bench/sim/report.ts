@@ -1,7 +1,7 @@
-// Summaries of a replay (percentiles, throughput, SLA attainment, engine-side prefix-cache hit rate) and
-// the Markdown the benchmark writes.
+// Summaries of a replay (percentiles, throughput, SLA attainment, stream QoE, engine-side prefix-cache hit
+// rate) and the Markdown the benchmark writes.
 import type { RequestResult } from './client.ts';
-import type { RequestClass } from './workloads.ts';
+import { CLASSES, type RequestClass } from './workloads.ts';
 
 /** What the engines' own /metrics said at the end of a run, summed over the fleet. */
 export interface EngineTotals {
@@ -27,8 +27,23 @@ export interface RunSummary {
   reqPerSec: number;
   sla: number;
   slaByClass: Partial<Record<RequestClass, number>>;
+  /** Mean Andes stream QoE over every request (0 for those that did not complete). */
+  qoe: number;
+  /** The same figures per request class, i.e. per priority. */
+  byClass: Partial<Record<RequestClass, ClassSummary>>;
   preemptions: number;
   perEngineRequests: number[];
+}
+
+export interface ClassSummary {
+  priority: number;
+  requests: number;
+  sla: number;
+  qoe: number;
+  ttft: { p50: number; p99: number };
+  tpot: { p50: number; p99: number };
+  /** Requests of this class each engine served, in fleet order, from the router's `x-served-by`. */
+  perEngine: number[];
 }
 
 /** Nearest-rank percentile; Infinity entries (requests that never got a first token) sort last. */
@@ -38,7 +53,8 @@ export function percentile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
-export function summarize(policy: string, rate: number, results: readonly RequestResult[], spanMs: number, engines: EngineTotals): RunSummary {
+/** Engines in fleet order, by URL, so `x-served-by` can be counted per engine. */
+export function summarize(policy: string, rate: number, results: readonly RequestResult[], spanMs: number, engines: EngineTotals, engineUrls: readonly string[] = []): RunSummary {
   // A request with no first token by the deadline has an unbounded TTFT: it stays in the percentiles.
   const ttft = results.map((r) => r.ttftMs ?? Number.POSITIVE_INFINITY);
   const e2e = results.map((r) => (r.outcome === 'ok' ? (r.e2eMs as number) : Number.POSITIVE_INFINITY));
@@ -47,9 +63,22 @@ export function summarize(policy: string, rate: number, results: readonly Reques
   const tokens = ok.reduce((sum, r) => sum + r.tokens, 0);
   const seconds = spanMs / 1000;
   const slaByClass: Partial<Record<RequestClass, number>> = {};
+  const byClass: Partial<Record<RequestClass, ClassSummary>> = {};
   for (const cls of new Set(results.map((r) => r.cls))) {
     const mine = results.filter((r) => r.cls === cls);
-    slaByClass[cls] = mine.filter((r) => r.slaMet).length / mine.length;
+    const sla = mine.filter((r) => r.slaMet).length / mine.length;
+    slaByClass[cls] = sla;
+    const ttftOf = mine.map((r) => r.ttftMs ?? Number.POSITIVE_INFINITY);
+    const tpotOf = mine.map((r) => (r.outcome === 'ok' ? (r.tpotMs as number) : Number.POSITIVE_INFINITY));
+    byClass[cls] = {
+      priority: CLASSES[cls].priority,
+      requests: mine.length,
+      sla,
+      qoe: mean(mine.map((r) => r.qoe)),
+      ttft: { p50: percentile(ttftOf, 0.5), p99: percentile(ttftOf, 0.99) },
+      tpot: { p50: percentile(tpotOf, 0.5), p99: percentile(tpotOf, 0.99) },
+      perEngine: engineUrls.map((url) => mine.filter((r) => servedBy(r).includes(url)).length),
+    };
   }
   return {
     policy,
@@ -66,14 +95,22 @@ export function summarize(policy: string, rate: number, results: readonly Reques
     reqPerSec: seconds > 0 ? ok.length / seconds : 0,
     sla: results.length > 0 ? results.filter((r) => r.slaMet).length / results.length : Number.NaN,
     slaByClass,
+    qoe: mean(results.map((r) => r.qoe)),
+    byClass,
     preemptions: engines.preemptions,
     perEngineRequests: engines.perEngineRequests,
   };
 }
 
+/** The endpoints named in `x-served-by` (two in P/D mode: the prefill and the decode engine). */
+const servedBy = (r: RequestResult): string[] => (r.servedBy === null ? [] : r.servedBy.split(',').map((u) => u.trim().replace(/\/+$/, '')));
+
+const mean = (values: readonly number[]): number => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length);
+
 const ms = (v: number): string => (Number.isFinite(v) ? String(Math.round(v)) : v === Number.POSITIVE_INFINITY ? '∞' : '–');
 const sec = (v: number): string => (Number.isFinite(v) ? (v / 1000).toFixed(2) : v === Number.POSITIVE_INFINITY ? '∞' : '–');
 const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '–');
+const qoe = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '–');
 
 /** One table for one rate: a row per policy, skipped policies named below it. */
 export function markdownTable(rows: readonly RunSummary[], skipped: readonly { policy: string; reason: string }[]): string {
@@ -93,7 +130,8 @@ export function markdownTable(rows: readonly RunSummary[], skipped: readonly { p
     'output tok/s',
     'completed req/s',
     'SLA met',
-    ...(perClass ? classes.map((c) => `SLA ${c}`) : []),
+    ...(perClass ? classes.map((c) => `SLA ${c} (p${CLASSES[c].priority})`) : []),
+    'mean stream QoE',
     'preemptions',
     'requests per engine',
   ];
@@ -114,11 +152,30 @@ export function markdownTable(rows: readonly RunSummary[], skipped: readonly { p
       r.reqPerSec.toFixed(1),
       pct(r.sla),
       ...(perClass ? classes.map((c) => pct(r.slaByClass[c] ?? Number.NaN)) : []),
+      qoe(r.qoe),
       String(r.preemptions),
       r.perEngineRequests.join(' / '),
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
   for (const s of skipped) lines.push('', `*${s.policy}: skipped: ${s.reason}*`);
+  return lines.join('\n');
+}
+
+/** Per priority class, for a workload with several: who was protected and who paid. Empty otherwise. */
+export function classTable(rows: readonly RunSummary[]): string {
+  const classes = ([...new Set(rows.flatMap((r) => Object.keys(r.byClass)))] as RequestClass[]).sort((a, b) => CLASSES[a].priority - CLASSES[b].priority);
+  if (classes.length < 2) return '';
+  const head = ['policy', ...classes.flatMap((c) => [`p${CLASSES[c].priority} ${c}: SLA met`, 'QoE', 'TTFT p50 / p99 ms', 'TPOT p50 / p99 ms', 'per engine'])];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) {
+    const cells = [r.policy];
+    for (const c of classes) {
+      const k = r.byClass[c];
+      if (k === undefined) cells.push('–', '–', '–', '–', '–');
+      else cells.push(`${pct(k.sla)} of ${k.requests}`, qoe(k.qoe), `${ms(k.ttft.p50)} / ${ms(k.ttft.p99)}`, `${ms(k.tpot.p50)} / ${ms(k.tpot.p99)}`, k.perEngine.join(' / '));
+    }
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
   return lines.join('\n');
 }

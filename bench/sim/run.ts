@@ -1,7 +1,8 @@
 // `bun run bench:sim`: the routing-quality benchmark. For each rate and each policy it starts a fresh fleet
 // of simulated vLLM engines (cold caches) and the compiled router, replays a seeded open-loop workload
 // through the router, and reports prefix-cache hit rate (from the engines' /metrics), TTFT, ITL, E2E,
-// throughput and SLA attainment, as Markdown plus two PNG plots under bench/results/.
+// throughput, SLA attainment and stream QoE (overall and per priority class), as Markdown plus two PNG
+// plots under bench/results/.
 //
 // With `--pd P:D[,P:D…]` each policy also runs on a disaggregated fleet of P prefill and D decode engines
 // behind the router in vLLM P/D mode (NIXL hand-off), on the same requests.
@@ -9,7 +10,7 @@
 //   bun run bench:sim [--workload chat|longdoc|mixed] [--policies a,b] [--rate R] [--rates a,b,c]
 //                     [--duration S] [--engines N] [--seed N] [--speeds 1,1,0.5,0.5] [--engine-args="…"]
 //                     [--router-args="…"] [--drain S] [--out DIR] [--tag T] [--system-prompts N]
-//                     [--pd P:D,…] [--pd-only] [--pd-args="…"]
+//                     [--pd P:D,…] [--pd-only] [--pd-args="…"] [--router-binary PATH]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,7 +18,7 @@ import { replay, type RequestResult } from './client.ts';
 import { DEFAULT_ENGINE_PARAMS } from './engine-params.ts';
 import { ensureRouterBinary, spawnEngine, spawnPdRouter, spawnRouter, type ChildProc } from './fleet.ts';
 import { slaVsRatePng, ttftCdfPng } from './plot.ts';
-import { markdownTable, summarize, type EngineTotals, type RunSummary } from './report.ts';
+import { classTable, markdownTable, summarize, type EngineTotals, type RunSummary } from './report.ts';
 import { buildWorkload, CLASSES, SHAPE, WORKLOADS, type WorkloadName } from './workloads.ts';
 
 const DEFAULTS = {
@@ -60,6 +61,7 @@ const { values: a } = (() => {
         pd: { type: 'string' },
         'pd-only': { type: 'boolean' },
         'pd-args': { type: 'string', default: '' },
+        'router-binary': { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -117,7 +119,8 @@ const root = new URL('../..', import.meta.url).pathname;
 const outDir = resolve(root, a.out as string);
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
-const binary = ensureRouterBinary(root, log);
+// A binary of one's own keeps a long run on the code it started with while src/ changes under it.
+const binary = a['router-binary'] !== undefined ? resolve(a['router-binary']) : ensureRouterBinary(root, log);
 const started = performance.now();
 log(`bench:sim ${workload}: ${fleets.map(fleetName).join(' and ')}, policies ${policies.join(', ')}, rates ${rates.join(', ')} req/s, ${durationSec} s each (seed ${seed})`);
 
@@ -145,6 +148,8 @@ async function scrape(engines: readonly ChildProc[], computes: (index: number) =
 interface Run {
   summary: RunSummary;
   results: RequestResult[];
+  /** The engines in fleet order (speeds, roles), as `servedBy` names them. */
+  engineUrls: string[];
 }
 const runs: Run[] = [];
 const skipped = new Map<string, string>();
@@ -162,8 +167,8 @@ async function runOnce(fleet: Fleet, policy: string, specs: Parameters<typeof re
     if ('error' in router) return router;
     try {
       const r = await replay(router.url, specs, { drainMs });
-      const summary = summarize(runLabel(fleet, policy), rate, r.results, r.spanMs, await scrape(engines, (i) => roles[i] !== 'decode'));
-      return { summary, results: r.results };
+      const summary = summarize(runLabel(fleet, policy), rate, r.results, r.spanMs, await scrape(engines, (i) => roles[i] !== 'decode'), urls);
+      return { summary, results: r.results, engineUrls: urls };
     } finally {
       await router.stop();
     }
@@ -188,11 +193,21 @@ for (const rate of rates) {
       runs.push(run);
       const { summary } = run;
       log(
-        `  ${rate} req/s ${label.padEnd(22)} ${specs.length} req, hit ${(summary.hitRate * 100).toFixed(1)}%, TTFT p50/p90/p99 ${[summary.ttft.p50, summary.ttft.p90, summary.ttft.p99].map((v) => (Number.isFinite(v) ? Math.round(v) : '∞')).join('/')} ms, ITL p99 ${Math.round(summary.itl.p99)} ms, SLA ${(summary.sla * 100).toFixed(1)}% (${((performance.now() - t) / 1000).toFixed(0)} s)`,
+        `  ${rate} req/s ${label.padEnd(22)} ${specs.length} req, hit ${(summary.hitRate * 100).toFixed(1)}%, TTFT p50/p90/p99 ${[summary.ttft.p50, summary.ttft.p90, summary.ttft.p99].map((v) => (Number.isFinite(v) ? Math.round(v) : '∞')).join('/')} ms, ITL p99 ${Math.round(summary.itl.p99)} ms, SLA ${(summary.sla * 100).toFixed(1)}%, QoE ${summary.qoe.toFixed(3)} (${((performance.now() - t) / 1000).toFixed(0)} s)`,
       );
     }
   }
 }
+
+const tenth = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
+/** Per-request columns for the JSON, aligned by request: enough to recompute any figure by class or engine. */
+const perRequest = (results: readonly RequestResult[]) => ({
+  ttftMs: results.map((x) => tenth(x.ttftMs)),
+  tpotMs: results.map((x) => tenth(x.tpotMs)),
+  streamQoe: results.map((x) => Math.round(x.qoe * 1000) / 1000),
+  cls: results.map((x) => x.cls),
+  servedBy: results.map((x) => x.servedBy),
+});
 
 // Outputs.
 mkdirSync(outDir, { recursive: true });
@@ -216,18 +231,23 @@ if (rates.length > 1 && runs.length > 0) {
 const md = [
   `# bench:sim ${workload}: ${new Date().toISOString()}`,
   '',
-  `Fleet: ${fleets.map((f) => (f.kind === 'regular' ? `${f.engines} simulated vLLM engines` : `${f.prefill} prefill + ${f.decode} decode engines (\`--role prefill|decode\`, NIXL-style hand-off; router \`--vllm-pd-disaggregation\`${pdArgs.length > 0 ? ` ${pdArgs.join(' ')}` : ''}; rows "<policy> ${fleetName(f)}", the policy used for both stages; their hit rate counts the prefill engines only, their requests per engine list prefill engines first)`)).join(', and ')} (bench/sim/sim-engine-main.ts${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), each a small GPU: step ${p.stepBaseMs} ms + ${p.prefillMsPerToken} ms per prefill token + ${p.decodeMsPerSeq} ms per decoding sequence + ${p.attentionMsPerKTokens} ms per 1000 context tokens; KV ${p.kvBlocks} blocks × ${p.blockSize} tokens; max ${p.maxNumSeqs} seqs, ${p.maxNumBatchedTokens} batched tokens. Router: dist/vllm-router --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}.`,
+  `Fleet: ${fleets.map((f) => (f.kind === 'regular' ? `${f.engines} simulated vLLM engines` : `${f.prefill} prefill + ${f.decode} decode engines (\`--role prefill|decode\`, NIXL-style hand-off; router \`--vllm-pd-disaggregation\`${pdArgs.length > 0 ? ` ${pdArgs.join(' ')}` : ''}; rows "<policy> ${fleetName(f)}", the policy used for both stages; their hit rate counts the prefill engines only, their requests per engine list prefill engines first)`)).join(', and ')} (bench/sim/sim-engine-main.ts${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), each a small GPU: step ${p.stepBaseMs} ms + ${p.prefillMsPerToken} ms per prefill token + ${p.decodeMsPerSeq} ms per decoding sequence + ${p.attentionMsPerKTokens} ms per 1000 context tokens; KV ${p.kvBlocks} blocks × ${p.blockSize} tokens; max ${p.maxNumSeqs} seqs, ${p.maxNumBatchedTokens} batched tokens. Router: ${a['router-binary'] !== undefined ? `${a['router-binary']} (--router-binary)` : 'dist/vllm-router'} --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}.`,
   `Workload: ${workload}, seed ${seed}, Poisson arrivals for ${durationSec} s; the same request sequence for every policy at a rate. Shape: ${JSON.stringify(shape)}.`,
   `SLA: TTFT ≤ target and mean inter-token time ≤ target; ${workloadClasses.map((c) => `${c}: TTFT ${CLASSES[c].sla.ttftMs} ms, TPOT ${CLASSES[c].sla.tpotMs} ms`).join('; ')}. Requests unfinished ${drainMs / 1000} s after the last send are cut off (timed out, SLA missed, TTFT ∞ when no token came).`,
   'Prefix-cache hit rate = Σ vllm:prefix_cache_hits_total / Σ vllm:prefix_cache_queries_total over the engines. TTFT, ITL (per token) and E2E are measured by the client from the SSE it receives through the router. Throughput = completed requests (output tokens) / time from the first send to the last completion, so it includes the drain after the last arrival.',
+  `Stream QoE (Andes, src/stats/stream-qoe.ts, computed by the client on the token arrivals it saw): 1 − delayed area / whole area of the expected token timeline, the first token expected by the class's TTFT target and the rest at the pace of its TPOT target (${workloadClasses.map((c) => `${c} ${1000 / CLASSES[c].sla.tpotMs} tok/s`).join(', ')}); 1 = never behind the user's pace. A request that did not complete scores 0.`,
   '',
-  ...rates.flatMap((rate) => [`## ${rate} req/s${rate === mainRate ? ' (TTFT CDF rate)' : ''}`, '', markdownTable(runs.filter((r) => r.summary.rate === rate).map((r) => r.summary), skippedList), '']),
+  ...rates.flatMap((rate) => {
+    const here = runs.filter((r) => r.summary.rate === rate).map((r) => r.summary);
+    const perClass = classTable(here);
+    return [`## ${rate} req/s${rate === mainRate ? ' (TTFT CDF rate)' : ''}`, '', markdownTable(here, skippedList), '', ...(perClass === '' ? [] : ['Per priority class:', '', perClass, ''])];
+  }),
   ...pngs.map((f) => `![${relative(outDir, f)}](${relative(outDir, f)})`),
   '',
   `Wall time: ${((performance.now() - started) / 1000).toFixed(0)} s.`,
   '',
 ].join('\n');
 writeFileSync(`${base}.md`, md);
-writeFileSync(`${base}.json`, JSON.stringify({ workload, systemPrompts, seed, durationSec, engines: engineCount, fleets, pdArgs, speeds, engineArgs, routerArgs, rates, mainRate, skipped: skippedList, runs: runs.map((r) => ({ ...r.summary, ttftMs: r.results.map((x) => (x.ttftMs === null ? null : Math.round(x.ttftMs * 10) / 10)) })) }));
+writeFileSync(`${base}.json`, JSON.stringify({ workload, systemPrompts, seed, durationSec, engines: engineCount, fleets, pdArgs, speeds, engineArgs, routerArgs, rates, mainRate, skipped: skippedList, runs: runs.map((r) => ({ ...r.summary, engineUrls: r.engineUrls, ...perRequest(r.results) })) }));
 log(`\n${md}`);
 log(`wrote ${relative(root, `${base}.md`)}, ${relative(root, `${base}.json`)}${pngs.map((f) => `, ${relative(root, f)}`).join('')}`);

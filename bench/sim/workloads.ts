@@ -5,6 +5,7 @@
 // word), so prefix-aware routing can see them. A chat history holds the replies the simulated engine really
 // produces (tokens.ts replyText), as a real client would send back, so a later turn can hit the KV blocks of
 // an earlier turn's output too.
+import type { QoeExpectation } from '../../src/stats/stream-qoe.ts';
 import { poissonArrivals } from './arrivals.ts';
 import { createRng, type Rng } from './rng.ts';
 import { renderChat, replyText, VOCABULARY, type ChatMessage } from './tokens.ts';
@@ -17,6 +18,15 @@ export type RequestClass = 'chat' | 'longdoc' | 'batch';
 export interface Sla {
   ttftMs: number;
   tpotMs: number;
+}
+
+/**
+ * What the user expects of the stream, for Andes stream QoE: the first token by the SLA's TTFT, then tokens
+ * at the pace the TPOT target allows. The pace is sent as `x-expected-tokens-per-second`, so the router's
+ * own stream-QoE histogram and the client's figure use the same expectation.
+ */
+export function qoeExpectationOf(sla: Sla): QoeExpectation {
+  return { ttftMs: sla.ttftMs, tokensPerSecond: 1000 / sla.tpotMs };
 }
 
 export interface SimRequestSpec {
@@ -182,6 +192,7 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
       'x-request-priority': String(priority),
       'x-expected-output-tokens': String(maxTokens),
       'x-sla-target-ms': String(sla.ttftMs),
+      'x-expected-tokens-per-second': String(qoeExpectationOf(sla).tokensPerSecond),
     };
     out.push({ seq: out.length, at, cls, tag, path, body, headers, promptTokens, maxTokens, priority, sla });
   }

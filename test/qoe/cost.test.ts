@@ -3,6 +3,7 @@ import { describe, expect, test } from 'bun:test';
 import {
   costParts,
   decodeCost,
+  expectedTtft,
   performanceCost,
   prefillCost,
   priorityCost,
@@ -24,6 +25,7 @@ function signals(patch: Partial<EndpointSignals> = {}): EndpointSignals {
     inPrefill: undefined,
     inDecode: undefined,
     ttftMs: undefined,
+    ttftQueue: undefined,
     itlMs: undefined,
     tokensPerSecond: undefined,
     errorRate: undefined,
@@ -140,6 +142,19 @@ describe('cost parts', () => {
     expect(slaPenalty(signals({ ttftMs: 250 }), profile({ slaTargetMs: 500 }), 1)).toBe(0);
     // A decode stage does not produce the first token.
     expect(slaPenalty(signals({ ttftMs: 5000 }), profile({ stage: 'decode', slaTargetMs: 200 }), 1)).toBe(0);
+  });
+
+  test('the expected TTFT scales the measured one by the prefill queue there now against the queue it was measured behind', () => {
+    expect(expectedTtft(signals({ ttftMs: 400 }))).toBe(400);
+    expect(expectedTtft(signals({ ttftMs: 400, inPrefill: 0, ttftQueue: 0 }))).toBe(400);
+    expect(expectedTtft(signals({ ttftMs: 400, inPrefill: 3, ttftQueue: 1 }))).toBe(800);
+    expect(expectedTtft(signals({ ttftMs: 400, inPrefill: 0, ttftQueue: 1 }))).toBe(200);
+    // Without router phase counts, the requests in flight stand in for the queue.
+    expect(expectedTtft(signals({ ttftMs: 400, inFlight: 1, ttftQueue: 0 }))).toBe(800);
+    // Just under the target when measured, well over it with a queue four times as long: penalised.
+    const r = profile({ slaTargetMs: 1000 });
+    expect(slaPenalty(signals({ ttftMs: 950, inPrefill: 0, ttftQueue: 0 }), r, 1)).toBe(0);
+    expect(slaPenalty(signals({ ttftMs: 950, inPrefill: 3, ttftQueue: 0 }), r, 1)).toBe(1);
   });
 
   test('an SLA miss outweighs every weighted part, so a meeting endpoint wins', () => {

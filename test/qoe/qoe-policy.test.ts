@@ -124,6 +124,26 @@ describe('qoe_centric', () => {
     expect(policy.select(ctx([quick, idle], { headers: { 'x-request-priority': '3' } }))).toBe(quick);
   });
 
+  test('stops sending urgent requests to an endpoint just under the target once a queue builds there, before its answers come back', () => {
+    const h = harness();
+    const [quick, steady] = [endpoint({ url: 'http://quick:1' }), endpoint({ url: 'http://steady:1' })];
+    // Measured behind an empty queue: 600 ms meets a 1 s target, and 800 ms does too.
+    served(h.stats, quick.id, { ttftMs: 600 });
+    served(h.stats, steady.id, { ttftMs: 800 });
+    const policy = qoeCentric(h.deps());
+    const urgent = ctx([quick, steady], { headers: { 'x-request-priority': '1', 'x-sla-target-ms': '1000' } });
+    const sent = new Map<string, number>();
+    for (let i = 0; i < 10; i++) {
+      const chosen = policy.select(urgent)!;
+      // Sent, and no first token yet: each one waits in prefill there.
+      h.stats.started(chosen.id, 0);
+      sent.set(chosen.id, (sent.get(chosen.id) ?? 0) + 1);
+    }
+    // The measured TTFTs alone would send all ten to the quicker endpoint.
+    expect(sent.get(quick.id)).toBeLessThanOrEqual(6);
+    expect(sent.get(steady.id)).toBeGreaterThanOrEqual(4);
+  });
+
   test('avoids measured errors and a half-open breaker', () => {
     const h = harness();
     const [flaky, solid] = [endpoint({ url: 'http://flaky:1' }), endpoint({ url: 'http://solid:1' })];
@@ -238,6 +258,25 @@ describe('disaggregated_qoe', () => {
     const plain = [endpoint({ url: 'http://10.0.0.1:8000' }), endpoint({ url: 'http://10.0.0.2:8000' })];
     const policy = disaggregatedQoe(h.deps());
     expect(picks(policy, ctx(plain, { body: { prompt: 'x' } }), 200).size).toBe(2);
+  });
+
+  test('on a fleet not tagged for the phase, both phases count: a continuation avoids a queue that would miss its TTFT', () => {
+    const h = harness();
+    // Untagged endpoints run the whole request: the quick decoder's prefill misses the 1 s target.
+    const quickDecoder = endpoint({ url: 'http://10.0.0.1:8000' });
+    const balanced = endpoint({ url: 'http://10.0.0.2:8000' });
+    served(h.stats, quickDecoder.id, { ttftMs: 2500, itlMs: 15, tps: 65 });
+    served(h.stats, balanced.id, { ttftMs: 300, itlMs: 60, tps: 16 });
+    const continuation = { body: { prompt: 'more', previous_message_id: 'm' }, headers: { 'x-sla-target-ms': '1000' } };
+    for (const policy of [disaggregatedQoe(h.deps()), qoeCentric(h.deps())]) {
+      expect(policy.select(ctx([quickDecoder, balanced], continuation))).toBe(balanced);
+    }
+    // Tagged for decoding, the same endpoint is a decode pool of its own and ITL alone decides.
+    const taggedQuick = endpoint({ url: 'http://10.0.0.3:8000', tags: ['decode'] });
+    const taggedSlow = endpoint({ url: 'http://10.0.0.4:8000', tags: ['decode'] });
+    served(h.stats, taggedQuick.id, { ttftMs: 2500, itlMs: 15, tps: 65 });
+    served(h.stats, taggedSlow.id, { ttftMs: 300, itlMs: 60, tps: 16 });
+    expect(disaggregatedQoe(h.deps()).select(ctx([taggedQuick, taggedSlow], continuation))).toBe(taggedQuick);
   });
 
   test('in PD mode the stage hint decides the metric and the tags are not consulted', () => {

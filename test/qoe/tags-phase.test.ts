@@ -5,7 +5,7 @@ import { createEndpoint, type EndpointSpec } from '../../src/core/endpoint.ts';
 import { resolveQoeOptions } from '../../src/policies/qoe/options.ts';
 import { detectPhase } from '../../src/policies/qoe/phase.ts';
 import { parsePriority, qoeExpectation, requestProfile } from '../../src/policies/qoe/request-profile.ts';
-import { hasTag, poolFor } from '../../src/policies/qoe/tags.ts';
+import { hasTag, taggedPool } from '../../src/policies/qoe/tags.ts';
 import { chat, request } from '../policies/routing-fixtures.ts';
 
 const ep = (spec: EndpointSpec) => createEndpoint(spec, alwaysClosed());
@@ -28,14 +28,14 @@ describe('endpoint tags', () => {
     expect(hasTag(ep({ url: 'http://vllm-1:8000', tags: ['decode'] }), 'prefill')).toBe(false);
   });
 
-  test('pool for a phase: the endpoints tagged for it, or all when none is', () => {
+  test('pool for a phase: the endpoints tagged for it, or none when no candidate is', () => {
     const p = ep({ url: 'http://vllm-prefill-1:8000' });
     const d1 = ep({ url: 'http://vllm-decoding-1:8000' });
     const d2 = ep({ url: 'http://10.0.0.9:8000', tags: ['decode'] });
     const plain = ep({ url: 'http://10.0.0.7:8000' });
-    expect(poolFor([p, d1, d2, plain], 'prefill', OPTIONS)).toEqual([p]);
-    expect(poolFor([p, d1, d2, plain], 'decode', OPTIONS)).toEqual([d1, d2]);
-    expect(poolFor([d1, plain], 'prefill', OPTIONS)).toEqual([d1, plain]);
+    expect(taggedPool([p, d1, d2, plain], 'prefill', OPTIONS)).toEqual([p]);
+    expect(taggedPool([p, d1, d2, plain], 'decode', OPTIONS)).toEqual([d1, d2]);
+    expect(taggedPool([d1, plain], 'prefill', OPTIONS)).toBeUndefined();
   });
 });
 

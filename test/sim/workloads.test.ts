@@ -69,6 +69,8 @@ describe('workloads', () => {
       expect(r.headers['x-request-priority']).toBe(String(r.priority));
       expect(r.headers['x-expected-output-tokens']).toBe(String(r.maxTokens));
       expect(r.headers['x-sla-target-ms']).toBe(String(r.sla.ttftMs));
+      // The stream-QoE pace, so the router's QoE histogram and the client's figure expect the same timeline.
+      expect(Number(r.headers['x-expected-tokens-per-second'])).toBe(1000 / r.sla.tpotMs);
       expect(r.headers['x-request-id']).toBeUndefined(); // would become the hash policies' session key
     }
     expect(mixed.find((r) => r.cls === 'batch')!.path).toBe('/v1/completions');

@@ -24,6 +24,11 @@ export interface EndpointSignals {
   readonly inPrefill: number | undefined;
   readonly inDecode: number | undefined;
   readonly ttftMs: number | undefined;
+  /**
+   * Requests waiting for their first token there, on average over the time ttftMs was measured in;
+   * undefined when unknown (then ttftMs is taken as the expectation as it is).
+   */
+  readonly ttftQueue: number | undefined;
   readonly itlMs: number | undefined;
   /** Decoding speed of one stream. */
   readonly tokensPerSecond: number | undefined;
@@ -72,7 +77,7 @@ function blend(factors: readonly (readonly [weight: number, value: number | unde
   return weights === 0 ? 0 : sum / weights;
 }
 
-const pendingPrefill = (s: EndpointSignals) => s.inPrefill ?? s.inFlight;
+export const pendingPrefill = (s: EndpointSignals): number => s.inPrefill ?? s.inFlight;
 
 /** α: how full the endpoint is. KV-cache usage, the engine's own queue, and the router's requests in flight. */
 export function resourceCost(s: EndpointSignals): number {
@@ -135,12 +140,25 @@ export function priorityCost(s: EndpointSignals, r: RequestProfile): number {
 }
 
 /**
+ * The TTFT a request sent now can expect: the measured TTFT, scaled by the prefill queue it would join
+ * against the queue those measurements saw (the wait grows with the work queued ahead). The measured TTFT
+ * alone is history: an endpoint just under the target took every urgent request until its first answers
+ * came back late, and 8–10 first turns queued there (bench:sim mixed workload on a fast/slow fleet,
+ * bench/README.md).
+ */
+export function expectedTtft(s: EndpointSignals): number | undefined {
+  if (s.ttftMs === undefined || s.ttftQueue === undefined) return s.ttftMs;
+  return (s.ttftMs * (1 + pendingPrefill(s))) / (1 + s.ttftQueue);
+}
+
+/**
  * The SLA penalty: when the expected TTFT misses the target, half the penalty plus up to half again as the
  * miss grows to twice the target. A decode stage does not produce the first token, so it is exempt.
  */
 export function slaPenalty(s: EndpointSignals, r: RequestProfile, penalty: number): number {
-  if (r.stage === 'decode' || s.ttftMs === undefined || s.ttftMs <= r.slaTargetMs) return 0;
-  return penalty * (0.5 + 0.5 * Math.min(1, (s.ttftMs - r.slaTargetMs) / r.slaTargetMs));
+  const ttft = expectedTtft(s);
+  if (r.stage === 'decode' || ttft === undefined || ttft <= r.slaTargetMs) return 0;
+  return penalty * (0.5 + 0.5 * Math.min(1, (ttft - r.slaTargetMs) / r.slaTargetMs));
 }
 
 export function costParts(s: EndpointSignals, r: RequestProfile, targets: CostTargets): CostParts {

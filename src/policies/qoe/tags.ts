@@ -36,16 +36,14 @@ export function hasAnyTag(endpoint: Tagged, tags: readonly string[]): boolean {
   return tags.some((t) => hasTag(endpoint, t));
 }
 
+type PhaseTags = { readonly prefillTags: readonly string[]; readonly decodeTags: readonly string[] };
+
 /**
- * The endpoints suited to a phase: those tagged for it. When none of the candidates is tagged for it,
- * every candidate is (the seeds' fallback), so an untagged fleet still routes.
+ * The endpoints suited to a phase: those tagged for it, or undefined when none of the candidates is (the
+ * fleet is not specialised for that phase; the policy then uses every candidate, the seeds' fallback).
  */
-export function poolFor<E extends Tagged>(
-  candidates: readonly E[],
-  phase: RequestPhase,
-  tags: { readonly prefillTags: readonly string[]; readonly decodeTags: readonly string[] },
-): readonly E[] {
+export function taggedPool<E extends Tagged>(candidates: readonly E[], phase: RequestPhase, tags: PhaseTags): readonly E[] | undefined {
   const wanted = phase === 'prefill' ? tags.prefillTags : tags.decodeTags;
   const pool = candidates.filter((e) => hasAnyTag(e, wanted));
-  return pool.length > 0 ? pool : candidates;
+  return pool.length > 0 ? pool : undefined;
 }
