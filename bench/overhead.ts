@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnChild, spawnMockEngine, type Child } from '../test/support/process.ts';
+import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({
   options: { seconds: { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '32' }, streams: { type: 'string', default: '300' }, out: { type: 'string' } },
@@ -161,13 +162,13 @@ async function main(): Promise<void> {
   const minimal = spawnChild(['bun', join(root, 'bench/min-proxy.ts'), ...engines.map((e) => e.url)]);
   children.push(router, minimal);
   // The listening line is at info level; with --log-level warn it is not printed, so probe readiness instead.
-  const port = await routerPort(router.proc.pid);
-  const loggingUrl = `http://127.0.0.1:${await routerPort(logging.pid)}`;
+  const routerUrl = await readyRouterUrl(router.proc.pid);
+  const loggingUrl = await readyRouterUrl(logging.pid);
   const [, minimalUrl] = await minimal.waitFor(/LISTENING (\S+)/);
   const nginx = await startNginx(engines.map((e) => e.url));
   const targets: Target[] = [
     { name: 'direct (one engine)', url: engines[0]!.url },
-    { name: 'vllm-router', url: `http://127.0.0.1:${port}`, pid: router.proc.pid },
+    { name: 'vllm-router', url: routerUrl, pid: router.proc.pid },
     { name: 'vllm-router, request logs on', url: loggingUrl, pid: logging.pid },
     { name: 'Bun minimal proxy', url: minimalUrl!, pid: minimal.proc.pid },
   ];
@@ -231,38 +232,6 @@ async function main(): Promise<void> {
   logging.kill();
   await logging.exited;
   for (const c of children) await c[Symbol.asyncDispose]();
-}
-
-/** Finds the router's port: it logs nothing at warn level on success, so ask the OS via /proc. */
-async function routerPort(pid: number): Promise<number> {
-  for (let i = 0; i < 400; i++) {
-    const ports = listeningPorts(pid);
-    for (const port of ports) if (await fetch(`http://127.0.0.1:${port}/readiness`).then((r) => r.ok, () => false)) return port;
-    await Bun.sleep(25);
-  }
-  throw new Error(`router (pid ${pid}) did not become ready`);
-}
-
-function listeningPorts(pid: number): number[] {
-  const fs = require('node:fs') as typeof import('node:fs');
-  const inodes = new Set<string>();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
-    const link = (() => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        return '';
-      }
-    })();
-    const m = /socket:\[(\d+)\]/.exec(link);
-    if (m) inodes.add(m[1]!);
-  }
-  const ports: number[] = [];
-  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-    const cols = line.trim().split(/\s+/);
-    if (cols[3] === '0A' && inodes.has(cols[9]!)) ports.push(Number.parseInt(cols[1]!.split(':')[1]!, 16));
-  }
-  return ports;
 }
 
 await main();

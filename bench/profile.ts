@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnMockEngine } from '../test/support/process.ts';
+import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,8 +56,7 @@ async function main(): Promise<void> {
       '--port', '0', '--prometheus-port', '0', '--log-json', '--log-level', args['log-level']!,
     ],
     { stdout: Bun.file(join(dir, 'router.log')), stderr: 'inherit' });
-  // With --log-level warn nothing is printed at start-up: find the port through /proc.
-  const url = await listeningUrl(router.pid);
+  const url = await readyRouterUrl(router.pid);
   const script = join(dir, 'post.lua');
   writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${JSON.stringify({ model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 })}'\nwrk.headers["Content-Type"] = "application/json"\n`);
   const out = Bun.spawnSync([wrk!, '-t1', `-c${args.connections}`, `-d${args.seconds}s`, '-s', script, `${url}/v1/completions`], { stdout: 'pipe' }).stdout.toString();
@@ -84,27 +84,6 @@ async function main(): Promise<void> {
   for (const [g, n] of [...groups].sort((a, b) => b[1] - a[1])) console.log(`${pct(n)}  ${g}`);
   console.log(`\nTop ${args.top} functions by self time:`);
   for (const [f, n] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top))) console.log(`${pct(n)}  ${f}`);
-}
-
-/** The router's HTTP port, found through /proc (it prints nothing at warn level). */
-async function listeningUrl(pid: number): Promise<string> {
-  const fs = await import('node:fs');
-  for (let i = 0; i < 400; i++) {
-    const inodes = new Set<string>();
-    for (const fd of (() => { try { return fs.readdirSync(`/proc/${pid}/fd`); } catch { return []; } })()) {
-      const link = (() => { try { return fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })();
-      const m = /socket:\[(\d+)\]/.exec(link);
-      if (m) inodes.add(m[1]!);
-    }
-    for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols[3] !== '0A' || !inodes.has(cols[9]!)) continue;
-      const url = `http://127.0.0.1:${Number.parseInt(cols[1]!.split(':')[1]!, 16)}`;
-      if (await fetch(`${url}/readiness`).then((r) => r.ok, () => false)) return url;
-    }
-    await Bun.sleep(25);
-  }
-  throw new Error('router did not become ready');
 }
 
 await main();
