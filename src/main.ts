@@ -1,20 +1,45 @@
-// Entry point: argv → config → start the router → reload on SIGHUP → drain on SIGTERM/SIGINT.
+// Entry point: argv → config → capacity → start the router → reload on SIGHUP → drain on SIGTERM/SIGINT.
 import pkg from '../package.json' with { type: 'json' };
 import { formatConfigError } from './config/errors.ts';
-import { loadConfig } from './config/load.ts';
+import { loadConfig, type LoadResult } from './config/load.ts';
 import { isPolicyImplemented } from './policies/index.ts';
 import { readFileSync } from 'node:fs';
 import { createReloader } from './config/reloader.ts';
 import { ConfigProblem, startRouter } from './server.ts';
+import { parseFileLimit, planCapacity, type CapacityPlan } from './startup/capacity.ts';
+import { reexecFor } from './startup/fetch-limit.ts';
 
-const load = () =>
-  loadConfig({
+const fileLimit = (() => {
+  try {
+    return parseFileLimit(readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return undefined; // not Linux: the open-file limit is not checked
+  }
+})();
+
+type Loaded = Exclude<LoadResult, { kind: 'config' }> | (Extract<LoadResult, { kind: 'config' }> & { readonly plan: CapacityPlan });
+
+/** The configuration with --max-concurrent-requests set to what this process can hold (the same at every reload). */
+function load(): Loaded {
+  const loaded = loadConfig({
     argv: process.argv.slice(2),
     env: process.env,
     readFile: (path) => readFileSync(path, 'utf8'),
     version: pkg.version,
     isPolicyImplemented,
   });
+  if (loaded.kind !== 'config') return loaded;
+  const { config } = loaded;
+  const plan = planCapacity({
+    requested: config.max_concurrent_requests,
+    explicit: loaded.explicit.has('max_concurrent_requests'),
+    legs: config.vllm_pd_disaggregation || config.pd_disaggregation ? 2 : 1,
+    fileLimit,
+  });
+  if ('reason' in plan) return { kind: 'error', error: plan };
+  const warnings = plan.lowered === undefined ? loaded.warnings : [...loaded.warnings, plan.lowered];
+  return { ...loaded, config: { ...config, max_concurrent_requests: plan.capacity }, warnings, plan };
+}
 
 async function main(): Promise<number> {
   const loaded = load();
@@ -29,6 +54,12 @@ async function main(): Promise<number> {
       process.stderr.write(`${formatConfigError(loaded.error)}\n`);
       return 2;
   }
+  // Before anything is opened or printed: Bun sizes fetch's concurrency from the environment it starts with.
+  const reexec = reexecFor({ execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, main: Bun.main, env: process.env }, loaded.plan.fetchLimit);
+  if (reexec !== undefined) {
+    if (process.execve === undefined) process.stderr.write(`warning: cannot re-execute to set BUN_CONFIG_MAX_HTTP_REQUESTS=${loaded.plan.fetchLimit}; set it in the environment\n`);
+    else process.execve(reexec.file, reexec.args, reexec.env);
+  }
   for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
 
   let router;
@@ -39,6 +70,7 @@ async function main(): Promise<number> {
     return e instanceof ConfigProblem ? 2 : 1;
   }
   const running = router;
+  running.log.info('capacity', { max_concurrent_requests: loaded.config.max_concurrent_requests, upstream_fetch_limit: loaded.plan.fetchLimit, open_file_limit: fileLimit });
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -48,9 +80,9 @@ async function main(): Promise<number> {
         process.exit(1);
       }
       stopping = true;
-      const graceSecs = running.config.shutdown_grace_period_secs;
-      running.log.info('draining: waiting for in-flight requests', { signal, grace_secs: graceSecs });
-      void running.drain(graceSecs * 1000).then((finished) => {
+      const { shutdown_delay_secs: delaySecs, shutdown_grace_period_secs: graceSecs } = running.config;
+      running.log.info('draining: readiness fails; new requests are still served during the delay', { signal, delay_secs: delaySecs, grace_secs: graceSecs });
+      void running.drain({ delayMs: delaySecs * 1000, graceMs: graceSecs * 1000 }).then((finished) => {
         running.log[finished ? 'info' : 'warn'](finished ? 'drained, exiting' : 'grace period over: open requests were cut', { signal });
         running.log.flush();
         resolve(0);

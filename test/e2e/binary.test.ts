@@ -38,12 +38,16 @@ describe('the compiled binary', () => {
     expect(pd.exitCode).toBe(2);
     expect(pd.stderr.toString()).toMatch(/^error: --decode: PD mode needs at least one --prefill and one --decode/);
     expect(run([]).exitCode).toBe(2);
+    // More requests at once than Bun's fetch can carry (65,535 calls) is refused, not silently queued.
+    const capacity = run(['--worker-urls', 'http://a:1', '--max-concurrent-requests', '100000']);
+    expect(capacity.exitCode).toBe(2);
+    expect(capacity.stderr.toString()).toMatch(/^error: --max-concurrent-requests '100000': the router can hold at most \d+ requests at once here/);
   });
 
   test('routes streaming and non-streaming requests to engine processes, then drains on SIGTERM and exits 0', async () => {
     await using a = await spawnMockEngine(['--model', 'm', '--itl-ms', '5']);
     await using b = await spawnMockEngine(['--model', 'm', '--itl-ms', '5']);
-    await using router = spawnChild([binary, '--worker-urls', a.url, b.url, '--policy', 'round_robin', '--port', '0', '--prometheus-port', '0', '--log-json']);
+    await using router = spawnChild([binary, '--worker-urls', a.url, b.url, '--policy', 'round_robin', '--port', '0', '--prometheus-port', '0', '--log-json', '--shutdown-delay-secs', '0']);
     const [, url] = await router.waitFor(/"url":"(http:\/\/[^"]+)"/);
     const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k', maxRetries: 0 });
 
