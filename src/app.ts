@@ -29,6 +29,7 @@ import type { QoeOptions } from './policies/qoe/options.ts';
 import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
 import { createRegularRouter, type RegularRouter } from './routing/regular.ts';
 import { countRefusal, reject } from './routing/reject.ts';
+import { shutdownGate, type ShutdownPhase } from './http/shutdown-gate.ts';
 
 export interface AppDeps {
   readonly config: Config;
@@ -47,7 +48,8 @@ export interface AppDeps {
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
   /** A prefill/decode router, in PD mode; otherwise the regular router is built here. */
   readonly pdRouter?: RegularRouter;
-  readonly isDraining: () => boolean;
+  /** Where a shutdown stands: readiness and new requests follow it. */
+  readonly shutdownPhase: () => ShutdownPhase;
   /** --enable-trace: spans for each request; absent means tracing off. */
   readonly tracer?: Tracer;
   /** QoE settings: the priority header (admission order) and the targets the experience metrics judge by. */
@@ -80,6 +82,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     await next();
     if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
   });
+  app.use('*', shutdownGate({ phase: deps.shutdownPhase, metrics, log }));
   if (tracer.enabled) app.use('*', serverSpan(tracer));
   const countAuthRefusal = (path: string, e: RouterError) => countRefusal(metrics, isAdminPath(path) ? 'admin' : 'auth', e);
   // Before the routes, so a refused client never takes an admission slot.
@@ -104,7 +107,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     blockHashes: deps.blockHashes,
     tracer,
   });
-  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: deps.isDraining, pdMode: deps.pdRouter !== undefined });
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdRouter !== undefined });
   addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer, openAiBackend: config.backend === 'openai', priorityHeader: deps.qoe.headers.priority });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
   addAdminRoutes(app, {

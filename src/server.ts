@@ -40,6 +40,7 @@ import { parseKeyList } from './http/auth.ts';
 import { createApiKeyValidator } from './http/api-key-validator.ts';
 import { createVerdictCache } from './http/api-key-cache.ts';
 import { startTracing, type Tracing } from './tracing/setup.ts';
+import type { ShutdownPhase } from './http/shutdown-gate.ts';
 
 export interface StartOptions {
   readonly log?: Logger;
@@ -90,8 +91,15 @@ export interface ReloadOutcome {
 /** A start-up problem in the configuration (a missing tokenizer file…): main exits 2, as for flag errors. */
 export class ConfigProblem extends Error {}
 
+export interface DrainTimes {
+  /** --shutdown-delay-secs: new requests are still served this long. */
+  readonly delayMs: number;
+  /** --shutdown-grace-period-secs: then in-flight requests and streams get this long to finish. */
+  readonly graceMs: number;
+}
+
 export class RunningRouter implements AsyncDisposable {
-  #draining = false;
+  #phase: ShutdownPhase = 'serving';
   #config: Config;
   readonly registry: EndpointRegistry;
   readonly metrics: Metrics;
@@ -129,24 +137,24 @@ export class RunningRouter implements AsyncDisposable {
   get registrationPort(): number | undefined {
     return this.parts.registration?.port;
   }
-  get draining(): boolean {
-    return this.#draining;
+  get phase(): ShutdownPhase {
+    return this.#phase;
   }
 
   /**
-   * Stop taking new connections and let in-flight requests and streams finish, for at most `graceMs`;
-   * whatever is still open then is cut. Resolves true when everything finished in time.
+   * The shutdown Kubernetes and load balancers expect: readiness fails at once while new requests are still
+   * served for `delayMs`; then new requests are refused (503, Retry-After) while the ones in flight get
+   * `graceMs` to finish; whatever is still open then is cut. The listener stays open until the end, so a
+   * client is answered rather than refused a connection. Resolves true when everything finished in time.
    */
-  async drain(graceMs: number): Promise<boolean> {
-    this.#draining = true;
+  async drain(times: DrainTimes): Promise<boolean> {
+    this.#phase = 'draining';
     await this.parts.discovery?.[Symbol.asyncDispose]();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const finished = await Promise.race([
-      this.parts.server.stop(false).then(() => true),
-      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
-    ]);
-    clearTimeout(timer);
-    if (!finished) await this.parts.server.stop(true);
+    await Bun.sleep(times.delayMs);
+    this.#phase = 'closing';
+    this.log.info('draining: new requests are refused; waiting for the ones in flight', { in_flight: this.parts.server.pendingRequests });
+    const finished = await idle(this.parts.server, times.graceMs);
+    await this.parts.server.stop(!finished);
     this.close();
     await this.flushTraces();
     return finished;
@@ -173,12 +181,26 @@ export class RunningRouter implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.#draining = true;
+    this.#phase = 'closing';
     await this.parts.discovery?.[Symbol.asyncDispose]();
     await this.parts.server.stop(true);
     this.close();
     await this.flushTraces();
   }
+}
+
+/** How often a drain looks at the requests still open (Bun counts them, streamed bodies included, but has no event). */
+const DRAIN_POLL_MS = 50;
+
+/** Resolves true once the server has no request open (refusals answer at once), false after `graceMs`. */
+async function idle(server: Bun.Server<unknown>, graceMs: number): Promise<boolean> {
+  const deadline = performance.now() + graceMs;
+  while (server.pendingRequests > 0) {
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    await Bun.sleep(Math.min(DRAIN_POLL_MS, left));
+  }
+  return true;
 }
 
 export async function startRouter(config: Config, options: StartOptions = {}): Promise<RunningRouter> {
@@ -494,7 +516,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
           log,
           cache: createVerdictCache({ positiveTtlMs: config.api_key_cache_ttl_secs * 1000, negativeTtlMs: config.api_key_negative_cache_ttl_secs * 1000, maxEntries: config.api_key_cache_size, now }),
         });
-  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, tracer, qoe, endpoints, staticKeys, keyValidator, isDraining: () => router?.draining ?? false });
+  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, tracer, qoe, endpoints, staticKeys, keyValidator, shutdownPhase: () => router?.phase ?? 'serving' });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,

@@ -155,11 +155,12 @@ describe('deploy/vllm-router.service', () => {
     expect(Number(unit.get('Unit')!.get('StartLimitBurst')?.at(-1))).toBeGreaterThan(0);
   });
 
-  test('stops with SIGTERM and waits longer than the drain period', () => {
+  test('stops with SIGTERM and waits longer than the drain (delay plus grace period)', () => {
     expect(last('KillSignal')).toBe('SIGTERM');
-    const defaultGrace = FLAGS.shutdown_grace_period_secs.schema.parse(undefined);
-    const configuredGrace = Number(parseEnvFile(ENV_TEXT).VLLM_ROUTER_SHUTDOWN_GRACE_PERIOD_SECS ?? defaultGrace);
-    expect(seconds(last('TimeoutStopSec')!)).toBeGreaterThan(Math.max(defaultGrace, configuredGrace));
+    const env = parseEnvFile(ENV_TEXT);
+    const delay = Number(env.VLLM_ROUTER_SHUTDOWN_DELAY_SECS ?? FLAGS.shutdown_delay_secs.schema.parse(undefined));
+    const grace = Number(env.VLLM_ROUTER_SHUTDOWN_GRACE_PERIOD_SECS ?? FLAGS.shutdown_grace_period_secs.schema.parse(undefined));
+    expect(seconds(last('TimeoutStopSec')!)).toBeGreaterThan(delay + grace);
   });
 
   test('is sandboxed: no privileges, read-only system, dynamic user, only IP and local sockets', () => {

@@ -33,7 +33,7 @@ describe('configuration reload', () => {
       renameSync(`${file}.tmp`, file);
     };
     write(`worker_urls:\n  - ${a.url}\npolicy: round_robin\n`);
-    await using router = spawnChild([binary, '--config', file, '--port', '0', '--prometheus-port', '0', '--log-json']);
+    await using router = spawnChild([binary, '--config', file, '--port', '0', '--prometheus-port', '0', '--log-json', '--shutdown-delay-secs', '0']);
     const [, url] = await router.waitFor(/vllm-router listening[^\n]*"url":"(http:\/\/[^"]+)"/);
     const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k', maxRetries: 0 });
     const complete = () => openai.completions.create({ model: 'm', prompt: 'x', max_tokens: 1 });

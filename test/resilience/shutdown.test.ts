@@ -1,9 +1,8 @@
-// Graceful drain of the compiled router on SIGTERM: streams in flight finish, new connections are refused.
+// Graceful drain of the compiled router on SIGTERM: readiness fails, a delay, then refusals while streams in flight finish.
 import { afterAll, describe, expect, test } from 'bun:test';
 import { spawnMockEngine } from '../support/process.ts';
-import { until } from '../support/router.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, startRouterProcess, type RouterProcess } from './router-process.ts';
+import { buildRouterBinary, parseEnvelope, startRouterProcess, type RouterProcess } from './router-process.ts';
 
 // The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
 // Bun 1.4.5 reads no test timeout from bunfig (oven-sh/bun#7789). Tests wait for conditions.
@@ -49,27 +48,41 @@ async function openStream(router: RouterProcess, maxTokens: number): Promise<Ope
 const tokenEvents = (sse: string) => sse.split('\n\n').filter((e) => e.startsWith('data: {') && e.includes('"text_completion"')).length;
 
 describe('shutdown', () => {
-  test('SIGTERM lets every stream in flight finish with [DONE], refuses new connections, and exits 0', async () => {
+  test('SIGTERM: readiness fails at once, new requests are served during the delay, then refused with 503 while every stream finishes; exit 0', async () => {
     await using engine = await spawnMockEngine(['--model', 'm', '--itl-ms', '20']);
-    await using router = await startRouterProcess(binary.path, ['--worker-urls', engine.url, '--policy', 'round_robin']);
-    const streams = await Promise.all(Array.from({ length: 6 }, () => openStream(router, 30)));
+    await using router = await startRouterProcess(binary.path, ['--worker-urls', engine.url, '--policy', 'round_robin', '--shutdown-delay-secs', '2']);
+    const streams = await Promise.all(Array.from({ length: 6 }, () => openStream(router, 300)));
+    const get = (path: string) => rawExchange(router.address, `GET ${path} HTTP/1.1\r\nHost: r\r\n\r\n`);
 
     router.child.proc.kill('SIGTERM');
-    await router.child.waitFor(/"msg":"draining: waiting for in-flight requests"/);
-    // The log line is written just before the listener closes, so a connection attempted at that very moment
-    // may still be accepted by the kernel and then reset; none may be answered.
-    await until(async () => {
-      const attempt = await rawExchange(router.address, 'GET /liveness HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n');
-      expect(attempt.kind).not.toBe('response');
-      return attempt.kind === 'refused';
-    }, 'new connections to be refused');
+    await router.child.waitFor(/"msg":"draining: readiness fails[^"]*"/);
+    // The delay: readiness says 503 at once, but a new request is still served (with Connection: close).
+    const ready = await get('/readiness');
+    expect(ready.kind === 'response' && ready.status).toBe(503);
+    const served = await fetch(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 2 }) });
+    expect(served.status).toBe(200);
+    expect(served.headers.get('connection')).toBe('close');
+    await served.text();
+
+    // After the delay: new requests get 503 with Retry-After in the OpenAI envelope; probes still answer.
+    const [closing] = await router.child.waitFor(/^\{"[^\n]*"msg":"draining: new requests are refused[^\n]*$/m);
+    expect((JSON.parse(closing) as { in_flight: number }).in_flight).toBeGreaterThanOrEqual(6);
+    const refused = await fetch(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 2 }) });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(parseEnvelope(await refused.text())?.code).toBe('shutting_down');
+    const live = await get('/liveness');
+    expect(live.kind === 'response' && live.status).toBe(200);
+    const stillReady = await get('/readiness');
+    expect(stillReady.kind === 'response' && stillReady.status).toBe(503);
 
     for (const text of await Promise.all(streams.map((s) => s.rest))) {
-      expect(tokenEvents(text)).toBe(30);
+      expect(tokenEvents(text)).toBe(300);
       expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
     }
     expect(await router.child.proc.exited).toBe(0);
     expect(router.child.stdout()).toContain('"msg":"drained, exiting"');
+    expect(router.child.stdout()).toContain('"error":"shutting_down"');
   });
 
   test('a second signal during the drain exits at once with code 1, cutting what is still open', async () => {
@@ -79,7 +92,7 @@ describe('shutdown', () => {
     const stream = await openStream(router, 1000);
 
     router.child.proc.kill('SIGTERM');
-    await router.child.waitFor(/"msg":"draining: waiting for in-flight requests"/);
+    await router.child.waitFor(/"msg":"draining: readiness fails[^"]*"/);
     router.child.proc.kill('SIGINT');
     expect(await router.child.proc.exited).toBe(1);
     expect(router.child.stdout()).toContain('"msg":"second signal: exiting now"');
@@ -90,7 +103,7 @@ describe('shutdown', () => {
 
   test('--shutdown-grace-period-secs bounds the drain: a stream still open then is cut and the process exits 0', async () => {
     await using engine = await spawnMockEngine(['--model', 'm', '--itl-ms', '20']);
-    await using router = await startRouterProcess(binary.path, ['--worker-urls', engine.url, '--policy', 'round_robin', '--shutdown-grace-period-secs', '1']);
+    await using router = await startRouterProcess(binary.path, ['--worker-urls', engine.url, '--policy', 'round_robin', '--shutdown-delay-secs', '0', '--shutdown-grace-period-secs', '1']);
     const stream = await openStream(router, 1000);
 
     router.child.proc.kill('SIGTERM');
