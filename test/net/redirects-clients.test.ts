@@ -73,7 +73,7 @@ describe.each(STATUSES)('a peer answering %d', (status) => {
     k8s.addPod({ name: 'a', labels: { app: 'vllm' } });
     await using trap = startRedirectTrap({ status, to: k8s.url });
     const kube = createKubeClient({ credentials: { server: trap.url, auth: { kind: 'token', token: 'service-account-token' }, tls: { rejectUnauthorized: true }, namespace: undefined, source: 'test' } });
-    const failure = { kind: 'http', status, message: `HTTP ${status} ${NOTE}` };
+    const failure = { kind: 'http' as const, status, message: `HTTP ${status} ${NOTE}` };
     expect(await kube.listPods(ALL_PODS, AbortSignal.timeout(5_000))).toEqual({ ok: false, failure });
     const items = [];
     for await (const item of kube.watchPods(ALL_PODS, '1', AbortSignal.timeout(5_000))) items.push(item);
