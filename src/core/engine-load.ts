@@ -4,6 +4,9 @@
 // vllm-project/router#174); /load exists only with --enable-server-load-tracking. The scheduler gauges
 // `vllm:num_requests_running` and `vllm:num_requests_waiting` are always exported, one series per engine
 // (data-parallel rank, label `engine`), so they are summed, or taken for one rank when asked.
+import { ENGINE_DOCUMENT_MAX_BYTES } from '../net/body-limits.ts';
+import { probe } from '../net/probe.ts';
+import { redirectNote } from '../net/redirect.ts';
 import { parsePromText, type Exposition } from '../stats/prom-text.ts';
 
 export interface EngineLoad {
@@ -44,22 +47,23 @@ export interface EngineLoadOptions {
 
 export type MetricsPage = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly error: string };
 
-/** GET <url>/metrics once; data-parallel ranks of one engine then read their own series from the same page. */
+/**
+ * GET <url>/metrics once; data-parallel ranks of one engine then read their own series from the same page.
+ * On node:http (net/probe.ts), so open streams cannot starve it; a redirect is not followed (the URL was
+ * checked when the endpoint was added, where it points was not) and the page is capped.
+ */
 export async function fetchEngineMetrics(url: string, options: EngineLoadOptions): Promise<MetricsPage> {
-  try {
-    const res = await fetch(`${url}/metrics`, {
-      headers: options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` },
-      // The URL was checked when the endpoint was added; a redirect would lead somewhere that was not.
-      redirect: 'manual',
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
-    if (res.status !== 200) {
-      await res.body?.cancel();
-      return { ok: false, error: `/metrics answered ${res.status}` };
-    }
-    return { ok: true, text: await res.text() };
-  } catch (e) {
-    const err = e as Error;
-    return { ok: false, error: err.name === 'TimeoutError' ? `/metrics did not answer within ${options.timeoutMs} ms` : `/metrics unreachable: ${err.message}` };
+  const answer = await probe({
+    url: `${url}/metrics`,
+    headers: options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` },
+    timeoutMs: options.timeoutMs,
+    maxBodyBytes: ENGINE_DOCUMENT_MAX_BYTES,
+  });
+  if (answer.kind === 'failure') {
+    if (answer.failure === 'timeout') return { ok: false, error: `/metrics did not answer within ${options.timeoutMs} ms` };
+    if (answer.failure === 'too_large') return { ok: false, error: `/metrics: ${answer.message}` };
+    return { ok: false, error: `/metrics unreachable: ${answer.message}` };
   }
+  if (answer.status !== 200) return { ok: false, error: `/metrics answered ${answer.status}${redirectNote(answer.status)}` };
+  return { ok: true, text: answer.body.toString('utf8') };
 }

@@ -1,6 +1,9 @@
 // Probes every endpoint on an interval, all at once, and flips health after enough results in a row.
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { SMALL_ANSWER_MAX_BYTES } from '../net/body-limits.ts';
+import { isSuccess, probe } from '../net/probe.ts';
+import { redirectNote } from '../net/redirect.ts';
 import type { Endpoint } from './endpoint.ts';
 import type { EndpointRegistry } from './registry.ts';
 
@@ -20,8 +23,12 @@ interface Streak {
   bad: number;
 }
 
+type ProbeOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
 export class HealthChecker implements Disposable {
   readonly #streaks = new Map<string, Streak>();
+  /** Why the latest probe of a base URL failed, for the log line when an endpoint turns unhealthy. */
+  readonly #lastFailure = new Map<string, string>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -38,6 +45,7 @@ export class HealthChecker implements Disposable {
   /** One probe per distinct base URL (data-parallel ranks share a server), all concurrently. */
   async round(): Promise<void> {
     const byUrl = Map.groupBy(this.registry.all(), (e) => e.url);
+    for (const url of this.#lastFailure.keys()) if (!byUrl.has(url)) this.#lastFailure.delete(url);
     await Promise.all([...byUrl].map(async ([url, endpoints]) => this.apply(endpoints, await this.probe(url))));
   }
 
@@ -52,20 +60,31 @@ export class HealthChecker implements Disposable {
     );
   }
 
+  /**
+   * One probe of a base URL: healthy when it answers a healthy status itself. It runs on node:http (see
+   * net/probe.ts), so streams holding every fetch slot cannot starve it; a 3xx is a failure, never followed.
+   */
   async probe(url: string): Promise<boolean> {
-    try {
-      const res = await fetch(url + this.options.path, {
-        headers: this.options.apiKey === undefined ? {} : { authorization: `Bearer ${this.options.apiKey}` },
-        signal: AbortSignal.timeout(this.options.timeoutSecs * 1000),
-      });
-      await res.body?.cancel();
-      const ok = this.options.healthyStatus?.(res.status) ?? res.ok;
-      this.metrics.healthChecks.inc({ worker: url, result: ok ? 'ok' : 'failed' });
-      return ok;
-    } catch {
-      this.metrics.healthChecks.inc({ worker: url, result: 'failed' });
-      return false;
+    const outcome = await this.check(url);
+    this.metrics.healthChecks.inc({ worker: url, result: outcome.ok ? 'ok' : 'failed' });
+    if (outcome.ok) this.#lastFailure.delete(url);
+    else {
+      this.#lastFailure.set(url, outcome.reason);
+      this.log.debug('health probe failed', { endpoint: url, reason: outcome.reason });
     }
+    return outcome.ok;
+  }
+
+  private async check(url: string): Promise<ProbeOutcome> {
+    const answer = await probe({
+      url: url + this.options.path,
+      headers: this.options.apiKey === undefined ? {} : { authorization: `Bearer ${this.options.apiKey}` },
+      timeoutMs: this.options.timeoutSecs * 1000,
+      maxBodyBytes: SMALL_ANSWER_MAX_BYTES,
+    });
+    if (answer.kind === 'failure') return { ok: false, reason: `${this.options.path}: ${answer.message}` };
+    const healthy = this.options.healthyStatus?.(answer.status) ?? isSuccess(answer.status);
+    return healthy ? { ok: true } : { ok: false, reason: `${this.options.path} answered ${answer.status}${redirectNote(answer.status)}` };
   }
 
   private apply(endpoints: readonly Endpoint[], ok: boolean): void {
@@ -85,7 +104,10 @@ export class HealthChecker implements Disposable {
   }
 
   private set(e: Endpoint, healthy: boolean): void {
-    if (e.healthy !== healthy) this.log[healthy ? 'info' : 'warn'](healthy ? 'endpoint healthy' : 'endpoint unhealthy', { endpoint: e.id });
+    if (e.healthy !== healthy) {
+      if (healthy) this.log.info('endpoint healthy', { endpoint: e.id });
+      else this.log.warn('endpoint unhealthy', { endpoint: e.id, reason: this.#lastFailure.get(e.url) });
+    }
     e.healthy = healthy;
     this.metrics.workerHealth.set({ worker: e.id }, healthy ? 1 : 0);
   }

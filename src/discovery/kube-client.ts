@@ -1,4 +1,8 @@
 // A small Kubernetes API client on fetch: list pods, and watch them as a stream of newline-delimited JSON events.
+import { ERROR_BODY_MAX_BYTES } from '../net/body-limits.ts';
+import { outboundFetch } from '../net/fetch.ts';
+import { readText } from '../net/read-body.ts';
+import { isRedirect, redirectNote } from '../net/redirect.ts';
 import type { KubeCredentials } from './kube-credentials.ts';
 import type { Pod } from './pod.ts';
 
@@ -59,9 +63,17 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** A non-2xx answer, with the message of the Kubernetes `Status` body when there is one. */
+/**
+ * A non-2xx answer, with the message of the Kubernetes `Status` body when there is one. A 3xx is not followed:
+ * the request carries the service account's token, and the pod list decides where traffic goes.
+ */
 async function failureOf(response: Response): Promise<KubeFailure> {
-  const body = await response.text().catch(() => '');
+  if (isRedirect(response.status)) {
+    await response.body?.cancel().catch(() => {});
+    return { kind: 'http', status: response.status, message: `HTTP ${response.status}${redirectNote(response.status)}` };
+  }
+  const read = await readText(response, ERROR_BODY_MAX_BYTES);
+  const body = read.ok ? read.text : '';
   let message = body.slice(0, 300) || response.statusText;
   try {
     const status: unknown = JSON.parse(body);
@@ -138,7 +150,7 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
 
   async function get(url: string, signal: AbortSignal): Promise<KubeResult<Response>> {
     try {
-      const response = await fetch(url, { headers: await headers(), tls, signal });
+      const response = await outboundFetch(url, { headers: await headers(), tls, signal });
       if (!response.ok) return { ok: false, failure: await failureOf(response) };
       return { ok: true, value: response };
     } catch (e) {

@@ -11,6 +11,8 @@
 // - Tokens are kept only as SHA-256 digests, so the cache holds no usable secret.
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
+import { outboundFetch } from '../net/fetch.ts';
+import { isRedirect } from '../net/redirect.ts';
 import type { VerdictCache } from './api-key-cache.ts';
 
 export type KeyVerdict = 'valid' | 'invalid' | 'unreachable';
@@ -43,14 +45,16 @@ export function createApiKeyValidator(options: ApiKeyValidatorOptions): ApiKeyVa
 
   const ask = async (url: string, token: string): Promise<UrlAnswer> => {
     try {
-      const res = await fetch(url, {
+      const res = await outboundFetch(url, {
         headers: { authorization: `Bearer ${token}` },
-        redirect: 'manual',
         signal: AbortSignal.timeout(options.timeoutMs),
       });
-      await res.body?.cancel();
+      await res.body?.cancel().catch(() => {});
       const answer = answerOf(res.status);
       if (answer === 'undecided') options.log.warn('api key validator could not decide', { url, status: res.status });
+      // Still a "no", but one that would refuse every key: an operator needs to see it (http:// for https://, say).
+      if (isRedirect(res.status))
+        options.log.warn('api key validator answered a redirect (redirects are not followed): every key is refused', { url, status: res.status, location: res.headers.get('location') });
       return answer;
     } catch (e) {
       options.log.warn('api key validator unreachable', { url, message: (e as Error).message });

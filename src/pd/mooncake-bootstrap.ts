@@ -12,6 +12,10 @@
 // router tries another prefill) while the query keeps retrying in the background for later requests.
 import { sleep } from '../core/retry.ts';
 import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
+import { SMALL_ANSWER_MAX_BYTES } from '../net/body-limits.ts';
+import { outboundFetch } from '../net/fetch.ts';
+import { readJson } from '../net/read-body.ts';
+import { redirectNote } from '../net/redirect.ts';
 import { mooncakeBootstrapAddr } from './kv-transfer.ts';
 
 /** The prefill endpoint fields the bootstrap lookup needs. */
@@ -77,7 +81,7 @@ export function createMooncakeBootstrap(options: MooncakeBootstrapOptions = {}, 
   const maxBackoffMs = options.maxBackoffMs ?? 10_000;
   const queryTimeoutMs = options.queryTimeoutMs ?? 5000;
   const maxWaitMs = options.maxWaitMs ?? 5000;
-  const doFetch = deps.fetch ?? ((url, init) => fetch(url, init));
+  const doFetch = deps.fetch ?? outboundFetch;
   const wait = deps.sleep ?? sleep;
   const cache = new Map<string, Entry>();
   const stopped = new AbortController();
@@ -87,9 +91,10 @@ export function createMooncakeBootstrap(options: MooncakeBootstrapOptions = {}, 
       const res = await doFetch(`${addr}/query`, { signal: AbortSignal.any([stopped.signal, AbortSignal.timeout(queryTimeoutMs)]) });
       if (!res.ok) {
         await res.body?.cancel().catch(() => {});
-        return `answered HTTP ${res.status}`;
+        return `answered HTTP ${res.status}${redirectNote(res.status)}`;
       }
-      return parseQueryBody(await res.json());
+      const body = await readJson(res, SMALL_ANSWER_MAX_BYTES);
+      return body.ok ? parseQueryBody(body.value) : body.error;
     } catch (e) {
       return (e as Error).message;
     }

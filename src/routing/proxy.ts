@@ -1,6 +1,7 @@
 // One upstream HTTP call, and the relay of its response to the client with the same bytes, chunk by chunk.
 import { errorBody, routerError, sseErrorFrame, statusOf, type RouterError } from '../http/errors.ts';
 import { downstreamHeaders } from '../http/forward-headers.ts';
+import { outboundFetch } from '../net/fetch.ts';
 import { createStallGuard } from './stall-guard.ts';
 
 export interface UpstreamCall {
@@ -16,7 +17,7 @@ export interface UpstreamCall {
 
 export async function callUpstream(call: UpstreamCall): Promise<Response | RouterError> {
   try {
-    return await fetch(call.url, {
+    return await outboundFetch(call.url, {
       method: call.method,
       headers: call.headers,
       body: call.body,

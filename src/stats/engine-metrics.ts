@@ -7,6 +7,9 @@
 // snapshot stale: a dead engine must never look like an idle one (production-stack dropped it from the
 // map, and its policies then read zeros).
 import type { Logger } from '../log/logger.ts';
+import { ENGINE_DOCUMENT_MAX_BYTES } from '../net/body-limits.ts';
+import { isSuccess, probe } from '../net/probe.ts';
+import { redirectNote } from '../net/redirect.ts';
 import { histogramOf, meanOf, parsePromText, sumOf, type Exposition, type HistogramData, type LabelFilter } from './prom-text.ts';
 
 /** What one interval's histogram observations say. */
@@ -139,20 +142,18 @@ export function createEngineMetrics(options: EngineMetricsOptions): EngineMetric
   let round: Promise<void> | undefined;
   let started = false;
 
+  // On node:http (net/probe.ts): streams holding every fetch slot must not make a live engine look stale.
   const fetchText = async (url: string): Promise<{ text: string } | { error: string }> => {
-    const headers: Record<string, string> = {};
-    if (options.apiKey) headers['authorization'] = `Bearer ${options.apiKey}`;
-    try {
-      const res = await fetch(`${url}/metrics`, { headers, signal: AbortSignal.any([stop.signal, AbortSignal.timeout(options.timeoutMs)]) });
-      if (!res.ok) {
-        await res.body?.cancel();
-        return { error: `HTTP ${res.status}` };
-      }
-      return { text: await res.text() };
-    } catch (e) {
-      const err = e as Error;
-      return { error: err.name === 'TimeoutError' ? `timed out after ${options.timeoutMs} ms` : err.message };
-    }
+    const answer = await probe({
+      url: `${url}/metrics`,
+      headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
+      timeoutMs: options.timeoutMs,
+      maxBodyBytes: ENGINE_DOCUMENT_MAX_BYTES,
+      signal: stop.signal,
+    });
+    if (answer.kind === 'failure') return { error: answer.failure === 'timeout' ? `timed out after ${options.timeoutMs} ms` : answer.message };
+    if (!isSuccess(answer.status)) return { error: `HTTP ${answer.status}${redirectNote(answer.status)}` };
+    return { text: answer.body.toString('utf8') };
   };
 
   const record = (target: ScrapeTarget, result: { exposition: Exposition } | { error: string }) => {

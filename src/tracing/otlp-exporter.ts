@@ -3,6 +3,10 @@
 // The Rust router exports OTLP/gRPC (port 4317). We speak OTLP/HTTP with JSON bodies
 // (https://opentelemetry.io/docs/specs/otlp/#otlphttp), so the receiver must be an OTLP/HTTP one,
 // usually port 4318 of an OpenTelemetry Collector, Jaeger or Tempo.
+import { ERROR_BODY_MAX_BYTES } from '../net/body-limits.ts';
+import { outboundFetch } from '../net/fetch.ts';
+import { readText } from '../net/read-body.ts';
+import { redirectNote } from '../net/redirect.ts';
 import type { Attributes, FinishedSpan, SpanKind, SpanSink, SpanStatus } from './tracer.ts';
 
 export const DEFAULT_OTLP_TRACES_URL = 'http://localhost:4318/v1/traces';
@@ -210,18 +214,20 @@ export class OtlpExporter implements SpanSink, AsyncDisposable {
 
   async #post(body: string): Promise<PostResult> {
     try {
-      const res = await fetch(this.#o.url, {
+      const res = await outboundFetch(this.#o.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body,
         signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.exportTimeoutMs)]),
       });
-      // Read the body so the connection goes back to the pool; a partial-success body is not acted on.
-      const text = await res.text().catch(() => '');
+      // Read the body so the connection goes back to the pool; a partial-success body is not acted on. A 3xx is
+      // a failure, not retried: the spans go to the configured collector or nowhere.
+      const read = await readText(res, ERROR_BODY_MAX_BYTES);
+      const text = read.ok ? read.text : '';
       if (res.ok) return { ok: true };
       const retryable = res.status === 429 || res.status === 502 || res.status === 503 || res.status === 504;
       const retryAfter = Number(res.headers.get('retry-after'));
-      const message = `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+      const message = `HTTP ${res.status}${redirectNote(res.status)}${text ? `: ${text.slice(0, 200)}` : ''}`;
       return Number.isFinite(retryAfter) && retryAfter > 0 ? { ok: false, retryable, message, retryAfterMs: retryAfter * 1000 } : { ok: false, retryable, message };
     } catch (e) {
       return { ok: false, retryable: true, message: (e as Error).message };

@@ -2,6 +2,8 @@
 import type { Hono } from 'hono';
 import { fetchEngineMetrics, parseEngineLoad } from '../../core/engine-load.ts';
 import type { Endpoint } from '../../core/endpoint.ts';
+import { outboundFetch } from '../../net/fetch.ts';
+import { redirectNote } from '../../net/redirect.ts';
 import type { AppEnv } from '../context.ts';
 import { errorResponse, routerError } from '../errors.ts';
 import type { AdminDeps } from './admin.ts';
@@ -27,16 +29,15 @@ export function addFleetRoutes(app: Hono<AppEnv>, deps: AdminDeps): void {
   // VLLM_SERVER_DEV_MODE=1. The Rust router posted /flush_cache, an SGLang route vLLM does not have.
   const flush = async (url: string, requestId: string): Promise<FlushResult> => {
     try {
-      const res = await fetch(`${url}/reset_prefix_cache`, {
+      const res = await outboundFetch(`${url}/reset_prefix_cache`, {
         method: 'POST',
         headers: headers(requestId),
-        redirect: 'manual',
         signal: AbortSignal.timeout(deps.endpointTimeoutMs),
       });
-      await res.body?.cancel();
+      await res.body?.cancel().catch(() => {});
       if (res.ok) return { worker: url, ok: true, status: res.status };
       const hint = res.status === 404 ? ': vLLM serves /reset_prefix_cache only when started with VLLM_SERVER_DEV_MODE=1' : '';
-      return { worker: url, ok: false, status: res.status, error: `/reset_prefix_cache answered ${res.status}${hint}` };
+      return { worker: url, ok: false, status: res.status, error: `/reset_prefix_cache answered ${res.status}${redirectNote(res.status)}${hint}` };
     } catch (e) {
       const err = e as Error;
       const error = err.name === 'TimeoutError' ? `no answer within ${deps.endpointTimeoutMs} ms` : `unreachable: ${err.message}`;

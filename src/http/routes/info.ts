@@ -4,6 +4,10 @@ import { isAvailable, type Endpoint } from '../../core/endpoint.ts';
 import type { EndpointRegistry } from '../../core/registry.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
+import { ENGINE_DOCUMENT_MAX_BYTES } from '../../net/body-limits.ts';
+import { outboundFetch } from '../../net/fetch.ts';
+import { readBody, readJson } from '../../net/read-body.ts';
+import { isRedirect, redirectNote } from '../../net/redirect.ts';
 import { reject } from '../../routing/reject.ts';
 import type { AppEnv } from '../context.ts';
 import { routerError } from '../errors.ts';
@@ -33,10 +37,16 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
     const auth = client.get('authorization');
     return auth === null ? {} : { authorization: auth };
   };
+  // An engine document the router reads itself: a 3xx is a failure (never followed), the body is capped.
   const getJson = async (url: string, client: Headers): Promise<unknown> => {
-    const res = await fetch(url, { headers: authHeaders(client), signal: AbortSignal.timeout(deps.probeTimeoutMs) });
-    if (!res.ok) throw new Error(`${url} answered ${res.status}`);
-    return res.json();
+    const res = await outboundFetch(url, { headers: authHeaders(client), signal: AbortSignal.timeout(deps.probeTimeoutMs) });
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      throw new Error(`${url} answered ${res.status}${redirectNote(res.status)}`);
+    }
+    const read = await readJson(res, ENGINE_DOCUMENT_MAX_BYTES);
+    if (!read.ok) throw new Error(`${url}: ${read.error}`);
+    return read.value;
   };
   const firstAvailable = (): Endpoint | undefined => registry.all().find(isAvailable);
 
@@ -91,14 +101,14 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
     try {
       const listing = (await getJson(`${endpoint.url}/v1/models`, c.req.raw.headers)) as { data?: ModelCard[] };
       const model = listing.data?.[0]?.id;
-      const res = await fetch(`${endpoint.url}/v1/completions`, {
+      const res = await outboundFetch(`${endpoint.url}/v1/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...authHeaders(c.req.raw.headers) },
         body: JSON.stringify({ model, prompt: 'Hello', max_tokens: 1 }),
         signal: AbortSignal.timeout(deps.probeTimeoutMs),
       });
-      await res.body?.cancel();
-      if (!res.ok) throw new Error(`generation answered ${res.status}`);
+      await res.body?.cancel().catch(() => {});
+      if (!res.ok) throw new Error(`generation answered ${res.status}${redirectNote(res.status)}`);
       return c.json({ status: 'ok', endpoint: endpoint.id });
     } catch (e) {
       return reject(deps, '/health_generate', requestId, routerError('upstream_error', `Generation check failed on ${endpoint.id}: ${(e as Error).message}`, { status: 503 }));
@@ -110,12 +120,23 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
       const endpoint = firstAvailable();
       const requestId = c.get('requestId');
       if (endpoint === undefined) return reject(deps, path, requestId, routerError('no_available_endpoints', 'No available endpoints'));
+      let res: Response;
       try {
-        const res = await fetch(endpoint.url + path, { headers: authHeaders(c.req.raw.headers), signal: AbortSignal.timeout(deps.probeTimeoutMs) });
-        return new Response(res.body, { status: res.status, headers: downstreamHeaders(res.headers, requestId) });
+        res = await outboundFetch(endpoint.url + path, { headers: authHeaders(c.req.raw.headers), signal: AbortSignal.timeout(deps.probeTimeoutMs) });
       } catch (e) {
         return reject(deps, path, requestId, routerError('upstream_unreachable', `${endpoint.id} did not answer ${path}: ${(e as Error).message}`));
       }
+      // Relayed, but as the router's own answer: a redirect would send the client somewhere the router never checked.
+      if (isRedirect(res.status)) {
+        await res.body?.cancel().catch(() => {});
+        return reject(deps, path, requestId, routerError('upstream_error', `${endpoint.id} answered ${path} with ${res.status}${redirectNote(res.status)}`));
+      }
+      const read = await readBody(res, ENGINE_DOCUMENT_MAX_BYTES);
+      if (!read.ok) return reject(deps, path, requestId, routerError('upstream_error', `${endpoint.id} ${path}: ${read.error}`));
+      const headers = downstreamHeaders(res.headers, requestId);
+      // fetch decoded the body but keeps the header (Bun 1.4.5); the bytes sent are the decoded ones.
+      headers.delete('content-encoding');
+      return new Response(read.bytes, { status: res.status, headers });
     });
   }
 }
