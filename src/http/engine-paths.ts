@@ -7,8 +7,10 @@
 // request line spells it (Bun has already removed dot segments): uvicorn percent-decodes the path and
 // Starlette routes case-sensitively on the result, so a path is forwarded only when it is one of the literal
 // routes below, or a pattern whose parameter segments are plain (no `%`, `\`, empty or dot segments).
-// `/%72eset_prefix_cache`, `//reset_prefix_cache` (fetch sends it as `/reset_prefix_cache`), trailing
-// slashes (Starlette would redirect) and other spellings are therefore "not listed", never an admin route.
+// `/%72eset_prefix_cache`, `//reset_prefix_cache` (Bun 1.4.5's fetch sends it upstream as `/reset_prefix_cache`),
+// trailing slashes (Starlette would redirect) and other spellings are therefore "not listed", never an admin
+// route. vLLM's own --api-key guards only paths under /v1 (serve/middleware/authenticate.py), so for
+// /reset_prefix_cache, /sleep or /collective_rpc this check is the only one there is.
 
 export type EngineRouteClass = 'forward' | 'admin' | 'closed';
 
