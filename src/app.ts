@@ -11,7 +11,8 @@ import type { TokenizerPool } from './pool/pool.ts';
 import { addTokenizeRoute } from './http/routes/router-tokenize.ts';
 import { pathOf, type AppEnv } from './http/context.ts';
 import { errorResponse, routerError, type RouterError } from './http/errors.ts';
-import { adminAuth, inferenceAuth, PROBE_PATHS } from './http/auth.ts';
+import { adminAuth, adminCheck, inferenceAuth, PROBE_PATHS } from './http/auth.ts';
+import { forwardRules } from './http/engine-paths.ts';
 import type { ApiKeyValidator } from './http/api-key-validator.ts';
 import { addAdminRoutes, isAdminPath } from './http/routes/admin.ts';
 import type { EndpointManager } from './core/endpoint-manager.ts';
@@ -110,17 +111,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdRouter !== undefined });
   addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer, openAiBackend: config.backend === 'openai', priorityHeader: deps.qoe.headers.priority });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
+  const adminOptions = { adminApiKey: config.admin_api_key, log, count: countAuthRefusal };
   addAdminRoutes(app, {
     manager: deps.endpoints,
     registry: deps.registry,
     log,
-    auth: adminAuth({ adminApiKey: config.admin_api_key, log, count: countAuthRefusal }),
+    auth: adminAuth(adminOptions),
     apiKey: config.api_key,
     endpointTimeoutMs: config.health_check_timeout_secs * 1000,
   });
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).
-  if (config.backend !== 'openai') addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size });
+  if (config.backend !== 'openai')
+    addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size, rules: forwardRules(config.forward_paths), adminCheck: adminCheck(adminOptions) });
   else app.all('*', (c) => reject({ metrics, log }, 'fallback', c.get('requestId'), routerError('not_found', `Unknown route: ${c.req.method} ${c.req.path} (--backend openai serves the OpenAI API routes only)`)));
 
   app.onError((err, c) => {

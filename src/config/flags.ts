@@ -119,6 +119,7 @@ export const FLAGS = {
   queue_timeout_secs: intFlag(60, 1, { group: 'Server', help: 'Longest wait in the admission queue before 408', value: 'SECS' }),
   rate_limit_tokens_per_second: optionalIntFlag(1, { group: 'Server', help: 'Admission bucket refill rate (default: --max-concurrent-requests per second)' }),
   cors_allowed_origins: listFlag({ group: 'Server', help: 'Allowed CORS origins; empty allows any origin', value: 'ORIGIN...' }),
+  forward_paths: listFlag({ group: 'Server', help: "Extra paths the catch-all forwards to the engines besides vLLM's inference and information routes: exact, or a prefix ending in * (/v1/files/*); vLLM's admin routes always need the admin key", value: 'PATH...' }),
   shutdown_delay_secs: intFlag(5, 0, { group: 'Server', help: 'On SIGTERM/SIGINT, /readiness answers 503 at once but new requests are still served this long, so load balancers can notice; then new requests get 503', value: 'SECS' }),
   shutdown_grace_period_secs: intFlag(180, 0, { group: 'Server', help: 'After --shutdown-delay-secs, how long in-flight requests and streams may take to finish', value: 'SECS' }),
   stream_stall_timeout_secs: intFlag(300, 0, { group: 'Server', help: 'Cut a stream that sends nothing for this long (0: never), with an SSE error event', value: 'SECS' }),

@@ -1,6 +1,7 @@
 // The configuration schema: the flag table as one zod object, plus the rules that span several flags.
 import { z } from 'zod';
 import { FLAGS, type FlagKey } from './flags.ts';
+import { forwardPathProblem } from '../http/engine-paths.ts';
 import { otlpTracesUrl } from '../tracing/otlp-exporter.ts';
 
 const shape = Object.fromEntries(Object.entries(FLAGS).map(([key, f]) => [key, f.schema])) as {
@@ -74,6 +75,10 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
     const otlp = otlpTracesUrl(c.otlp_traces_endpoint);
     if (otlp.kind === 'error') problem('otlp_traces_endpoint', otlp.reason, c.otlp_traces_endpoint);
   }
+  c.forward_paths.forEach((path) => {
+    const p = forwardPathProblem(path);
+    if (p) problem('forward_paths', p, path);
+  });
   c.otel_excluded_paths.forEach((path) => {
     if (!path.startsWith('/')) problem('otel_excluded_paths', 'must start with /', path);
   });

@@ -62,26 +62,40 @@ export interface AdminAuthOptions {
   readonly count?: RefusalCounter;
 }
 
+/** Undefined when the caller may go on, else the refusal to answer with (already counted and logged). */
+export type AdminCheck = (c: AppContext) => Response | undefined;
+
 /**
- * Admin routes: with a key, `Authorization: Bearer <key>` or 401; without one, loopback peers only, else 403.
+ * The admin rule: with a key, `Authorization: Bearer <key>` or 401; without one, loopback peers only, else 403.
  * The loopback rule trusts the socket, never X-Forwarded-For; behind a proxy on the same host every client
- * looks local, so such deployments must set --admin-api-key.
+ * looks local, so such deployments must set --admin-api-key. The router's admin routes and the engines'
+ * administrative routes (forwarded by the catch-all) share it.
  */
-export function adminAuth(options: AdminAuthOptions): MiddlewareHandler<AppEnv> {
+export function adminCheck(options: AdminAuthOptions): AdminCheck {
   const peerAddress = options.peerAddress ?? bunPeerAddress;
   const key = options.adminApiKey;
-  return async (c, next) => {
+  return (c) => {
     if (key !== undefined) {
       const token = bearerToken(c.req.header('authorization'));
-      if (token !== undefined && constantTimeEqual(token, key)) return next();
+      if (token !== undefined && constantTimeEqual(token, key)) return undefined;
       options.log.info('admin request refused', { path: c.req.path, reason: token === undefined ? 'no bearer token' : 'wrong key', request_id: c.get('requestId') });
       const message = token === undefined ? 'The admin API needs Authorization: Bearer <admin key>' : 'The admin key is not valid';
       return refuse(c, options.count, routerError('unauthorized', message), CHALLENGE);
     }
     const peer = peerAddress(c);
-    if (isLoopback(peer)) return next();
+    if (isLoopback(peer)) return undefined;
     options.log.info('admin request refused', { path: c.req.path, reason: 'not loopback', peer: peer ?? 'unknown', request_id: c.get('requestId') });
     return refuse(c, options.count, routerError('unauthorized', 'The admin API answers only on loopback when no --admin-api-key is configured', { status: 403 }));
+  };
+}
+
+/** The admin rule as middleware, run before every admin route. */
+export function adminAuth(options: AdminAuthOptions): MiddlewareHandler<AppEnv> {
+  const check = adminCheck(options);
+  return async (c, next) => {
+    const refused = check(c);
+    if (refused !== undefined) return refused;
+    await next();
   };
 }
 

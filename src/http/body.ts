@@ -1,5 +1,6 @@
 // Reads a request body once, within the size limit, and parses it as a JSON object when the route needs that.
 import { routerError, type RouterError } from './errors.ts';
+import { jsonDepthError } from './json-depth.ts';
 
 export interface RequestBody {
   readonly bytes: Uint8Array;
@@ -63,5 +64,5 @@ export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | Ro
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     return routerError('invalid_json', `Request body must be a JSON object, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
-  return value as Record<string, unknown>;
+  return jsonDepthError(value as Record<string, unknown>) ?? (value as Record<string, unknown>);
 }

@@ -5,6 +5,7 @@
 // `entrypoints/chat_utils.py` (content flattened to a string or kept as OpenAI parts depending on what
 // the template iterates over; tool call arguments parsed from JSON; None for absent tools).
 import { Template } from '@huggingface/jinja';
+import { exceedsDepth, MAX_JSON_DEPTH } from '../http/json-depth.ts';
 
 export type ContentFormat = 'string' | 'openai';
 
@@ -219,6 +220,8 @@ function parseToolCallArguments(call: unknown): unknown {
     } catch {
       parsed = args; // vLLM would reject the request; for routing the raw text is good enough.
     }
+    // The template's `tojson` recurses: arguments nested past the body's own bound stay text too.
+    if (typeof parsed === 'object' && parsed !== null && exceedsDepth(parsed, MAX_JSON_DEPTH)) parsed = args;
   }
   return { ...(call as object), function: { ...(fn as object), arguments: parsed } };
 }

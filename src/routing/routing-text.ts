@@ -1,14 +1,15 @@
 // The text a request is routed on: the whole conversation for chat, the prompt for completions, and so on.
+import { jsonPrefix } from './json-prefix.ts';
 
 const MAX_PART = 256; // non-text parts (images, audio) count by a bounded fingerprint, not their base64 payload
 
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return content === undefined || content === null ? '' : JSON.stringify(content).slice(0, MAX_PART);
+  if (!Array.isArray(content)) return content === undefined || content === null ? '' : jsonPrefix(content, MAX_PART);
   let out = '';
   for (const part of content) {
     if (part !== null && typeof part === 'object' && (part as { type?: unknown }).type === 'text') out += String((part as { text?: unknown }).text ?? '');
-    else out += JSON.stringify(part).slice(0, MAX_PART);
+    else out += jsonPrefix(part, MAX_PART);
   }
   return out;
 }

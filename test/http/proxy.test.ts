@@ -237,7 +237,7 @@ describe('errors the router makes', () => {
     await until(() => r.router.registry.all()[0]!.inFlight === 0, 'in-flight count to drop');
   });
 
-  test('unknown routes are proxied; a route no endpoint has gets a 404 envelope', async () => {
+  test('vLLM routes outside the router API are proxied (/tokenize); an unlisted path gets a 404 envelope', async () => {
     await using engine = await startMockEngine({ model: 'm' });
     await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'round_robin']);
     const tokenize = await fetch(`${r.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"a b c"}' });

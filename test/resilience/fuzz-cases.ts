@@ -2,12 +2,13 @@
 //
 // What counts as malformed (the router must refuse it itself, with its OpenAI envelope, and never forward it):
 // on the inference routes, a body over --max-payload-size (413), empty, not UTF-8, not JSON, not a JSON
-// object, or with a wrong type in a field the router reads (400): `model` a string, `stream` a boolean or null,
+// object, nested more than 128 levels deep anywhere (400), or with a wrong type in a field the router reads (400): `model` a string, `stream` a boolean or null,
 // chat `messages` an array of objects, completions `prompt` (or `prompt_embeds`) present and a string or a
 // non-empty array, embeddings `input` the same, rerank `query` a non-empty string and `documents` a non-empty
 // array. A mutation that still meets all of that is well-formed: it is forwarded and the engine's answer
-// comes back, whatever it is. Unknown routes and other methods are forwarded too, and the engine's 404/405
-// comes back as the router's envelope. HTTP that Bun's parser rejects never reaches the router: Bun answers
+// comes back, whatever it is. Other methods on those routes are forwarded too (a JSON object body still gets the
+// nesting bound), and the engine's 405 comes back as the router's envelope; unknown routes are refused with a 404 envelope and never reach the engine (the
+// catch-all forwards vLLM's listed routes only). HTTP that Bun's parser rejects never reaches the router: Bun answers
 // with a bare status (or drops the connection), recorded separately.
 // The oracle below is written from that contract, not from the router's code.
 
@@ -30,8 +31,11 @@ export type Expected =
   | { readonly by: 'router'; readonly status: number; readonly codes: readonly string[] }
   /** Well-formed for the router: forwarded, and the engine's answer comes back as it is. */
   | { readonly by: 'endpoint' }
-  /** An unknown route or method: forwarded, and the engine's 404 or 405 comes back as the router's envelope. */
-  | { readonly by: 'fallback' }
+  /**
+   * An unknown route (refused by the router, `forwarded: false`) or another method on a listed route
+   * (forwarded, the engine's 405 comes back): either way a 404 or 405 in the router's envelope.
+   */
+  | { readonly by: 'fallback'; readonly forwarded: boolean }
   /** Bun's HTTP parser refuses it before any router code runs: one of these bare statuses, or a closed connection. */
   | { readonly by: 'bun'; readonly answers: readonly (number | 'closed')[] };
 
@@ -108,7 +112,31 @@ export function verdict(route: string, body: Uint8Array, limit: number): Expecte
     return refused(400, 'invalid_json');
   }
   if (!isObject(value)) return refused(400, 'invalid_json');
+  if (nesting(value) > 128) return refused(400, 'invalid_body');
   return fieldProblem(route, value) === undefined ? { by: 'endpoint' } : refused(400, 'invalid_body');
+}
+
+/** Whether `body` is JSON text of an object nested more than 128 levels deep. */
+function nestedTooDeep(body: Uint8Array): boolean {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    return false;
+  }
+  return isObject(value) && nesting(value) > 128;
+}
+
+/** How deep containers nest in `root` (the root is level 1), without recursion: the cases go 8,000 deep. */
+function nesting(root: object): number {
+  let deepest = 1;
+  const pending: [unknown, number][] = [[root, 1]];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const [value, level] = item;
+    deepest = Math.max(deepest, level);
+    for (const child of Object.values(value as object)) if (typeof child === 'object' && child !== null) pending.push([child, level + 1]);
+  }
+  return deepest;
 }
 
 // ── Building blocks
@@ -233,10 +261,18 @@ function fetchCase(r: Random, limit: number): FuzzCase {
   if (roll < 0.12) {
     // Another method on an inference route, or any method on an unknown route.
     const method = pick(r, ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'POST']);
-    const path = method === 'POST' || r() < 0.5 ? unknownPath(r) : pick(r, ROUTES);
+    const known = !(method === 'POST' || r() < 0.5);
+    const path = known ? pick(r, ROUTES) : unknownPath(r);
     const body = method === 'GET' ? null : bodyCase(r, limit).body;
-    // The fallback route still enforces the size limit before forwarding.
-    const expected: Expected = body !== null && body.byteLength > limit ? refused(413, 'payload_too_large') : { by: 'fallback' };
+    // An unknown path is refused before its body is read; a listed one gets the size limit and, when its
+    // JSON object body is nested more than 128 levels deep, the nesting bound, before forwarding.
+    const expected: Expected = !known
+      ? { by: 'fallback', forwarded: false }
+      : body !== null && body.byteLength > limit
+        ? refused(413, 'payload_too_large')
+        : body !== null && nestedTooDeep(body)
+          ? refused(400, 'invalid_body')
+          : { by: 'fallback', forwarded: true };
     return { via: 'fetch', op: 'route', method, path, headers, body, expected };
   }
   const c = bodyCase(r, limit);
@@ -303,7 +339,7 @@ const SOCKET_OPS: Readonly<Record<string, readonly [weight: number, SocketOp]>> 
   }],
   raw_path_bytes: [2, (r) => {
     const raw = Array.from({ length: int(r, 1, 30) }, () => String.fromCharCode(int(r, 0x80, 0xff))).join('');
-    return { bytes: crlf([`${pick(r, ['GET', 'POST', 'DELETE'])} /fz-${raw} HTTP/1.1`, 'Host: r', 'Content-Length: 0', 'Connection: close']), expected: { by: 'fallback' } };
+    return { bytes: crlf([`${pick(r, ['GET', 'POST', 'DELETE'])} /fz-${raw} HTTP/1.1`, 'Host: r', 'Content-Length: 0', 'Connection: close']), expected: { by: 'fallback', forwarded: false } };
   }],
   http10_with_host: [1, (r, limit) => {
     const { route, body, expected } = bodyCase(r, limit);

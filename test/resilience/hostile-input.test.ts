@@ -158,7 +158,7 @@ describe('hostile input', () => {
     expect(path.kind === 'response' && [path.status, parseEnvelope(path.body.toString())?.code]).toEqual([404, 'not_found']);
     const header = await rawExchange(s.router.address, rawPost('/v1/chat/completions', CHAT, 'X-Note: caf\xe9 \xff\r\n'));
     expect(header.kind === 'response' && header.status).toBe(200);
-    expect(await sentToEngines(s.router)).toBe(2); // the unknown path (answered 404 by the engine) and the chat
+    expect(await sentToEngines(s.router)).toBe(1); // the chat: the unknown path is the router's own 404, never forwarded
     await expectServing(s.router);
   });
 

@@ -14,6 +14,7 @@ import type { Logger } from '../../log/logger.ts';
 import { parseJsonObject, readBytes } from '../body.ts';
 import { pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
 import { errorResponse, isRouterError, routerError, type RouterError, type RouterErrorKind } from '../errors.ts';
+import { isEngineAdminPath } from '../engine-paths.ts';
 import { addFleetRoutes } from './admin-fleet.ts';
 
 export interface AdminDeps {
@@ -29,10 +30,14 @@ export interface AdminDeps {
 }
 
 const ADMIN_PATHS = ['/add_worker', '/remove_worker', '/list_workers', '/flush_cache', '/get_loads', '/workers'] as const;
+const ADMIN_PATH_SET: ReadonlySet<string> = new Set(ADMIN_PATHS);
 
-/** Paths served by the admin API (the client-key check skips them: they have their own). */
+/**
+ * Paths behind the admin check: the router's admin API and the engines' administrative routes that the
+ * catch-all forwards (engine-paths.ts). The client-key check skips them: they have their own.
+ */
 export function isAdminPath(path: string): boolean {
-  return (ADMIN_PATHS as readonly string[]).includes(path) || path.startsWith('/workers/');
+  return ADMIN_PATH_SET.has(path) || path.startsWith('/workers/') || isEngineAdminPath(path);
 }
 
 const ROLES = ['regular', 'prefill', 'decode'] as const;

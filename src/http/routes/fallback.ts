@@ -1,26 +1,55 @@
-// Any other path: a transparent proxy to an endpoint picked by the policy, with the same limits and request id.
+// Any other path: vLLM's own routes, forwarded by an allow-list (engine-paths.ts) to an endpoint picked by the
+// policy, with the same limits and request id. Administrative routes need the admin key; unlisted paths are 404.
 import type { Hono } from 'hono';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { RegularRouter } from '../../routing/regular.ts';
 import { reject } from '../../routing/reject.ts';
+import type { AdminCheck } from '../auth.ts';
 import { readBytes } from '../body.ts';
 import { allowLongRequest, pathAndQuery, type AppEnv } from '../context.ts';
+import type { ForwardRules } from '../engine-paths.ts';
 import { routerError, isRouterError } from '../errors.ts';
+import { jsonDepthError } from '../json-depth.ts';
 
 export interface FallbackDeps {
   readonly router: RegularRouter;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly maxPayloadSize: number;
+  /** What is forwarded: vLLM's inference and information routes, its admin routes, --forward-paths. */
+  readonly rules: ForwardRules;
+  /** The router's admin rule (auth.ts adminCheck), applied to the engines' administrative routes. */
+  readonly adminCheck: AdminCheck;
 }
 
 const ROUTE = 'fallback';
+const SHOWN_PATH = 200;
 
 export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
   app.all('*', async (c) => {
     const requestId = c.get('requestId');
     const method = c.req.method;
+    // The path as the request line spells it (never the decoded one): it is what the engine receives.
+    const upstreamPath = pathAndQuery(c.req.raw.url);
+    const query = upstreamPath.indexOf('?');
+    const path = query === -1 ? upstreamPath : upstreamPath.slice(0, query);
+    const kind = deps.rules.classify(path);
+    if (kind === 'closed') {
+      const shown = path.length > SHOWN_PATH ? `${path.slice(0, SHOWN_PATH)}…` : path;
+      const message = `${method} ${shown} is not forwarded: the router passes on vLLM's inference and information routes only; an operator can allow a path with --forward-paths`;
+      return reject(deps, ROUTE, requestId, routerError('not_found', message));
+    }
+    let headers = c.req.raw.headers;
+    if (kind === 'admin') {
+      const refused = deps.adminCheck(c);
+      if (refused !== undefined) return refused;
+      // The admin key is the router's secret: the endpoint gets the router's --api-key (if any) instead.
+      if (headers.has('authorization')) {
+        headers = new Headers(headers);
+        headers.delete('authorization');
+      }
+    }
     let bytes: Uint8Array | null = null;
     if (method !== 'GET' && method !== 'HEAD') {
       const read = await readBytes(c.req.raw, deps.maxPayloadSize);
@@ -35,16 +64,18 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
       } catch {
         // Not ours to judge: the endpoint answers malformed bodies on its own routes.
       }
+      // The router reads this body (routing text, PD hand-off), so it gets the same nesting bound as its own routes.
+      const tooDeep = json === undefined ? undefined : jsonDepthError(json);
+      if (tooDeep !== undefined) return reject(deps, ROUTE, requestId, tooDeep);
     }
     allowLongRequest(c);
-    const path = pathAndQuery(c.req.raw.url);
     const releaseSpan = c.get('holdSpan')?.();
-    const res = await deps.router.route({ route: ROUTE, upstreamPath: path, method, headers: c.req.raw.headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), onSettled: releaseSpan });
+    const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), onSettled: releaseSpan });
     if (res.status !== 404 && res.status !== 405) return res;
     // An endpoint's own "no such route" (FastAPI's {"detail":...}) becomes the router's OpenAI-style answer.
     const text = await res.text();
     if (text.includes('"error"')) return new Response(text, { status: res.status, headers: res.headers });
-    const kind = res.status === 404 ? 'not_found' : 'method_not_allowed';
-    return reject(deps, ROUTE, requestId, routerError(kind, `Unknown route: ${method} ${c.req.path}`));
+    const notFound = res.status === 404 ? 'not_found' : 'method_not_allowed';
+    return reject(deps, ROUTE, requestId, routerError(notFound, `Unknown route: ${method} ${c.req.path}`));
   });
 }
