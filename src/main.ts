@@ -37,8 +37,7 @@ function load(): Loaded {
     fileLimit,
   });
   if ('reason' in plan) return { kind: 'error', error: plan };
-  const warnings = plan.lowered === undefined ? loaded.warnings : [...loaded.warnings, plan.lowered];
-  return { ...loaded, config: { ...config, max_concurrent_requests: plan.capacity }, warnings, plan };
+  return { ...loaded, config: { ...config, max_concurrent_requests: plan.capacity }, plan };
 }
 
 async function main(): Promise<number> {
@@ -70,7 +69,8 @@ async function main(): Promise<number> {
     return e instanceof ConfigProblem ? 2 : 1;
   }
   const running = router;
-  running.log.info('capacity', { max_concurrent_requests: loaded.config.max_concurrent_requests, upstream_fetch_limit: loaded.plan.fetchLimit, open_file_limit: fileLimit });
+  const { plan } = loaded;
+  running.log[plan.lowered === undefined ? 'info' : 'warn']('capacity', { max_concurrent_requests: plan.capacity, upstream_fetch_limit: plan.fetchLimit, open_file_limit: fileLimit, note: plan.lowered });
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

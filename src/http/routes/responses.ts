@@ -12,6 +12,7 @@ import { reject } from '../../routing/reject.ts';
 import { upstreamHeaders, downstreamHeaders } from '../forward-headers.ts';
 import { pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
 import { routerError, type RouterError } from '../errors.ts';
+import { isPlainPath } from '../engine-paths.ts';
 
 export interface ResponsesDeps {
   readonly registry: EndpointRegistry;
@@ -48,6 +49,10 @@ async function fanOut(c: AppContext, method: 'GET' | 'POST', deps: ResponsesDeps
   const endpoints = [...new Map(deps.registry.all().filter(isAvailable).map((e) => [e.url, e])).values()];
   if (endpoints.length === 0) return reject(deps, '/v1/responses', requestId, routerError('no_available_endpoints', 'No available endpoints'));
   const path = pathAndQuery(c.req.raw.url);
+  // The id goes upstream as sent: an encoded slash or dot segment must not turn it into another engine route.
+  const query = path.indexOf('?');
+  if (!isPlainPath(query === -1 ? path : path.slice(0, query)))
+    return reject(deps, '/v1/responses', requestId, routerError('not_found', `Response ${c.req.param('id')} was not found on any endpoint`, { param: 'response_id' }));
   const extra = deps.apiKey === undefined ? undefined : { authorization: `Bearer ${deps.apiKey}` };
   const deadline = AbortSignal.timeout(deps.requestTimeoutMs);
   const shared = AbortSignal.any([c.req.raw.signal, deadline]);
