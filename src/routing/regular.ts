@@ -12,7 +12,7 @@ import type { Policy } from '../policies/types.ts';
 import type { EndpointStats } from '../stats/endpoint-stats.ts';
 import { createStreamMeter } from '../stats/stream-meter.ts';
 import type { ExperienceFactory } from '../stats/experience.ts';
-import { abortOnClientOrDeadline } from './deadline.ts';
+import { abortOnClientOrDeadline, type RequestAbort } from './deadline.ts';
 import { callUpstream, isBrokenOutcome, relay, type StreamOutcome } from './proxy.ts';
 import { streamEndsWithDone } from './sse-done.ts';
 import { reject } from './reject.ts';
@@ -119,15 +119,20 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     });
     if (isRouterError(upstream)) span.setStatus(upstream.message);
     else span.setAttribute('http.response.status_code', upstream.status);
-    /** Once the answer is over (body relayed, dropped for a retry, or failed). */
-    const release = (error?: string) => {
-      abort.done();
-      endpoint.inFlight--;
-      metrics.running.labels(endpoint.id).dec();
-      if (error !== undefined) span.setStatus(error);
-      span.end();
-    };
-    return { upstream, release };
+    return { upstream, release: attemptRelease(abort, endpoint, span) };
+  };
+
+  /**
+   * Once the answer is over (body relayed, dropped for a retry, or failed). Made outside `attempt`: a closure
+   * made inside an async function keeps its parameters alive (`req`, with the body and its JSON) for as
+   * long as the closure lives, and this one lives as long as the answer's stream.
+   */
+  const attemptRelease = (abort: RequestAbort, endpoint: Endpoint, span: Span) => (error?: string) => {
+    abort.done();
+    endpoint.inFlight--;
+    metrics.running.labels(endpoint.id).dec();
+    if (error !== undefined) span.setStatus(error);
+    span.end();
   };
 
   /** A client span per attempt; its context goes upstream as `traceparent` so the engine's spans join the trace. */
