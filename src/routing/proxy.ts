@@ -101,7 +101,10 @@ export async function relay(upstream: Response, requestId: string, hooks: RelayH
   const headers = downstreamHeaders(upstream.headers, requestId);
   if (hooks.servedBy !== undefined) headers.set('x-served-by', hooks.servedBy);
   const isSse = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
-  if (upstream.body !== null && (isSse || !(declaredLength(upstream.headers) <= WHOLE_ANSWER_MAX_BYTES))) {
+  // `upstream.body` is touched only for a body that streams: reading it makes Bun build a JS stream, and
+  // `bytes()` is then no longer its native one-buffer read (~10 µs more per request).
+  const whole = !isSse && declaredLength(upstream.headers) <= WHOLE_ANSWER_MAX_BYTES;
+  if (!whole && upstream.body !== null) {
     const ok = upstream.status >= 200 && upstream.status <= 299;
     return new Response(tapStream(upstream.body, hooks, isSse, isSse && ok && hooks.expectDone === true), { status: upstream.status, headers });
   }
