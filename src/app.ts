@@ -17,6 +17,8 @@ import type { ApiKeyValidator } from './http/api-key-validator.ts';
 import { addAdminRoutes, isAdminPath } from './http/routes/admin.ts';
 import type { EndpointManager } from './core/endpoint-manager.ts';
 import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
+import { createBodyBudget, inflightBodyBytes } from './http/body-budget.ts';
+import type { BodyLimits } from './http/body.ts';
 import { addFallbackRoute } from './http/routes/fallback.ts';
 import { addInferenceRoutes } from './http/routes/inference.ts';
 import { addInfoRoutes } from './http/routes/info.ts';
@@ -109,8 +111,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     tracer,
   });
   addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdRouter !== undefined });
-  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, maxPayloadSize: config.max_payload_size, tracer, openAiBackend: config.backend === 'openai', priorityHeader: deps.qoe.headers.priority });
-  if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, maxPayloadSize: config.max_payload_size });
+  // One budget for every route that reads a request body (--max-inflight-body-bytes).
+  const budget = createBodyBudget(inflightBodyBytes(config.max_inflight_body_bytes, config.max_payload_size), (held) => metrics.bodyBytesHeld.set(held));
+  metrics.bodyBytesLimit.set(budget.limit);
+  const bodyLimits: BodyLimits = { maxBytes: config.max_payload_size, budget, onOverBudget: () => metrics.admissionRejections.inc({ reason: 'body_budget' }) };
+  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, bodyLimits, tracer, openAiBackend: config.backend === 'openai', priorityHeader: deps.qoe.headers.priority });
+  if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, bodyLimits });
   const adminOptions = { adminApiKey: config.admin_api_key, log, count: countAuthRefusal };
   addAdminRoutes(app, {
     manager: deps.endpoints,
@@ -123,7 +129,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).
   if (config.backend !== 'openai')
-    addFallbackRoute(app, { router, metrics, log, maxPayloadSize: config.max_payload_size, rules: forwardRules(config.forward_paths), adminCheck: adminCheck(adminOptions) });
+    addFallbackRoute(app, { router, metrics, log, bodyLimits, rules: forwardRules(config.forward_paths), adminCheck: adminCheck(adminOptions) });
   else app.all('*', (c) => reject({ metrics, log }, 'fallback', c.get('requestId'), routerError('not_found', `Unknown route: ${c.req.method} ${c.req.path} (--backend openai serves the OpenAI API routes only)`)));
 
   app.onError((err, c) => {

@@ -486,6 +486,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       retry,
       requestTimeoutMs: config.request_timeout_secs * 1000,
       stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
+      maxAnswerBytes: config.max_buffered_response_size,
       apiKey: config.api_key,
       blockHashes,
       tracer,

@@ -20,7 +20,7 @@ const server = Bun.serve({
 
 const received = await new Promise<string>((resolve) => {
   let text = '';
-  const socket = connect(server.port, '127.0.0.1', () => socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n'));
+  const socket = connect(server.port!, '127.0.0.1', () => socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n'));
   socket.on('data', (d) => {
     text += d.toString();
     if (text.includes('/b\n')) socket.end();

@@ -1,6 +1,7 @@
 // Every command-line flag and config-file key of the router, with its type, default, help and status.
 import { z } from 'zod';
 import { POLICY_NAMES } from '../policies/types.ts';
+import { DEFAULT_MAX_ANSWER_BYTES } from '../routing/read-answer.ts';
 
 /** How a flag takes its values on the command line. */
 export type FlagArity =
@@ -113,6 +114,16 @@ export const FLAGS = {
   host: stringFlag('127.0.0.1', { group: 'Server', help: 'Address the router listens on', value: 'ADDR' }),
   port: intFlag(30000, 0, { group: 'Server', help: 'Port the router listens on (0: any free port, printed at start-up)', value: 'PORT' }, 65535),
   max_payload_size: intFlag(536870912, 1, { group: 'Server', help: 'Largest request body accepted, in bytes; larger bodies get 413', value: 'BYTES' }),
+  max_inflight_body_bytes: optionalIntFlag(1, {
+    group: 'Server',
+    help: 'Request-body bytes all clients together may have the router hold at once; a body that does not fit gets 503 with Retry-After, unread. At least --max-payload-size (default: 1 GiB, or --max-payload-size when larger)',
+    value: 'BYTES',
+  }),
+  max_buffered_response_size: intFlag(DEFAULT_MAX_ANSWER_BYTES, 1, {
+    group: 'Server',
+    help: 'Largest engine answer the router reads whole (a PD prefill answer, a decode answer it merges logprobs into); past it the request fails with 502. Answers the router only relays are not limited: past 1 MiB they are streamed',
+    value: 'BYTES',
+  }),
   request_timeout_secs: intFlag(1800, 1, { group: 'Server', help: 'Total time allowed for one upstream request, streams included', value: 'SECS' }),
   max_concurrent_requests: intFlag(32768, 1, { group: 'Server', help: 'Capacity of the admission token bucket' }),
   queue_size: intFlag(100, 0, { group: 'Server', help: 'Requests that may wait for admission when the bucket is empty (0: refuse at once)' }),

@@ -63,6 +63,8 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
 
   if (c.kv_connector === 'moriio' && c.vllm_discovery_address === undefined)
     problem('kv_connector', 'moriio needs --vllm-discovery-address', c.kv_connector);
+  if (c.max_inflight_body_bytes !== undefined && c.max_inflight_body_bytes < c.max_payload_size)
+    problem('max_inflight_body_bytes', `must be at least --max-payload-size (${c.max_payload_size}), or no body that size could ever be read`, c.max_inflight_body_bytes);
   if (c.retry_max_backoff_ms < c.retry_initial_backoff_ms)
     problem('retry_max_backoff_ms', `must be at least --retry-initial-backoff-ms (${c.retry_initial_backoff_ms})`, c.retry_max_backoff_ms);
   c.worker_tags.forEach((item) => {

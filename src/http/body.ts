@@ -1,48 +1,83 @@
-// Reads a request body once, within the size limit, and parses it as a JSON object when the route needs that.
-import { routerError, type RouterError } from './errors.ts';
+// Reads a request body once, within the size limit and the shared body budget, and parses it as a JSON object.
+import { createBodyBudget, type BodyBudget, type BodyLease } from './body-budget.ts';
+import { isRouterError, routerError, type RouterError } from './errors.ts';
 import { jsonDepthError } from './json-depth.ts';
 
-export interface RequestBody {
+export interface BodyLimits {
+  /** --max-payload-size: the largest body, in bytes. */
+  readonly maxBytes: number;
+  /** --max-inflight-body-bytes: what all bodies held at once may add up to. */
+  readonly budget: BodyBudget;
+  /** A body refused because the budget is spent (counted by the caller's metrics). */
+  readonly onOverBudget?: () => void;
+}
+
+/** A body in memory and its share of the budget; the caller releases the lease once it no longer holds the bytes. */
+export interface HeldBody {
   readonly bytes: Uint8Array;
-  /** The parsed body when it is a JSON object. */
-  readonly json: Record<string, unknown> | undefined;
+  readonly lease: BodyLease;
 }
 
 const tooLarge = (limit: number) => routerError('payload_too_large', `Request body is larger than the limit of ${limit} bytes (--max-payload-size)`);
+const overBudget = (limits: BodyLimits) => {
+  limits.onOverBudget?.();
+  return routerError('body_budget_exhausted', 'The router holds as many request-body bytes as it may at once (--max-inflight-body-bytes); retry shortly', { retryAfterSecs: 1 });
+};
+const clientClosed = () => routerError('client_closed', 'Client closed the connection while sending the body');
 
-/** The raw bytes, refusing more than `limit` without buffering past it. */
-export async function readBytes(req: Request, limit: number): Promise<Uint8Array | RouterError> {
+/**
+ * The raw bytes. A declared body is reserved in the budget before it is read, so a refusal reads nothing; a
+ * chunked one reserves as it grows and is cut at the limit. On an error nothing stays reserved.
+ */
+export async function readBody(req: Request, limits: BodyLimits): Promise<HeldBody | RouterError> {
   const declared = req.headers.get('content-length');
   if (declared !== null) {
     const n = Number(declared);
     if (!Number.isSafeInteger(n) || n < 0) return routerError('invalid_body', 'Invalid Content-Length header');
-    if (n > limit) return tooLarge(limit);
+    if (n > limits.maxBytes) return tooLarge(limits.maxBytes);
+    const lease = limits.budget.reserve(n);
+    if (lease === undefined) return overBudget(limits);
     try {
-      return new Uint8Array(await req.arrayBuffer());
+      // One buffer of the declared size: Bun's own, handed over (a stream read into a preallocated buffer
+      // leaves every chunk behind as garbage until the next collection, which costs more at the peak).
+      return { bytes: new Uint8Array(await req.arrayBuffer()), lease };
     } catch {
-      return routerError('client_closed', 'Client closed the connection while sending the body');
+      lease.release();
+      return clientClosed();
     }
   }
-  if (req.body === null) return new Uint8Array(0);
-  // Chunked upload: count as we go so an endless body is cut at the limit.
+  const lease = limits.budget.reserve(0) as BodyLease;
+  if (req.body === null) return { bytes: new Uint8Array(0), lease };
+  // Chunked upload: count as we go so an endless body is cut at the limit, and take the budget chunk by chunk.
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = req.body.getReader();
+  let refused: RouterError | undefined;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       size += value.byteLength;
-      if (size > limit) {
-        reader.cancel().catch(() => {});
-        return tooLarge(limit);
-      }
+      if (size > limits.maxBytes) refused = tooLarge(limits.maxBytes);
+      else if (!lease.grow(value.byteLength)) refused = overBudget(limits);
+      if (refused !== undefined) break;
       chunks.push(value);
     }
   } catch {
-    return routerError('client_closed', 'Client closed the connection while sending the body');
+    refused = clientClosed();
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (refused !== undefined) {
+    reader.cancel().catch(() => {});
+    lease.release();
+    return refused;
+  }
+  return { bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), lease };
+}
+
+/** A small body outside the shared budget (the admin routes, behind their own key): the bytes, within `limit`. */
+export async function readBytes(req: Request, limit: number): Promise<Uint8Array | RouterError> {
+  const body = await readBody(req, { maxBytes: limit, budget: createBodyBudget(limit) });
+  return isRouterError(body) ? body : body.bytes;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -50,6 +85,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Parses bytes as a JSON object; anything else is a 400 that says what was wrong. */
 export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | RouterError {
   if (bytes.byteLength === 0) return routerError('invalid_json', 'Request body is empty; expected a JSON object');
+  // The peak of a large body is here: its bytes, their text (one byte per character when every character is
+  // Latin-1, two otherwise) and the parsed value. The text is garbage once JSON.parse returns.
   let text: string;
   try {
     text = utf8.decode(bytes);

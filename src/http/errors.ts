@@ -15,11 +15,13 @@ export type RouterErrorKind =
   | 'upstream_error'
   | 'stream_interrupted'
   | 'upstream_stalled'
+  | 'upstream_too_large'
   | 'client_closed'
   | 'rate_limited'
   | 'queue_timeout'
   | 'unauthorized'
-  | 'shutting_down';
+  | 'shutting_down'
+  | 'body_budget_exhausted';
 
 export interface RouterError {
   /** Brand that tells a router error from any other value in a `T | RouterError` result. */
@@ -49,11 +51,13 @@ const STATUS: Record<RouterErrorKind, number> = {
   upstream_error: 502,
   stream_interrupted: 502,
   upstream_stalled: 504,
+  upstream_too_large: 502,
   client_closed: 499,
   rate_limited: 429,
   queue_timeout: 408,
   unauthorized: 401,
   shutting_down: 503,
+  body_budget_exhausted: 503,
 };
 
 export const isRouterError = (value: unknown): value is RouterError =>

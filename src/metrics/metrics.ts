@@ -26,7 +26,7 @@ export function createMetrics() {
     activeWorkers: new LeanGauge({ name: 'vllm_router_active_workers', help: 'Endpoints registered', registers: r }),
     workerHealth: new LeanGauge({ name: 'vllm_router_worker_health', help: 'Endpoint health (1 healthy, 0 unhealthy)', labelNames: ['worker'], registers: r }),
     healthChecks: new LeanCounter({ name: 'vllm_router_health_checks_total', help: 'Health probes by endpoint and result', labelNames: ['worker', 'result'], registers: r }),
-    streamOutcomes: new LeanCounter({ name: 'vllm_router_stream_outcomes_total', help: 'How response bodies ended: complete, upstream_error, stalled, client_closed', labelNames: ['route', 'outcome'], registers: r }),
+    streamOutcomes: new LeanCounter({ name: 'vllm_router_stream_outcomes_total', help: 'How response bodies ended: complete, upstream_error, stalled, truncated (a chat or completions stream without data: [DONE]), client_closed', labelNames: ['route', 'outcome'], registers: r }),
 
     // Resilience
     retries: new LeanCounter({ name: 'vllm_router_retries_total', help: 'Retried attempts by route', labelNames: ['route'], registers: r }),
@@ -38,7 +38,9 @@ export function createMetrics() {
     queueDepth: new LeanGauge({ name: 'vllm_router_queue_depth', help: 'Requests waiting for admission', registers: r }),
     admissionInUse: new LeanGauge({ name: 'vllm_router_admission_in_use', help: 'Admission slots held by requests in flight', registers: r }),
     queueWait: new LeanHistogram({ name: 'vllm_router_queue_wait_seconds', help: 'Time spent waiting for admission', buckets: DURATION_BUCKETS, registers: r }),
-    admissionRejections: new LeanCounter({ name: 'vllm_router_admission_rejections_total', help: 'Requests refused by admission control', labelNames: ['reason'], registers: r }),
+    admissionRejections: new LeanCounter({ name: 'vllm_router_admission_rejections_total', help: 'Requests refused by admission control, by reason (rate_limited, queue_timeout, client_closed; body_budget: --max-inflight-body-bytes was spent)', labelNames: ['reason'], registers: r }),
+    bodyBytesHeld: new LeanGauge({ name: 'vllm_router_request_body_bytes_held', help: 'Request-body bytes the router holds now, counted against --max-inflight-body-bytes', registers: r }),
+    bodyBytesLimit: new LeanGauge({ name: 'vllm_router_request_body_bytes_limit', help: 'The --max-inflight-body-bytes budget in force', registers: r }),
 
     // Cache-aware policy and tokenizer pool (cumulative values are copied in at scrape time)
     cacheHits: new LeanCounter({ name: 'vllm_router_cache_hits_total', help: 'cache_aware requests routed to the endpoint holding their prefix', registers: r }),

@@ -14,7 +14,8 @@ import { statusClass, type Metrics } from '../metrics/metrics.ts';
 import { stripClientKvParams } from '../pd/prefill-request.ts';
 import type { Policy, RoutingRequest } from '../policies/types.ts';
 import { abortOnClientOrDeadline, type RequestAbort } from './deadline.ts';
-import { relay } from './proxy.ts';
+import { isBrokenOutcome, relay } from './proxy.ts';
+import { streamEndsWithDone } from './sse-done.ts';
 import type { ProxyRequest } from './regular.ts';
 import { reject } from './reject.ts';
 import { createRoutingRequest } from './routing-request.ts';
@@ -59,6 +60,8 @@ export interface LegDeps {
   readonly apiKey: string | undefined;
   /** Token-block hashes of the prompt (tokenizer pool), asked for only when a stage's policy wants them. */
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
+  /** --max-buffered-response-size: the most bytes of an engine answer the router reads whole (default 64 MiB). */
+  readonly maxAnswerBytes?: number;
   /** A client span per leg (default: none). */
   readonly tracer?: Tracer;
   /** The user's experience of each answer (SLA, stream QoE, time by priority), measured on the decode stream. */
@@ -190,9 +193,14 @@ export const endedBy = (run: Run, e?: RouterError): PdOutcome | undefined =>
 export const abortedError = (run: Run, what: string): RouterError =>
   run.abort.timedOut ? routerError('upstream_timeout', `${what} did not answer before the request deadline`) : routerError('client_closed', 'Client closed the connection');
 
-/** Relays the decode answer to the client unchanged and does the accounting when its body ends. */
+/**
+ * Relays the decode answer to the client unchanged and does the accounting when its body ends. The hooks
+ * see only the request's small fields, never `run` or `req`: a long stream must not keep the request's body
+ * and parsed JSON alive.
+ */
 export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Response): Promise<Response> {
-  const { req } = run;
+  const { route, requestId, startedAt, onSettled } = run.req;
+  const abort = run.abort;
   const { endpoint } = leg;
   const { metrics, pd } = deps;
   const status = upstream.status;
@@ -200,10 +208,11 @@ export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Respo
   const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   if (!ok) pd.legFailed('decode', endpoint.id);
   let first = true;
-  const experience = deps.experience?.(req.headers, req.startedAt, endpoint.id, isStream);
-  return relay(upstream, req.requestId, {
+  const experience = deps.experience?.(run.req.headers, startedAt, endpoint.id, isStream);
+  return relay(upstream, requestId, {
     servedBy: run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`,
     stallTimeoutMs: deps.stallTimeoutMs ?? 0,
+    expectDone: streamEndsWithDone(route, run.req.upstreamPath),
     onChunk(chunk) {
       experience?.chunk(chunk, deps.now());
       if (!first) return;
@@ -212,19 +221,19 @@ export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Respo
     },
     onEnd(outcome) {
       leg.release();
-      run.abort.done();
-      const broken = outcome !== 'complete' && outcome !== 'client_closed';
+      abort.done();
+      const broken = isBrokenOutcome(outcome);
       if (outcome === 'client_closed') leg.ticket.release();
       else leg.ticket.record(status < 500 && !broken);
       if (broken) pd.streamError(endpoint.id);
       experience?.finish(deps.now(), ok && !broken && outcome !== 'client_closed');
-      const seconds = (deps.now() - req.startedAt) / 1000;
-      pd.finished(req.route, outcome === 'client_closed' ? 'client_closed' : broken ? 'stream_error' : ok ? 'success' : 'decode_error', seconds, endpoint.id);
-      metrics.requests.labels(req.route, statusClass(status)).inc();
-      metrics.requestDuration.labels(req.route).observe(seconds);
-      metrics.streamOutcomes.labels(req.route, outcome).inc();
-      if (outcome !== 'complete') deps.log.warn('response body did not complete', { request_id: req.requestId, route: req.route, endpoint: endpoint.id, outcome });
-      req.onSettled?.();
+      const seconds = (deps.now() - startedAt) / 1000;
+      pd.finished(route, outcome === 'client_closed' ? 'client_closed' : broken ? 'stream_error' : ok ? 'success' : 'decode_error', seconds, endpoint.id);
+      metrics.requests.labels(route, statusClass(status)).inc();
+      metrics.requestDuration.labels(route).observe(seconds);
+      metrics.streamOutcomes.labels(route, outcome).inc();
+      if (outcome !== 'complete') deps.log.warn('response body did not complete', { request_id: requestId, route, endpoint: endpoint.id, outcome });
+      onSettled?.();
     },
   });
 }

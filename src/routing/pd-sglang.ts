@@ -28,6 +28,8 @@ import {
 } from './pd-legs.ts';
 import { createPdRouter, isTwoStage, type PdRouter } from './pd.ts';
 import { callUpstream } from './proxy.ts';
+import { DEFAULT_MAX_ANSWER_BYTES, drainAnswer, readAnswer } from './read-answer.ts';
+import type { Logger } from '../log/logger.ts';
 
 export interface SglangPdRouterDeps extends LegDeps {
   /** Attempts per request (a new pair each time) and backoff: the regular router's policy. */
@@ -79,6 +81,8 @@ type PrefillEnd = { readonly ok: true; readonly json: Json | undefined } | { rea
 export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
   const { pd, retry, log } = deps;
   const enc = new TextEncoder();
+  const decoder = new TextDecoder();
+  const maxAnswerBytes = deps.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
 
   /** Runs the prefill leg to its end (body drained, or parsed when `parse`), with its accounting. */
   async function prefillLeg(leg: Claim, call: Promise<Response | RouterError>, signal: AbortSignal, parse: boolean): Promise<PrefillEnd> {
@@ -95,28 +99,32 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
     };
     const upstream = await call;
     if (isRouterError(upstream)) return fail(routerError(upstream.kind, `Prefill endpoint ${endpoint.id} failed: ${upstream.message}`));
-    let text: string;
-    try {
-      text = await upstream.text();
-    } catch (e) {
-      return fail(routerError('stream_interrupted', `Prefill endpoint ${endpoint.id} broke off its answer: ${(e as Error).message}`));
+    const succeeded = (json: unknown): PrefillEnd => {
+      leg.release();
+      leg.ticket.record(true);
+      pd.prefillDone(endpoint.id, (deps.now() - leg.sentAt) / 1000);
+      return { ok: true, json: typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Json) : undefined };
+    };
+    // The prefill runs the request as sent, stream included: an answer nobody reads is drained, not kept.
+    if (upstream.ok && !parse) {
+      const broken = await drainAnswer(upstream);
+      return broken === undefined ? succeeded(undefined) : fail(routerError(broken.kind, `Prefill endpoint ${endpoint.id} ${broken.message}`));
     }
+    const read = await readAnswer(upstream, maxAnswerBytes);
+    // Too large is the request's size (logprobs of a long prompt), not the endpoint's fault.
+    if (isRouterError(read)) return fail(routerError(read.kind, `Prefill endpoint ${endpoint.id} ${read.message}`), read.kind === 'upstream_too_large');
+    const text = decoder.decode(read);
     if (!upstream.ok) {
       const { message, param } = describeFailure(text);
       return fail(routerError('upstream_error', `Prefill endpoint ${endpoint.id} answered ${upstream.status}: ${message}`, { status: upstream.status, param }), upstream.status < 500);
     }
-    leg.release();
-    leg.ticket.record(true);
-    pd.prefillDone(endpoint.id, (deps.now() - leg.sentAt) / 1000);
     let json: unknown;
-    if (parse) {
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
     }
-    return { ok: true, json: typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Json) : undefined };
+    return succeeded(json);
   }
 
   /** One attempt with a fresh pair: the response for the client, or a failure that may be retried. */
@@ -157,7 +165,7 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
     const prefillEnd = prefillLeg(prefill, send(prefill, 'prefill', waitForBoth), signals.prefill, waitForBoth);
     const decodeCall = send(decode, 'decode', waitForBoth);
     // Decode answering first wins; a prefill failing first ends the attempt (its decode would wait for KV in vain).
-    const prefillFailed = prefillEnd.then((end) => (end.ok ? new Promise<never>(() => {}) : end));
+    const prefillFailed = failureOf(prefillEnd);
     const first = waitForBoth ? await prefillEnd : await Promise.race([decodeCall, prefillFailed]);
 
     if (!(first instanceof Response) && !isRouterError(first) && !first.ok) {
@@ -184,22 +192,27 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
     // A decode that refused the request will never pull the KV: stop the prefill's work.
     if (!upstream.ok) legAborts.prefill.abort();
     if (!waitForBoth) {
-      void prefillEnd.then((end) => {
-        if (!end.ok && !legAborts.prefill.signal.aborted) log.warn('pd prefill failed after decode answered', { request_id: run.req.requestId, endpoint: prefill.endpoint.id, error: end.error.message });
-      });
+      warnOnLateFailure(log, prefillEnd, run.req.requestId, prefill.endpoint.id, legAborts.prefill.signal);
       return relayDecode(deps, run, decode, upstream);
     }
     const prefillJson = (first as PrefillEnd & { ok: true }).json;
     if (prefillJson === undefined || !upstream.ok) return relayDecode(deps, run, decode, upstream);
-    const decodeText = await upstream.text().catch(() => undefined);
+    const decodeBytes = await readAnswer(upstream, maxAnswerBytes);
+    if (isRouterError(decodeBytes)) {
+      decode.release();
+      if (decodeBytes.kind === 'upstream_too_large') decode.ticket.release();
+      else decode.ticket.record(false);
+      pd.legFailed('decode', decode.endpoint.id);
+      return refuse(deps, run, endedBy(run) ?? 'decode_error', routerError(decodeBytes.kind, `Decode endpoint ${decode.endpoint.id} ${decodeBytes.message}`));
+    }
     let json: unknown;
     try {
-      json = decodeText === undefined ? undefined : JSON.parse(decodeText);
+      json = JSON.parse(decoder.decode(decodeBytes));
     } catch {
       json = undefined;
     }
-    const merged = typeof json === 'object' && json !== null && !Array.isArray(json) && mergeLogprobs(prefillJson, json as Json) ? JSON.stringify(json) : decodeText;
-    return relayDecode(deps, run, decode, new Response(merged ?? '', { status: upstream.status, headers: upstream.headers }));
+    const merged = typeof json === 'object' && json !== null && !Array.isArray(json) && mergeLogprobs(prefillJson, json as Json) ? JSON.stringify(json) : decodeBytes;
+    return relayDecode(deps, run, decode, new Response(merged, { status: upstream.status, headers: upstream.headers }));
   }
 
   // Requests that are not generations (embeddings, tokenize, GETs) take one decode endpoint, as in vLLM PD
@@ -226,4 +239,16 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
       }
     },
   };
+}
+
+// The prefill may still drain after the decode answer is under way. Closures made inside `attempt` would keep
+// its whole scope alive until then (the request's body, JSON and re-serialised bytes), so these are made here.
+
+/** Settles only when the prefill leg fails. */
+const failureOf = (end: Promise<PrefillEnd>): Promise<PrefillEnd & { ok: false }> => end.then((e) => (e.ok ? new Promise<never>(() => {}) : e));
+
+function warnOnLateFailure(log: Logger, end: Promise<PrefillEnd>, requestId: string, endpoint: string, aborted: AbortSignal): void {
+  void end.then((e) => {
+    if (!e.ok && !aborted.aborted) log.warn('pd prefill failed after decode answered', { request_id: requestId, endpoint, error: e.error.message });
+  });
 }

@@ -42,6 +42,7 @@ import {
   type Run,
 } from './pd-legs.ts';
 import { callUpstream } from './proxy.ts';
+import { DEFAULT_MAX_ANSWER_BYTES, readAnswer } from './read-answer.ts';
 import type { ProxyRequest } from './regular.ts';
 
 export { noopPdRecorder, pdRecorder, type PdMetricSet, type PdOutcome, type PdRecorder } from './pd-legs.ts';
@@ -72,10 +73,12 @@ type Json = Record<string, unknown>;
 type PrefillResult = { readonly ok: true; readonly json: Json; readonly output: PrefillOutput } | { readonly ok: false; readonly error: RouterError; readonly retryable: boolean };
 
 const enc = new TextEncoder();
+const decoder = new TextDecoder();
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function createPdRouter(deps: PdRouterDeps): PdRouter {
   const { pd, retry, log } = deps;
+  const maxAnswerBytes = deps.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
   if (deps.connector === 'mooncake' && deps.mooncake === undefined) throw new Error('createPdRouter: the Mooncake connector needs deps.mooncake');
   if (deps.connector === 'moriio' && deps.moriio === undefined) throw new Error('createPdRouter: the MoRI-IO connector needs deps.moriio');
 
@@ -126,13 +129,18 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
       if (plan.connector === 'mooncake') deps.mooncake?.forget(endpoint); // the engine may be restarting with a new id
       return failure(routerError(upstream.kind, `Prefill endpoint ${endpoint.id} failed: ${upstream.message}`), retry.isRetryableError(upstream));
     }
-    let text: string;
-    try {
-      text = await upstream.text();
-    } catch (e) {
+    const read = await readAnswer(upstream, maxAnswerBytes);
+    if (isRouterError(read)) {
       if (run.abort.signal.aborted) return ended();
-      return failure(routerError('stream_interrupted', `Prefill endpoint ${endpoint.id} broke off its answer: ${(e as Error).message}`), true);
+      const error = routerError(read.kind, `Prefill endpoint ${endpoint.id} ${read.message}`);
+      if (read.kind !== 'upstream_too_large') return failure(error, true);
+      // Too large for the router to take: not retried (another endpoint would answer this request alike)
+      // and no outcome for the breaker (a long prompt with prompt_logprobs is not the endpoint's fault).
+      leg.ticket.release();
+      pd.legFailed('prefill', endpoint.id);
+      return { ok: false, error, retryable: false };
     }
+    const text = decoder.decode(read);
     if (upstream.status < 200 || upstream.status > 299) {
       const { message, param } = describeFailure(text);
       // Its own status for the client (a 1xx/3xx, which no prefill should send, becomes a 502).
@@ -227,24 +235,28 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
     }
   }
 
-  /** The decode body with the prefill's logprobs merged in (non-streaming answers: bounded JSON). */
+  /** The decode body with the prefill's logprobs merged in (non-streaming answers, read whole up to the cap). */
   async function withPrefillLogprobs(run: Run, leg: Claim, upstream: Response, prefillJson: Json): Promise<Response | RouterError> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await upstream.bytes();
-    } catch (e) {
+    const bytes = await readAnswer(upstream, maxAnswerBytes);
+    if (isRouterError(bytes)) {
       leg.release();
       if (run.abort.signal.aborted) {
         leg.ticket.release();
         return abortedError(run, `Decode endpoint ${leg.endpoint.id}`);
       }
-      leg.ticket.record(false);
-      pd.streamError(leg.endpoint.id);
-      return routerError('stream_interrupted', `Decode endpoint ${leg.endpoint.id} broke off its answer: ${(e as Error).message}`);
+      // Too large is the request's size, not the endpoint's fault (see prefillOnce); a break-off is.
+      if (bytes.kind === 'upstream_too_large') {
+        leg.ticket.release();
+        pd.legFailed('decode', leg.endpoint.id);
+      } else {
+        leg.ticket.record(false);
+        pd.streamError(leg.endpoint.id);
+      }
+      return routerError(bytes.kind, `Decode endpoint ${leg.endpoint.id} ${bytes.message}`);
     }
     let json: unknown;
     try {
-      json = JSON.parse(new TextDecoder().decode(bytes));
+      json = JSON.parse(decoder.decode(bytes));
     } catch {
       json = undefined;
     }

@@ -2,6 +2,7 @@
 import { errorBody, routerError, sseErrorFrame, statusOf, type RouterError } from '../http/errors.ts';
 import { downstreamHeaders } from '../http/forward-headers.ts';
 import { outboundFetch } from '../net/fetch.ts';
+import { createDoneWatch } from './sse-done.ts';
 import { createStallGuard } from './stall-guard.ts';
 
 export interface UpstreamCall {
@@ -15,12 +16,20 @@ export interface UpstreamCall {
   readonly timedOut: () => boolean;
 }
 
+/**
+ * Bodies from this size go upstream as a stream of slices of the same buffer, with their Content-Length:
+ * fetch copies a buffer body whole before sending it, which for a large body is one more copy at the peak.
+ */
+const SLICED_BODY_FROM = 1024 * 1024;
+const SLICE_BYTES = 256 * 1024;
+
 export async function callUpstream(call: UpstreamCall): Promise<Response | RouterError> {
+  const body = call.body !== null && call.body.byteLength >= SLICED_BODY_FROM ? slicedBody(call.body, call.headers) : call.body;
   try {
     return await outboundFetch(call.url, {
       method: call.method,
       headers: call.headers,
-      body: call.body,
+      body,
       signal: call.signal,
       redirect: 'manual',
       // The bytes go to the client as the endpoint sent them, content-encoding included.
@@ -33,13 +42,47 @@ export async function callUpstream(call: UpstreamCall): Promise<Response | Route
   }
 }
 
-export type StreamOutcome = 'complete' | 'upstream_error' | 'stalled' | 'client_closed';
+/** `bytes` as a stream of views (no copy); the reference is dropped once the last slice is out. */
+function slicedBody(bytes: Uint8Array, headers: Headers): ReadableStream<Uint8Array> {
+  headers.set('content-length', String(bytes.byteLength));
+  let rest: Uint8Array | undefined = bytes;
+  let offset = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (rest === undefined) return;
+        const end = Math.min(offset + SLICE_BYTES, rest.byteLength);
+        controller.enqueue(rest.subarray(offset, end));
+        offset = end;
+        if (offset === rest.byteLength) {
+          rest = undefined;
+          controller.close();
+        }
+      },
+      cancel() {
+        rest = undefined;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * How a relayed body ended. `truncated`: a chat or completions stream that closed cleanly without
+ * `data: [DONE]`, which vLLM always sends; an error, as `upstream_error` is.
+ */
+export type StreamOutcome = 'complete' | 'upstream_error' | 'stalled' | 'truncated' | 'client_closed';
+
+/** Whether an outcome is the endpoint's failure (for breakers, stats and the access log). */
+export const isBrokenOutcome = (outcome: StreamOutcome): boolean => outcome === 'upstream_error' || outcome === 'stalled' || outcome === 'truncated';
 
 export interface RelayHooks {
-  /** Cut an SSE stream that sends nothing for this long (0 or undefined: never). */
+  /** Cut a body that sends nothing for this long (0 or undefined: never). */
   readonly stallTimeoutMs?: number;
   /** Sent as `x-served-by`: the endpoint(s) that answered (the seeds' end-to-end tracking). */
   readonly servedBy?: string;
+  /** A 2xx SSE answer must end with `data: [DONE]` (chat and completions: see sse-done.ts). */
+  readonly expectDone?: boolean;
   /** Each chunk as it leaves for the client (same bytes, not copied). */
   onChunk?(chunk: Uint8Array): void;
   /** Exactly once, when the body is done one way or another. */
@@ -47,36 +90,64 @@ export interface RelayHooks {
 }
 
 /**
- * The client's response: the endpoint's status and headers, its body passed through untouched.
- * SSE streams go chunk by chunk as they arrive. Other bodies (bounded JSON) are taken whole and sent
- * whole: piping a JS stream into the socket costs far more per request than one buffer, and a
- * non-streaming client cannot use a partial body anyway.
+ * Non-SSE answers up to this size (by their Content-Length, as vLLM always sends for JSON) are taken whole
+ * and sent whole: piping a JS stream into the socket costs far more per request than one buffer. Larger
+ * ones, and any without a length, are streamed: Bun's fetch reads the endpoint only as fast as the client
+ * takes the bytes (bench/results/memory.md), so the router holds a few chunks, whatever the answer's size.
  */
+const WHOLE_ANSWER_MAX_BYTES = 1024 * 1024;
+
+/** The client's response: the endpoint's status and headers, its body passed through untouched. */
 export async function relay(upstream: Response, requestId: string, hooks: RelayHooks): Promise<Response> {
   const headers = downstreamHeaders(upstream.headers, requestId);
   if (hooks.servedBy !== undefined) headers.set('x-served-by', hooks.servedBy);
   const isSse = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
-  if (!isSse || upstream.body === null) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await upstream.bytes();
-    } catch (e) {
-      hooks.onEnd('upstream_error');
-      const error = routerError('stream_interrupted', `Endpoint broke off its response: ${(e as Error).message}`);
-      return new Response(errorBody(error), { status: statusOf(error), headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
-    }
-    if (bytes.byteLength > 0) hooks.onChunk?.(bytes);
-    hooks.onEnd('complete');
-    return new Response(bytes, { status: upstream.status, headers });
+  // `upstream.body` is touched only for a body that streams: reading it makes Bun build a JS stream, and
+  // `bytes()` is then no longer its native one-buffer read (~10 µs more per request).
+  const whole = !isSse && declaredLength(upstream.headers) <= WHOLE_ANSWER_MAX_BYTES;
+  if (!whole && upstream.body !== null) {
+    const ok = upstream.status >= 200 && upstream.status <= 299;
+    return new Response(tapStream(upstream.body, hooks, isSse, isSse && ok && hooks.expectDone === true), { status: upstream.status, headers });
   }
-  return new Response(tapStream(upstream.body, hooks), { status: upstream.status, headers });
+  let bytes: Uint8Array;
+  try {
+    bytes = await upstream.bytes();
+  } catch (e) {
+    hooks.onEnd('upstream_error');
+    const error = routerError('stream_interrupted', `Endpoint broke off its response: ${(e as Error).message}`);
+    return new Response(errorBody(error), { status: statusOf(error), headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
+  }
+  if (bytes.byteLength > 0) hooks.onChunk?.(bytes);
+  hooks.onEnd('complete');
+  return new Response(bytes, { status: upstream.status, headers });
+}
+
+/** The Content-Length an answer declares; NaN when it declares none (or nonsense), so every comparison is false. */
+function declaredLength(headers: Headers): number {
+  const value = headers.get('content-length');
+  return value === null ? Number.NaN : Number(value);
 }
 
 const frame = (kind: 'stream_interrupted' | 'upstream_stalled', message: string) => sseErrorFrame(routerError(kind, message));
 
-/** The same chunks, in order, as a stream the client reads; ends the hooks exactly once. */
-function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks): ReadableStream<Uint8Array> {
+/** The error event for a stream that ended without [DONE], starting on a line of its own. */
+function truncatedFrame(trailingNewlines: number): Uint8Array {
+  const event = frame('stream_interrupted', 'Endpoint ended the stream without data: [DONE]; the answer is incomplete');
+  if (trailingNewlines >= 2) return event;
+  const out = new Uint8Array(2 - trailingNewlines + event.byteLength);
+  out.fill(0x0a, 0, 2 - trailingNewlines);
+  out.set(event, 2 - trailingNewlines);
+  return out;
+}
+
+/**
+ * The same chunks, in order, as a stream the client reads; ends the hooks exactly once. A failure after the
+ * first byte reaches an SSE client as one error event (then [DONE]); any other body is cut (the client sees
+ * the connection end early), since bytes appended to JSON would only corrupt it.
+ */
+function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
   const reader = source.getReader();
+  const watch = expectDone ? createDoneWatch() : undefined;
   let ended = false;
   let stalled = false;
   const stallMs = hooks.stallTimeoutMs ?? 0;
@@ -90,31 +161,39 @@ function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks): Reada
     guard.stop();
     hooks.onEnd(outcome);
   };
-  const stallFrame = () => frame('upstream_stalled', `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut`);
+  const stallMessage = () => `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut`;
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, message: string) => {
+    const outcome = stalled ? 'stalled' : 'upstream_error';
+    if (sse) {
+      controller.enqueue(stalled ? frame('upstream_stalled', stallMessage()) : frame('stream_interrupted', message));
+      controller.close();
+    } else controller.error(new Error(stalled ? stallMessage() : message));
+    end(outcome);
+  };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
           const { done, value } = await reader.read();
-          if (stalled) {
-            controller.enqueue(stallFrame());
-            controller.close();
-            end('stalled');
-            return;
-          }
+          if (stalled) return fail(controller, '');
           if (done) {
+            if (watch !== undefined && !watch.sawDone()) {
+              controller.enqueue(truncatedFrame(watch.trailingNewlines()));
+              controller.close();
+              end('truncated');
+              return;
+            }
             controller.close();
             end('complete');
             return;
           }
           guard.touch();
+          watch?.push(value);
           hooks.onChunk?.(value);
           controller.enqueue(value);
         } catch (e) {
-          // The endpoint broke off (or stalled) mid-stream: the client gets one error event, then [DONE].
-          controller.enqueue(stalled ? stallFrame() : frame('stream_interrupted', `Endpoint stream broke off: ${(e as Error).message}`));
-          controller.close();
-          end(stalled ? 'stalled' : 'upstream_error');
+          // The endpoint broke off (or stalled) mid-body.
+          fail(controller, `Endpoint stream broke off: ${(e as Error).message}`);
         }
       },
       cancel(reason) {

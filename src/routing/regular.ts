@@ -12,8 +12,9 @@ import type { Policy } from '../policies/types.ts';
 import type { EndpointStats } from '../stats/endpoint-stats.ts';
 import { createStreamMeter } from '../stats/stream-meter.ts';
 import type { ExperienceFactory } from '../stats/experience.ts';
-import { abortOnClientOrDeadline } from './deadline.ts';
-import { callUpstream, relay, type StreamOutcome } from './proxy.ts';
+import { abortOnClientOrDeadline, type RequestAbort } from './deadline.ts';
+import { callUpstream, isBrokenOutcome, relay, type StreamOutcome } from './proxy.ts';
+import { streamEndsWithDone } from './sse-done.ts';
 import { reject } from './reject.ts';
 import { createRoutingRequest } from './routing-request.ts';
 import { injectTraceContext } from '../tracing/traceparent.ts';
@@ -118,15 +119,20 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     });
     if (isRouterError(upstream)) span.setStatus(upstream.message);
     else span.setAttribute('http.response.status_code', upstream.status);
-    /** Once the answer is over (body relayed, dropped for a retry, or failed). */
-    const release = (error?: string) => {
-      abort.done();
-      endpoint.inFlight--;
-      metrics.running.labels(endpoint.id).dec();
-      if (error !== undefined) span.setStatus(error);
-      span.end();
-    };
-    return { upstream, release };
+    return { upstream, release: attemptRelease(abort, endpoint, span) };
+  };
+
+  /**
+   * Once the answer is over (body relayed, dropped for a retry, or failed). Made outside `attempt`: a closure
+   * made inside an async function keeps its parameters alive (`req`, with the body and its JSON) for as
+   * long as the closure lives, and this one lives as long as the answer's stream.
+   */
+  const attemptRelease = (abort: RequestAbort, endpoint: Endpoint, span: Span) => (error?: string) => {
+    abort.done();
+    endpoint.inFlight--;
+    metrics.running.labels(endpoint.id).dec();
+    if (error !== undefined) span.setStatus(error);
+    span.end();
   };
 
   /** A client span per attempt; its context goes upstream as `traceparent` so the engine's spans join the trace. */
@@ -209,40 +215,46 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
     },
   };
 
+  /**
+   * Relays the answer and accounts for it when its body ends. The hooks see only the request's small fields,
+   * never `req` itself: a long stream must not keep the request's body and parsed JSON alive.
+   */
   function relayAnswer(req: ProxyRequest, endpoint: Endpoint, ticket: BreakerTicket, upstream: Response, release: (error?: string) => void): Promise<Response> {
+    const { route, requestId, startedAt, queueMs, onSettled } = req;
     const status = upstream.status;
     const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
     const model = deps.modelLabel(typeof req.json?.model === 'string' ? req.json.model : undefined);
     const itl = isStream ? metrics.itl.labels(endpoint.id, model) : undefined;
-    const meter = createStreamMeter(req.startedAt, itl && ((gap) => itl.observe(gap / 1000)));
-    const experience = deps.experience?.(req.headers, req.startedAt, endpoint.id, isStream);
+    const meter = createStreamMeter(startedAt, itl && ((gap) => itl.observe(gap / 1000)));
+    const experience = deps.experience?.(req.headers, startedAt, endpoint.id, isStream);
     let sawFirstByte = false;
-    return relay(upstream, req.requestId, {
+    return relay(upstream, requestId, {
       servedBy: endpoint.id,
       stallTimeoutMs: deps.stallTimeoutMs,
+      expectDone: streamEndsWithDone(route, req.upstreamPath),
       onChunk(chunk) {
         const now = deps.now();
         if (!sawFirstByte) {
           sawFirstByte = true;
           if (isStream) {
-            metrics.ttft.labels(endpoint.id, model).observe((now - req.startedAt) / 1000);
-            deps.stats.firstByte(endpoint.id, now - req.startedAt);
+            metrics.ttft.labels(endpoint.id, model).observe((now - startedAt) / 1000);
+            deps.stats.firstByte(endpoint.id, now - startedAt);
           }
         }
         meter.chunk(chunk, now);
         experience?.chunk(chunk, now);
       },
       onEnd(outcome: StreamOutcome) {
-        const failure = status >= 500 || outcome === 'upstream_error' || outcome === 'stalled';
+        const failure = status >= 500 || isBrokenOutcome(outcome);
         release(failure || outcome === 'client_closed' ? (outcome === 'complete' ? `status ${status}` : outcome) : undefined);
         const summary = meter.finish(deps.now());
         experience?.finish(deps.now(), !failure && outcome !== 'client_closed' && status < 400);
         if (outcome === 'client_closed') ticket.release();
         else record(endpoint, ticket, !failure);
         deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
-        metrics.requests.labels(req.route, statusClass(status)).inc();
-        metrics.requestDuration.labels(req.route).observe(summary.totalMs / 1000);
-        metrics.streamOutcomes.labels(req.route, outcome).inc();
+        metrics.requests.labels(route, statusClass(status)).inc();
+        metrics.requestDuration.labels(route).observe(summary.totalMs / 1000);
+        metrics.streamOutcomes.labels(route, outcome).inc();
         metrics.e2e.labels(endpoint.id, model).observe(summary.totalMs / 1000);
         if (summary.usage) {
           metrics.promptTokens.labels(endpoint.id, model).inc(summary.usage.promptTokens);
@@ -251,19 +263,19 @@ export function createRegularRouter(deps: RegularRouterDeps): RegularRouter {
         if (summary.tokensPerSecond !== undefined) metrics.tokensPerSecond.labels(endpoint.id, model).observe(summary.tokensPerSecond);
         if (deps.log.enabled('info'))
           deps.log.info('request', {
-            request_id: req.requestId,
-            route: req.route,
+            request_id: requestId,
+            route,
             model,
             endpoint: endpoint.id,
             status,
             outcome,
-            queue_ms: round(req.queueMs),
+            queue_ms: round(queueMs),
             ttft_ms: isStream ? round(summary.ttftMs) : undefined,
             total_ms: round(summary.totalMs),
             prompt_tokens: summary.usage?.promptTokens,
             completion_tokens: summary.usage?.completionTokens,
           });
-        req.onSettled?.();
+        onSettled?.();
       },
     });
   }

@@ -204,6 +204,13 @@ describe('cross-flag rules', () => {
     expect(error([...WORKER, '--policy', 'power_of_two']).flag).toBe('--policy');
     expect(config(['--worker-urls', 'http://a:1', 'http://b:1', '--policy', 'power_of_two']).policy).toBe('power_of_two');
   });
+  test('--max-inflight-body-bytes below --max-payload-size is refused, naming both; unset it follows --max-payload-size up', () => {
+    const e = error([...WORKER, '--max-payload-size', '1000', '--max-inflight-body-bytes', '999']);
+    expect(e).toMatchObject({ flag: '--max-inflight-body-bytes', value: '999' });
+    expect(e.reason).toContain('--max-payload-size (1000)');
+    expect(config([...WORKER, '--max-payload-size', '1000', '--max-inflight-body-bytes', '1000']).max_inflight_body_bytes).toBe(1000);
+    expect(config(WORKER).max_inflight_body_bytes).toBeUndefined();
+  });
   test('--retry-max-backoff-ms must not be below the initial backoff (schema rule)', () => {
     const r = configSchema.safeParse({ worker_urls: ['http://a:1'], retry_max_backoff_ms: 10, retry_initial_backoff_ms: 20 });
     expect(r.success).toBe(false);

@@ -19,6 +19,7 @@ import { rawExchange } from '../resilience/raw-http.ts';
 import { metricValue, parseEnvelope } from '../resilience/router-process.ts';
 import { startTestRouter } from '../support/router.ts';
 import { ENGINE_ADMIN_PATHS } from './engine-route-lists.ts';
+import { createBodyBudget } from '../../src/http/body-budget.ts';
 
 const ADMIN = 'admin-secret';
 const CLIENT = 'client-key';
@@ -208,7 +209,7 @@ describe('without --admin-api-key', () => {
       c.set('startedAt', performance.now());
       await next();
     });
-    addFallbackRoute(app, { router, metrics, log, maxPayloadSize: 1 << 20, rules: forwardRules([]), adminCheck: adminCheck({ adminApiKey: undefined, log, peerAddress: () => peer }) });
+    addFallbackRoute(app, { router, metrics, log, bodyLimits: { maxBytes: 1 << 20, budget: createBodyBudget(1 << 30) }, rules: forwardRules([]), adminCheck: adminCheck({ adminApiKey: undefined, log, peerAddress: () => peer }) });
     const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: (req, srv) => app.fetch(req, { server: srv }) });
     return { url: `http://127.0.0.1:${server.port}`, [Symbol.asyncDispose]: () => server.stop(true) };
   }

@@ -55,6 +55,8 @@ export interface PdHarnessOptions {
   readonly moriio?: { mode: TransferMode | undefined; dpSize: number };
   /** Circuit breakers that open after this many failures (default: effectively never). */
   readonly breakerThreshold?: number;
+  /** --max-buffered-response-size (default: the router's). */
+  readonly maxAnswerBytes?: number;
 }
 
 export interface PdHarness extends AsyncDisposable {
@@ -100,6 +102,7 @@ export async function startPdTestServer(options: PdHarnessOptions): Promise<PdHa
     retry,
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     apiKey: options.apiKey,
+    maxAnswerBytes: options.maxAnswerBytes,
   };
   const moriio = options.moriio;
   const router =

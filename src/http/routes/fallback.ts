@@ -5,8 +5,9 @@ import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { RegularRouter } from '../../routing/regular.ts';
 import { reject } from '../../routing/reject.ts';
+import { readAnswer } from '../../routing/read-answer.ts';
 import type { AdminCheck } from '../auth.ts';
-import { readBytes } from '../body.ts';
+import { readBody, type BodyLimits, type HeldBody } from '../body.ts';
 import { allowLongRequest, pathAndQuery, type AppEnv } from '../context.ts';
 import type { ForwardRules } from '../engine-paths.ts';
 import { routerError, isRouterError } from '../errors.ts';
@@ -16,7 +17,8 @@ export interface FallbackDeps {
   readonly router: RegularRouter;
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly maxPayloadSize: number;
+  /** --max-payload-size and the shared --max-inflight-body-bytes budget. */
+  readonly bodyLimits: BodyLimits;
   /** What is forwarded: vLLM's inference and information routes, its admin routes, --forward-paths. */
   readonly rules: ForwardRules;
   /** The router's admin rule (auth.ts adminCheck), applied to the engines' administrative routes. */
@@ -25,6 +27,8 @@ export interface FallbackDeps {
 
 const ROUTE = 'fallback';
 const SHOWN_PATH = 200;
+/** An endpoint's "no such route" is a few bytes (FastAPI's `{"detail":"Not Found"}`); a longer one is not read to rewrite it. */
+const REWRITE_MAX_BYTES = 64 * 1024;
 
 export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
   app.all('*', async (c) => {
@@ -50,32 +54,38 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
         headers.delete('authorization');
       }
     }
-    let bytes: Uint8Array | null = null;
+    let held: HeldBody | undefined;
     if (method !== 'GET' && method !== 'HEAD') {
-      const read = await readBytes(c.req.raw, deps.maxPayloadSize);
+      const read = await readBody(c.req.raw, deps.bodyLimits);
       if (isRouterError(read)) return reject(deps, ROUTE, requestId, read);
-      bytes = read;
+      held = read;
     }
-    let json: Record<string, unknown> | undefined;
-    if (bytes !== null && bytes.byteLength > 0 && (c.req.header('content-type') ?? '').includes('json')) {
-      try {
-        const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
-        if (value !== null && typeof value === 'object' && !Array.isArray(value)) json = value as Record<string, unknown>;
-      } catch {
-        // Not ours to judge: the endpoint answers malformed bodies on its own routes.
+    // The body's share of the budget comes back once the answer is under way (or refused), whatever happens.
+    try {
+      const bytes = held?.bytes ?? null;
+      let json: Record<string, unknown> | undefined;
+      if (bytes !== null && bytes.byteLength > 0 && (c.req.header('content-type') ?? '').includes('json')) {
+        try {
+          const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
+          if (value !== null && typeof value === 'object' && !Array.isArray(value)) json = value as Record<string, unknown>;
+        } catch {
+          // Not ours to judge: the endpoint answers malformed bodies on its own routes.
+        }
+        // The router reads this body (routing text, PD hand-off), so it gets the same nesting bound as its own routes.
+        const tooDeep = json === undefined ? undefined : jsonDepthError(json);
+        if (tooDeep !== undefined) return reject(deps, ROUTE, requestId, tooDeep);
       }
-      // The router reads this body (routing text, PD hand-off), so it gets the same nesting bound as its own routes.
-      const tooDeep = json === undefined ? undefined : jsonDepthError(json);
-      if (tooDeep !== undefined) return reject(deps, ROUTE, requestId, tooDeep);
+      allowLongRequest(c);
+      const releaseSpan = c.get('holdSpan')?.();
+      const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), onSettled: releaseSpan });
+      if (res.status !== 404 && res.status !== 405) return res;
+      // An endpoint's own "no such route" (FastAPI's {"detail":...}) becomes the router's OpenAI-style answer.
+      const body = await readAnswer(res, REWRITE_MAX_BYTES);
+      if (!isRouterError(body) && new TextDecoder().decode(body).includes('"error"')) return new Response(body, { status: res.status, headers: res.headers });
+      const notFound = res.status === 404 ? 'not_found' : 'method_not_allowed';
+      return reject(deps, ROUTE, requestId, routerError(notFound, `Unknown route: ${method} ${c.req.path}`));
+    } finally {
+      held?.lease.release();
     }
-    allowLongRequest(c);
-    const releaseSpan = c.get('holdSpan')?.();
-    const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), onSettled: releaseSpan });
-    if (res.status !== 404 && res.status !== 405) return res;
-    // An endpoint's own "no such route" (FastAPI's {"detail":...}) becomes the router's OpenAI-style answer.
-    const text = await res.text();
-    if (text.includes('"error"')) return new Response(text, { status: res.status, headers: res.headers });
-    const notFound = res.status === 404 ? 'not_found' : 'method_not_allowed';
-    return reject(deps, ROUTE, requestId, routerError(notFound, `Unknown route: ${method} ${c.req.path}`));
   });
 }

@@ -1,6 +1,6 @@
 // The OpenAI-compatible generation routes: read the body once, check what the router reads, route it.
 import type { Hono } from 'hono';
-import { parseJsonObject, readBytes } from '../body.ts';
+import { parseJsonObject, readBody, type BodyLimits } from '../body.ts';
 import { allowLongRequest, pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
 import { isRouterError } from '../errors.ts';
 import { validateFields } from '../validate.ts';
@@ -8,7 +8,7 @@ import { reject } from '../../routing/reject.ts';
 import type { RegularRouter } from '../../routing/regular.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
-import type { Admission } from '../../core/admission.ts';
+import type { Admission, Permit } from '../../core/admission.ts';
 import type { Tracer } from '../../tracing/tracer.ts';
 import { openAiBody } from '../../routing/openai-backend.ts';
 import { parsePriority } from '../../policies/qoe/request-profile.ts';
@@ -29,7 +29,8 @@ export interface InferenceDeps {
   readonly log: Logger;
   readonly admission: Admission;
   readonly now: () => number;
-  readonly maxPayloadSize: number;
+  /** --max-payload-size and the shared --max-inflight-body-bytes budget. */
+  readonly bodyLimits: BodyLimits;
   readonly tracer: Tracer;
   /** --backend openai: refuse vLLM-only routes and strip vLLM-only fields before routing. */
   readonly openAiBackend?: boolean;
@@ -43,8 +44,19 @@ export function addInferenceRoutes(app: Hono<AppEnv>, deps: InferenceDeps): void
 
 async function handle(c: AppContext, route: string, deps: InferenceDeps): Promise<Response> {
   const requestId = c.get('requestId');
-  const bytes = await readBytes(c.req.raw, deps.maxPayloadSize);
-  if (isRouterError(bytes)) return reject(deps, route, requestId, bytes);
+  const body = await readBody(c.req.raw, deps.bodyLimits);
+  if (isRouterError(body)) return reject(deps, route, requestId, body);
+  // The body's share of the budget comes back once the router has its answer under way (or refused): from
+  // then on it is never sent again, so nothing holds it.
+  try {
+    return await routeBody(c, route, deps, body.bytes);
+  } finally {
+    body.lease.release();
+  }
+}
+
+async function routeBody(c: AppContext, route: string, deps: InferenceDeps, bytes: Uint8Array): Promise<Response> {
+  const requestId = c.get('requestId');
   const json = parseJsonObject(bytes);
   if (isRouterError(json)) return reject(deps, route, requestId, json);
   const invalid = validateFields(route, json);
@@ -69,14 +81,10 @@ async function handle(c: AppContext, route: string, deps: InferenceDeps): Promis
     return reject(deps, route, requestId, permit);
   }
   allowLongRequest(c);
-  const releaseSpan = c.get('holdSpan')?.();
   return deps.router.route({
     queueMs,
     span,
-    onSettled: () => {
-      permit.release();
-      releaseSpan?.();
-    },
+    onSettled: settleOnce(permit, c.get('holdSpan')?.()),
     route,
     upstreamPath: pathAndQuery(c.req.raw.url),
     method: 'POST',
@@ -87,4 +95,15 @@ async function handle(c: AppContext, route: string, deps: InferenceDeps): Promis
     clientSignal: c.req.raw.signal,
     startedAt: c.get('startedAt'),
   });
+}
+
+/**
+ * What to do when the response body ends: give the admission slot back and close the server span. Built out
+ * here so that the closure, which lives as long as a stream does, holds neither the body nor its JSON.
+ */
+function settleOnce(permit: Permit, releaseSpan: (() => void) | undefined): () => void {
+  return () => {
+    permit.release();
+    releaseSpan?.();
+  };
 }
