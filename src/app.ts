@@ -33,6 +33,7 @@ import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
 import { createRegularRouter, type RegularRouter } from './routing/regular.ts';
 import { countRefusal, reject } from './routing/reject.ts';
 import { shutdownGate, type ShutdownPhase } from './http/shutdown-gate.ts';
+import type { AdmitDeps } from './http/admit.ts';
 
 export interface AppDeps {
   readonly config: Config;
@@ -114,8 +115,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // One budget for every route that reads a request body (--max-inflight-body-bytes).
   const budget = createBodyBudget(inflightBodyBytes(config.max_inflight_body_bytes, config.max_payload_size), (held) => metrics.bodyBytesHeld.set(held));
   metrics.bodyBytesLimit.set(budget.limit);
-  const bodyLimits: BodyLimits = { maxBytes: config.max_payload_size, budget, onOverBudget: () => metrics.admissionRejections.inc({ reason: 'body_budget' }) };
-  addInferenceRoutes(app, { router, metrics, log, admission: deps.admission, now: deps.now, bodyLimits, tracer, openAiBackend: config.backend === 'openai', priorityHeader: deps.qoe.headers.priority });
+  const bodyLimits: BodyLimits = {
+    maxBytes: config.max_payload_size,
+    budget,
+    onOverBudget: () => metrics.admissionRejections.inc({ reason: 'body_budget' }),
+    readTimeoutMs: config.body_read_timeout_secs * 1000,
+  };
+  const admitDeps: AdmitDeps = { admission: deps.admission, metrics, tracer, now: deps.now, priorityHeader: deps.qoe.headers.priority };
+  addInferenceRoutes(app, { router, log, bodyLimits, openAiBackend: config.backend === 'openai', ...admitDeps });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, bodyLimits });
   const adminOptions = { adminApiKey: config.admin_api_key, log, count: countAuthRefusal };
   addAdminRoutes(app, {
@@ -129,7 +136,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).
   if (config.backend !== 'openai')
-    addFallbackRoute(app, { router, metrics, log, bodyLimits, rules: forwardRules(config.forward_paths), adminCheck: adminCheck(adminOptions) });
+    addFallbackRoute(app, { router, log, bodyLimits, rules: forwardRules(config.forward_paths), adminCheck: adminCheck(adminOptions), ...admitDeps });
   else app.all('*', (c) => reject({ metrics, log }, 'fallback', c.get('requestId'), routerError('not_found', `Unknown route: ${c.req.method} ${c.req.path} (--backend openai serves the OpenAI API routes only)`)));
 
   app.onError((err, c) => {

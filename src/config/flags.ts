@@ -119,6 +119,11 @@ export const FLAGS = {
     help: 'Request-body bytes all clients together may have the router hold at once; a body that does not fit gets 503 with Retry-After, unread. At least --max-payload-size (default: 1 GiB, or --max-payload-size when larger)',
     value: 'BYTES',
   }),
+  body_read_timeout_secs: intFlag(120, 1, {
+    group: 'Server',
+    help: 'Longest time a client may take to send its request body; a slower one gets 408, its connection is closed and its share of --max-inflight-body-bytes comes back',
+    value: 'SECS',
+  }),
   max_buffered_response_size: intFlag(DEFAULT_MAX_ANSWER_BYTES, 1, {
     group: 'Server',
     help: 'Largest engine answer the router reads whole (a PD prefill answer, a decode answer it merges logprobs into); past it the request fails with 502. Answers the router only relays are not limited: past 1 MiB they are streamed',

@@ -10,6 +10,8 @@ export interface BodyLimits {
   readonly budget: BodyBudget;
   /** A body refused because the budget is spent (counted by the caller's metrics). */
   readonly onOverBudget?: () => void;
+  /** --body-read-timeout-secs: a body still arriving after this long is refused (unset: no deadline). */
+  readonly readTimeoutMs?: number;
 }
 
 /** A body in memory and its share of the budget; the caller releases the lease once it no longer holds the bytes. */
@@ -24,12 +26,33 @@ const overBudget = (limits: BodyLimits) => {
   return routerError('body_budget_exhausted', 'The router holds as many request-body bytes as it may at once (--max-inflight-body-bytes); retry shortly', { retryAfterSecs: 1 });
 };
 const clientClosed = () => routerError('client_closed', 'Client closed the connection while sending the body');
+const tooSlow = (ms: number) =>
+  routerError('body_timeout', `Request body did not arrive within ${ms / 1000} s (--body-read-timeout-secs)`, { closeConnection: true });
+
+/**
+ * A declared body up to this size is read without a deadline timer: it arrives in a packet or two, and what a
+ * slow one can hold of the budget is small (while a timer per request would cost on the hot path).
+ */
+const UNTIMED_BODY_BYTES = 64 * 1024;
+
+/**
+ * `read`, or 'timeout' once `deadline` passes. A trickling client would otherwise keep its reserved share of
+ * the budget for as long as it likes: Bun's idle timeout resets with every byte.
+ */
+function beforeDeadline<T>(read: Promise<T>, deadline: number | undefined): Promise<T | 'timeout'> {
+  if (deadline === undefined) return read;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - performance.now()))));
+  return Promise.race([read, late]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The raw bytes. A declared body is reserved in the budget before it is read, so a refusal reads nothing; a
  * chunked one reserves as it grows and is cut at the limit. On an error nothing stays reserved.
  */
 export async function readBody(req: Request, limits: BodyLimits): Promise<HeldBody | RouterError> {
+  const timeoutMs = limits.readTimeoutMs;
+  const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
   const declared = req.headers.get('content-length');
   if (declared !== null) {
     const n = Number(declared);
@@ -37,10 +60,14 @@ export async function readBody(req: Request, limits: BodyLimits): Promise<HeldBo
     if (n > limits.maxBytes) return tooLarge(limits.maxBytes);
     const lease = limits.budget.reserve(n);
     if (lease === undefined) return overBudget(limits);
+    if (n === 0) return { bytes: new Uint8Array(0), lease };
     try {
       // One buffer of the declared size: Bun's own, handed over (a stream read into a preallocated buffer
       // leaves every chunk behind as garbage until the next collection, which costs more at the peak).
-      return { bytes: new Uint8Array(await req.arrayBuffer()), lease };
+      const body = await beforeDeadline(req.arrayBuffer(), n > UNTIMED_BODY_BYTES ? deadline : undefined);
+      if (body !== 'timeout') return { bytes: new Uint8Array(body), lease };
+      lease.release();
+      return tooSlow(timeoutMs!);
     } catch {
       lease.release();
       return clientClosed();
@@ -55,7 +82,12 @@ export async function readBody(req: Request, limits: BodyLimits): Promise<HeldBo
   let refused: RouterError | undefined;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const next = await beforeDeadline(reader.read(), deadline);
+      if (next === 'timeout') {
+        refused = tooSlow(timeoutMs!);
+        break;
+      }
+      const { done, value } = next;
       if (done) break;
       size += value.byteLength;
       if (size > limits.maxBytes) refused = tooLarge(limits.maxBytes);

@@ -21,7 +21,8 @@ export type RouterErrorKind =
   | 'queue_timeout'
   | 'unauthorized'
   | 'shutting_down'
-  | 'body_budget_exhausted';
+  | 'body_budget_exhausted'
+  | 'body_timeout';
 
 export interface RouterError {
   /** Brand that tells a router error from any other value in a `T | RouterError` result. */
@@ -34,6 +35,8 @@ export interface RouterError {
   readonly status?: number;
   /** Sent as Retry-After (seconds) with 429 and 503 answers. */
   readonly retryAfterSecs?: number;
+  /** Close the client's connection after this answer (what is left of a request on it cannot be trusted). */
+  readonly closeConnection?: boolean;
 }
 
 const STATUS: Record<RouterErrorKind, number> = {
@@ -58,6 +61,7 @@ const STATUS: Record<RouterErrorKind, number> = {
   unauthorized: 401,
   shutting_down: 503,
   body_budget_exhausted: 503,
+  body_timeout: 408,
 };
 
 export const isRouterError = (value: unknown): value is RouterError =>
@@ -88,9 +92,10 @@ export function errorBody(e: RouterError): string {
 
 export function errorResponse(e: RouterError, requestId: string, headers?: Record<string, string>): Response {
   const retry = e.retryAfterSecs === undefined ? undefined : { 'retry-after': String(e.retryAfterSecs) };
+  const close = e.closeConnection === true ? { connection: 'close' } : undefined;
   return new Response(errorBody(e), {
     status: statusOf(e),
-    headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...retry, ...headers },
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...retry, ...close, ...headers },
   });
 }
 

@@ -4,6 +4,7 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { spawnMockEngine } from '../support/process.ts';
 import { until } from '../support/router.ts';
+import { rawExchange } from './raw-http.ts';
 import { buildRouterBinary, memoryKb, metricValue, parseEnvelope, setMock, startRouterProcess } from './router-process.ts';
 
 // The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
@@ -93,6 +94,30 @@ describe('memory bounds of the compiled router', () => {
     const res = await chat(router.url, body);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { object: string }).object).toBe('chat.completion');
+  });
+
+  test('a client that declares a large body and trickles it gets 408 at --body-read-timeout-secs, its connection closed and its budget back', async () => {
+    await using engine = await spawnMockEngine(['--model', 'm']);
+    await using router = await startRouterProcess(binary.path, [
+      '--worker-urls', engine.url, '--policy', 'round_robin',
+      '--max-payload-size', String(4 * MiB), '--max-inflight-body-bytes', String(4 * MiB), '--body-read-timeout-secs', '1',
+    ]);
+    // A byte every 300 ms keeps Bun's idle timeout from ever firing: only the body deadline can end this.
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nContent-Length: ${4 * MiB}\r\n\r\n`;
+    const trickled = rawExchange(router.address, head + '{"model":"m","messages":[' + ' '.repeat(64), { trickleAfter: head.length, trickleMs: 300 });
+    await until(async () => (await held(router)) === 4 * MiB, 'the slow body to hold the whole budget');
+    const meanwhile = await chat(router.url, chatBody(MiB));
+    expect(meanwhile.status).toBe(503);
+    await meanwhile.text();
+
+    const answer = await trickled;
+    if (answer.kind !== 'response') throw new Error(`expected an answer, got ${answer.kind}`);
+    expect([answer.status, answer.headers.connection, parseEnvelope(answer.body.toString())?.code]).toEqual([408, 'close', 'body_timeout']);
+    await until(async () => (await held(router)) === 0, 'the budget to come back');
+    const after = await chat(router.url, chatBody(MiB));
+    expect(after.status).toBe(200);
+    await after.text();
+    expect(metricValue(await router.scrape(), 'vllm_router_processed_requests_total')).toBe(1);
   });
 
   test('the budget comes back exactly once on every path, and while an answer streams the body holds none of it', async () => {
