@@ -20,6 +20,8 @@ import { metricValue, parseEnvelope } from '../resilience/router-process.ts';
 import { startTestRouter } from '../support/router.ts';
 import { ENGINE_ADMIN_PATHS } from './engine-route-lists.ts';
 import { createBodyBudget } from '../../src/http/body-budget.ts';
+import { Admission } from '../../src/core/admission.ts';
+import { NOOP_TRACER } from '../../src/tracing/tracer.ts';
 
 const ADMIN = 'admin-secret';
 const CLIENT = 'client-key';
@@ -209,7 +211,8 @@ describe('without --admin-api-key', () => {
       c.set('startedAt', performance.now());
       await next();
     });
-    addFallbackRoute(app, { router, metrics, log, bodyLimits: { maxBytes: 1 << 20, budget: createBodyBudget(1 << 30) }, rules: forwardRules([]), adminCheck: adminCheck({ adminApiKey: undefined, log, peerAddress: () => peer }) });
+    const admission = new Admission({ capacity: 16, queueSize: 0, queueTimeoutMs: 1000 }, { now: () => performance.now() });
+    addFallbackRoute(app, { router, metrics, log, admission, tracer: NOOP_TRACER, now: () => performance.now(), priorityHeader: 'x-request-priority', bodyLimits: { maxBytes: 1 << 20, budget: createBodyBudget(1 << 30) }, rules: forwardRules([]), adminCheck: adminCheck({ adminApiKey: undefined, log, peerAddress: () => peer }) });
     const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: (req, srv) => app.fetch(req, { server: srv }) });
     return { url: `http://127.0.0.1:${server.port}`, [Symbol.asyncDispose]: () => server.stop(true) };
   }

@@ -246,6 +246,22 @@ describe('errors the router makes', () => {
     expect(missing.status).toBe(404);
     expect((await envelope(missing)).code).toBe('not_found');
   });
+
+  test('a forwarded request holds an admission slot like the router\'s own routes: --max-concurrent-requests bounds both', async () => {
+    await using engine = await startMockEngine({ model: 'm', failure: { kind: 'hang', times: 1 } });
+    await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'round_robin', '--max-concurrent-requests', '1', '--queue-size', '0']);
+    const leave = new AbortController();
+    const pooling = fetch(`${r.url}/pooling`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m","input":"a b"}', signal: leave.signal }).catch(() => undefined);
+    await until(() => engine.received.length === 1, 'the forwarded request to reach the engine');
+    const refused = await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m","prompt":"x","max_tokens":1}' });
+    expect(refused.status).toBe(429);
+    expect((await envelope(refused)).code).toBe('rate_limited');
+    engine.set({ failure: null });
+    leave.abort();
+    await pooling;
+    // The slot comes back with the client; the next request (after the refill) is served.
+    await until(async () => (await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m","prompt":"x","max_tokens":1}' })).status === 200, 'the slot to come back');
+  });
 });
 
 describe('information routes', () => {

@@ -6,6 +6,7 @@ import type { Metrics } from '../../metrics/metrics.ts';
 import type { RegularRouter } from '../../routing/regular.ts';
 import { reject } from '../../routing/reject.ts';
 import { readAnswer } from '../../routing/read-answer.ts';
+import { admit, settleOnce, type AdmitDeps } from '../admit.ts';
 import type { AdminCheck } from '../auth.ts';
 import { readBody, type BodyLimits, type HeldBody } from '../body.ts';
 import { allowLongRequest, pathAndQuery, type AppEnv } from '../context.ts';
@@ -13,7 +14,7 @@ import type { ForwardRules } from '../engine-paths.ts';
 import { routerError, isRouterError } from '../errors.ts';
 import { jsonDepthError } from '../json-depth.ts';
 
-export interface FallbackDeps {
+export interface FallbackDeps extends AdmitDeps {
   readonly router: RegularRouter;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -75,9 +76,13 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
         const tooDeep = json === undefined ? undefined : jsonDepthError(json);
         if (tooDeep !== undefined) return reject(deps, ROUTE, requestId, tooDeep);
       }
+      // Forwarded requests hold an admission slot too: --max-concurrent-requests bounds every upstream call
+      // a client can open, the limit Bun's fetch concurrency is sized from (startup/capacity.ts).
+      const admitted = await admit(c, deps);
+      if (isRouterError(admitted)) return reject(deps, ROUTE, requestId, admitted);
       allowLongRequest(c);
-      const releaseSpan = c.get('holdSpan')?.();
-      const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), onSettled: releaseSpan });
+      const onSettled = settleOnce(admitted.permit, c.get('holdSpan')?.());
+      const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), queueMs: admitted.queueMs, onSettled });
       if (res.status !== 404 && res.status !== 405) return res;
       // An endpoint's own "no such route" (FastAPI's {"detail":...}) becomes the router's OpenAI-style answer.
       const body = await readAnswer(res, REWRITE_MAX_BYTES);

@@ -8,10 +8,8 @@ import { reject } from '../../routing/reject.ts';
 import type { RegularRouter } from '../../routing/regular.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
-import type { Admission, Permit } from '../../core/admission.ts';
-import type { Tracer } from '../../tracing/tracer.ts';
 import { openAiBody } from '../../routing/openai-backend.ts';
-import { parsePriority } from '../../policies/qoe/request-profile.ts';
+import { admit, settleOnce, type AdmitDeps } from '../admit.ts';
 
 export const INFERENCE_ROUTES = [
   '/v1/chat/completions',
@@ -23,19 +21,14 @@ export const INFERENCE_ROUTES = [
   '/v1/responses',
 ] as const;
 
-export interface InferenceDeps {
+export interface InferenceDeps extends AdmitDeps {
   readonly router: RegularRouter;
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly admission: Admission;
-  readonly now: () => number;
   /** --max-payload-size and the shared --max-inflight-body-bytes budget. */
   readonly bodyLimits: BodyLimits;
-  readonly tracer: Tracer;
   /** --backend openai: refuse vLLM-only routes and strip vLLM-only fields before routing. */
   readonly openAiBackend?: boolean;
-  /** Header whose 1 (high) … 3 (low) orders the admission queue. */
-  readonly priorityHeader: string;
 }
 
 export function addInferenceRoutes(app: Hono<AppEnv>, deps: InferenceDeps): void {
@@ -64,27 +57,13 @@ async function routeBody(c: AppContext, route: string, deps: InferenceDeps, byte
   const upstreamBytes = deps.openAiBackend ? openAiBody(route, json, bytes) : bytes;
   if (isRouterError(upstreamBytes)) return reject(deps, route, requestId, upstreamBytes);
   // Admission after validation: a malformed request never takes a slot or a place in the queue.
-  // The slot is held until the response body ends, streams included (see core/admission.ts).
-  const span = c.get('span');
-  const admissionSpan = span?.recording ? deps.tracer.startSpan('admission', { parent: span.context }) : undefined;
-  const queuedAt = deps.now();
-  const permit = await deps.admission.acquire(c.req.raw.signal, parsePriority(c.req.raw.headers.get(deps.priorityHeader)));
-  const queueMs = deps.now() - queuedAt;
-  deps.metrics.queueWait.observe(queueMs / 1000);
-  if (admissionSpan !== undefined) {
-    admissionSpan.setAttribute('router.queue_ms', queueMs);
-    if (isRouterError(permit)) admissionSpan.setStatus(permit.message);
-    admissionSpan.end();
-  }
-  if (isRouterError(permit)) {
-    deps.metrics.admissionRejections.inc({ reason: permit.kind });
-    return reject(deps, route, requestId, permit);
-  }
+  const admitted = await admit(c, deps);
+  if (isRouterError(admitted)) return reject(deps, route, requestId, admitted);
   allowLongRequest(c);
   return deps.router.route({
-    queueMs,
-    span,
-    onSettled: settleOnce(permit, c.get('holdSpan')?.()),
+    queueMs: admitted.queueMs,
+    span: c.get('span'),
+    onSettled: settleOnce(admitted.permit, c.get('holdSpan')?.()),
     route,
     upstreamPath: pathAndQuery(c.req.raw.url),
     method: 'POST',
@@ -95,15 +74,4 @@ async function routeBody(c: AppContext, route: string, deps: InferenceDeps, byte
     clientSignal: c.req.raw.signal,
     startedAt: c.get('startedAt'),
   });
-}
-
-/**
- * What to do when the response body ends: give the admission slot back and close the server span. Built out
- * here so that the closure, which lives as long as a stream does, holds neither the body nor its JSON.
- */
-function settleOnce(permit: Permit, releaseSpan: (() => void) | undefined): () => void {
-  return () => {
-    permit.release();
-    releaseSpan?.();
-  };
 }
