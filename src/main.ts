@@ -6,7 +6,7 @@ import { isPolicyImplemented } from './policies/index.ts';
 import { readFileSync } from 'node:fs';
 import { createReloader } from './config/reloader.ts';
 import { ConfigProblem, startRouter } from './server.ts';
-import { parseFileLimit, planCapacity, type CapacityPlan } from './startup/capacity.ts';
+import { parseFileLimit, planCapacity, withCapacity, type CapacityPlan } from './startup/capacity.ts';
 import { reexecFor } from './startup/fetch-limit.ts';
 
 const fileLimit = (() => {
@@ -37,7 +37,7 @@ function load(): Loaded {
     fileLimit,
   });
   if ('reason' in plan) return { kind: 'error', error: plan };
-  return { ...loaded, config: { ...config, max_concurrent_requests: plan.capacity }, plan };
+  return { ...loaded, config: withCapacity(config, plan), plan };
 }
 
 async function main(): Promise<number> {

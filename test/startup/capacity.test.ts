@@ -1,6 +1,6 @@
 // What --max-concurrent-requests may promise, from Bun's fetch ceiling and the open-file limit; and the re-exec that applies it.
 import { describe, expect, test } from 'bun:test';
-import { BUN_FETCH_LIMIT_MAX, RESERVED_FETCHES, RESERVED_FILES, parseFileLimit, planCapacity } from '../../src/startup/capacity.ts';
+import { BUN_FETCH_LIMIT_MAX, RESERVED_FETCHES, RESERVED_FILES, parseFileLimit, planCapacity, withCapacity, type AdmissionSettings } from '../../src/startup/capacity.ts';
 import { FETCH_LIMIT_VARIABLE, reexecFor } from '../../src/startup/fetch-limit.ts';
 
 describe('planCapacity', () => {
@@ -32,6 +32,13 @@ describe('planCapacity', () => {
     expect(e).toMatchObject({ flag: '--max-concurrent-requests', value: '30000' });
     expect('reason' in e && e.reason).toContain('at most 9488');
     expect(planCapacity({ requested: 1, explicit: true, legs: 1, fileLimit: 100 })).toMatchObject({ flag: '--max-concurrent-requests' });
+  });
+
+  test('a lowered capacity keeps the admission rate that was asked for (else it would cap throughput too)', () => {
+    const plan = planCapacity({ requested: 32768, explicit: false, legs: 1, fileLimit: 20000 });
+    if ('reason' in plan) throw new Error(plan.reason);
+    expect(withCapacity<AdmissionSettings>({ max_concurrent_requests: 32768, rate_limit_tokens_per_second: undefined }, plan)).toEqual({ max_concurrent_requests: plan.capacity, rate_limit_tokens_per_second: 32768 });
+    expect(withCapacity({ max_concurrent_requests: 32768, rate_limit_tokens_per_second: 50 }, plan).rate_limit_tokens_per_second).toBe(50);
   });
 
   test('reads the soft open-file limit of /proc/self/limits', () => {
