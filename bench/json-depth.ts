@@ -1,6 +1,6 @@
 // What the nesting bound and the bounded routing fingerprint cost per request, next to the JSON.parse every
 // request pays anyway:  flock /tmp/bench.lock bun bench/json-depth.ts
-import { exceedsDepth, MAX_JSON_DEPTH } from '../src/http/json-depth.ts';
+import { exceedsDepth, MAX_JSON_DEPTH } from '../src/wire/json-depth.ts';
 import { jsonPrefix } from '../src/routing/json-prefix.ts';
 
 const BODIES: Record<string, unknown> = {

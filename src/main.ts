@@ -4,8 +4,8 @@ import { formatConfigError } from './config/errors.ts';
 import { loadConfig, type LoadResult } from './config/load.ts';
 import { isPolicyImplemented } from './policies/index.ts';
 import { readFileSync } from 'node:fs';
-import { createReloader } from './config/reloader.ts';
-import { ConfigProblem, startRouter } from './server.ts';
+import { createReloader } from './startup/reloader.ts';
+import { ConfigProblem, startRouter } from './startup/start-router.ts';
 import { parseFileLimit, planCapacity, withCapacity, type CapacityPlan } from './startup/capacity.ts';
 import { reexecFor } from './startup/fetch-limit.ts';
 

@@ -1,7 +1,7 @@
 // Replays a workload open-loop against a URL and times every request from the SSE bytes it receives:
 // TTFT (first content token), the gaps between tokens, end-to-end latency, whether its SLA was met, and its
 // stream QoE (the router's own Andes measure, src/stats/stream-qoe.ts, fed with the arrivals the client saw).
-import { createStreamQoe, type StreamQoe } from '../../src/stats/stream-qoe.ts';
+import { createStreamQoe, type StreamQoe } from '../../src/signals/stream-qoe.ts';
 import { qoeExpectationOf, type SimRequestSpec } from './workloads.ts';
 
 export interface RequestResult {

@@ -5,7 +5,7 @@
 // word), so prefix-aware routing can see them. A chat history holds the replies the simulated engine really
 // produces (tokens.ts replyText), as a real client would send back, so a later turn can hit the KV blocks of
 // an earlier turn's output too.
-import type { QoeExpectation } from '../../src/stats/stream-qoe.ts';
+import type { QoeExpectation } from '../../src/signals/stream-qoe.ts';
 import { poissonArrivals } from './arrivals.ts';
 import { createRng, type Rng } from './rng.ts';
 import { renderChat, replyText, VOCABULARY, type ChatMessage } from './tokens.ts';

@@ -1,7 +1,7 @@
 // Every command-line flag and config-file key of the router, with its type, default, help and status.
 import { z } from 'zod';
-import { POLICY_NAMES } from '../policies/types.ts';
-import { DEFAULT_MAX_ANSWER_BYTES } from '../routing/read-answer.ts';
+import { POLICY_NAMES } from './policy-names.ts';
+import { DEFAULT_MAX_ANSWER_BYTES } from '../net/body-limits.ts';
 
 /** How a flag takes its values on the command line. */
 export type FlagArity =

@@ -1,7 +1,7 @@
 // The configuration schema: the flag table as one zod object, plus the rules that span several flags.
 import { z } from 'zod';
 import { FLAGS, type FlagKey } from './flags.ts';
-import { forwardPathProblem } from '../http/engine-paths.ts';
+import { forwardPathProblem } from '../wire/engine-paths.ts';
 import { otlpTracesUrl } from '../tracing/otlp-exporter.ts';
 
 const shape = Object.fromEntries(Object.entries(FLAGS).map(([key, f]) => [key, f.schema])) as {

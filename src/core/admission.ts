@@ -25,9 +25,9 @@
 // keys change with time.
 // One timer serves the whole queue: it is armed for the next refill or the earliest deadline, and only while
 // someone waits.
-import { routerError, type RouterError } from '../http/errors.ts';
+import { routerError, type RouterError } from '../wire/errors.ts';
+import { DEFAULT_PRIORITY } from '../signals/qoe-expectation.ts';
 
-export const DEFAULT_PRIORITY = 2;
 
 export interface AdmissionOptions {
   /** Tokens in the bucket: the most requests admitted at once (--max-concurrent-requests). */

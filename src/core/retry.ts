@@ -4,7 +4,7 @@
 // four retries), the statuses 408, 429, 500, 502, 503, 504 and transport errors are retried, and the wait
 // before retry k (k from 0) is min(initial · multiplier^k, max) · (1 + U[−jitter, +jitter]), never negative.
 // The caller must not retry once a byte of the response went to the client.
-import type { RouterError } from '../http/errors.ts';
+import type { RouterError } from '../wire/errors.ts';
 
 export interface RetryOptions {
   /** Total attempts, the first included (--retry-max-retries; 1 when --disable-retries). */

@@ -3,7 +3,7 @@ import { ERROR_BODY_MAX_BYTES } from '../net/body-limits.ts';
 import { outboundFetch } from '../net/fetch.ts';
 import { readText } from '../net/read-body.ts';
 import { isRedirect, redirectNote } from '../net/redirect.ts';
-import type { KubeCredentials } from './kube-credentials.ts';
+import type { KubeCredentials } from './kube-auth.ts';
 import type { Pod } from './pod.ts';
 
 /** Which pods: one namespace or all of them, filtered by the API server with a label selector. */

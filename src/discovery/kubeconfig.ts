@@ -1,6 +1,6 @@
 // Reads kubeconfig files (kubectl's format) into credentials: the context's cluster, CA, token or client cert.
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { CredentialsResult, KubeAuth, KubeTls } from './kube-credentials.ts';
+import type { CredentialsResult, KubeAuth, KubeTls } from './kube-auth.ts';
 
 export interface KubeconfigFile {
   readonly path: string;

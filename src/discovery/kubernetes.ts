@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { createEndpointTable, type EndpointSink, type TableEvent } from './endpoint-table.ts';
 import { createKubeClient } from './kube-client.ts';
-import type { KubeCredentials } from './kube-credentials.ts';
+import type { KubeCredentials } from './kube-auth.ts';
 import type { PodRule } from './pod.ts';
 import { runPodSource, type SourceEvent } from './pod-watch.ts';
 import { formatSelector, parseSelector, type LabelSelector } from './selector.ts';

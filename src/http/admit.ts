@@ -2,10 +2,10 @@
 // the priority queue, held until the response body ends (see core/admission.ts).
 import type { Admission, Permit } from '../core/admission.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { parsePriority } from '../policies/qoe/request-profile.ts';
+import { parsePriority } from '../signals/qoe-expectation.ts';
 import type { Tracer } from '../tracing/tracer.ts';
 import type { AppContext } from './context.ts';
-import { isRouterError, type RouterError } from './errors.ts';
+import { isRouterError, type RouterError } from '../wire/errors.ts';
 
 export interface AdmitDeps {
   readonly admission: Admission;

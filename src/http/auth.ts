@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.ts';
 import type { ApiKeyValidator } from './api-key-validator.ts';
 import { tokenDigest } from './api-key-validator.ts';
 import type { AppContext, AppEnv } from './context.ts';
-import { errorResponse, routerError, type RouterError } from './errors.ts';
+import { errorResponse, routerError, type RouterError } from '../wire/errors.ts';
 
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 9110 §11.1). */
 export function bearerToken(header: string | null | undefined): string | undefined {

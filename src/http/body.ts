@@ -1,7 +1,7 @@
 // Reads a request body once, within the size limit and the shared body budget, and parses it as a JSON object.
 import { createBodyBudget, type BodyBudget, type BodyLease } from './body-budget.ts';
-import { isRouterError, routerError, type RouterError } from './errors.ts';
-import { jsonDepthError } from './json-depth.ts';
+import { isRouterError, routerError, type RouterError } from '../wire/errors.ts';
+import { jsonDepthError } from '../wire/json-depth.ts';
 
 export interface BodyLimits {
   /** --max-payload-size: the largest body, in bytes. */

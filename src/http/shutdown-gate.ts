@@ -3,10 +3,10 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { reject } from '../routing/reject.ts';
+import { reject } from '../wire/reject.ts';
 import { PROBE_PATHS } from './auth.ts';
 import type { AppEnv } from './context.ts';
-import { routerError } from './errors.ts';
+import { routerError } from '../wire/errors.ts';
 
 /**
  * `serving`; `draining` (readiness 503, new requests still served, so load balancers notice); `closing`

@@ -1,5 +1,5 @@
 // Checks the few request fields the router itself reads, so a wrong type is a clear 400 and not a routing surprise.
-import { routerError, type RouterError } from './errors.ts';
+import { routerError, type RouterError } from '../wire/errors.ts';
 
 const wrongType = (param: string, expected: string, value: unknown) =>
   routerError('invalid_body', `'${param}' must be ${expected}, not ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`, { param });

@@ -91,4 +91,3 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-export const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;

@@ -10,6 +10,13 @@ export const ENGINE_DOCUMENT_MAX_BYTES = 16 * 1024 * 1024;
 /** Bodies the router reads only to be done with them or to parse a few fields: health answers, Mooncake /query. */
 export const SMALL_ANSWER_MAX_BYTES = 1024 * 1024;
 
+/**
+ * --max-buffered-response-size when not set. A prefill answer is about a kilobyte (one token and the KV
+ * hand-off); a decode answer with logprobs a few megabytes. 64 MiB leaves room for prompt_logprobs on long
+ * prompts and bounds what a hostile engine costs per request.
+ */
+export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
 /** Error bodies kept to be quoted in a log line or relayed to the client. */
 export const ERROR_BODY_MAX_BYTES = 64 * 1024;
 

@@ -7,7 +7,8 @@ import { qoeCentric } from './qoe-centric.ts';
 import { random } from './random.ts';
 import { rendezvousHash } from './rendezvous-hash.ts';
 import { roundRobin } from './round-robin.ts';
-import type { Policy, PolicyDeps, PolicyFactory, PolicyName } from './types.ts';
+import type { PolicyName } from '../config/policy-names.ts';
+import type { Policy, PolicyDeps, PolicyFactory } from './types.ts';
 
 /** `undefined` marks a policy that is named in the CLI but not implemented yet. */
 export const POLICIES = {

@@ -1,7 +1,8 @@
 // A policy slot whose occupant can be replaced while requests are routed: what a configuration reload
 // swaps when --policy or its parameters change. Routers hold the slot, never the occupant.
 import type { Endpoint } from '../core/endpoint.ts';
-import type { Policy, PolicyName, SelectContext } from './types.ts';
+import type { PolicyName } from '../config/policy-names.ts';
+import type { Policy, SelectContext } from './types.ts';
 
 export interface SwappablePolicy extends Policy {
   readonly current: Policy;

@@ -1,20 +1,10 @@
 // The policy interface: given the available endpoints and a request, pick one.
 import type { Endpoint } from '../core/endpoint.ts';
-import type { EndpointStats } from '../stats/endpoint-stats.ts';
-import type { EngineMetricsReader } from '../stats/engine-metrics.ts';
+import type { EndpointStats } from '../signals/endpoint-stats.ts';
+import type { EngineMetricsReader } from '../signals/engine-metrics.ts';
 import type { QoeOptionsInput } from './qoe/options.ts';
+import type { PolicyName } from '../config/policy-names.ts';
 
-export const POLICY_NAMES = [
-  'random',
-  'round_robin',
-  'cache_aware',
-  'power_of_two',
-  'consistent_hash',
-  'rendezvous_hash',
-  'qoe_centric',
-  'disaggregated_qoe',
-] as const;
-export type PolicyName = (typeof POLICY_NAMES)[number];
 
 /** What a policy may look at in a request. Everything is read-only and computed at most once. */
 export interface RoutingRequest {

@@ -5,7 +5,7 @@
 // `entrypoints/chat_utils.py` (content flattened to a string or kept as OpenAI parts depending on what
 // the template iterates over; tool call arguments parsed from JSON; None for absent tools).
 import { Template } from '@huggingface/jinja';
-import { exceedsDepth, MAX_JSON_DEPTH } from '../http/json-depth.ts';
+import { exceedsDepth, MAX_JSON_DEPTH } from '../wire/json-depth.ts';
 
 export type ContentFormat = 'string' | 'openai';
 

@@ -1,7 +1,7 @@
 // `--backend openai`: one OpenAI-compatible upstream (OpenAI itself, or any API that speaks its protocol).
 // The client's own Authorization goes through, vLLM-only sampling fields are removed (a strict upstream
 // rejects unknown ones), and routes that exist only on vLLM are refused here instead of failing upstream.
-import { routerError, type RouterError } from '../http/errors.ts';
+import { routerError, type RouterError } from '../wire/errors.ts';
 
 /** vLLM / SGLang extensions the OpenAI API does not accept (the Rust router's list, issue #110 there). */
 export const VLLM_ONLY_FIELDS: readonly string[] = [

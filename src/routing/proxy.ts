@@ -1,6 +1,6 @@
 // One upstream HTTP call, and the relay of its response to the client with the same bytes, chunk by chunk.
-import { errorBody, routerError, sseErrorFrame, statusOf, type RouterError } from '../http/errors.ts';
-import { downstreamHeaders } from '../http/forward-headers.ts';
+import { errorBody, routerError, sseErrorFrame, statusOf, type RouterError } from '../wire/errors.ts';
+import { downstreamHeaders } from '../wire/forward-headers.ts';
 import { outboundFetch } from '../net/fetch.ts';
 import { createDoneWatch } from './sse-done.ts';
 import { createStallGuard } from './stall-guard.ts';

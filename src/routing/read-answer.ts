@@ -1,13 +1,6 @@
 // Reads an engine answer the router needs whole (a prefill answer, a body it merges logprobs into), up to a cap:
 // past it the request fails with 502 rather than the router's memory growing with whatever the engine sends.
-import { routerError, type RouterError } from '../http/errors.ts';
-
-/**
- * --max-buffered-response-size when not set. A prefill answer is about a kilobyte (one token and the KV
- * hand-off); a decode answer with logprobs a few megabytes. 64 MiB leaves room for prompt_logprobs on long
- * prompts and bounds what a hostile engine costs per request.
- */
-export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+import { routerError, type RouterError } from '../wire/errors.ts';
 
 /**
  * The body's bytes; `upstream_too_large` past `maxBytes` (a declared length over it is refused unread),

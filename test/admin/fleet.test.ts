@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { parseEngineLoad } from '../../src/core/engine-load.ts';
+import { parseEngineLoad } from '../../src/signals/engine-load.ts';
 import { spawnMockEngine } from '../support/process.ts';
 import { startAdminRouter } from './harness.ts';
 

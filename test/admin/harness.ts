@@ -15,7 +15,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
 import { createPolicy } from '../../src/policies/index.ts';
 import { createRegularRouter } from '../../src/routing/regular.ts';
-import { createEndpointStats } from '../../src/stats/endpoint-stats.ts';
+import { createEndpointStats } from '../../src/signals/endpoint-stats.ts';
 
 export interface AdminRouterOptions {
   readonly endpoints?: readonly string[];

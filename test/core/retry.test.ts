@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { retryPolicy, sleep, untriedCandidates, type RetryOptions } from '../../src/core/retry.ts';
-import { routerError } from '../../src/http/errors.ts';
+import { routerError } from '../../src/wire/errors.ts';
 import { mulberry32 as seeded } from '../policies/routing-fixtures.ts';
 
 // The Rust router's defaults (reference §1A).

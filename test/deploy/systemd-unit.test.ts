@@ -8,7 +8,7 @@ import { FLAGS } from '../../src/config/flags.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { isPolicyImplemented } from '../../src/policies/index.ts';
 
-const DEPLOY = new URL('../../deploy/', import.meta.url).pathname;
+const DEPLOY = new URL('../../deploy', import.meta.url).pathname;
 const UNIT_TEXT = readFileSync(join(DEPLOY, 'vllm-router.service'), 'utf8');
 const ENV_TEXT = readFileSync(join(DEPLOY, 'vllm-router.env'), 'utf8');
 const CONFIG_TEXT = readFileSync(join(DEPLOY, 'config.yaml'), 'utf8');

@@ -2,7 +2,7 @@
 // recorded so tests await what happened instead of sleeping.
 import { createRegistry, type EndpointRegistry } from '../../src/core/registry.ts';
 import type { EndpointRole } from '../../src/core/endpoint.ts';
-import type { KubeCredentials } from '../../src/discovery/kube-credentials.ts';
+import type { KubeCredentials } from '../../src/discovery/kube-auth.ts';
 import {
   startKubernetesDiscovery,
   type DiscoveryEvent,

@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubeconfigCredentials } from '../../src/discovery/kubeconfig.ts';
-import { resolveKubeCredentials, type KubeCredentials } from '../../src/discovery/kube-credentials.ts';
+import type { KubeCredentials } from '../../src/discovery/kube-auth.ts';
+import { resolveKubeCredentials } from '../../src/discovery/kube-credentials.ts';
 import { FAKE_K8S_CERT, FAKE_K8S_KEY, FakeKubernetes } from '../fixtures/fake-k8s.ts';
 import { watchFake } from './harness.ts';
 

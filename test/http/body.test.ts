@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { createBodyBudget, DEFAULT_INFLIGHT_BODY_BYTES, inflightBodyBytes } from '../../src/http/body-budget.ts';
 import { readBody, type BodyLimits } from '../../src/http/body.ts';
-import { isRouterError } from '../../src/http/errors.ts';
+import { isRouterError } from '../../src/wire/errors.ts';
 
 const declared = (n: number) => new Request('http://r/v1/completions', { method: 'POST', headers: { 'content-length': String(n) }, body: new Uint8Array(n) });
 const chunked = (sizes: number[]) => {

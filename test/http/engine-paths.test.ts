@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { forwardPathProblem, forwardRules, isEngineAdminPath, isPlainPath } from '../../src/http/engine-paths.ts';
+import { forwardPathProblem, forwardRules, isEngineAdminPath, isPlainPath } from '../../src/wire/engine-paths.ts';
 import { isAdminPath } from '../../src/http/routes/admin.ts';
 import { ENGINE_ADMIN_PATHS, ENGINE_CLIENT_PATHS } from './engine-route-lists.ts';
 

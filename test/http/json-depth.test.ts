@@ -1,7 +1,7 @@
 // Deeply nested client JSON is a 400 invalid_request_error naming the field, on every route that parses JSON,
 // in every mode; nothing walks it recursively, and the router keeps serving.
 import { describe, expect, test } from 'bun:test';
-import { exceedsDepth, fieldOf, jsonDepthError, MAX_JSON_DEPTH } from '../../src/http/json-depth.ts';
+import { exceedsDepth, fieldOf, jsonDepthError, MAX_JSON_DEPTH } from '../../src/wire/json-depth.ts';
 import { startMockEngine, type MockEngine } from '../fixtures/mock-engine.ts';
 import { LLAMA_DIR } from '../pool/tokenizer-fixture.ts';
 import { parseEnvelope } from '../resilience/router-process.ts';

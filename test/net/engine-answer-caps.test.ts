@@ -1,7 +1,7 @@
 // The router reads at most a capped number of bytes from an engine answer it consumes itself, and says so past them.
 import { describe, expect, test } from 'bun:test';
 import { ENGINE_DOCUMENT_MAX_BYTES } from '../../src/net/body-limits.ts';
-import { createEngineMetrics } from '../../src/stats/engine-metrics.ts';
+import { createEngineMetrics } from '../../src/signals/engine-metrics.ts';
 import { startTestRouter } from '../support/router.ts';
 
 /** An engine that is healthy but answers every other GET with a body that never ends. */

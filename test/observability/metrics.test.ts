@@ -91,7 +91,7 @@ describe('logs', () => {
     await using engine = await startMockEngine({ model: 'm' });
     {
       const { loadConfig } = await import('../../src/config/load.ts');
-      const { startRouter } = await import('../../src/server.ts');
+      const { startRouter } = await import('../../src/startup/start-router.ts');
       const loaded = loadConfig({ argv: ['--worker-urls', engine.url, '--port', '0', '--prometheus-port', '0', '--log-json', '--log-dir', dir], env: {}, readFile: () => '', version: 't', isPolicyImplemented: () => true });
       if (loaded.kind !== 'config') throw new Error('bad config');
       await using router = await startRouter({ ...loaded.config, policy: 'round_robin' });

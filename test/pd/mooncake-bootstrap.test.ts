@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { isRouterError } from '../../src/http/errors.ts';
-import { createMooncakeBootstrap, parseQueryBody } from '../../src/pd/mooncake-bootstrap.ts';
+import { isRouterError } from '../../src/wire/errors.ts';
+import { createMooncakeBootstrap, parseQueryBody } from '../../src/routing/pd/mooncake-bootstrap.ts';
 import { startMockEngine } from '../fixtures/mock-engine.ts';
 
 const target = (port: number, dpRank?: number) => ({ url: 'http://127.0.0.1:8000', bootstrapPort: port, dpRank });

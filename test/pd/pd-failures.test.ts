@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'bun:test';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { hostPort } from '../../src/core/endpoint.ts';
-import { pdRecorder } from '../../src/routing/pd.ts';
+import { pdRecorder } from '../../src/routing/pd/vllm-pd.ts';
 import { startMockEngine, type MockEngine, type MockEngineStartOptions } from '../fixtures/mock-engine.ts';
 import { deadPort, startPdTestServer, until, type PdHarness } from './pd-harness.ts';
 

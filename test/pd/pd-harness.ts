@@ -6,17 +6,17 @@ import type { EndpointSpec } from '../../src/core/endpoint.ts';
 import { createRegistry, type EndpointRegistry } from '../../src/core/registry.ts';
 import { retryPolicy } from '../../src/core/retry.ts';
 import { parseJsonObject } from '../../src/http/body.ts';
-import { isRouterError } from '../../src/http/errors.ts';
+import { isRouterError } from '../../src/wire/errors.ts';
 import { generateRequestId } from '../../src/http/request-id.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.ts';
-import type { KvConnector } from '../../src/pd/kv-transfer.ts';
-import { createMooncakeBootstrap, type MooncakeBootstrap } from '../../src/pd/mooncake-bootstrap.ts';
-import type { TransferMode } from '../../src/pd/registration-message.ts';
+import type { KvConnector } from '../../src/routing/pd/kv-transfer.ts';
+import { createMooncakeBootstrap, type MooncakeBootstrap } from '../../src/routing/pd/mooncake-bootstrap.ts';
+import type { TransferMode } from '../../src/routing/pd/registration-message.ts';
 import { createPolicy } from '../../src/policies/index.ts';
-import type { PolicyName } from '../../src/policies/types.ts';
-import { createPdRouter, type PdOutcome, type PdRecorder } from '../../src/routing/pd.ts';
-import { createSglangPdRouter } from '../../src/routing/pd-sglang.ts';
+import type { PolicyName } from '../../src/config/policy-names.ts';
+import { createPdRouter, type PdOutcome, type PdRecorder } from '../../src/routing/pd/vllm-pd.ts';
+import { createSglangPdRouter } from '../../src/routing/pd/sglang-pd.ts';
 
 export type RecordedEvent =
   | { type: 'legStarted' | 'legFailed'; stage: 'prefill' | 'decode'; worker: string }

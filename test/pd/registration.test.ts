@@ -6,7 +6,7 @@ import {
   type Rejection,
   RegistrationListener,
   type RegistrationListenerOptions,
-} from '../../src/pd/registration.ts';
+} from '../../src/routing/pd/registration.ts';
 import { DealerSocket } from '../../src/zmq/dealer-socket.ts';
 import { PythonPeer } from '../zmq/python-peer.ts';
 import { waitFor } from '../zmq/wait-for.ts';

@@ -3,7 +3,7 @@
 // counter resets, hangs, non-vLLM replies).
 import { describe, expect, test } from 'bun:test';
 import { createLogger } from '../../src/log/logger.ts';
-import { createEngineMetrics, type EngineMetrics, type ScrapeTarget } from '../../src/stats/engine-metrics.ts';
+import { createEngineMetrics, type EngineMetrics, type ScrapeTarget } from '../../src/signals/engine-metrics.ts';
 import { spawnMockEngine } from '../support/process.ts';
 import { until } from '../support/router.ts';
 

@@ -5,10 +5,11 @@ import { describe, expect, test } from 'bun:test';
 import { alwaysClosed } from '../../src/core/circuit-breaker.ts';
 import { createEndpoint, type Endpoint } from '../../src/core/endpoint.ts';
 import { createPolicy } from '../../src/policies/index.ts';
-import type { Policy, PolicyName, PolicySignals } from '../../src/policies/types.ts';
-import { createEndpointStats, type EndpointStats } from '../../src/stats/endpoint-stats.ts';
-import { createEngineMetrics } from '../../src/stats/engine-metrics.ts';
-import { createStreamMeter } from '../../src/stats/stream-meter.ts';
+import type { PolicyName } from '../../src/config/policy-names.ts';
+import type { Policy, PolicySignals } from '../../src/policies/types.ts';
+import { createEndpointStats, type EndpointStats } from '../../src/signals/endpoint-stats.ts';
+import { createEngineMetrics } from '../../src/signals/engine-metrics.ts';
+import { createStreamMeter } from '../../src/signals/stream-meter.ts';
 import { spawnMockEngine } from '../support/process.ts';
 import { chat, mulberry32 } from '../policies/routing-fixtures.ts';
 

@@ -1,7 +1,7 @@
 // The Prometheus text parser on vLLM-format expositions (current and legacy names, several engines) and on
 // the corners of the format: escapes, special values, timestamps, malformed lines.
 import { describe, expect, test } from 'bun:test';
-import { histogramOf, meanOf, parsePromText, parseValue, sumOf } from '../../src/stats/prom-text.ts';
+import { histogramOf, meanOf, parsePromText, parseValue, sumOf } from '../../src/signals/prom-text.ts';
 
 // As vLLM 0.11 writes it with two data-parallel engines (labels sorted as prometheus_client prints them).
 const CURRENT = `# HELP vllm:num_requests_running Number of requests in model execution batches.

@@ -9,8 +9,8 @@ import { qoeCentric } from '../../src/policies/qoe-centric.ts';
 import type { QoeOptionsInput } from '../../src/policies/qoe/options.ts';
 import type { QoePolicy } from '../../src/policies/qoe/qoe-policy.ts';
 import type { PolicyDeps, PolicySignals, SelectContext } from '../../src/policies/types.ts';
-import { createEndpointStats, type EndpointStats } from '../../src/stats/endpoint-stats.ts';
-import type { EngineSnapshot } from '../../src/stats/engine-metrics.ts';
+import { createEndpointStats, type EndpointStats } from '../../src/signals/endpoint-stats.ts';
+import type { EngineSnapshot } from '../../src/signals/engine-metrics.ts';
 import { chat, fixedBreaker, mulberry32, request, tally } from '../policies/routing-fixtures.ts';
 
 interface Harness {

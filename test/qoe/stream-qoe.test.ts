@@ -1,7 +1,7 @@
 // Streaming QoE (Andes): exactly 1 when delivery never lags, lower with every added delay, and the
 // incremental form agrees with a brute-force integration of the same definition.
 import { describe, expect, test } from 'bun:test';
-import { createStreamQoe, streamQoe, type QoeExpectation } from '../../src/stats/stream-qoe.ts';
+import { createStreamQoe, streamQoe, type QoeExpectation } from '../../src/signals/stream-qoe.ts';
 import { mulberry32 } from '../policies/routing-fixtures.ts';
 
 const EXPECT: QoeExpectation = { ttftMs: 500, tokensPerSecond: 10 };

@@ -4,7 +4,8 @@ import { alwaysClosed } from '../../src/core/circuit-breaker.ts';
 import { createEndpoint, type EndpointSpec } from '../../src/core/endpoint.ts';
 import { resolveQoeOptions } from '../../src/policies/qoe/options.ts';
 import { detectPhase } from '../../src/policies/qoe/phase.ts';
-import { parsePriority, qoeExpectation, requestProfile } from '../../src/policies/qoe/request-profile.ts';
+import { requestProfile } from '../../src/policies/qoe/request-profile.ts';
+import { parsePriority, qoeExpectation } from '../../src/signals/qoe-expectation.ts';
 import { hasTag, taggedPool } from '../../src/policies/qoe/tags.ts';
 import { chat, request } from '../policies/routing-fixtures.ts';
 

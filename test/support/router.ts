@@ -2,7 +2,7 @@
 import { loadConfig } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { isPolicyImplemented } from '../../src/policies/index.ts';
-import { startRouter, type RunningRouter } from '../../src/server.ts';
+import { startRouter, type RunningRouter } from '../../src/startup/start-router.ts';
 
 export interface TestRouter extends AsyncDisposable {
   readonly router: RunningRouter;

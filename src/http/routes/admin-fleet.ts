@@ -1,12 +1,14 @@
 // Admin operations fanned out to every endpoint: /flush_cache and /get_loads, each endpoint reported on its own.
-import type { Hono } from 'hono';
-import { fetchEngineMetrics, parseEngineLoad } from '../../core/engine-load.ts';
+import type { Hono, MiddlewareHandler } from 'hono';
+import { fetchEngineMetrics, parseEngineLoad } from '../../signals/engine-load.ts';
 import type { Endpoint } from '../../core/endpoint.ts';
 import { outboundFetch } from '../../net/fetch.ts';
 import { redirectNote } from '../../net/redirect.ts';
 import type { AppEnv } from '../context.ts';
-import { errorResponse, routerError } from '../errors.ts';
-import type { AdminDeps } from './admin.ts';
+import { errorResponse, routerError } from '../../wire/errors.ts';
+import type { EndpointManager } from '../../core/endpoint-manager.ts';
+import type { EndpointRegistry } from '../../core/registry.ts';
+import type { Logger } from '../../log/logger.ts';
 
 interface FlushResult {
   readonly worker: string;
@@ -18,7 +20,20 @@ interface FlushResult {
 /** One entry per engine, not per data-parallel rank: ranks of a base URL share one server and its cache. */
 const byBaseUrl = (endpoints: readonly Endpoint[]) => Map.groupBy(endpoints, (e) => e.url);
 
-export function addFleetRoutes(app: Hono<AppEnv>, deps: AdminDeps): void {
+/** What the fleet-wide admin routes need (admin.ts's AdminDeps supplies it). */
+export interface FleetDeps {
+  readonly manager: EndpointManager;
+  readonly registry: EndpointRegistry;
+  readonly log: Logger;
+  /** The admin check, run before each route. */
+  readonly auth: MiddlewareHandler<AppEnv>;
+  /** --api-key, sent to endpoints. */
+  readonly apiKey: string | undefined;
+  /** Bound on each call to an endpoint. */
+  readonly endpointTimeoutMs: number;
+}
+
+export function addFleetRoutes(app: Hono<AppEnv>, deps: FleetDeps): void {
   const { registry, manager, auth } = deps;
   const headers = (requestId: string): Record<string, string> => ({
     'x-request-id': requestId,

@@ -13,8 +13,8 @@ import type { EndpointRegistry } from '../../core/registry.ts';
 import type { Logger } from '../../log/logger.ts';
 import { parseJsonObject, readBytes } from '../body.ts';
 import { pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
-import { errorResponse, isRouterError, routerError, type RouterError, type RouterErrorKind } from '../errors.ts';
-import { isEngineAdminPath } from '../engine-paths.ts';
+import { errorResponse, isRouterError, routerError, type RouterError, type RouterErrorKind } from '../../wire/errors.ts';
+import { isEngineAdminPath } from '../../wire/engine-paths.ts';
 import { addFleetRoutes } from './admin-fleet.ts';
 
 export interface AdminDeps {

@@ -4,15 +4,15 @@ import type { Hono } from 'hono';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { RegularRouter } from '../../routing/regular.ts';
-import { reject } from '../../routing/reject.ts';
+import { reject } from '../../wire/reject.ts';
 import { readAnswer } from '../../routing/read-answer.ts';
 import { admit, settleOnce, type AdmitDeps } from '../admit.ts';
 import type { AdminCheck } from '../auth.ts';
 import { readBody, type BodyLimits, type HeldBody } from '../body.ts';
 import { allowLongRequest, pathAndQuery, type AppEnv } from '../context.ts';
-import type { ForwardRules } from '../engine-paths.ts';
-import { routerError, isRouterError } from '../errors.ts';
-import { jsonDepthError } from '../json-depth.ts';
+import type { ForwardRules } from '../../wire/engine-paths.ts';
+import { routerError, isRouterError } from '../../wire/errors.ts';
+import { jsonDepthError } from '../../wire/json-depth.ts';
 
 export interface FallbackDeps extends AdmitDeps {
   readonly router: RegularRouter;

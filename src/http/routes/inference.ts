@@ -2,9 +2,9 @@
 import type { Hono } from 'hono';
 import { parseJsonObject, readBody, type BodyLimits } from '../body.ts';
 import { allowLongRequest, pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
-import { isRouterError } from '../errors.ts';
+import { isRouterError } from '../../wire/errors.ts';
 import { validateFields } from '../validate.ts';
-import { reject } from '../../routing/reject.ts';
+import { reject } from '../../wire/reject.ts';
 import type { RegularRouter } from '../../routing/regular.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';

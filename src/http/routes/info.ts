@@ -8,10 +8,10 @@ import { ENGINE_DOCUMENT_MAX_BYTES } from '../../net/body-limits.ts';
 import { outboundFetch } from '../../net/fetch.ts';
 import { readBody, readJson } from '../../net/read-body.ts';
 import { isRedirect, redirectNote } from '../../net/redirect.ts';
-import { reject } from '../../routing/reject.ts';
+import { reject } from '../../wire/reject.ts';
 import type { AppEnv } from '../context.ts';
-import { routerError } from '../errors.ts';
-import { downstreamHeaders } from '../forward-headers.ts';
+import { routerError } from '../../wire/errors.ts';
+import { downstreamHeaders } from '../../wire/forward-headers.ts';
 
 export interface InfoDeps {
   readonly registry: EndpointRegistry;

@@ -8,11 +8,11 @@ import { ERROR_BODY_MAX_BYTES } from '../../net/body-limits.ts';
 import { outboundFetch } from '../../net/fetch.ts';
 import { readBody } from '../../net/read-body.ts';
 import { isRedirect, redirectNote } from '../../net/redirect.ts';
-import { reject } from '../../routing/reject.ts';
-import { upstreamHeaders, downstreamHeaders } from '../forward-headers.ts';
+import { reject } from '../../wire/reject.ts';
+import { upstreamHeaders, downstreamHeaders } from '../../wire/forward-headers.ts';
 import { pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
-import { routerError, type RouterError } from '../errors.ts';
-import { isPlainPath } from '../engine-paths.ts';
+import { routerError, type RouterError } from '../../wire/errors.ts';
+import { isPlainPath } from '../../wire/engine-paths.ts';
 
 export interface ResponsesDeps {
   readonly registry: EndpointRegistry;

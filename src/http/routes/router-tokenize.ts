@@ -5,10 +5,10 @@ import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import type { TokenizerPool } from '../../pool/pool.ts';
 import { jobFromBody } from '../../pool/protocol.ts';
-import { reject } from '../../routing/reject.ts';
+import { reject } from '../../wire/reject.ts';
 import { parseJsonObject, readBody, type BodyLimits } from '../body.ts';
 import type { AppEnv } from '../context.ts';
-import { isRouterError, routerError } from '../errors.ts';
+import { isRouterError, routerError } from '../../wire/errors.ts';
 
 export interface TokenizeRouteDeps {
   readonly pool: TokenizerPool;

@@ -1,6 +1,6 @@
 // The selection both QoE policies share: gather each candidate's signals, cost it, take the cheapest.
 import type { Endpoint } from '../../core/endpoint.ts';
-import type { LatencyWindow } from '../../stats/engine-metrics.ts';
+import type { LatencyWindow } from '../../signals/engine-metrics.ts';
 import type { Policy, PolicyDeps, SelectContext } from '../types.ts';
 import { costParts, pendingPrefill, totalCost, type CostParts, type EndpointSignals } from './cost.ts';
 import { resolveQoeOptions, type QoeOptions, type QoeWeights } from './options.ts';

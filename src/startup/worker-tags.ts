@@ -1,6 +1,6 @@
 // `--worker-tags URL=tag1,tag2`: tags of configured endpoints (disaggregated_qoe reads prefill/decode tags).
 import { baseUrl } from '../core/endpoint.ts';
-import type { Config } from './schema.ts';
+import type { Config } from '../config/schema.ts';
 
 /** Tags by endpoint URL (no trailing slash). Tags are split on `,` or `+` (`+` survives comma-split env values). */
 export function tagsByUrl(config: Pick<Config, 'worker_tags'>): Map<string, string[]> {

@@ -2,8 +2,8 @@
 // it cannot change without a restart. Pure: old and new configuration in, a plan out.
 import { baseUrl, type EndpointRole } from '../core/endpoint.ts';
 import type { LogLevel } from '../log/logger.ts';
-import { cliName, type FlagKey } from './flags.ts';
-import type { Config } from './schema.ts';
+import { cliName, type FlagKey } from '../config/flags.ts';
+import type { Config } from '../config/schema.ts';
 
 /** An endpoint the configuration lists (static endpoints; admin-added and discovered ones are not its business). */
 export interface ConfiguredEndpoint {

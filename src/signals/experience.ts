@@ -2,8 +2,7 @@
 // against the request's target (SLA met or missed), decode pace, stream QoE (Andes: 1 − delayed/whole area of
 // the expected token timeline), and end-to-end time, all by request priority.
 import type { Metrics } from '../metrics/metrics.ts';
-import { parsePriority, qoeExpectation } from '../policies/qoe/request-profile.ts';
-import type { QoeOptions } from '../policies/qoe/options.ts';
+import { parsePriority, qoeExpectation, type ExpectationOptions } from './qoe-expectation.ts';
 import { createStreamQoe } from './stream-qoe.ts';
 
 export interface Experience {
@@ -24,7 +23,7 @@ function eventsIn(bytes: Uint8Array): number {
   return n;
 }
 
-export function experienceFactory(metrics: Metrics, qoe: QoeOptions): ExperienceFactory {
+export function experienceFactory(metrics: Metrics, qoe: ExpectationOptions): ExperienceFactory {
   return (headers, startedAt, worker, isStream) => {
     const priority = String(parsePriority(headers.get(qoe.headers.priority)));
     // Only a stream has a token timeline to judge; other answers record their end-to-end time alone.

@@ -1,24 +1,24 @@
 // What both PD routers do per leg: pick and claim an endpoint of a role, build the leg's headers, relay the
 // decode answer with its accounting, refuse with an OpenAI error; and the recorder the PD metrics come from.
-import type { BreakerTicket } from '../core/circuit-breaker.ts';
-import type { Endpoint } from '../core/endpoint.ts';
-import type { EndpointRegistry } from '../core/registry.ts';
-import { untriedCandidates } from '../core/retry.ts';
-import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
-import { upstreamHeaders } from '../http/forward-headers.ts';
-import { injectTraceContext } from '../tracing/traceparent.ts';
-import { NOOP_SPAN, type Span, type Tracer } from '../tracing/tracer.ts';
-import type { ExperienceFactory } from '../stats/experience.ts';
-import type { Logger } from '../log/logger.ts';
-import { statusClass, type Metrics } from '../metrics/metrics.ts';
-import { stripClientKvParams } from '../pd/prefill-request.ts';
-import type { Policy, RoutingRequest } from '../policies/types.ts';
-import { abortOnClientOrDeadline, type RequestAbort } from './deadline.ts';
-import { isBrokenOutcome, relay } from './proxy.ts';
-import { streamEndsWithDone } from './sse-done.ts';
-import type { ProxyRequest } from './regular.ts';
-import { reject } from './reject.ts';
-import { createRoutingRequest } from './routing-request.ts';
+import type { BreakerTicket } from '../../core/circuit-breaker.ts';
+import type { Endpoint } from '../../core/endpoint.ts';
+import type { EndpointRegistry } from '../../core/registry.ts';
+import { untriedCandidates } from '../../core/retry.ts';
+import { isRouterError, routerError, type RouterError, statusClass } from '../../wire/errors.ts';
+import { upstreamHeaders } from '../../wire/forward-headers.ts';
+import { injectTraceContext } from '../../tracing/traceparent.ts';
+import { NOOP_SPAN, type Span, type Tracer } from '../../tracing/tracer.ts';
+import type { ExperienceFactory } from '../../signals/experience.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
+import { stripClientKvParams } from './prefill-request.ts';
+import type { Policy, RoutingRequest } from '../../policies/types.ts';
+import { abortOnClientOrDeadline, type RequestAbort } from '../deadline.ts';
+import { isBrokenOutcome, relay } from '../proxy.ts';
+import { streamEndsWithDone } from '../sse-done.ts';
+import type { ProxyRequest } from '../regular.ts';
+import { reject } from '../../wire/reject.ts';
+import { createRoutingRequest } from '../routing-request.ts';
 
 export type PdStage = 'prefill' | 'decode';
 

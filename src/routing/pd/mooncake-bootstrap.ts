@@ -10,12 +10,12 @@
 //   cached; whoever wants Rust's strict start-up can await it.
 // A request waits at most `maxWaitMs` for a query in progress, then fails its prefill attempt (and the
 // router tries another prefill) while the query keeps retrying in the background for later requests.
-import { sleep } from '../core/retry.ts';
-import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
-import { SMALL_ANSWER_MAX_BYTES } from '../net/body-limits.ts';
-import { outboundFetch } from '../net/fetch.ts';
-import { readJson } from '../net/read-body.ts';
-import { redirectNote } from '../net/redirect.ts';
+import { sleep } from '../../core/retry.ts';
+import { isRouterError, routerError, type RouterError } from '../../wire/errors.ts';
+import { SMALL_ANSWER_MAX_BYTES } from '../../net/body-limits.ts';
+import { outboundFetch } from '../../net/fetch.ts';
+import { readJson } from '../../net/read-body.ts';
+import { redirectNote } from '../../net/redirect.ts';
 import { mooncakeBootstrapAddr } from './kv-transfer.ts';
 
 /** The prefill endpoint fields the bootstrap lookup needs. */

@@ -16,15 +16,15 @@
 // The client gets the router's own request id in `x-request-id`; the P/D id is not added as a header. vLLM
 // builds the response `id` from X-Request-Id (`chatcmpl-___prefill_addr_…`), so it is visible there, and the
 // debug log ties the two together.
-import type { Endpoint } from '../core/endpoint.ts';
-import { sleep, type RetryPolicy } from '../core/retry.ts';
-import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
-import { decodeKvParams, planKvTransfer, prefillKvParams, type KvConnector, type KvPlan, type PrefillOutput } from '../pd/kv-transfer.ts';
-import { mergeLogprobs, wantsLogprobMerge } from '../pd/logprobs-merge.ts';
-import type { MooncakeBootstrap } from '../pd/mooncake-bootstrap.ts';
-import { prefillRequest, prefillShapeOf } from '../pd/prefill-request.ts';
-import type { TransferMode } from '../pd/registration-message.ts';
-import { pdRequestId } from '../pd/request-id.ts';
+import type { Endpoint } from '../../core/endpoint.ts';
+import { sleep, type RetryPolicy } from '../../core/retry.ts';
+import { isRouterError, routerError, type RouterError } from '../../wire/errors.ts';
+import { decodeKvParams, planKvTransfer, prefillKvParams, type KvConnector, type KvPlan, type PrefillOutput } from './kv-transfer.ts';
+import { mergeLogprobs, wantsLogprobMerge } from './logprobs-merge.ts';
+import type { MooncakeBootstrap } from './mooncake-bootstrap.ts';
+import { prefillRequest, prefillShapeOf } from './prefill-request.ts';
+import type { TransferMode } from './registration-message.ts';
+import { pdRequestId } from './request-id.ts';
 import {
   abortedError,
   claim,
@@ -41,9 +41,10 @@ import {
   type PdStage,
   type Run,
 } from './pd-legs.ts';
-import { callUpstream } from './proxy.ts';
-import { DEFAULT_MAX_ANSWER_BYTES, readAnswer } from './read-answer.ts';
-import type { ProxyRequest } from './regular.ts';
+import { callUpstream } from '../proxy.ts';
+import { readAnswer } from '../read-answer.ts';
+import { DEFAULT_MAX_ANSWER_BYTES } from '../../net/body-limits.ts';
+import type { ProxyRequest } from '../regular.ts';
 
 export { noopPdRecorder, pdRecorder, type PdMetricSet, type PdOutcome, type PdRecorder } from './pd-legs.ts';
 

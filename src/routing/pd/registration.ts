@@ -1,5 +1,5 @@
 // vLLM self-registration listener: a ZMQ ROUTER that keeps http_address → {zmq address, role} with a TTL per ping.
-import { RouterSocket, type RouterPeerEvent } from '../zmq/router-socket.ts';
+import { RouterSocket, type RouterPeerEvent } from '../../zmq/router-socket.ts';
 import {
   createRegistrationDecoder,
   type Registration,

@@ -10,9 +10,9 @@
 //   streams are passed through unchanged (Rust also rewrites stream chunks);
 // - a flat token-id `prompt`/`input_ids` is one prompt, not a batch (Rust counts its tokens as prompts);
 // - client-supplied bootstrap_* and kv_transfer_params are dropped: the router alone says where KV lives.
-import { sleep, type RetryPolicy } from '../core/retry.ts';
-import { isRouterError, routerError, type RouterError } from '../http/errors.ts';
-import { mergeLogprobs } from '../pd/logprobs-merge.ts';
+import { sleep, type RetryPolicy } from '../../core/retry.ts';
+import { isRouterError, routerError, type RouterError } from '../../wire/errors.ts';
+import { mergeLogprobs } from './logprobs-merge.ts';
 import {
   abortedError,
   describeFailure,
@@ -26,10 +26,11 @@ import {
   type LegDeps,
   type Run,
 } from './pd-legs.ts';
-import { createPdRouter, isTwoStage, type PdRouter } from './pd.ts';
-import { callUpstream } from './proxy.ts';
-import { DEFAULT_MAX_ANSWER_BYTES, drainAnswer, readAnswer } from './read-answer.ts';
-import type { Logger } from '../log/logger.ts';
+import { createPdRouter, isTwoStage, type PdRouter } from './vllm-pd.ts';
+import { callUpstream } from '../proxy.ts';
+import { drainAnswer, readAnswer } from '../read-answer.ts';
+import { DEFAULT_MAX_ANSWER_BYTES } from '../../net/body-limits.ts';
+import type { Logger } from '../../log/logger.ts';
 
 export interface SglangPdRouterDeps extends LegDeps {
   /** Attempts per request (a new pair each time) and backoff: the regular router's policy. */

@@ -69,6 +69,9 @@ export const isRouterError = (value: unknown): value is RouterError =>
 
 export const statusOf = (e: RouterError): number => e.status ?? STATUS[e.kind];
 
+/** `2xx`, `4xx`…: the status label of the request counters. */
+export const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
+
 /** OpenAI's error `type` for a status class. */
 function typeOf(status: number): string {
   if (status === 401) return 'authentication_error';

@@ -7,7 +7,7 @@
 import { ENGINE_DOCUMENT_MAX_BYTES } from '../net/body-limits.ts';
 import { probe } from '../net/probe.ts';
 import { redirectNote } from '../net/redirect.ts';
-import { parsePromText, type Exposition } from '../stats/prom-text.ts';
+import { parsePromText, type Exposition } from './prom-text.ts';
 
 export interface EngineLoad {
   readonly running: number;

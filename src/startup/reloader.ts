@@ -2,9 +2,9 @@
 // the running router. A configuration that does not load is refused with its reason and the old one stays.
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import type { RunningRouter } from '../server.ts';
-import { formatConfigError } from './errors.ts';
-import type { LoadResult } from './load.ts';
+import type { RunningRouter } from './start-router.ts';
+import { formatConfigError } from '../config/errors.ts';
+import type { LoadResult } from '../config/load.ts';
 
 export interface Reloader extends Disposable {
   /** Queues one reload; reloads never overlap. */
