@@ -4,7 +4,7 @@
 // resident after it is what the router holds.
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
-import { startPdTestServer } from '../pd/pd-harness.ts';
+import { startPdTestServer } from './pd/pd-harness.ts';
 import { setMock } from '../resilience/router-process.ts';
 import { spawnChild, spawnMockEngine } from '../support/process.ts';
 import { startTestRouter } from '../support/router.ts';

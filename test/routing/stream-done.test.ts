@@ -3,7 +3,7 @@
 // item 6). Responses streams end with their own event and are left as they are.
 import { describe, expect, test } from 'bun:test';
 import { startMockEngine } from '../fixtures/mock-engine.ts';
-import { startPdTestServer } from '../pd/pd-harness.ts';
+import { startPdTestServer } from './pd/pd-harness.ts';
 import { metricValue } from '../resilience/router-process.ts';
 import { startTestRouter, until } from '../support/router.ts';
 

@@ -1,9 +1,9 @@
 // The older SGLang-style PD mode: one body with bootstrap fields to both legs at once, decode's answer returned.
 import { describe, expect, test } from 'bun:test';
-import { isRouterError } from '../../src/wire/errors.ts';
-import { bootstrapBatchSize, bootstrapRoom, withBootstrap } from '../../src/routing/pd/sglang-pd.ts';
-import { startMockEngine, type MockEngineStartOptions } from '../fixtures/mock-engine.ts';
-import { mulberry32 } from '../policies/routing-fixtures.ts';
+import { isRouterError } from '../../../src/wire/errors.ts';
+import { bootstrapBatchSize, bootstrapRoom, withBootstrap } from '../../../src/routing/pd/sglang-pd.ts';
+import { startMockEngine, type MockEngineStartOptions } from '../../fixtures/mock-engine.ts';
+import { mulberry32 } from '../../policies/routing-fixtures.ts';
 import { startPdTestServer, until, type PdHarness } from './pd-harness.ts';
 
 const prefill = { url: 'http://prefill-0.svc:8000', bootstrapPort: 8998 };

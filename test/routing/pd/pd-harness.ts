@@ -1,22 +1,22 @@
 // Test helper: a PD router (vLLM two-stage or SGLang-style) behind a tiny Bun.serve front, on a free port.
 // The front does what the app's routes do (read the body once, parse JSON, build the ProxyRequest), so the PD
 // routers are tested over real HTTP before the lead wires them into app.ts.
-import { createCircuitBreaker } from '../../src/core/circuit-breaker.ts';
-import type { EndpointSpec } from '../../src/core/endpoint.ts';
-import { createRegistry, type EndpointRegistry } from '../../src/core/registry.ts';
-import { retryPolicy } from '../../src/core/retry.ts';
-import { parseJsonObject } from '../../src/http/body.ts';
-import { isRouterError } from '../../src/wire/errors.ts';
-import { generateRequestId } from '../../src/http/request-id.ts';
-import { createLogger } from '../../src/log/logger.ts';
-import { createMetrics, type Metrics } from '../../src/metrics/metrics.ts';
-import type { KvConnector } from '../../src/routing/pd/kv-transfer.ts';
-import { createMooncakeBootstrap, type MooncakeBootstrap } from '../../src/routing/pd/mooncake-bootstrap.ts';
-import type { TransferMode } from '../../src/routing/pd/registration-message.ts';
-import { createPolicy } from '../../src/policies/index.ts';
-import type { PolicyName } from '../../src/config/policy-names.ts';
-import { createPdRouter, type PdOutcome, type PdRecorder } from '../../src/routing/pd/vllm-pd.ts';
-import { createSglangPdRouter } from '../../src/routing/pd/sglang-pd.ts';
+import { createCircuitBreaker } from '../../../src/core/circuit-breaker.ts';
+import type { EndpointSpec } from '../../../src/core/endpoint.ts';
+import { createRegistry, type EndpointRegistry } from '../../../src/core/registry.ts';
+import { retryPolicy } from '../../../src/core/retry.ts';
+import { parseJsonObject } from '../../../src/http/body.ts';
+import { isRouterError } from '../../../src/wire/errors.ts';
+import { generateRequestId } from '../../../src/http/request-id.ts';
+import { createLogger } from '../../../src/log/logger.ts';
+import { createMetrics, type Metrics } from '../../../src/metrics/metrics.ts';
+import type { KvConnector } from '../../../src/routing/pd/kv-transfer.ts';
+import { createMooncakeBootstrap, type MooncakeBootstrap } from '../../../src/routing/pd/mooncake-bootstrap.ts';
+import type { TransferMode } from '../../../src/routing/pd/registration-message.ts';
+import { createPolicy } from '../../../src/policies/index.ts';
+import type { PolicyName } from '../../../src/config/policy-names.ts';
+import { createPdRouter, type PdOutcome, type PdRecorder } from '../../../src/routing/pd/vllm-pd.ts';
+import { createSglangPdRouter } from '../../../src/routing/pd/sglang-pd.ts';
 
 export type RecordedEvent =
   | { type: 'legStarted' | 'legFailed'; stage: 'prefill' | 'decode'; worker: string }

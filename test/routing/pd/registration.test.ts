@@ -6,10 +6,10 @@ import {
   type Rejection,
   RegistrationListener,
   type RegistrationListenerOptions,
-} from '../../src/routing/pd/registration.ts';
-import { DealerSocket } from '../../src/zmq/dealer-socket.ts';
-import { PythonPeer } from '../zmq/python-peer.ts';
-import { waitFor } from '../zmq/wait-for.ts';
+} from '../../../src/routing/pd/registration.ts';
+import { DealerSocket } from '../../../src/zmq/dealer-socket.ts';
+import { PythonPeer } from '../../zmq/python-peer.ts';
+import { waitFor } from '../../zmq/wait-for.ts';
 
 function recorder() {
   const added: DiscoveredInstance[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { mergeLogprobs, wantsLogprobMerge } from '../../src/routing/pd/logprobs-merge.ts';
+import { mergeLogprobs, wantsLogprobMerge } from '../../../src/routing/pd/logprobs-merge.ts';
 
 describe('when the merge applies', () => {
   test('logprobs, prompt_logprobs, echo or SGLang return_logprob asked for', () => {

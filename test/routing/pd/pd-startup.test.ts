@@ -1,10 +1,10 @@
 // PD through the real start-up path: static --prefill/--decode, and vLLM self-registration over ZMQ from libzmq.
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
-import { startTestRouter, until } from '../support/router.ts';
-import { PythonPeer } from '../zmq/python-peer.ts';
-import { LLAMA_DIR } from '../pool/tokenizer-fixture.ts';
+import { startMockEngine } from '../../fixtures/mock-engine.ts';
+import { startTestRouter, until } from '../../support/router.ts';
+import { PythonPeer } from '../../zmq/python-peer.ts';
+import { LLAMA_DIR } from '../../pool/tokenizer-fixture.ts';
 
 const PD_ID = /^___prefill_addr_(.+)___decode_addr_(.+)_[0-9a-f]{32}$/;
 

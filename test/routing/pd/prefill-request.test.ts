@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { prefillRequest, prefillShapeOf, stripClientKvParams } from '../../src/routing/pd/prefill-request.ts';
+import { prefillRequest, prefillShapeOf, stripClientKvParams } from '../../../src/routing/pd/prefill-request.ts';
 
 describe('which rewrite a path takes', () => {
   test('generate routes, the responses API, and OpenAI routes for everything else', () => {
