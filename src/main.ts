@@ -2,7 +2,6 @@
 import pkg from '../package.json' with { type: 'json' };
 import { formatConfigError } from './config/errors.ts';
 import { loadConfig, type LoadResult } from './config/load.ts';
-import { isPolicyImplemented } from './policies/index.ts';
 import { readFileSync } from 'node:fs';
 import { createReloader } from './startup/reloader.ts';
 import { ConfigProblem, startRouter } from './startup/start-router.ts';
@@ -26,7 +25,6 @@ function load(): Loaded {
     env: process.env,
     readFile: (path) => readFileSync(path, 'utf8'),
     version: pkg.version,
-    isPolicyImplemented,
   });
   if (loaded.kind !== 'config') return loaded;
   const { config } = loaded;

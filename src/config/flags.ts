@@ -19,8 +19,8 @@ export interface FlagMeta {
   readonly value?: string;
   /** Other spellings accepted on the command line (without the leading dashes). */
   readonly aliases?: readonly string[];
-  /** Set while the feature behind the flag is not built: setting the flag is refused at start-up. */
-  readonly pending?: string;
+  /** Set for a Rust-router flag whose feature this router does not have: why. Setting it is refused at start-up. */
+  readonly unsupported?: string;
   /** Environment variable read as a fallback, besides the generic `VLLM_ROUTER_<KEY>`. */
   readonly env?: string;
 }
@@ -105,10 +105,6 @@ const prefillItem = z.preprocess(
   z.object({ url: z.string({ error: 'expected a URL' }), bootstrapPort }),
 );
 
-const PENDING = {
-  pd: 'issue #5 (prefill/decode disaggregation)',
-} as const;
-
 export const FLAGS = {
   // ── Server
   host: stringFlag('127.0.0.1', { group: 'Server', help: 'Address the router listens on', value: 'ADDR' }),
@@ -148,9 +144,9 @@ export const FLAGS = {
   worker_startup_check_interval: intFlag(30, 1, { group: 'Workers', help: 'Poll interval of the start-up health wait', value: 'SECS' }),
   intra_node_data_parallel_size: intFlag(1, 1, { group: 'Workers', help: 'Data-parallel ranks per endpoint URL (URL@0…URL@N-1), routed with X-data-parallel-rank; probed once per URL' }),
   backend: enumFlag(['vllm', 'trtllm', 'openai', 'anthropic'], 'vllm', { group: 'Workers', help: 'Kind of upstream: vllm endpoints, or one OpenAI-compatible API', aliases: ['runtime'] }),
-  enable_igw: switchFlag({ group: 'Workers', help: 'Inference-gateway multi-router mode', pending: 'no issue yet (IGW multi-router mode)' }),
-  history_backend: enumFlag(['memory', 'none'], 'memory', { group: 'Workers', help: 'Response-storage backend of the Responses API', pending: 'no issue yet (response storage; vLLM keeps responses itself)' }),
-  profile: switchFlag({ group: 'Workers', help: 'PD mode: call /start_profile and /stop_profile around each stage', pending: PENDING.pd }),
+  enable_igw: switchFlag({ group: 'Workers', help: 'Inference-gateway multi-router mode', unsupported: 'the inference-gateway multi-router mode (several routers behind one, per model) is not built' }),
+  history_backend: enumFlag(['memory', 'none'], 'memory', { group: 'Workers', help: 'Response-storage backend of the Responses API', unsupported: 'the router stores no responses: vLLM keeps Responses API state itself, and GET /v1/responses/{id} asks every engine' }),
+  profile: switchFlag({ group: 'Workers', help: 'PD mode: call /start_profile and /stop_profile around each stage', unsupported: 'profiling around PD stages is not built' }),
 
   // ── Policy
   policy: enumFlag(POLICY_NAMES, 'cache_aware', { group: 'Policy', help: 'Routing policy' }),

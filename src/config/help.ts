@@ -8,7 +8,7 @@ export interface FlagDoc {
   readonly group: string;
   readonly help: string;
   readonly default: string;
-  readonly pending: string | undefined;
+  readonly unsupported: string | undefined;
 }
 
 function defaultOf(key: FlagKey): string {
@@ -21,7 +21,7 @@ function defaultOf(key: FlagKey): string {
 
 export function flagDocs(): FlagDoc[] {
   return (Object.keys(FLAGS) as FlagKey[]).map((key) => {
-    const meta = FLAGS[key].meta as (typeof FLAGS)[FlagKey]['meta'] & { value?: string; aliases?: readonly string[]; pending?: string };
+    const meta = FLAGS[key].meta as (typeof FLAGS)[FlagKey]['meta'] & { value?: string; aliases?: readonly string[]; unsupported?: string };
     return {
       key,
       names: [cliName(key), ...(meta.aliases ?? []).map((a) => `--${a}`)].join(', '),
@@ -29,7 +29,7 @@ export function flagDocs(): FlagDoc[] {
       group: meta.group,
       help: meta.help,
       default: defaultOf(key),
-      pending: meta.pending,
+      unsupported: meta.unsupported,
     };
   });
 }
@@ -52,7 +52,7 @@ export function helpText(version: string): string {
       lines.push('', `${group}:`);
     }
     const head = `  ${d.names}${d.value ? ` <${d.value}>` : ''}`;
-    const notes = [d.default ? `[default: ${d.default}]` : '', d.pending ? '[not supported yet]' : ''].filter(Boolean).join(' ');
+    const notes = [d.default ? `[default: ${d.default}]` : '', d.unsupported ? '[not supported]' : ''].filter(Boolean).join(' ');
     lines.push(head, `      ${d.help}${notes ? ` ${notes}` : ''}`);
   }
   lines.push('', '  -h, --help     Print this help', '  -V, --version  Print the version', '');
@@ -69,7 +69,7 @@ export function flagReferenceMarkdown(): string {
       group = d.group;
       rows.push(`| **${group}** | | | |`);
     }
-    const meaning = d.pending ? `${d.help} (not supported yet: ${d.pending})` : d.help;
+    const meaning = d.unsupported ? `${d.help} (not supported: ${d.unsupported})` : d.help;
     rows.push(`| \`${d.names}\` | ${d.value ? `\`${cell(d.value)}\`` : ''} | ${d.default ? `\`${cell(d.default)}\`` : ''} | ${cell(meaning)} |`);
   }
   return rows.join('\n');

@@ -16,8 +16,6 @@ export interface LoadInput {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly readFile: (path: string) => string;
   readonly version: string;
-  /** Policies that exist in this build; others are refused with a clear error. */
-  readonly isPolicyImplemented: (name: string) => boolean;
 }
 
 const KEYS = Object.keys(FLAGS) as FlagKey[];
@@ -42,9 +40,8 @@ export function loadConfig(input: LoadInput): LoadResult {
   const explicit = new Set(KEYS.filter((k) => raw[k] !== undefined));
   // Said first: a flag whose feature is not built would otherwise fail on rules that belong to that feature.
   for (const key of explicit) {
-    const pending = (FLAGS[key].meta as { pending?: string }).pending;
-    if (pending !== undefined)
-      return { kind: 'error', error: { flag: cliName(key), value: show(raw[key]), reason: `not supported yet: it arrives with ${pending}` } };
+    const unsupported = (FLAGS[key].meta as { unsupported?: string }).unsupported;
+    if (unsupported !== undefined) return { kind: 'error', error: { flag: cliName(key), value: show(raw[key]), reason: `not supported: ${unsupported}` } };
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -56,11 +53,6 @@ export function loadConfig(input: LoadInput): LoadResult {
   }
   const config = parsed.data;
 
-  for (const key of ['policy', 'prefill_policy', 'decode_policy'] as const) {
-    const name = config[key];
-    if (name !== undefined && !input.isPolicyImplemented(name))
-      return { kind: 'error', error: { flag: cliName(key), value: name, reason: 'this policy is not supported yet' } };
-  }
 
   const warnings: string[] = [];
   if (config.backend === 'trtllm' || config.backend === 'anthropic')

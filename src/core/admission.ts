@@ -1,6 +1,6 @@
 // Admission control of the inference routes: a token bucket that bounds concurrency and admission rate, and a bounded waiting queue.
 //
-// Design (issue #6). The bucket holds `capacity` (--max-concurrent-requests) tokens, and every token is in
+// Design. The bucket holds `capacity` (--max-concurrent-requests) tokens, and every token is in
 // exactly one of three places: usable, held by an admitted request, or returned and cooling down.
 // - Admission takes a usable token; the permit holds it until `release()`. A streaming request releases when
 //   its stream ends, not when its headers go out, so `capacity` really bounds requests in flight.

@@ -1,6 +1,6 @@
 // Per-endpoint circuit breaker: closed → open after failures, half-open after a timeout, closed after probes succeed.
 //
-// Rules (issue #6; the Rust router's breaker is the starting point, reference §5.2):
+// Rules (the Rust router's src/core/circuit_breaker.rs is the starting point):
 // - Closed → open when the last `failureThreshold` outcomes were all failures AND the oldest of them is
 //   younger than `windowMs`. A success resets the run, as in Rust, so a busy endpoint with sporadic errors
 //   stays in. The window is what Rust lacks (its --cb-window-duration-secs is unused): a run of failures

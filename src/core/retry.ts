@@ -1,6 +1,6 @@
 // Retry rules of the regular router: which answers are retried, how long to wait between attempts, where to go next.
 //
-// As in the Rust router (reference §5.1): attempts are counted in total (--retry-max-retries 5 is one try and
+// As in the Rust router (src/core/retry.rs): attempts are counted in total (--retry-max-retries 5 is one try and
 // four retries), the statuses 408, 429, 500, 502, 503, 504 and transport errors are retried, and the wait
 // before retry k (k from 0) is min(initial · multiplier^k, max) · (1 + U[−jitter, +jitter]), never negative.
 // The caller must not retry once a byte of the response went to the client.

@@ -78,7 +78,7 @@ export function createMetrics() {
     e2e: new LeanHistogram({ name: 'vllm_router_e2e_request_latency_seconds', help: 'Request arrival to the last body byte sent', labelNames: ['worker', 'model'], buckets: E2E_BUCKETS, registers: r }),
     tokensPerSecond: new LeanHistogram({ name: 'vllm_router_decode_tokens_per_second', help: 'Completion tokens per second after the first token, per stream', labelNames: ['worker', 'model'], buckets: TPS_BUCKETS, registers: r }),
     promptTokens: new LeanCounter({ name: 'vllm_router_prompt_tokens_total', help: 'Prompt tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
-    // The seeds' QoE tracking: per endpoint phase times, per priority end-to-end time, SLA attainment, stream QoE
+    // QoE tracking (production-stack PRs #349 and #488): per endpoint phase times, per priority end-to-end time, SLA attainment, stream QoE
     prefillLatency: new LeanHistogram({ name: 'vllm_router_prefill_latency_seconds', help: 'Time to the first token of a stream (the prefill phase as the client sees it), per endpoint', labelNames: ['worker'], buckets: TTFT_BUCKETS, registers: r }),
     decodingThroughput: new LeanHistogram({ name: 'vllm_router_decoding_throughput_tokens_per_second', help: 'Stream events per second after the first, per stream and endpoint', labelNames: ['worker'], buckets: TPS_BUCKETS, registers: r }),
     e2eByPriority: new LeanHistogram({ name: 'vllm_router_end_to_end_latency_seconds', help: 'Request arrival to the end of the response body, by request priority (1 high … 3 low)', labelNames: ['priority'], buckets: E2E_BUCKETS, registers: r }),

@@ -1,6 +1,6 @@
 // cache_aware: route to the endpoint that most likely holds the prompt's prefix in its KV cache, unless load is imbalanced.
 //
-// Follows the Rust router (`policies/cache_aware.rs`, reference §3.5) with these deliberate changes:
+// Follows the Rust router (`src/policies/cache_aware.rs`) with these deliberate changes:
 // - Load (min/max in-flight) is taken over the candidates, not over every endpoint: an unhealthy or
 //   open-breaker endpoint reports 0 in flight, which would make a busy fleet look imbalanced and
 //   trigger the fallback on every request.

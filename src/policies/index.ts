@@ -10,7 +10,6 @@ import { roundRobin } from './round-robin.ts';
 import type { PolicyName } from '../config/policy-names.ts';
 import type { Policy, PolicyDeps, PolicyFactory } from './types.ts';
 
-/** `undefined` marks a policy that is named in the CLI but not implemented yet. */
 export const POLICIES = {
   random,
   round_robin: roundRobin,
@@ -20,15 +19,10 @@ export const POLICIES = {
   rendezvous_hash: rendezvousHash,
   qoe_centric: qoeCentric,
   disaggregated_qoe: disaggregatedQoe,
-} satisfies Record<PolicyName, PolicyFactory | undefined>;
+} satisfies Record<PolicyName, PolicyFactory>;
 
-/** A fresh instance of the named policy, or undefined when it is not implemented. */
-export function createPolicy(name: PolicyName, deps: PolicyDeps): Policy | undefined {
-  const factory: PolicyFactory | undefined = POLICIES[name];
-  return factory?.(deps);
-}
-
-/** Whether `name` is a policy this build can create; takes any string so config validation can ask. */
-export function isPolicyImplemented(name: string): boolean {
-  return Object.hasOwn(POLICIES, name) && POLICIES[name as PolicyName] !== undefined;
+/** A fresh instance of the named policy. */
+export function createPolicy(name: PolicyName, deps: PolicyDeps): Policy {
+  const factory: PolicyFactory = POLICIES[name];
+  return factory(deps);
 }

@@ -79,7 +79,7 @@ export const isBrokenOutcome = (outcome: StreamOutcome): boolean => outcome === 
 export interface RelayHooks {
   /** Cut a body that sends nothing for this long (0 or undefined: never). */
   readonly stallTimeoutMs?: number;
-  /** Sent as `x-served-by`: the endpoint(s) that answered (the seeds' end-to-end tracking). */
+  /** Sent as `x-served-by`: the endpoint(s) that answered (end-to-end tracking, as production-stack PR #488's time-tracking router does). */
   readonly servedBy?: string;
   /** A 2xx SSE answer must end with `data: [DONE]` (chat and completions: see sse-done.ts). */
   readonly expectDone?: boolean;

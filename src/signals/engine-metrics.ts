@@ -2,7 +2,7 @@
 // waiting, KV-cache usage) and what the latest interval between two scrapes observed (prefix-cache hit
 // rate, TTFT, ITL and e2e latency), from the deltas of counters and histograms.
 //
-// Both the current and the pre-0.11 metric names are read (reference §C.10), summed over the `engine`
+// Both the current and the pre-0.11 metric names are read (vllm/v1/metrics/loggers.py; the old names before vLLM 0.11), summed over the `engine`
 // (data-parallel rank) and `model_name` labels. A failed scrape keeps the last values but marks the
 // snapshot stale: a dead engine must never look like an idle one (production-stack dropped it from the
 // map, and its policies then read zeros).

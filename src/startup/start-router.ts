@@ -312,9 +312,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
   // One way to build a policy for every use (regular and each PD stage), so a tokenizer serves them all.
   const makePolicy = (name: typeof config.policy, c: Config): Policy => {
     const deps = policyDeps(c);
-    const made = name === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: c.block_size })(deps) : createPolicy(name, deps);
-    if (made === undefined) throw new ConfigProblem(`policy ${name} is not available in this build`);
-    return made;
+    return name === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: c.block_size })(deps) : createPolicy(name, deps);
   };
   // Routers hold slots, so a configuration reload can put new policies in place under live traffic.
   const policy = swappablePolicy(makePolicy(config.policy, config));

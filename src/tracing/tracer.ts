@@ -1,6 +1,6 @@
 // The router's tracer: spans with W3C context, a parent-based ratio sampler, excluded paths, and a no-op twin.
 //
-// Why not the OpenTelemetry JS SDK (issue #7; measured 2026-11-21 with Bun 1.4.5 in `bun build --compile
+// Why not the OpenTelemetry JS SDK (measured 2026-11-21 with Bun 1.4.5 in `bun build --compile
 // --minify` binaries, 2 vCPU, median of 7 runs): @opentelemetry/api 1.10.0, sdk-trace 3.1.0,
 // exporter-trace-otlp-http 0.301.0, resources 3.1.0, core 3.1.0.
 //   * It works inside the compiled binary: spans reached a local OTLP/HTTP receiver.

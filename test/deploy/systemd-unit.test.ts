@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FLAGS } from '../../src/config/flags.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { isPolicyImplemented } from '../../src/policies/index.ts';
 
 const DEPLOY = new URL('../../deploy', import.meta.url).pathname;
 const UNIT_TEXT = readFileSync(join(DEPLOY, 'vllm-router.service'), 'utf8');
@@ -197,8 +196,7 @@ describe('deploy/vllm-router.env and deploy/config.yaml', () => {
         return CONFIG_TEXT;
       },
       version: 'test',
-      isPolicyImplemented,
-    });
+      });
 
   test('every VLLM_ROUTER_ variable, set or commented out, names a real flag', () => {
     const names = [...ENV_TEXT.matchAll(/\bVLLM_ROUTER_([A-Z0-9_]+)=/g)].map((m) => m[1]!.toLowerCase());

@@ -33,7 +33,7 @@ describe('the compiled binary', () => {
     expect(bad.stderr.toString()).toBe("error: --port 'eighty': expected a number\n");
     const pending = run(['--worker-urls', 'http://a:1', '--enable-igw']);
     expect(pending.exitCode).toBe(2);
-    expect(pending.stderr.toString()).toMatch(/^error: --enable-igw 'true': not supported yet/);
+    expect(pending.stderr.toString()).toMatch(/^error: --enable-igw 'true': not supported: /);
     const pd = run(['--vllm-pd-disaggregation', '--prefill', 'http://p:1', '9000']);
     expect(pd.exitCode).toBe(2);
     expect(pd.stderr.toString()).toMatch(/^error: --decode: PD mode needs at least one --prefill and one --decode/);

@@ -92,7 +92,7 @@ describe('logs', () => {
     {
       const { loadConfig } = await import('../../src/config/load.ts');
       const { startRouter } = await import('../../src/startup/start-router.ts');
-      const loaded = loadConfig({ argv: ['--worker-urls', engine.url, '--port', '0', '--prometheus-port', '0', '--log-json', '--log-dir', dir], env: {}, readFile: () => '', version: 't', isPolicyImplemented: () => true });
+      const loaded = loadConfig({ argv: ['--worker-urls', engine.url, '--port', '0', '--prometheus-port', '0', '--log-json', '--log-dir', dir], env: {}, readFile: () => '', version: 't' });
       if (loaded.kind !== 'config') throw new Error('bad config');
       await using router = await startRouter({ ...loaded.config, policy: 'round_robin' });
       await (await fetch(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'file-check-1' }, body: '{"model":"m","prompt":"x","max_tokens":1}' })).text();

@@ -1,7 +1,6 @@
 // Starts a router in the test process from command-line flags, on free ports, with logs kept in memory.
 import { loadConfig } from '../../src/config/load.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { isPolicyImplemented } from '../../src/policies/index.ts';
 import { startRouter, type RunningRouter } from '../../src/startup/start-router.ts';
 
 export interface TestRouter extends AsyncDisposable {
@@ -18,7 +17,6 @@ export async function startTestRouter(args: string[], options: { env?: Record<st
       throw new Error('no config files in tests');
     },
     version: 'test',
-    isPolicyImplemented,
   });
   if (loaded.kind !== 'config') throw new Error(`bad test config: ${JSON.stringify(loaded)}`);
   const logs: string[] = [];

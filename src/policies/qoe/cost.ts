@@ -2,7 +2,7 @@
 // δ·priority (each part in [0, 1]), plus a penalty when the endpoint's expected TTFT misses the request's
 // target. Lower is better. Pure functions of constructed signals, so every part can be checked alone.
 //
-// Where this departs from the unmerged production-stack code (reference §A.11), and why:
+// Where this departs from the unmerged production-stack code (vllm-project/production-stack PR #349), and why:
 // - Ratios saturate softly, x/(1+x) (0.5 at the target, never flat), instead of min(1, x): with min, an
 //   endpoint at twice the target and one at ten times tie.
 // - Reliability is the measured error rate combined with the breaker state; uptime says nothing about it.

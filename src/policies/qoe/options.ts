@@ -68,7 +68,7 @@ export type QoeOptionsInput = Partial<Omit<QoeOptions, 'headers' | 'weights' | '
   readonly expectedTokensPerSecond?: number;
 };
 
-/** The seeds' starting weights α=0.3, β=0.4, γ=0.2, δ=0.1. */
+/** The starting weights of production-stack PR #349: α=0.3, β=0.4, γ=0.2, δ=0.1. */
 export const DEFAULT_WEIGHTS: QoeWeights = { resource: 0.3, performance: 0.4, reliability: 0.2, priority: 0.1 };
 
 export const DEFAULT_QOE_OPTIONS: Omit<QoeOptions, 'expectedTokensPerSecond'> = {

@@ -6,7 +6,7 @@ export type RequestPhase = 'prefill' | 'decode';
 const CONTINUATION_FIELDS = ['parent_id', 'previous_message_id', 'previous_response_id'] as const;
 
 /**
- * The seeds' rules: a body naming its parent (`parent_id`, `previous_message_id`) continues a
+ * The rules of production-stack PR #349: a body naming its parent (`parent_id`, `previous_message_id`) continues a
  * conversation; otherwise a conversation with an assistant turn does. Two additions: `null` values count
  * as absent (clients send optional fields as null), and the Responses API's `previous_response_id` and
  * assistant items in `input` count like their chat equivalents. Anything unreadable is a first turn, as

@@ -40,7 +40,7 @@ type PhaseTags = { readonly prefillTags: readonly string[]; readonly decodeTags:
 
 /**
  * The endpoints suited to a phase: those tagged for it, or undefined when none of the candidates is (the
- * fleet is not specialised for that phase; the policy then uses every candidate, the seeds' fallback).
+ * fleet is not specialised for that phase; the policy then uses every candidate, production-stack PR #349's fallback).
  */
 export function taggedPool<E extends Tagged>(candidates: readonly E[], phase: RequestPhase, tags: PhaseTags): readonly E[] | undefined {
   const wanted = phase === 'prefill' ? tags.prefillTags : tags.decodeTags;

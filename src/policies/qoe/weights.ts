@@ -1,6 +1,6 @@
 // The QoE cost's weights, adapted to the fleet's load once per interval and kept within bounds, summing to 1.
 //
-// The seeds' rules, with the defects of the unmerged code fixed (reference §A.11): it changed the weights
+// The rules of production-stack PR #349 (unmerged), with its defects fixed: it changed the weights
 // on every request, so a burst of requests walked them to the extremes, and nothing brought them back.
 // Here the load is averaged over an interval and the weights move once per interval:
 // - many requests waiting for a first token (prefill pressure): performance +0.05, resource −0.03,

@@ -1,6 +1,6 @@
 // Per KV connector: the kv_transfer_params sent with the prefill leg, and those sent with the decode leg.
 //
-// Reference §4.1 steps 3 and 5 (Rust vllm_pd_router.rs), B.2 (NIXL toy proxy), B.4:
+// Rust src/routers/http/vllm_pd_router.rs; vLLM's NIXL toy proxy, tests/v1/kv_connector/nixl_integration/toy_proxy_server.py:
 // - NIXL: P gets `do_remote_decode: true` with null remote fields; D gets exactly what P's response carried
 //   (its engine id, block ids, side-channel host/port, request id), nothing when P returned none.
 // - Mooncake: P gets a transfer id; P's response carries nothing, so D's params are built by the router:

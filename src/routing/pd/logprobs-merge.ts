@@ -1,6 +1,6 @@
 // Puts the prompt's logprobs, which only the prefill engine computed, into the decode engine's non-streaming body.
 //
-// Rust `logprobs_merge.rs` (reference §4.1 step 7), for vLLM's shapes (C.2):
+// Rust `logprobs_merge.rs`, for the shapes of vLLM's protocol.py (ChatCompletionResponse, CompletionResponse):
 // - usage: the prefill's `cached_tokens` replace a decode value that is missing or ≤ 0 (a decode engine
 //   that received its KV may report placeholders such as -1);
 // - `meta_info.input_token_logprobs` (SGLang generate): prefill's entries, then decode's;

@@ -1,7 +1,7 @@
 // Mooncake engine ids: GET <bootstrap>/query → {"<dp_rank>": {"engine_id": …}}, fetched once per bootstrap server.
 //
 // Rust queries every static prefill at start-up (30 tries, backoff 1 → 10 s) and refuses to start when one
-// never answers (reference §4.1 step 5). Here the query is lazy and shared, with an optional warm-up:
+// never answers (Rust src/routers/http/vllm_pd_router.rs). Here the query is lazy and shared, with an optional warm-up:
 // - prefill endpoints can arrive after start-up (admin API, discovery), so a start-up-only query would miss
 //   them;
 // - one prefill whose bootstrap server is slow to come up must not keep the router (and every other prefill)

@@ -1,6 +1,7 @@
 // The prefill leg's body, rewritten per route so the engine computes the prompt's KV and stops after one token.
 //
-// Rules (issue #5; Rust `prepare_prefill_request`, reference §4.1 step 3; vLLM toy proxy, B.2):
+// Rules (Rust `prepare_prefill_request` in src/routers/http/vllm_pd_router.rs; vLLM's NIXL toy proxy,
+// tests/v1/kv_connector/nixl_integration/toy_proxy_server.py):
 // - OpenAI routes (chat, completions, anything else): max_tokens = 1, max_completion_tokens = 1 when the
 //   key is present; min_tokens and min_completion_tokens are dropped (vLLM rejects min_tokens > max_tokens,
 //   and the toy proxy drops both as "not supported for P"; Rust clamps to 1, which amounts to the same).
@@ -8,7 +9,7 @@
 // - Generate (`/generate`, `/inference/v1/generate`): sampling_params.max_tokens = 1, its min_tokens dropped;
 //   sampling_params is created when missing.
 // - Always stream = false and no stream_options: the prefill answer must be one JSON body carrying
-//   kv_transfer_params, and vLLM answers 400 to stream_options without stream=true (C.4).
+//   kv_transfer_params, and vLLM answers 400 to stream_options without stream=true (vllm/entrypoints/openai/protocol.py).
 // - kv_transfer_params is removed here; the router sets the connector's own afterwards.
 
 export type PrefillShape = 'openai' | 'responses' | 'generate';
@@ -25,7 +26,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /**
  * The body without client-supplied `kv_transfer_params`. They could point an engine at an arbitrary host
- * (the SSRF vLLM's own sanitizer guards against, B.2 "Security note"); only values obtained from the prefill
+ * (the SSRF the toy proxy's own sanitizer guards against); only values obtained from the prefill
  * endpoint, or built by the router, may reach an engine. Returns the same object when there is nothing to strip.
  */
 export function stripClientKvParams(body: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {

@@ -59,7 +59,7 @@ function validate(map: Record<string, unknown>): DecodedRegistration {
   const zmq = parseHostPort(map['zmq_address']);
   if (!zmq.ok) return { ok: false, reason: 'zmq_address', detail: `zmq_address: ${zmq.detail}` };
   const zmqAddress = map['zmq_address'] as string;
-  // The engines find their peer with the regex `___decode_addr_(.*):(\d+)` in the request id (B.1), so an
+  // The engines find their peer with the regex `___decode_addr_(.*):(\d+)` in the request id (vLLM's p2p_nccl_engine.py), so an
   // address containing the separator would be mis-parsed on the other side.
   if (zmqAddress.includes('___')) return { ok: false, reason: 'zmq_address', detail: 'zmq_address contains "___"' };
   const mode = map['transfer_mode'];

@@ -91,7 +91,7 @@ export class RegistrationListener implements AsyncDisposable {
       ...(options.onPeerEvent ? { onPeerEvent: options.onPeerEvent } : {}),
     });
     // Expiry runs on its own timer: vLLM's proxy only purged when another instance of the same type pinged,
-    // so the last prefill or decode engine of a kind never expired (B.1).
+    // so the last prefill or decode engine of a kind never expired (disagg_proxy_p2p_nccl_xpyd.py in vLLM's examples/online_serving/disaggregated_serving_p2p_nccl_xpyd/).
     const interval = options.sweepIntervalMs ?? Math.max(10, Math.min(1_000, this.#ttlMs / 5));
     this.#sweepTimer = setInterval(() => this.sweep(), interval);
     this.#sweepTimer.unref();

@@ -1,8 +1,8 @@
 // The P/D request id `___prefill_addr_<P>___decode_addr_<D>_<32 hex>`, and the uuid4 strings the KV connectors use.
 //
 // vLLM's P2P NCCL connector parses the id with greedy regexes (`___decode_addr_(.*):(\d+)` on P,
-// `___prefill_addr_(.*):(\d+)___` on D), so the addresses must be plain `host:port` (reference B.1). The
-// engines build their response ids from it (`chatcmpl-<id>`, C.1), so it also shows in the body's `id`.
+// `___prefill_addr_(.*):(\d+)___` on D), so the addresses must be plain `host:port` (vLLM's p2p_nccl_engine.py). The
+// engines build their response ids from it (`chatcmpl-<id>`, vllm/entrypoints/openai/serving_chat.py), so it also shows in the body's `id`.
 
 const HEX = '0123456789abcdef';
 

@@ -2,7 +2,7 @@
 // at once, with bootstrap_host, bootstrap_port and a random bootstrap_room so the decode engine finds the KV;
 // the decode answer is returned and the prefill answer drained.
 //
-// Rust ≤ v0.1.14 `pd_router.rs` (reference §4.3), with these choices:
+// Rust ≤ v0.1.14 `pd_router.rs` (src/routers/http/pd_router.rs at v0.1.14), with these choices:
 // - a prefill that fails before decode has answered ends the request with the prefill's error (naming the
 //   endpoint), instead of leaving the client waiting on a decode engine that will never get its KV; the pair
 //   is then retried, with a new room, while attempts remain (as Rust's retry executor does per attempt);

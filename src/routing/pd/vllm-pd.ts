@@ -1,12 +1,12 @@
 // vLLM prefill/decode disaggregation: a prefill leg (max_tokens = 1) hands the prompt's KV to a decode leg,
 // whose answer goes to the client unchanged.
 //
-// The Rust flow (reference §4.1) with what its users asked for (issue #5):
+// The Rust flow (src/routers/http/vllm_pd_router.rs) with what its users asked for:
 // - a prefill that fails is retried on another prefill endpoint, a decode that fails before answering on
 //   another decode endpoint (nothing has reached the client yet); attempts per stage are bounded by
 //   `retry.maxAttempts`, and endpoints that just failed are skipped while others exist;
 // - errors say which endpoint failed and keep their status: the prefill's own status, 502 when unreachable,
-//   504 at the deadline; never an empty 200 (vLLM's proxy scripts drop failed legs silently, B.1);
+//   504 at the deadline; never an empty 200 (vLLM's proxy scripts drop failed legs silently);
 // - the client leaving aborts whichever legs are in flight; each leg holds its endpoint's in-flight count
 //   only while it runs; every outcome is counted.
 // A decode retry keeps the request id and hand-off params: NIXL, Mooncake and MoRI-IO READ decode engines
