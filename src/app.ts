@@ -4,9 +4,6 @@ import { cors } from 'hono/cors';
 import type { Config } from './config/schema.ts';
 import type { Admission } from './core/admission.ts';
 import type { EndpointRegistry } from './core/registry.ts';
-import type { RetryPolicy } from './core/retry.ts';
-import { boundedLabel } from './metrics/bounded-label.ts';
-import type { EndpointStats } from './signals/endpoint-stats.ts';
 import type { TokenizerPool } from './pool/pool.ts';
 import { addTokenizeRoute } from './http/routes/router-tokenize.ts';
 import { pathOf, type AppEnv } from './http/context.ts';
@@ -25,12 +22,10 @@ import { addInfoRoutes } from './http/routes/info.ts';
 import { addResponsesRoutes } from './http/routes/responses.ts';
 import type { Logger } from './log/logger.ts';
 import type { Metrics } from './metrics/metrics.ts';
-import type { Policy } from './policies/types.ts';
 import { serverSpan } from './http/server-span.ts';
-import { experienceFactory } from './signals/experience.ts';
 import type { QoeOptions } from './policies/qoe/options.ts';
 import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
-import { createRegularRouter, type RegularRouter } from './routing/regular.ts';
+import type { Router } from './routing/router.ts';
 import { countRefusal, reject } from './wire/reject.ts';
 import { shutdownGate, type ShutdownPhase } from './http/shutdown-gate.ts';
 import type { AdmitDeps } from './http/admit.ts';
@@ -38,20 +33,18 @@ import type { AdmitDeps } from './http/admit.ts';
 export interface AppDeps {
   readonly config: Config;
   readonly registry: EndpointRegistry;
-  readonly policy: Policy;
+  /** The router the routes send requests to (routing/router-factory.ts built it for the routing mode). */
+  readonly router: Router;
+  /** Prefill/decode mode: readiness needs a healthy endpoint of each role. */
+  readonly pdMode: boolean;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Monotonic milliseconds. */
   readonly now: () => number;
   readonly random: () => number;
   readonly admission: Admission;
-  readonly retry: RetryPolicy;
-  readonly stats: EndpointStats;
   /** The tokenizer pool, when --tokenizer-path or --model-path is set. */
   readonly pool?: TokenizerPool;
-  readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
-  /** A prefill/decode router, in PD mode; otherwise the regular router is built here. */
-  readonly pdRouter?: RegularRouter;
   /** Where a shutdown stands: readiness and new requests follow it. */
   readonly shutdownPhase: () => ShutdownPhase;
   /** --enable-trace: spans for each request; absent means tracing off. */
@@ -93,25 +86,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const clientAuth = inferenceAuth({ staticKeys: deps.staticKeys ?? [], validator: deps.keyValidator, log, count: countAuthRefusal, isExempt: (p) => PROBE_PATHS.has(p) || isAdminPath(p) });
   if (clientAuth !== undefined) app.use('*', clientAuth);
 
-  const experience = experienceFactory(metrics, deps.qoe);
-  const router = deps.pdRouter ?? createRegularRouter({
-    experience,
-    registry: deps.registry,
-    policy: deps.policy,
-    metrics,
-    log,
-    stats: deps.stats,
-    retry: deps.retry,
-    now: deps.now,
-    random: deps.random,
-    requestTimeoutMs,
-    stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
-    apiKey: config.api_key,
-    modelLabel: boundedLabel(64),
-    blockHashes: deps.blockHashes,
-    tracer,
-  });
-  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdRouter !== undefined });
+  const { router } = deps;
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode });
   // One budget for every route that reads a request body (--max-inflight-body-bytes).
   const budget = createBodyBudget(inflightBodyBytes(config.max_inflight_body_bytes, config.max_payload_size), (held) => metrics.bodyBytesHeld.set(held));
   metrics.bodyBytesLimit.set(budget.limit);

@@ -10,11 +10,9 @@ import { retryPolicy } from '../core/retry.ts';
 import type { EndpointSpec } from '../core/endpoint.ts';
 import { createMooncakeBootstrap, type MooncakeBootstrap } from '../routing/pd/mooncake-bootstrap.ts';
 import { RegistrationListener } from '../routing/pd/registration.ts';
-import { createPdRouter } from '../routing/pd/vllm-pd.ts';
 import { openAiHealthy } from '../routing/openai-backend.ts';
-import { pdRecorder } from '../routing/pd/pd-legs.ts';
-import { createSglangPdRouter } from '../routing/pd/sglang-pd.ts';
-import type { RegularRouter } from '../routing/regular.ts';
+import { createRouter, type RoutingMode } from '../routing/router-factory.ts';
+import { boundedLabel } from '../metrics/bounded-label.ts';
 import { createEndpointStats, type EndpointStats } from '../signals/endpoint-stats.ts';
 import { DailyLogFile } from '../log/daily-file.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
@@ -470,34 +468,36 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     log.info('exporting traces', { url: tracing.url, sampling_ratio: config.otel_sampling_ratio });
   }
   const tracer = tracing?.tracer;
-  const pdRouter = pdMode === undefined ? undefined : buildPdRouter();
-  function buildPdRouter(): RegularRouter {
-    const common = {
-      registry,
-      prefillPolicy: prefillPolicy!,
-      decodePolicy: decodePolicy!,
-      metrics,
-      pd: pdRecorder(metrics),
-      log,
-      now,
-      random,
-      retry,
-      requestTimeoutMs: config.request_timeout_secs * 1000,
-      stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
-      maxAnswerBytes: config.max_buffered_response_size,
-      apiKey: config.api_key,
-      blockHashes,
-      tracer,
-      experience: experienceFactory(metrics, qoe),
-    };
-    if (pdMode === 'sglang') return createSglangPdRouter(common);
-    return createPdRouter({
-      ...common,
-      connector: config.kv_connector,
-      mooncake,
-      moriio: { transferMode: () => registration?.transferMode, dpSize: config.intra_node_data_parallel_size },
-    });
-  }
+  const mode: RoutingMode =
+    pdMode === undefined
+      ? { kind: 'regular', policy }
+      : pdMode === 'sglang'
+        ? { kind: 'sglang_pd', prefillPolicy: prefillPolicy!, decodePolicy: decodePolicy! }
+        : {
+            kind: 'vllm_pd',
+            prefillPolicy: prefillPolicy!,
+            decodePolicy: decodePolicy!,
+            connector: config.kv_connector,
+            mooncake,
+            moriio: { transferMode: () => registration?.transferMode, dpSize: config.intra_node_data_parallel_size },
+          };
+  const routingRouter = createRouter(mode, {
+    registry,
+    metrics,
+    stats,
+    log,
+    now,
+    random,
+    retry,
+    requestTimeoutMs: config.request_timeout_secs * 1000,
+    stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
+    maxAnswerBytes: config.max_buffered_response_size,
+    apiKey: config.api_key,
+    modelLabel: boundedLabel(64),
+    blockHashes,
+    tracer,
+    experience: experienceFactory(metrics, qoe),
+  });
   let staticKeys = config.api_keys;
   if (config.api_key_file !== undefined) {
     try {
@@ -515,7 +515,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
           log,
           cache: createVerdictCache({ positiveTtlMs: config.api_key_cache_ttl_secs * 1000, negativeTtlMs: config.api_key_negative_cache_ttl_secs * 1000, maxEntries: config.api_key_cache_size, now }),
         });
-  const app = createApp({ config, registry, policy, metrics, log, now, random, admission, retry, stats, pool, blockHashes, pdRouter, tracer, qoe, endpoints, staticKeys, keyValidator, shutdownPhase: () => router?.phase ?? 'serving' });
+  const app = createApp({ config, registry, router: routingRouter, pdMode: pdMode !== undefined, metrics, log, now, random, admission, pool, tracer, qoe, endpoints, staticKeys, keyValidator, shutdownPhase: () => router?.phase ?? 'serving' });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,

@@ -3,7 +3,7 @@
 import type { Hono } from 'hono';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
-import type { RegularRouter } from '../../routing/regular.ts';
+import type { Router } from '../../routing/router.ts';
 import { reject } from '../../wire/reject.ts';
 import { readAnswer } from '../../routing/read-answer.ts';
 import { admit, settleOnce, type AdmitDeps } from '../admit.ts';
@@ -15,7 +15,7 @@ import { routerError, isRouterError } from '../../wire/errors.ts';
 import { jsonDepthError } from '../../wire/json-depth.ts';
 
 export interface FallbackDeps extends AdmitDeps {
-  readonly router: RegularRouter;
+  readonly router: Router;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** --max-payload-size and the shared --max-inflight-body-bytes budget. */

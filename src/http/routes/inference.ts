@@ -5,7 +5,7 @@ import { allowLongRequest, pathAndQuery, type AppContext, type AppEnv } from '..
 import { isRouterError } from '../../wire/errors.ts';
 import { validateFields } from '../validate.ts';
 import { reject } from '../../wire/reject.ts';
-import type { RegularRouter } from '../../routing/regular.ts';
+import type { Router } from '../../routing/router.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { openAiBody } from '../../routing/openai-backend.ts';
@@ -22,7 +22,7 @@ export const INFERENCE_ROUTES = [
 ] as const;
 
 export interface InferenceDeps extends AdmitDeps {
-  readonly router: RegularRouter;
+  readonly router: Router;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** --max-payload-size and the shared --max-inflight-body-bytes budget. */

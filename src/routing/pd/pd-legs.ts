@@ -1,24 +1,20 @@
-// What both PD routers do per leg: pick and claim an endpoint of a role, build the leg's headers, relay the
-// decode answer with its accounting, refuse with an OpenAI error; and the recorder the PD metrics come from.
-import type { BreakerTicket } from '../../core/circuit-breaker.ts';
+// What both PD routers do per leg: pick and claim an endpoint of a role, send it the leg, relay the decode
+// answer with the shared accounting (routing/leg.ts) plus PD's stage metrics, refuse with an OpenAI error;
+// and the recorder the PD metrics come from.
 import type { Endpoint } from '../../core/endpoint.ts';
 import type { EndpointRegistry } from '../../core/registry.ts';
 import { untriedCandidates } from '../../core/retry.ts';
-import { isRouterError, routerError, type RouterError, statusClass } from '../../wire/errors.ts';
-import { upstreamHeaders } from '../../wire/forward-headers.ts';
-import { injectTraceContext } from '../../tracing/traceparent.ts';
-import { NOOP_SPAN, type Span, type Tracer } from '../../tracing/tracer.ts';
-import type { ExperienceFactory } from '../../signals/experience.ts';
-import type { Logger } from '../../log/logger.ts';
-import type { Metrics } from '../../metrics/metrics.ts';
+import { isRouterError, routerError, type RouterError } from '../../wire/errors.ts';
 import { stripClientKvParams } from './prefill-request.ts';
 import type { Policy, RoutingRequest } from '../../policies/types.ts';
 import { abortOnClientOrDeadline, type RequestAbort } from '../deadline.ts';
-import { isBrokenOutcome, relay } from '../proxy.ts';
+import { claimLeg, closeLeg, relayLeg, type Leg, type LegDeps } from '../leg.ts';
+import { isBrokenOutcome } from '../relay.ts';
 import { streamEndsWithDone } from '../sse-done.ts';
-import type { ProxyRequest } from '../regular.ts';
+import type { ProxyRequest } from '../router.ts';
 import { reject } from '../../wire/reject.ts';
 import { createRoutingRequest } from '../routing-request.ts';
+import { httpUpstreams, type UpstreamOf } from '../upstream.ts';
 
 export type PdStage = 'prefill' | 'decode';
 
@@ -43,29 +39,19 @@ export interface PdRecorder {
   finished(route: string, outcome: PdOutcome, seconds: number, decodeWorker: string | undefined): void;
 }
 
-/** What every PD router needs. */
-export interface LegDeps {
+/** What every PD router needs, besides the shared leg accounting. */
+export interface PdDeps extends LegDeps {
   readonly registry: EndpointRegistry;
   readonly prefillPolicy: Policy;
   readonly decodePolicy: Policy;
-  readonly metrics: Metrics;
   readonly pd: PdRecorder;
-  readonly log: Logger;
-  /** Milliseconds on a monotonic clock. */
-  readonly now: () => number;
   readonly requestTimeoutMs: number;
-  /** Cut a decode stream that sends nothing for this long (0 or unset: never). */
-  readonly stallTimeoutMs?: number;
-  /** Sent as the bearer token on both legs instead of the client's, when configured (--api-key). */
-  readonly apiKey: string | undefined;
   /** Token-block hashes of the prompt (tokenizer pool), asked for only when a stage's policy wants them. */
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
   /** --max-buffered-response-size: the most bytes of an engine answer the router reads whole (default 64 MiB). */
   readonly maxAnswerBytes?: number;
-  /** A client span per leg (default: none). */
-  readonly tracer?: Tracer;
-  /** The user's experience of each answer (SLA, stream QoE, time by priority), measured on the decode stream. */
-  readonly experience?: ExperienceFactory;
+  /** How each endpoint is reached (default: vLLM's HTTP API). */
+  readonly upstreamOf?: UpstreamOf;
 }
 
 /** One request while it is routed. */
@@ -82,7 +68,7 @@ export interface Run {
   prefillId?: string;
 }
 
-export async function startRun(deps: LegDeps, req: ProxyRequest): Promise<Run> {
+export async function startRun(deps: PdDeps, req: ProxyRequest): Promise<Run> {
   const wanted = (deps.prefillPolicy.wantsBlockHashes || deps.decodePolicy.wantsBlockHashes) && deps.blockHashes !== undefined && req.json !== undefined;
   const hashes = wanted ? await deps.blockHashes?.(req.route, req.json as Readonly<Record<string, unknown>>) : undefined;
   return {
@@ -95,22 +81,10 @@ export async function startRun(deps: LegDeps, req: ProxyRequest): Promise<Run> {
   };
 }
 
-/** An endpoint that took a leg: its breaker ticket, and its in-flight count given back once by `release`. */
-export interface Claim {
-  readonly endpoint: Endpoint;
-  readonly ticket: BreakerTicket;
-  /** `now()` when the leg was claimed. */
-  readonly sentAt: number;
-  /** The leg's client span (NOOP_SPAN when not traced); its context goes upstream as `traceparent`. */
-  readonly span: Span;
-  /** Gives the endpoint back and ends the leg's span, once. */
-  release(): void;
-}
-
-const policyOf = (deps: LegDeps, stage: PdStage) => (stage === 'prefill' ? deps.prefillPolicy : deps.decodePolicy);
+const policyOf = (deps: PdDeps, stage: PdStage) => (stage === 'prefill' ? deps.prefillPolicy : deps.decodePolicy);
 
 /** The stage's policy choice among its available endpoints, preferring ones this request has not failed on. */
-export function pick(deps: LegDeps, run: Run, stage: PdStage): Endpoint | RouterError {
+export function pick(deps: PdDeps, run: Run, stage: PdStage): Endpoint | RouterError {
   const available = deps.registry.available(stage);
   if (available.length === 0) return routerError('no_available_endpoints', `No available ${stage} endpoints (all unhealthy, circuits open or none registered)`);
   const policy = policyOf(deps, stage);
@@ -118,39 +92,15 @@ export function pick(deps: LegDeps, run: Run, stage: PdStage): Endpoint | Router
   return chosen ?? routerError('no_available_endpoints', `Policy ${policy.name} found no ${stage} endpoint for this request`);
 }
 
-/** Takes the endpoint for one leg, or undefined when its breaker refuses (a half-open probe slot is taken). */
-export function claim(deps: LegDeps, run: Run, endpoint: Endpoint, stage: PdStage): Claim | undefined {
-  const ticket = endpoint.breaker.acquire();
-  if (ticket === undefined) return undefined;
-  const parent = run.req.span;
-  const span =
-    deps.tracer?.enabled && parent !== undefined
-      ? deps.tracer.startSpan(`${stage} leg`, { parent: parent.context, kind: 'client', attributes: { 'router.pd_stage': stage, 'server.address': endpoint.id, request_id: run.req.requestId } })
-      : NOOP_SPAN;
-  const { metrics } = deps;
-  endpoint.inFlight++;
-  metrics.running.labels(endpoint.id).inc();
-  metrics.processed.labels(endpoint.id).inc();
-  metrics.policyDecisions.labels(policyOf(deps, stage).name, endpoint.id).inc();
-  deps.pd.legStarted(stage, endpoint.id);
-  let released = false;
-  return {
-    endpoint,
-    ticket,
-    sentAt: deps.now(),
-    span,
-    release() {
-      if (released) return;
-      released = true;
-      endpoint.inFlight--;
-      metrics.running.labels(endpoint.id).dec();
-      span.end();
-    },
-  };
+/** Takes the endpoint for one leg of `stage`, or undefined when its breaker refuses (a half-open probe slot is taken). */
+export function claim(deps: PdDeps, run: Run, endpoint: Endpoint, stage: PdStage): Leg | undefined {
+  const leg = claimLeg(deps, endpoint, { policy: policyOf(deps, stage).name, spanName: `${stage} leg`, parent: run.req.span, attributes: { 'router.pd_stage': stage, request_id: run.req.requestId } });
+  if (leg !== undefined) deps.pd.legStarted(stage, endpoint.id);
+  return leg;
 }
 
 /** Picks and claims, moving past endpoints whose breaker refuses; `first` is tried before asking the policy. */
-export function pickAndClaim(deps: LegDeps, run: Run, stage: PdStage, first?: Endpoint): Claim | RouterError {
+export function pickAndClaim(deps: PdDeps, run: Run, stage: PdStage, first?: Endpoint): Leg | RouterError {
   for (let endpoint = first ?? pick(deps, run, stage); ; endpoint = pick(deps, run, stage)) {
     if (isRouterError(endpoint)) return endpoint;
     const claimed = claim(deps, run, endpoint, stage);
@@ -160,26 +110,22 @@ export function pickAndClaim(deps: LegDeps, run: Run, stage: PdStage, first?: En
   }
 }
 
+/** Sends one leg through the endpoint's upstream. */
+export function sendLeg(deps: PdDeps, leg: Leg, call: { readonly path: string; readonly method: string; readonly headers: Headers; readonly body: Uint8Array | null; readonly signal: AbortSignal; readonly timedOut: () => boolean }) {
+  return (deps.upstreamOf ?? httpUpstreams)(leg.endpoint).send({ endpoint: leg.endpoint, ...call });
+}
+
 /**
- * The client's headers minus hop-by-hop, `xRequestId` as X-Request-Id, the router's key, the DP rank.
- * `rewritten`: the router serialised the body itself. `plainBody`: the router reads this answer, so it must
- * come uncompressed (fetch runs with decompress: false).
+ * A leg that failed before its answer was relayed: counted against the endpoint (`verdict` false or, for a 4xx,
+ * true) or, when the request itself ended, given back without a verdict.
  */
-export function legHeaders(deps: LegDeps, req: ProxyRequest, leg: Claim, xRequestId: string, rewritten: boolean, plainBody: boolean): Headers {
-  const { endpoint } = leg;
-  const extra: Record<string, string> = {};
-  if (rewritten) extra['content-type'] = 'application/json';
-  if (deps.apiKey !== undefined) extra.authorization = `Bearer ${deps.apiKey}`;
-  if (endpoint.dpRank !== undefined) extra['x-data-parallel-rank'] = String(endpoint.dpRank);
-  const headers = upstreamHeaders(req.headers, xRequestId, extra);
-  if (rewritten) headers.delete('content-encoding');
-  if (plainBody) headers.delete('accept-encoding');
-  injectTraceContext(headers, leg.span.context);
-  return headers;
+export function failLeg(deps: PdDeps, leg: Leg, stage: PdStage, error: RouterError, verdict: boolean | undefined): void {
+  closeLeg(deps, leg, { ok: verdict !== false, verdict, error: error.message });
+  if (verdict !== undefined) deps.pd.legFailed(stage, leg.endpoint.id);
 }
 
 /** Ends a request the router answers itself, counted once. */
-export function refuse(deps: LegDeps, run: Run, outcome: PdOutcome, e: RouterError): Response {
+export function refuse(deps: PdDeps, run: Run, outcome: PdOutcome, e: RouterError): Response {
   run.abort.done();
   deps.pd.finished(run.req.route, outcome, (deps.now() - run.req.startedAt) / 1000, undefined);
   run.req.onSettled?.();
@@ -194,48 +140,47 @@ export const abortedError = (run: Run, what: string): RouterError =>
   run.abort.timedOut ? routerError('upstream_timeout', `${what} did not answer before the request deadline`) : routerError('client_closed', 'Client closed the connection');
 
 /**
- * Relays the decode answer to the client unchanged and does the accounting when its body ends. The hooks
- * see only the request's small fields, never `run` or `req`: a long stream must not keep the request's body
- * and parsed JSON alive.
+ * Relays the decode answer to the client unchanged: the shared accounting of every relayed answer, plus PD's
+ * stage metrics. The hooks see only the request's small fields, never `run` or `req`: a long stream must not
+ * keep the request's body and parsed JSON alive.
  */
-export function relayDecode(deps: LegDeps, run: Run, leg: Claim, upstream: Response): Promise<Response> {
-  const { route, requestId, startedAt, onSettled } = run.req;
-  const abort = run.abort;
-  const { endpoint } = leg;
-  const { metrics, pd } = deps;
-  const status = upstream.status;
-  const ok = status >= 200 && status <= 299;
+export function relayDecode(deps: PdDeps, run: Run, leg: Leg, upstream: Response): Promise<Response> {
+  const { req } = run;
+  const { pd } = deps;
+  const { endpoint, sentAt } = leg;
+  const { route } = req;
+  const ok = upstream.status >= 200 && upstream.status <= 299;
   const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   if (!ok) pd.legFailed('decode', endpoint.id);
-  let first = true;
-  const experience = deps.experience?.(run.req.headers, startedAt, endpoint.id, isStream);
-  return relay(upstream, requestId, {
-    servedBy: run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`,
-    stallTimeoutMs: deps.stallTimeoutMs ?? 0,
-    expectDone: streamEndsWithDone(route, run.req.upstreamPath),
-    onChunk(chunk) {
-      experience?.chunk(chunk, deps.now());
-      if (!first) return;
-      first = false;
-      if (isStream) pd.decodeFirstToken(endpoint.id, (deps.now() - leg.sentAt) / 1000);
+  return relayLeg(
+    deps,
+    leg,
+    upstream,
+    {
+      route,
+      upstreamPath: req.upstreamPath,
+      requestId: req.requestId,
+      startedAt: req.startedAt,
+      queueMs: req.queueMs,
+      headers: req.headers,
+      model: typeof req.json?.model === 'string' ? req.json.model : undefined,
+      servedBy: run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`,
+      expectDone: streamEndsWithDone(route, req.upstreamPath),
+      done: run.abort.done,
+      onSettled: req.onSettled,
     },
-    onEnd(outcome) {
-      leg.release();
-      abort.done();
-      const broken = isBrokenOutcome(outcome);
-      if (outcome === 'client_closed') leg.ticket.release();
-      else leg.ticket.record(status < 500 && !broken);
-      if (broken) pd.streamError(endpoint.id);
-      experience?.finish(deps.now(), ok && !broken && outcome !== 'client_closed');
-      const seconds = (deps.now() - startedAt) / 1000;
-      pd.finished(route, outcome === 'client_closed' ? 'client_closed' : broken ? 'stream_error' : ok ? 'success' : 'decode_error', seconds, endpoint.id);
-      metrics.requests.labels(route, statusClass(status)).inc();
-      metrics.requestDuration.labels(route).observe(seconds);
-      metrics.streamOutcomes.labels(route, outcome).inc();
-      if (outcome !== 'complete') deps.log.warn('response body did not complete', { request_id: requestId, route, endpoint: endpoint.id, outcome });
-      onSettled?.();
+    {
+      onFirstByte: (now) => {
+        if (isStream) pd.decodeFirstToken(endpoint.id, (now - sentAt) / 1000);
+      },
+      onEnd: (outcome, status, totalMs) => {
+        const broken = isBrokenOutcome(outcome);
+        if (broken) pd.streamError(endpoint.id);
+        const ended = outcome === 'client_closed' ? 'client_closed' : broken ? 'stream_error' : status >= 200 && status <= 299 ? 'success' : 'decode_error';
+        pd.finished(route, ended, totalMs / 1000, endpoint.id);
+      },
     },
-  });
+  );
 }
 
 /** The message and `param` of an endpoint's error body (OpenAI envelope, vLLM's legacy flat shape, FastAPI's detail). */

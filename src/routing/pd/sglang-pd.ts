@@ -13,26 +13,15 @@
 import { sleep, type RetryPolicy } from '../../core/retry.ts';
 import { isRouterError, routerError, type RouterError } from '../../wire/errors.ts';
 import { mergeLogprobs } from './logprobs-merge.ts';
-import {
-  abortedError,
-  describeFailure,
-  endedBy,
-  legHeaders,
-  pickAndClaim,
-  refuse,
-  relayDecode,
-  startRun,
-  type Claim,
-  type LegDeps,
-  type Run,
-} from './pd-legs.ts';
-import { createPdRouter, isTwoStage, type PdRouter } from './vllm-pd.ts';
-import { callUpstream } from '../proxy.ts';
+import { abortedError, describeFailure, endedBy, failLeg, pickAndClaim, refuse, relayDecode, sendLeg, startRun, type PdDeps, type Run } from './pd-legs.ts';
+import { createPdRouter, isTwoStage } from './vllm-pd.ts';
+import { closeLeg, legHeaders, type Leg } from '../leg.ts';
+import type { Router } from '../router.ts';
 import { drainAnswer, readAnswer } from '../read-answer.ts';
 import { DEFAULT_MAX_ANSWER_BYTES } from '../../net/body-limits.ts';
 import type { Logger } from '../../log/logger.ts';
 
-export interface SglangPdRouterDeps extends LegDeps {
+export interface SglangPdRouterDeps extends PdDeps {
   /** Attempts per request (a new pair each time) and backoff: the regular router's policy. */
   readonly retry: RetryPolicy;
   /** Uniform in [0, 1): bootstrap rooms, backoff jitter. */
@@ -79,30 +68,24 @@ export function withBootstrap(body: Readonly<Json>, prefill: { readonly url: str
 /** How the prefill leg ended. */
 type PrefillEnd = { readonly ok: true; readonly json: Json | undefined } | { readonly ok: false; readonly error: RouterError };
 
-export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
+export function createSglangPdRouter(deps: SglangPdRouterDeps): Router {
   const { pd, retry, log } = deps;
   const enc = new TextEncoder();
   const decoder = new TextDecoder();
   const maxAnswerBytes = deps.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
 
   /** Runs the prefill leg to its end (body drained, or parsed when `parse`), with its accounting. */
-  async function prefillLeg(leg: Claim, call: Promise<Response | RouterError>, signal: AbortSignal, parse: boolean): Promise<PrefillEnd> {
+  async function prefillLeg(leg: Leg, call: Promise<Response | RouterError>, signal: AbortSignal, parse: boolean): Promise<PrefillEnd> {
     const { endpoint } = leg;
     const fail = (error: RouterError, breakerSuccess = false): PrefillEnd => {
-      leg.release();
       // Aborted by the router or the client: not the endpoint's fault.
-      if (signal.aborted) leg.ticket.release();
-      else {
-        leg.ticket.record(breakerSuccess);
-        pd.legFailed('prefill', endpoint.id);
-      }
+      failLeg(deps, leg, 'prefill', error, signal.aborted ? undefined : breakerSuccess);
       return { ok: false, error };
     };
     const upstream = await call;
     if (isRouterError(upstream)) return fail(routerError(upstream.kind, `Prefill endpoint ${endpoint.id} failed: ${upstream.message}`));
     const succeeded = (json: unknown): PrefillEnd => {
-      leg.release();
-      leg.ticket.record(true);
+      closeLeg(deps, leg, { ok: true, verdict: true });
       pd.prefillDone(endpoint.id, (deps.now() - leg.sentAt) / 1000);
       return { ok: true, json: typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Json) : undefined };
     };
@@ -134,16 +117,12 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
     if (isRouterError(prefill)) return refuse(deps, run, 'no_endpoint', prefill);
     const decode = pickAndClaim(deps, run, 'decode');
     if (isRouterError(decode)) {
-      prefill.ticket.release();
-      prefill.release();
+      closeLeg(deps, prefill, { ok: true, verdict: undefined });
       return refuse(deps, run, 'no_endpoint', decode);
     }
     const text = withBootstrap(run.body, prefill.endpoint, deps.random);
     if (isRouterError(text)) {
-      for (const leg of [prefill, decode]) {
-        leg.ticket.release();
-        leg.release();
-      }
+      for (const leg of [prefill, decode]) closeLeg(deps, leg, { ok: true, verdict: undefined });
       return refuse(deps, run, 'invalid_request', text);
     }
     const bytes = enc.encode(text);
@@ -154,11 +133,11 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
       prefill: AbortSignal.any([run.abort.signal, legAborts.prefill.signal, AbortSignal.timeout(deps.requestTimeoutMs)]),
       decode: AbortSignal.any([run.abort.signal, legAborts.decode.signal]),
     };
-    const send = (leg: Claim, stage: 'prefill' | 'decode', plainBody: boolean) =>
-      callUpstream({
-        url: leg.endpoint.url + run.req.upstreamPath,
+    const send = (leg: Leg, stage: 'prefill' | 'decode', plainBody: boolean) =>
+      sendLeg(deps, leg, {
+        path: run.req.upstreamPath,
         method: 'POST',
-        headers: legHeaders(deps, run.req, leg, run.req.requestId, true, plainBody),
+        headers: legHeaders(deps, run.req.headers, leg, run.req.requestId, { rewritten: true, plainBody }),
         body: bytes,
         signal: signals[stage],
         timedOut: () => run.abort.timedOut,
@@ -173,21 +152,16 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
       legAborts.decode.abort();
       const late = await decodeCall;
       if (!isRouterError(late)) await late.body?.cancel().catch(() => {});
-      decode.ticket.release();
-      decode.release();
+      closeLeg(deps, decode, { ok: true, verdict: undefined });
       return { retry: first.error, outcome: 'prefill_error' };
     }
     const upstream = await decodeCall;
     if (isRouterError(upstream) || (!last && retry.isRetryableStatus(upstream.status))) {
       if (!isRouterError(upstream)) await upstream.body?.cancel().catch(() => {});
       legAborts.prefill.abort();
-      decode.release();
-      if (endedBy(run, isRouterError(upstream) ? upstream : undefined)) decode.ticket.release();
-      else {
-        decode.ticket.record(!isRouterError(upstream) && upstream.status < 500);
-        pd.legFailed('decode', decode.endpoint.id);
-      }
       const error = isRouterError(upstream) ? routerError(upstream.kind, `Decode endpoint ${decode.endpoint.id} failed: ${upstream.message}`) : routerError('upstream_error', `Decode endpoint ${decode.endpoint.id} answered ${upstream.status}`, { status: upstream.status });
+      const ended = endedBy(run, isRouterError(upstream) ? upstream : undefined) !== undefined;
+      failLeg(deps, decode, 'decode', error, ended ? undefined : !isRouterError(upstream) && upstream.status < 500);
       return { retry: error, outcome: 'decode_error' };
     }
     // A decode that refused the request will never pull the KV: stop the prefill's work.
@@ -200,9 +174,7 @@ export function createSglangPdRouter(deps: SglangPdRouterDeps): PdRouter {
     if (prefillJson === undefined || !upstream.ok) return relayDecode(deps, run, decode, upstream);
     const decodeBytes = await readAnswer(upstream, maxAnswerBytes);
     if (isRouterError(decodeBytes)) {
-      decode.release();
-      if (decodeBytes.kind === 'upstream_too_large') decode.ticket.release();
-      else decode.ticket.record(false);
+      closeLeg(deps, decode, { ok: false, verdict: decodeBytes.kind === 'upstream_too_large' ? undefined : false, error: decodeBytes.message });
       pd.legFailed('decode', decode.endpoint.id);
       return refuse(deps, run, endedBy(run) ?? 'decode_error', routerError(decodeBytes.kind, `Decode endpoint ${decode.endpoint.id} ${decodeBytes.message}`));
     }

@@ -30,25 +30,25 @@ import {
   claim,
   describeFailure,
   endedBy,
-  legHeaders,
+  failLeg,
   pick,
   pickAndClaim,
   refuse,
   relayDecode,
+  sendLeg,
   startRun,
-  type Claim,
-  type LegDeps,
+  type PdDeps,
   type PdStage,
   type Run,
 } from './pd-legs.ts';
-import { callUpstream } from '../proxy.ts';
+import { closeLeg, legHeaders, type Leg } from '../leg.ts';
 import { readAnswer } from '../read-answer.ts';
 import { DEFAULT_MAX_ANSWER_BYTES } from '../../net/body-limits.ts';
-import type { ProxyRequest } from '../regular.ts';
+import type { ProxyRequest, Router } from '../router.ts';
 
 export { noopPdRecorder, pdRecorder, type PdMetricSet, type PdOutcome, type PdRecorder } from './pd-legs.ts';
 
-export interface PdRouterDeps extends LegDeps {
+export interface PdRouterDeps extends PdDeps {
   readonly connector: KvConnector;
   /** Required with the Mooncake connector. */
   readonly mooncake?: MooncakeBootstrap;
@@ -58,10 +58,6 @@ export interface PdRouterDeps extends LegDeps {
   readonly retry: RetryPolicy;
   /** Uniform in [0, 1): request ids, transfer ids, backoff jitter. */
   readonly random: () => number;
-}
-
-export interface PdRouter {
-  route(req: ProxyRequest): Promise<Response>;
 }
 
 const GENERATION_ROUTES: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/generate', '/v1/responses']);
@@ -77,7 +73,7 @@ const enc = new TextEncoder();
 const decoder = new TextDecoder();
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export function createPdRouter(deps: PdRouterDeps): PdRouter {
+export function createPdRouter(deps: PdRouterDeps): Router {
   const { pd, retry, log } = deps;
   const maxAnswerBytes = deps.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
   if (deps.connector === 'mooncake' && deps.mooncake === undefined) throw new Error('createPdRouter: the Mooncake connector needs deps.mooncake');
@@ -96,18 +92,19 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
     return sleep(retry.backoffMs(n - 1, deps.random), run.abort.signal);
   };
 
-  async function prefillOnce(run: Run, leg: Claim, plan: KvPlan, xRequestId: string): Promise<PrefillResult> {
+  /** Runs the prefill leg to its end, the leg closed with its verdict whatever happens. */
+  async function prefillOnce(run: Run, leg: Leg, plan: KvPlan, xRequestId: string): Promise<PrefillResult> {
     const { endpoint } = leg;
     run.prefillId = endpoint.id;
     const failure = (error: RouterError, retryable: boolean, breakerSuccess = false): PrefillResult => {
-      leg.ticket.record(breakerSuccess);
-      pd.legFailed('prefill', endpoint.id);
+      failLeg(deps, leg, 'prefill', error, breakerSuccess);
       return { ok: false, error, retryable };
     };
     // The request ended (client gone, deadline): not the endpoint's fault, so no outcome for its breaker.
     const ended = (): PrefillResult => {
-      leg.ticket.release();
-      return { ok: false, error: abortedError(run, `Prefill endpoint ${endpoint.id}`), retryable: false };
+      const error = abortedError(run, `Prefill endpoint ${endpoint.id}`);
+      failLeg(deps, leg, 'prefill', error, undefined);
+      return { ok: false, error, retryable: false };
     };
     let engineId: string | undefined;
     if (plan.connector === 'mooncake') {
@@ -117,10 +114,10 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
       engineId = id;
     }
     const body = { ...prefillRequest(run.body, prefillShapeOf(run.req.upstreamPath)), kv_transfer_params: prefillKvParams(plan) };
-    const upstream = await callUpstream({
-      url: endpoint.url + run.req.upstreamPath,
+    const upstream = await sendLeg(deps, leg, {
+      path: run.req.upstreamPath,
       method: 'POST',
-      headers: legHeaders(deps, run.req, leg, xRequestId, true, true),
+      headers: legHeaders(deps, run.req.headers, leg, xRequestId, { rewritten: true, plainBody: true }),
       body: enc.encode(JSON.stringify(body)),
       signal: run.abort.signal,
       timedOut: () => run.abort.timedOut,
@@ -137,7 +134,7 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
       if (read.kind !== 'upstream_too_large') return failure(error, true);
       // Too large for the router to take: not retried (another endpoint would answer this request alike)
       // and no outcome for the breaker (a long prompt with prompt_logprobs is not the endpoint's fault).
-      leg.ticket.release();
+      closeLeg(deps, leg, { ok: false, verdict: undefined, error: error.message });
       pd.legFailed('prefill', endpoint.id);
       return { ok: false, error, retryable: false };
     }
@@ -157,7 +154,7 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
       json = undefined;
     }
     if (!isObject(json)) return failure(routerError('upstream_error', `Prefill endpoint ${endpoint.id} answered ${upstream.status} with a body that is not a JSON object`), true);
-    leg.ticket.record(true);
+    closeLeg(deps, leg, { ok: true, verdict: true });
     pd.prefillDone(endpoint.id, (deps.now() - leg.sentAt) / 1000);
     return { ok: true, json, output: { kvTransferParams: json.kv_transfer_params, engineId } };
   }
@@ -170,14 +167,12 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
       if (isRouterError(leg)) return refuse(deps, run, 'no_endpoint', leg);
       const plan = planFor(leg.endpoint);
       if (isRouterError(plan)) {
-        leg.ticket.release();
-        leg.release();
+        closeLeg(deps, leg, { ok: true, verdict: undefined });
         return refuse(deps, run, 'no_endpoint', plan);
       }
       const xRequestId = pdRequestId(leg.endpoint.kvAddress, decode.kvAddress, deps.random);
       if (log.enabled('debug')) log.debug('pd prefill', { request_id: run.req.requestId, pd_request_id: xRequestId, prefill: leg.endpoint.id, decode: decode.id, attempt: n + 1 });
       const result = await prefillOnce(run, leg, plan, xRequestId);
-      leg.release();
       if (result.ok) return { json: result.json, output: result.output, xRequestId, plan };
       const ended = endedBy(run, result.error);
       if (ended !== undefined) return refuse(deps, run, ended, result.error);
@@ -200,32 +195,28 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
       if (isRouterError(leg)) return refuse(deps, run, 'no_endpoint', leg);
       const { endpoint } = leg;
       const last = n + 1 >= retry.maxAttempts;
-      const upstream = await callUpstream({
-        url: endpoint.url + req.upstreamPath,
+      const upstream = await sendLeg(deps, leg, {
+        path: req.upstreamPath,
         method: req.method,
-        headers: legHeaders(deps, req, leg, xRequestId, rewritten, merge),
+        headers: legHeaders(deps, req.headers, leg, xRequestId, { rewritten, plainBody: merge }),
         body: bytes,
         signal: run.abort.signal,
         timedOut: () => run.abort.timedOut,
       });
       if (isRouterError(upstream)) {
-        leg.release();
         const ended = endedBy(run, upstream);
         if (ended !== undefined) {
-          leg.ticket.release();
+          failLeg(deps, leg, 'decode', upstream, undefined);
           return refuse(deps, run, ended, ended === 'timeout' ? abortedError(run, `Decode endpoint ${endpoint.id}`) : upstream);
         }
-        leg.ticket.record(false);
-        pd.legFailed('decode', endpoint.id);
+        failLeg(deps, leg, 'decode', upstream, false);
         run.failed.decode.add(endpoint.id);
         if (!last && retry.isRetryableError(upstream)) continue;
         return refuse(deps, run, 'decode_error', routerError(upstream.kind, `Decode endpoint ${endpoint.id} failed: ${upstream.message}`));
       }
       if (!last && retry.isRetryableStatus(upstream.status)) {
-        leg.ticket.record(upstream.status < 500);
-        pd.legFailed('decode', endpoint.id);
         await upstream.body?.cancel().catch(() => {});
-        leg.release();
+        failLeg(deps, leg, 'decode', routerError('upstream_error', `answered ${upstream.status}`, { status: upstream.status }), upstream.status < 500);
         run.failed.decode.add(endpoint.id);
         log.info('pd decode failed before answering, trying another decode endpoint', { request_id: req.requestId, endpoint: endpoint.id, status: upstream.status, attempt: n + 1 });
         continue;
@@ -237,23 +228,24 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
   }
 
   /** The decode body with the prefill's logprobs merged in (non-streaming answers, read whole up to the cap). */
-  async function withPrefillLogprobs(run: Run, leg: Claim, upstream: Response, prefillJson: Json): Promise<Response | RouterError> {
+  async function withPrefillLogprobs(run: Run, leg: Leg, upstream: Response, prefillJson: Json): Promise<Response | RouterError> {
     const bytes = await readAnswer(upstream, maxAnswerBytes);
     if (isRouterError(bytes)) {
-      leg.release();
       if (run.abort.signal.aborted) {
-        leg.ticket.release();
-        return abortedError(run, `Decode endpoint ${leg.endpoint.id}`);
+        const error = abortedError(run, `Decode endpoint ${leg.endpoint.id}`);
+        failLeg(deps, leg, 'decode', error, undefined);
+        return error;
       }
+      const error = routerError(bytes.kind, `Decode endpoint ${leg.endpoint.id} ${bytes.message}`);
       // Too large is the request's size, not the endpoint's fault (see prefillOnce); a break-off is.
       if (bytes.kind === 'upstream_too_large') {
-        leg.ticket.release();
+        closeLeg(deps, leg, { ok: false, verdict: undefined, error: error.message });
         pd.legFailed('decode', leg.endpoint.id);
       } else {
-        leg.ticket.record(false);
+        closeLeg(deps, leg, { ok: false, verdict: false, error: error.message });
         pd.streamError(leg.endpoint.id);
       }
-      return routerError(bytes.kind, `Decode endpoint ${leg.endpoint.id} ${bytes.message}`);
+      return error;
     }
     let json: unknown;
     try {
@@ -271,40 +263,32 @@ export function createPdRouter(deps: PdRouterDeps): PdRouter {
     if (isRouterError(prefill)) return refuse(deps, run, 'no_endpoint', prefill);
     const decodeLeg = claim(deps, run, decode, 'decode');
     if (decodeLeg === undefined) {
-      prefill.ticket.release();
-      prefill.release();
+      closeLeg(deps, prefill, { ok: true, verdict: undefined });
       return refuse(deps, run, 'no_endpoint', routerError('no_available_endpoints', `Decode endpoint ${decode.id} cannot take requests (circuit open)`));
     }
     const plan = planFor(prefill.endpoint) as KvPlan;
     const xRequestId = pdRequestId(prefill.endpoint.kvAddress, decode.kvAddress, deps.random);
     const decodeAbort = new AbortController();
-    const decodeCall = callUpstream({
-      url: decode.url + run.req.upstreamPath,
+    const decodeCall = sendLeg(deps, decodeLeg, {
+      path: run.req.upstreamPath,
       method: 'POST',
-      headers: legHeaders(deps, run.req, decodeLeg, xRequestId, true, false),
+      headers: legHeaders(deps, run.req.headers, decodeLeg, xRequestId, { rewritten: true }),
       body: enc.encode(JSON.stringify({ ...run.body, kv_transfer_params: decodeKvParams(plan, { kvTransferParams: undefined }) })),
       signal: AbortSignal.any([run.abort.signal, decodeAbort.signal]),
       timedOut: () => run.abort.timedOut,
     });
     const result = await prefillOnce(run, prefill, plan, xRequestId);
-    prefill.release();
     if (!result.ok) {
       decodeAbort.abort();
       const upstream = await decodeCall;
       if (!isRouterError(upstream)) await upstream.body?.cancel().catch(() => {});
-      decodeLeg.ticket.release();
-      decodeLeg.release();
+      closeLeg(deps, decodeLeg, { ok: true, verdict: undefined });
       return refuse(deps, run, endedBy(run, result.error) ?? 'prefill_error', result.error);
     }
     const upstream = await decodeCall;
     if (isRouterError(upstream)) {
-      decodeLeg.release();
       const ended = endedBy(run, upstream);
-      if (ended !== undefined) decodeLeg.ticket.release();
-      else {
-        decodeLeg.ticket.record(false);
-        pd.legFailed('decode', decode.id);
-      }
+      failLeg(deps, decodeLeg, 'decode', upstream, ended === undefined ? false : undefined);
       return refuse(deps, run, ended ?? 'decode_error', routerError(upstream.kind, `Decode endpoint ${decode.id} failed: ${upstream.message}`));
     }
     return relayDecode(deps, run, decodeLeg, upstream);

@@ -17,6 +17,7 @@ import { createPolicy } from '../../../src/policies/index.ts';
 import type { PolicyName } from '../../../src/config/policy-names.ts';
 import { createPdRouter, type PdOutcome, type PdRecorder } from '../../../src/routing/pd/vllm-pd.ts';
 import { createSglangPdRouter } from '../../../src/routing/pd/sglang-pd.ts';
+import { createEndpointStats } from '../../../src/signals/endpoint-stats.ts';
 
 export type RecordedEvent =
   | { type: 'legStarted' | 'legFailed'; stage: 'prefill' | 'decode'; worker: string }
@@ -103,6 +104,8 @@ export async function startPdTestServer(options: PdHarnessOptions): Promise<PdHa
     requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     apiKey: options.apiKey,
     maxAnswerBytes: options.maxAnswerBytes,
+    stats: createEndpointStats(),
+    modelLabel: (m: string | undefined) => m ?? 'unknown',
   };
   const moriio = options.moriio;
   const router =

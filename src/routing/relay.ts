@@ -1,71 +1,8 @@
-// One upstream HTTP call, and the relay of its response to the client with the same bytes, chunk by chunk.
+// The relay of an endpoint's answer to the client with the same bytes, chunk by chunk, with hooks for the accounting.
 import { errorBody, routerError, sseErrorFrame, statusOf, type RouterError } from '../wire/errors.ts';
 import { downstreamHeaders } from '../wire/forward-headers.ts';
-import { outboundFetch } from '../net/fetch.ts';
 import { createDoneWatch } from './sse-done.ts';
 import { createStallGuard } from './stall-guard.ts';
-
-export interface UpstreamCall {
-  readonly url: string;
-  readonly method: string;
-  readonly headers: Headers;
-  readonly body: Uint8Array | null;
-  /** Aborts when the client goes away or the request deadline passes. */
-  readonly signal: AbortSignal;
-  /** Which of the two it was: a timeout, rather than a vanished client. */
-  readonly timedOut: () => boolean;
-}
-
-/**
- * Bodies from this size go upstream as a stream of slices of the same buffer, with their Content-Length:
- * fetch copies a buffer body whole before sending it, which for a large body is one more copy at the peak.
- */
-const SLICED_BODY_FROM = 1024 * 1024;
-const SLICE_BYTES = 256 * 1024;
-
-export async function callUpstream(call: UpstreamCall): Promise<Response | RouterError> {
-  const body = call.body !== null && call.body.byteLength >= SLICED_BODY_FROM ? slicedBody(call.body, call.headers) : call.body;
-  try {
-    return await outboundFetch(call.url, {
-      method: call.method,
-      headers: call.headers,
-      body,
-      signal: call.signal,
-      redirect: 'manual',
-      // The bytes go to the client as the endpoint sent them, content-encoding included.
-      decompress: false,
-    });
-  } catch (e) {
-    if (call.timedOut()) return routerError('upstream_timeout', `Endpoint did not answer in time (${new URL(call.url).origin})`);
-    if (call.signal.aborted) return routerError('client_closed', 'Client closed the connection');
-    return routerError('upstream_unreachable', `Endpoint ${new URL(call.url).origin} is unreachable: ${(e as Error).message}`);
-  }
-}
-
-/** `bytes` as a stream of views (no copy); the reference is dropped once the last slice is out. */
-function slicedBody(bytes: Uint8Array, headers: Headers): ReadableStream<Uint8Array> {
-  headers.set('content-length', String(bytes.byteLength));
-  let rest: Uint8Array | undefined = bytes;
-  let offset = 0;
-  return new ReadableStream<Uint8Array>(
-    {
-      pull(controller) {
-        if (rest === undefined) return;
-        const end = Math.min(offset + SLICE_BYTES, rest.byteLength);
-        controller.enqueue(rest.subarray(offset, end));
-        offset = end;
-        if (offset === rest.byteLength) {
-          rest = undefined;
-          controller.close();
-        }
-      },
-      cancel() {
-        rest = undefined;
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
 
 /**
  * How a relayed body ended. `truncated`: a chat or completions stream that closed cleanly without

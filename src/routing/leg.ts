@@ -1,0 +1,223 @@
+// One leg of a request at one endpoint, for every router: claimed (breaker ticket, in-flight count, span,
+// stats), sent with the endpoint's headers, and accounted for once its answer ends (endpoint stats, metrics,
+// breaker outcome, access log). The regular router runs one leg per attempt; PD runs a prefill and a decode leg.
+import type { BreakerTicket } from '../core/circuit-breaker.ts';
+import type { Endpoint } from '../core/endpoint.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { EndpointStats } from '../signals/endpoint-stats.ts';
+import type { ExperienceFactory } from '../signals/experience.ts';
+import { createStreamMeter } from '../signals/stream-meter.ts';
+import { injectTraceContext } from '../tracing/traceparent.ts';
+import { NOOP_SPAN, type Span, type Tracer } from '../tracing/tracer.ts';
+import { statusClass } from '../wire/errors.ts';
+import { upstreamHeaders } from '../wire/forward-headers.ts';
+import { isBrokenOutcome, relay, type StreamOutcome } from './relay.ts';
+
+export interface LegDeps {
+  readonly metrics: Metrics;
+  readonly stats: EndpointStats;
+  readonly log: Logger;
+  /** Milliseconds on a monotonic clock. */
+  readonly now: () => number;
+  /** Sent as the bearer token to endpoints instead of the client's, when configured (--api-key). */
+  readonly apiKey: string | undefined;
+  /** Spans for each leg (default: none). */
+  readonly tracer?: Tracer;
+  /** Cut a relayed stream that sends nothing for this long (0 or unset: never). */
+  readonly stallTimeoutMs?: number;
+  /** The user's experience of each answer (SLA, stream QoE, time by priority). */
+  readonly experience?: ExperienceFactory;
+  /** Bounded metric label for the client-supplied model name. */
+  readonly modelLabel: (model: string | undefined) => string;
+}
+
+/** An endpoint holding one leg: its breaker ticket, and its in-flight count and span given back by `release`. */
+export interface Leg {
+  readonly endpoint: Endpoint;
+  readonly ticket: BreakerTicket;
+  /** `now()` when the leg was claimed. */
+  readonly sentAt: number;
+  /** The leg's client span (NOOP_SPAN when not traced); its context goes upstream as `traceparent`. */
+  readonly span: Span;
+  /** The answer is over: the endpoint's in-flight count back, the span ended with `error` as its status. Once. */
+  release(error?: string): void;
+}
+
+/** Who claims a leg, for the decision metric and the span. */
+export interface LegClaim {
+  /** The policy that chose the endpoint. */
+  readonly policy: string;
+  /** The span's name (`upstream`, `prefill leg`…). */
+  readonly spanName: string;
+  /** The request's server span; no parent, no span. */
+  readonly parent: Span | undefined;
+  readonly attributes: Readonly<Record<string, string | number>>;
+}
+
+/** Takes `endpoint` for one leg, or undefined when its breaker refuses (a half-open probe slot is taken). */
+export function claimLeg(deps: LegDeps, endpoint: Endpoint, claim: LegClaim): Leg | undefined {
+  const ticket = endpoint.breaker.acquire();
+  if (ticket === undefined) return undefined;
+  const { metrics } = deps;
+  // No server span (tracing off, excluded path): no child either, and the client's own traceparent passes through.
+  const span =
+    deps.tracer?.enabled && claim.parent !== undefined
+      ? deps.tracer.startSpan(claim.spanName, { parent: claim.parent.context, kind: 'client', attributes: { 'server.address': endpoint.id, ...claim.attributes } })
+      : NOOP_SPAN;
+  endpoint.inFlight++;
+  metrics.running.labels(endpoint.id).inc();
+  metrics.processed.labels(endpoint.id).inc();
+  metrics.policyDecisions.labels(claim.policy, endpoint.id).inc();
+  const sentAt = deps.now();
+  deps.stats.started(endpoint.id, sentAt);
+  let released = false;
+  return {
+    endpoint,
+    ticket,
+    sentAt,
+    span,
+    release(error) {
+      if (released) return;
+      released = true;
+      endpoint.inFlight--;
+      metrics.running.labels(endpoint.id).dec();
+      if (error !== undefined) span.setStatus(error);
+      span.end();
+    },
+  };
+}
+
+/** The breaker's verdict on a leg; `undefined` gives the ticket back without one (the request itself ended). */
+export function judgeLeg(deps: LegDeps, leg: Leg, success: boolean | undefined): void {
+  if (success === undefined) {
+    leg.ticket.release();
+    return;
+  }
+  leg.ticket.record(success);
+  deps.metrics.cbOutcomes.labels(leg.endpoint.id, success ? 'success' : 'failure').inc();
+}
+
+/**
+ * A leg that ends without its answer being relayed (a transport error, a status retried elsewhere, an answer
+ * the router read whole): the endpoint back, its stats, the breaker's verdict.
+ */
+export function closeLeg(deps: LegDeps, leg: Leg, end: { readonly ok: boolean; readonly verdict: boolean | undefined; readonly error?: string }): void {
+  leg.release(end.error);
+  deps.stats.finished(leg.endpoint.id, { ok: end.ok, sawFirstByte: false });
+  judgeLeg(deps, leg, end.verdict);
+}
+
+export interface LegHeaderOptions {
+  /** The router serialised the body itself (its content-type is JSON, and not compressed). */
+  readonly rewritten?: boolean;
+  /** The router reads this answer, so it must come uncompressed (fetch runs with decompress: false). */
+  readonly plainBody?: boolean;
+}
+
+/** The client's headers minus hop-by-hop, `requestId` as X-Request-Id, the router's key, the DP rank, the leg's traceparent. */
+export function legHeaders(deps: LegDeps, client: Headers, leg: Leg, requestId: string, options: LegHeaderOptions = {}): Headers {
+  const extra: Record<string, string> = {};
+  if (options.rewritten) extra['content-type'] = 'application/json';
+  if (deps.apiKey !== undefined) extra.authorization = `Bearer ${deps.apiKey}`;
+  if (leg.endpoint.dpRank !== undefined) extra['x-data-parallel-rank'] = String(leg.endpoint.dpRank);
+  const headers = upstreamHeaders(client, requestId, extra);
+  if (options.rewritten) headers.delete('content-encoding');
+  if (options.plainBody) headers.delete('accept-encoding');
+  injectTraceContext(headers, leg.span.context);
+  return headers;
+}
+
+/** The request's small fields the accounting needs: never the request itself, whose body a long stream must not keep alive. */
+export interface AnswerContext {
+  readonly route: string;
+  readonly upstreamPath: string;
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly queueMs?: number;
+  /** The client's headers (the experience recorder reads the QoE ones). */
+  readonly headers: Headers;
+  /** The body's `model`, raw (labelled here). */
+  readonly model: string | undefined;
+  /** Sent as `x-served-by`. */
+  readonly servedBy: string;
+  /** Whether a 2xx SSE answer must end with `data: [DONE]` (sse-done.ts). */
+  readonly expectDone: boolean;
+  /** The router's own end of the request, before `onSettled` (disarm its deadline). */
+  readonly done?: () => void;
+  readonly onSettled?: () => void;
+}
+
+/** What a router adds to the shared accounting (PD's stage metrics). */
+export interface AnswerHooks {
+  onFirstByte?(now: number): void;
+  onEnd?(outcome: StreamOutcome, status: number, totalMs: number): void;
+}
+
+/** Relays the leg's answer to the client unchanged and accounts for it once its body ends. */
+export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: AnswerContext, hooks: AnswerHooks = {}): Promise<Response> {
+  const { metrics } = deps;
+  const { endpoint } = leg;
+  const { route, startedAt } = ctx;
+  const status = upstream.status;
+  const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
+  const model = deps.modelLabel(ctx.model);
+  const itl = isStream ? metrics.itl.labels(endpoint.id, model) : undefined;
+  const meter = createStreamMeter(startedAt, itl && ((gap) => itl.observe(gap / 1000)));
+  const experience = deps.experience?.(ctx.headers, startedAt, endpoint.id, isStream);
+  let sawFirstByte = false;
+  return relay(upstream, ctx.requestId, {
+    servedBy: ctx.servedBy,
+    stallTimeoutMs: deps.stallTimeoutMs,
+    expectDone: ctx.expectDone,
+    onChunk(chunk) {
+      const now = deps.now();
+      if (!sawFirstByte) {
+        sawFirstByte = true;
+        if (isStream) {
+          metrics.ttft.labels(endpoint.id, model).observe((now - startedAt) / 1000);
+          deps.stats.firstByte(endpoint.id, now - startedAt);
+        }
+        hooks.onFirstByte?.(now);
+      }
+      meter.chunk(chunk, now);
+      experience?.chunk(chunk, now);
+    },
+    onEnd(outcome: StreamOutcome) {
+      const failure = status >= 500 || isBrokenOutcome(outcome);
+      leg.release(failure || outcome === 'client_closed' ? (outcome === 'complete' ? `status ${status}` : outcome) : undefined);
+      const summary = meter.finish(deps.now());
+      experience?.finish(deps.now(), !failure && outcome !== 'client_closed' && status < 400);
+      judgeLeg(deps, leg, outcome === 'client_closed' ? undefined : !failure);
+      deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
+      metrics.requests.labels(route, statusClass(status)).inc();
+      metrics.requestDuration.labels(route).observe(summary.totalMs / 1000);
+      metrics.streamOutcomes.labels(route, outcome).inc();
+      metrics.e2e.labels(endpoint.id, model).observe(summary.totalMs / 1000);
+      if (summary.usage) {
+        metrics.promptTokens.labels(endpoint.id, model).inc(summary.usage.promptTokens);
+        metrics.completionTokens.labels(endpoint.id, model).inc(summary.usage.completionTokens);
+      }
+      if (summary.tokensPerSecond !== undefined) metrics.tokensPerSecond.labels(endpoint.id, model).observe(summary.tokensPerSecond);
+      if (deps.log.enabled('info'))
+        deps.log.info('request', {
+          request_id: ctx.requestId,
+          route,
+          model,
+          endpoint: ctx.servedBy,
+          status,
+          outcome,
+          queue_ms: round(ctx.queueMs),
+          ttft_ms: isStream ? round(summary.ttftMs) : undefined,
+          total_ms: round(summary.totalMs),
+          prompt_tokens: summary.usage?.promptTokens,
+          completion_tokens: summary.usage?.completionTokens,
+        });
+      hooks.onEnd?.(outcome, status, summary.totalMs);
+      ctx.done?.();
+      ctx.onSettled?.();
+    },
+  });
+}
+
+const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 10) / 10);
