@@ -1,5 +1,5 @@
 // The relay of an endpoint's answer to the client with the same bytes, chunk by chunk, with hooks for the accounting.
-import { errorBody, routerError, sseErrorFrame, statusOf, type RouterError } from '../wire/errors.ts';
+import { errorBody, routerError, sseErrorFrame, statusOf } from '../wire/errors.ts';
 import { downstreamHeaders } from '../wire/forward-headers.ts';
 import { createDoneWatch } from './sse-done.ts';
 import { createStallGuard } from './stall-guard.ts';

@@ -303,7 +303,7 @@ describe('credentials and scope', () => {
       const tokenFile = join(dir, 'token');
       writeFileSync(tokenFile, 'first-token\n');
       await using k8s = FakeKubernetes.start({ token: 'first-token' });
-      await using w = watchFake(k8s, { credentials: { ...credentialsFor(k8s), auth: { kind: 'token_file', path: tokenFile } } });
+      await using _watch = watchFake(k8s, { credentials: { ...credentialsFor(k8s), auth: { kind: 'token_file', path: tokenFile } } });
       await k8s.until(() => k8s.openWatches === 1);
 
       writeFileSync(tokenFile, 'second-token\n');

@@ -1,7 +1,7 @@
 // The contract every registered policy keeps, run for each entry of POLICIES.
 import { afterEach, describe, expect, test } from 'bun:test';
 import { type Endpoint, isAvailable } from '../../src/core/endpoint.ts';
-import { createPolicy, POLICIES } from '../../src/policies/index.ts';
+import { POLICIES } from '../../src/policies/index.ts';
 import type { Policy, PolicyFactory, RoutingRequest, SelectContext } from '../../src/policies/types.ts';
 import { chat, deps, endpoint, endpoints, fixedBreaker, mulberry32, request } from './routing-fixtures.ts';
 
