@@ -2,15 +2,14 @@
 // waiting, KV-cache usage) and what the latest interval between two scrapes observed (prefix-cache hit
 // rate, TTFT, ITL and e2e latency), from the deltas of counters and histograms.
 //
-// Both the current and the pre-0.11 metric names are read (vllm/v1/metrics/loggers.py; the old names before vLLM 0.11), summed over the `engine`
-// (data-parallel rank) and `model_name` labels. A failed scrape keeps the last values but marks the
+// vllm-metrics.ts fetches and reads each page (current and pre-0.11 names, summed over the `engine`
+// (data-parallel rank) and `model_name` labels). A failed scrape keeps the last values but marks the
 // snapshot stale: a dead engine must never look like an idle one (production-stack dropped it from the
 // map, and its policies then read zeros).
 import type { Logger } from '../log/logger.ts';
-import { ENGINE_DOCUMENT_MAX_BYTES } from '../net/body-limits.ts';
-import { isSuccess, probe } from '../net/probe.ts';
 import { redirectNote } from '../net/redirect.ts';
-import { histogramOf, meanOf, parsePromText, sumOf, type Exposition, type HistogramData, type LabelFilter } from './prom-text.ts';
+import type { Exposition, HistogramData } from './prom-text.ts';
+import { fetchVllmMetrics, readEngine, type Reading } from './vllm-metrics.ts';
 
 /** What one interval's histogram observations say. */
 export interface LatencyWindow {
@@ -87,33 +86,6 @@ export interface EngineMetricsOptions {
   readonly log?: Logger;
 }
 
-/** Sample names, newest first; the first one present wins. Counters are read with and without `_total`. */
-const NAMES = {
-  running: ['vllm:num_requests_running'],
-  waiting: ['vllm:num_requests_waiting'],
-  kvUsage: ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc'],
-  hits: ['vllm:prefix_cache_hits_total', 'vllm:prefix_cache_hits', 'vllm:gpu_prefix_cache_hits_total', 'vllm:gpu_prefix_cache_hits'],
-  queries: ['vllm:prefix_cache_queries_total', 'vllm:prefix_cache_queries', 'vllm:gpu_prefix_cache_queries_total', 'vllm:gpu_prefix_cache_queries'],
-  ttft: ['vllm:time_to_first_token_seconds'],
-  itl: ['vllm:inter_token_latency_seconds', 'vllm:time_per_output_token_seconds'],
-  e2e: ['vllm:e2e_request_latency_seconds'],
-} as const;
-const LEGACY_KV = 'vllm:gpu_cache_usage_perc';
-
-/** One scrape's cumulative values for one endpoint. */
-interface Reading {
-  engines: number;
-  legacy: boolean;
-  running: number | undefined;
-  waiting: number | undefined;
-  kvUsage: number | undefined;
-  hits: number | undefined;
-  queries: number | undefined;
-  ttft: HistogramData | undefined;
-  itl: HistogramData | undefined;
-  e2e: HistogramData | undefined;
-}
-
 /** A latency window as kept: stamped with the scrape that closed it; its age is computed on read. */
 type StoredWindow = Omit<LatencyWindow, 'ageMs'> & { readonly at: number };
 
@@ -142,18 +114,14 @@ export function createEngineMetrics(options: EngineMetricsOptions): EngineMetric
   let round: Promise<void> | undefined;
   let started = false;
 
-  // On node:http (net/probe.ts): streams holding every fetch slot must not make a live engine look stale.
-  const fetchText = async (url: string): Promise<{ text: string } | { error: string }> => {
-    const answer = await probe({
-      url: `${url}/metrics`,
-      headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
-      timeoutMs: options.timeoutMs,
-      maxBodyBytes: ENGINE_DOCUMENT_MAX_BYTES,
-      signal: stop.signal,
-    });
-    if (answer.kind === 'failure') return { error: answer.failure === 'timeout' ? `timed out after ${options.timeoutMs} ms` : answer.message };
-    if (!isSuccess(answer.status)) return { error: `HTTP ${answer.status}${redirectNote(answer.status)}` };
-    return { text: answer.body.toString('utf8') };
+  // On the probe client (vllm-metrics.ts): streams holding every fetch slot must not make a live engine look stale.
+  const fetchPage = async (url: string): Promise<{ exposition: Exposition } | { error: string }> => {
+    const got = await fetchVllmMetrics(url, { timeoutMs: options.timeoutMs, apiKey: options.apiKey, signal: stop.signal });
+    if (got.ok) return { exposition: got.page };
+    const f = got.failure;
+    if (f.kind === 'timeout') return { error: `timed out after ${options.timeoutMs} ms` };
+    if (f.kind === 'status') return { error: `HTTP ${f.status}${redirectNote(f.status)}` };
+    return { error: f.message };
   };
 
   const record = (target: ScrapeTarget, result: { exposition: Exposition } | { error: string }) => {
@@ -187,9 +155,8 @@ export function createEngineMetrics(options: EngineMetricsOptions): EngineMetric
     for (const t of targets) byUrl.set(t.url, [...(byUrl.get(t.url) ?? []), t]);
     await Promise.all(
       [...byUrl].map(async ([url, group]) => {
-        const fetched = await fetchText(url);
+        const result = await fetchPage(url);
         if (stop.signal.aborted) return;
-        const result = 'error' in fetched ? fetched : { exposition: parsePromText(fetched.text) };
         for (const t of group) if (live.has(t.id)) record(t, result);
       }),
     );
@@ -256,41 +223,6 @@ export function createEngineMetrics(options: EngineMetricsOptions): EngineMetric
     dispose,
     [Symbol.dispose]: dispose,
   };
-}
-
-const first = <T>(names: readonly string[], read: (name: string) => T | undefined): { name: string; value: T } | undefined => {
-  for (const name of names) {
-    const value = read(name);
-    if (value !== undefined) return { name, value };
-  }
-  return undefined;
-};
-
-/** The cumulative values of one endpoint; undefined when the text holds no vLLM engine metric at all. */
-function readEngine(exposition: Exposition, dpRank: number | undefined): Reading | undefined {
-  // Read only the addressed rank when the engine labels its samples by rank; engines older than the
-  // `engine` label serve one rank per server, so all of it is that rank.
-  const rank = dpRank === undefined ? undefined : String(dpRank);
-  const labelled = rank !== undefined && NAMES.running.some((n) => exposition.samples(n).some((s) => s.labels['engine'] !== undefined));
-  const filter: LabelFilter | undefined = labelled ? (labels) => labels['engine'] === rank : undefined;
-  const kv = first(NAMES.kvUsage, (n) => meanOf(exposition, n, filter));
-  const reading: Reading = {
-    engines: 0,
-    legacy: kv?.name === LEGACY_KV,
-    running: first(NAMES.running, (n) => sumOf(exposition, n, filter))?.value,
-    waiting: first(NAMES.waiting, (n) => sumOf(exposition, n, filter))?.value,
-    kvUsage: kv?.value,
-    hits: first(NAMES.hits, (n) => sumOf(exposition, n, filter))?.value,
-    queries: first(NAMES.queries, (n) => sumOf(exposition, n, filter))?.value,
-    ttft: first(NAMES.ttft, (n) => histogramOf(exposition, n, filter))?.value,
-    itl: first(NAMES.itl, (n) => histogramOf(exposition, n, filter))?.value,
-    e2e: first(NAMES.e2e, (n) => histogramOf(exposition, n, filter))?.value,
-  };
-  if (reading.running === undefined && reading.waiting === undefined && reading.kvUsage === undefined) return undefined;
-  const engines = new Set<string>();
-  for (const s of exposition.samples(NAMES.running[0])) if (filter === undefined || filter(s.labels)) engines.add(s.labels['engine'] ?? '');
-  reading.engines = Math.max(1, engines.size);
-  return reading;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Admin operations fanned out to every endpoint: /flush_cache and /get_loads, each endpoint reported on its own.
 import type { Hono, MiddlewareHandler } from 'hono';
-import { fetchEngineMetrics, parseEngineLoad } from '../../signals/engine-load.ts';
+import { engineLoad, fetchLoadPage } from '../../signals/engine-load.ts';
 import type { Endpoint } from '../../core/endpoint.ts';
 import { outboundFetch } from '../../net/fetch.ts';
 import { redirectNote } from '../../net/redirect.ts';
@@ -81,12 +81,12 @@ export function addFleetRoutes(app: Hono<AppEnv>, deps: FleetDeps): void {
   app.get('/get_loads', auth, async (c) => {
     const endpoints = [...registry.all(), ...manager.draining()];
     const pages = new Map(
-      await Promise.all([...byBaseUrl(endpoints).keys()].map(async (url) => [url, await fetchEngineMetrics(url, { timeoutMs: deps.endpointTimeoutMs, apiKey: deps.apiKey })] as const)),
+      await Promise.all([...byBaseUrl(endpoints).keys()].map(async (url) => [url, await fetchLoadPage(url, { timeoutMs: deps.endpointTimeoutMs, apiKey: deps.apiKey })] as const)),
     );
     const workers = endpoints.map((e) => {
       const page = pages.get(e.url)!;
       // vLLM labels each data-parallel engine's series with `engine="<rank>"`.
-      const load = page.ok ? parseEngineLoad(page.text, e.dpRank === undefined ? undefined : String(e.dpRank)) : page;
+      const load = page.ok ? engineLoad(page.page, e.dpRank === undefined ? undefined : String(e.dpRank)) : page;
       const common = { worker: e.id, worker_type: e.role, router_in_flight: e.inFlight, draining: e.draining };
       return load.ok
         ? { ...common, load: load.running + load.waiting, running: load.running, waiting: load.waiting }
