@@ -146,7 +146,7 @@ export const FLAGS = {
   backend: enumFlag(['vllm', 'trtllm', 'openai', 'anthropic'], 'vllm', { group: 'Workers', help: 'Kind of upstream: vllm endpoints, or one OpenAI-compatible API', aliases: ['runtime'] }),
   enable_igw: switchFlag({ group: 'Workers', help: 'Inference-gateway multi-router mode', unsupported: 'the inference-gateway multi-router mode (several routers behind one, per model) is not built' }),
   history_backend: enumFlag(['memory', 'none'], 'memory', { group: 'Workers', help: 'Response-storage backend of the Responses API', unsupported: 'the router stores no responses: vLLM keeps Responses API state itself, and GET /v1/responses/{id} asks every engine' }),
-  profile: switchFlag({ group: 'Workers', help: 'PD mode: call /start_profile and /stop_profile around each stage', unsupported: 'profiling around PD stages is not built' }),
+  profile: switchFlag({ group: 'Workers', help: 'PD mode: call /start_profile and /stop_profile around each stage', unsupported: 'profiling around each PD stage is not built; with the admin key, POST /start_profile and /stop_profile through the router to profile the engines while requests run' }),
 
   // ── Policy
   policy: enumFlag(POLICY_NAMES, 'cache_aware', { group: 'Policy', help: 'Routing policy' }),
