@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnChild, spawnMockEngine, type Child } from '../test/support/process.ts';
+import { spawnChild, spawnMockEngine, type Child } from '../testkit/spawn-child.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -131,7 +131,7 @@ try {
   }
   {
     // Same router, Bun's default fetch concurrency, small enough an admission for the client side to hold.
-    await using router = spawnChild(['bun', join(root, 'test/fixtures/router-main.ts'), ...common, ...probes, '--max-concurrent-requests', String(STREAMS)]);
+    await using router = spawnChild(['bun', join(root, 'testkit/router-main.ts'), ...common, ...probes, '--max-concurrent-requests', String(STREAMS)]);
     rows.push(await measure('no fetch limit set (before)', router, engines.map((e) => e.url)));
   }
 } finally {

@@ -4,15 +4,15 @@
 //
 // Every case runs against a fresh router process, after one small warm-up request; its peak growth is VmHWM
 // (reset through /proc/PID/clear_refs after the warm-up) minus the resident size at that moment. Request
-// bodies go to the mock vLLM engine (test/fixtures/mock-engine-main.ts); engine answers come from
+// bodies go to the mock vLLM engine (testkit/mock-engine-main.ts); engine answers come from
 // bench/hostile-engine.ts, which sends as much as it is asked for as fast as it is read. `--baseline-binary`
 // measures a second executable (an older build) in a column of its own.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { memoryKb, startRouterProcess } from '../test/resilience/router-process.ts';
-import { spawnChild, spawnMockEngine, type Child } from '../test/support/process.ts';
+import { memoryKb, startRouterProcess } from '../testkit/router-process.ts';
+import { spawnChild, spawnMockEngine, type Child } from '../testkit/spawn-child.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnChild, spawnMockEngine, type Child } from '../test/support/process.ts';
+import { spawnChild, spawnMockEngine, type Child } from '../testkit/spawn-child.ts';
 import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
   const nginxRow = row('nginx');
   const lines = [
     `Load: ${loader}, ${SECONDS} s per case, ${CONNECTIONS} connections (saturated) and 1 connection, targets in turn for ${ROUNDS} rounds (medians); ${STREAMS} sequential streams for TTFT.`,
-    `Engines: two mock vLLM processes (test/fixtures/mock-engine-main.ts, no delays). Machine: ${navigator.hardwareConcurrency} cores, shared by load generator, engines and proxy.`,
+    `Engines: two mock vLLM processes (testkit/mock-engine-main.ts, no delays). Machine: ${navigator.hardwareConcurrency} cores, shared by load generator, engines and proxy.`,
     '',
     'Rows: the router as deployed (`--log-level warn`, metrics on); the same with one JSON log line per request; `bench/min-proxy.ts` (Bun.serve + fetch and nothing else: the runtime\'s ceiling); nginx with one worker.',
     '',

@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnChild, spawnMockEngine, type Child } from '../test/support/process.ts';
+import { spawnChild, spawnMockEngine, type Child } from '../testkit/spawn-child.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -232,7 +232,7 @@ async function main(): Promise<void> {
     }
 
     const lines = [
-      `Engines: two mock vLLM processes (test/fixtures/mock-engine-main.ts), one \`--role prefill\`, one \`--role decode\` (NIXL; hand-off check ${args['handoff-check']}: the decode engine confirms and consumes each hand-off at the prefill engine over HTTP before it answers). Delays per scenario: ms to the first token / ms between tokens, on both engines.`,
+      `Engines: two mock vLLM processes (testkit/mock-engine-main.ts), one \`--role prefill\`, one \`--role decode\` (NIXL; hand-off check ${args['handoff-check']}: the decode engine confirms and consumes each hand-off at the prefill engine over HTTP before it answers). Delays per scenario: ms to the first token / ms between tokens, on both engines.`,
       `Router: dist/vllm-router --vllm-pd-disaggregation --prefill P --decode D --policy round_robin --log-level warn. Direct: the client makes both legs itself (prefill max_tokens=1 + kv_transfer_params, then decode with the returned params).`,
       `Requests: chat completions, ${PROMPT.split(' ').length}-word prompt, max_tokens ${MAX_TOKENS}; ${SECONDS} s per target and case, in ${ROUNDS} alternating rounds; closed-loop clients. Machine: ${navigator.hardwareConcurrency} cores shared by client, router and engines.`,
       '',

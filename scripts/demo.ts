@@ -4,7 +4,7 @@ import { spawn } from 'bun';
 const ROUTER_PORT = Number(process.env.PORT ?? 30000);
 
 async function startEngine(name: string, ttftMs: number, itlMs: number): Promise<{ url: string; proc: ReturnType<typeof spawn> }> {
-  const proc = spawn(['bun', 'test/fixtures/mock-engine-main.ts', '--port', '0', '--model', 'demo-model', '--ttft-ms', String(ttftMs), '--itl-ms', String(itlMs)], {
+  const proc = spawn(['bun', 'testkit/mock-engine-main.ts', '--port', '0', '--model', 'demo-model', '--ttft-ms', String(ttftMs), '--itl-ms', String(itlMs)], {
     stdout: 'pipe',
     stderr: 'inherit',
   });

@@ -4,7 +4,7 @@
 // No timers and no I/O: a driver calls `plan()` to schedule one engine step, waits `durationMs` (real or
 // virtual time) and calls `commit(plan, end)` to get the tokens that step produced. The step-time model and
 // the parameters live in engine-params.ts.
-import { E2E_BUCKETS, ITL_BUCKETS, TTFT_BUCKETS, createHistogram, observe, type Histogram } from '../../test/fixtures/vllm-wire.ts';
+import { E2E_BUCKETS, ITL_BUCKETS, TTFT_BUCKETS, createHistogram, observe, type Histogram } from '../../testkit/vllm-wire.ts';
 import { DEFAULT_ENGINE_PARAMS, stepTimeMs, type EngineParams, type StepWork } from './engine-params.ts';
 import { createKvCache } from './kv-cache.ts';
 import { replySeed, replyWord } from './tokens.ts';

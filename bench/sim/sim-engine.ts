@@ -27,7 +27,7 @@ import {
   versionBody,
   type ErrorSpec,
   type FinishReason,
-} from '../../test/fixtures/vllm-wire.ts';
+} from '../../testkit/vllm-wire.ts';
 import { createEngineLoop } from './engine-loop.ts';
 import { createEngineModel, type EngineCounters, type EngineModel, type TokenEvent } from './engine-model.ts';
 import type { EngineParams } from './engine-params.ts';

@@ -10,7 +10,7 @@ import {
   validationError,
   type ErrorSpec,
   type UsageMode,
-} from '../../test/fixtures/vllm-wire.ts';
+} from '../../testkit/vllm-wire.ts';
 import { renderChat, splitWords, type ChatMessage } from './tokens.ts';
 
 export type Api = 'chat' | 'completion';

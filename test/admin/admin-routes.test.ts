@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { startAdminRouter } from './harness.ts';
 
 const post = (url: string, body?: unknown) =>

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { until } from '../support/router.ts';
 import { finishedOn, startAdminRouter } from './harness.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { parseEngineLoad } from '../../src/signals/engine-load.ts';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { startAdminRouter } from './harness.ts';
 
 /** An engine started with VLLM_SERVER_DEV_MODE=1, as far as the admin API can tell: it has /reset_prefix_cache. */

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { createVerdictCache } from '../../src/http/api-key-cache.ts';
 import { createApiKeyValidator } from '../../src/http/api-key-validator.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { until } from '../support/router.ts';
 import { bearer, startAdminRouter } from './harness.ts';
 

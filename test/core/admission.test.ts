@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { Admission, type AdmissionError, type AdmissionOptions, type Permit } from '../../src/core/admission.ts';
 import { isRouterError, statusOf } from '../../src/wire/errors.ts';
-import { fakeClock, flush, peek } from './fake-clock.ts';
+import { fakeClock, flush, peek } from '../../testkit/fake-clock.ts';
 
 const live = () => new AbortController().signal;
 

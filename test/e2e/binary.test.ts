@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { spawnChild, spawnMockEngine } from '../support/process.ts';
+import { spawnChild, spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { until } from '../support/router.ts';
 import { startOtlpReceiver } from '../tracing/otlp-receiver.ts';
 

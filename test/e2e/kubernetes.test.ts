@@ -4,7 +4,7 @@ import { describe, expect, test } from 'bun:test';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { FakeKubernetes } from '../fixtures/fake-k8s.ts';
 import { startTestRouter, until } from '../support/router.ts';
 

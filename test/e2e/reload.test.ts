@@ -5,7 +5,7 @@ import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { spawnChild, spawnMockEngine } from '../support/process.ts';
+import { spawnChild, spawnMockEngine } from '../../testkit/spawn-child.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'vllm-router-reload-'));

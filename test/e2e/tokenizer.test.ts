@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LLAMA_DIR, llamaTokenizer } from '../pool/tokenizer-fixture.ts';
-import { spawnChild, spawnMockEngine } from '../support/process.ts';
+import { spawnChild, spawnMockEngine } from '../../testkit/spawn-child.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 const binary = join(mkdtempSync(join(tmpdir(), 'vllm-router-tok-')), 'vllm-router');

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startTestRouter, until } from '../support/router.ts';
 
 const client = (url: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: 'test-key', maxRetries: 0 });

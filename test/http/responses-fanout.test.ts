@@ -2,7 +2,7 @@
 // the response lives on one endpoint of several, the router asks them all, and the holder's answer arrives whole.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { startMockEngine, type MockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine, type MockEngine } from '../../testkit/mock-engine.ts';
 import { startTestRouter, until, type TestRouter } from '../support/router.ts';
 
 const MODEL = 'm';

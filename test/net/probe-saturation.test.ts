@@ -7,9 +7,9 @@
 // endpoint must stay healthy and /readiness 200. With the probes on fetch, they wait behind the streams, time
 // out, and the endpoint is marked unhealthy on the first round.
 import { expect, test } from 'bun:test';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
-import { metricValue } from '../resilience/router-process.ts';
-import { spawnChild } from '../support/process.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
+import { metricValue } from '../../testkit/router-process.ts';
+import { spawnChild } from '../../testkit/spawn-child.ts';
 import { until } from '../support/router.ts';
 
 const FETCH_SLOTS = 8;
@@ -22,7 +22,7 @@ test(`with all ${FETCH_SLOTS} fetch slots held by streams, health probes and /me
     ...['--health-check-interval-secs', '1', '--health-check-timeout-secs', '2', '--health-failure-threshold', '1', '--health-success-threshold', '1'],
     ...['--engine-metrics-interval-secs', '1', '--engine-metrics-timeout-secs', '2'],
   ];
-  await using router = spawnChild(['bun', new URL('../fixtures/router-main.ts', import.meta.url).pathname, ...args], { BUN_CONFIG_MAX_HTTP_REQUESTS: String(FETCH_SLOTS) });
+  await using router = spawnChild(['bun', new URL('../../testkit/router-main.ts', import.meta.url).pathname, ...args], { BUN_CONFIG_MAX_HTTP_REQUESTS: String(FETCH_SLOTS) });
   const [line] = await router.waitFor(/^\{.*"msg":"vllm-router listening".*\}$/m);
   const { url, metrics: metricsUrl } = JSON.parse(line) as { url: string; metrics: string };
 

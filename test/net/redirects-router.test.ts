@@ -1,9 +1,9 @@
 // The router's own calls to an endpoint never follow a redirect: a hostile engine that answers 3xx with a Location
 // pointing at a second server gets no further, and the second server is never contacted.
 import { describe, expect, test } from 'bun:test';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startRedirectTrap, STOLEN_MODEL, type RedirectStatus } from '../fixtures/redirect-trap.ts';
-import { metricValue } from '../resilience/router-process.ts';
+import { metricValue } from '../../testkit/router-process.ts';
 import { startTestRouter, until } from '../support/router.ts';
 
 const STATUSES: RedirectStatus[] = [302, 307, 308];

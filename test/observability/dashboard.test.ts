@@ -2,7 +2,7 @@
 // with the labels and types its PromQL assumes.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
-import { spawnMockEngine, type Child } from '../support/process.ts';
+import { spawnMockEngine, type Child } from '../../testkit/spawn-child.ts';
 import { startTestRouter, until, type TestRouter } from '../support/router.ts';
 
 const DASHBOARD_PATH = new URL('../../deploy/grafana/vllm-router.json', import.meta.url).pathname;

@@ -10,7 +10,7 @@ import type { Policy, PolicySignals } from '../../src/policies/types.ts';
 import { createEndpointStats, type EndpointStats } from '../../src/signals/endpoint-stats.ts';
 import { createEngineMetrics } from '../../src/signals/engine-metrics.ts';
 import { createStreamMeter } from '../../src/signals/stream-meter.ts';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { chat, mulberry32 } from '../policies/routing-fixtures.ts';
 
 const now = () => performance.now();

@@ -2,7 +2,7 @@
 // experience metrics (SLA, stream QoE, time by priority), x-served-by, and priority order in the admission queue.
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startTestRouter, until } from '../support/router.ts';
 
 const sample = (text: string, name: string, labels: string) => {

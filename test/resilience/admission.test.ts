@@ -1,8 +1,8 @@
 // Admission under overload through the compiled router: a full queue is refused with 429, a long wait ends in 408.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { until } from '../support/router.ts';
-import { buildRouterBinary, metricValue, parseEnvelope, setMock, startRouterProcess } from './router-process.ts';
+import { buildRouterBinary, metricValue, parseEnvelope, setMock, startRouterProcess } from '../../testkit/router-process.ts';
 
 // The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
 // Bun 1.4.5 reads no test timeout from bunfig (oven-sh/bun#7789). Tests wait for conditions.

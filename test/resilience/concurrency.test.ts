@@ -2,8 +2,8 @@
 // probes keep working while they are open (Bun's fetch queues calls past BUN_CONFIG_MAX_HTTP_REQUESTS inside
 // itself, where admission and health checks cannot see them).
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../support/process.ts';
-import { buildRouterBinary, metricValue, startRouterProcess } from './router-process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { buildRouterBinary, metricValue, startRouterProcess } from '../../testkit/router-process.ts';
 
 const binary = buildRouterBinary();
 afterAll(() => binary[Symbol.dispose]());

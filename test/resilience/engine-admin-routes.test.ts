@@ -2,11 +2,11 @@
 // tries vLLM's development and administrative routes through the catch-all, spelled every way it can think
 // of. The engine, in dev mode like the attacked one, must never route one of them; the admin key still can.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { routedPath } from '../fixtures/mock-engine/routes.ts';
+import { routedPath } from '../../testkit/mock-engine/routes.ts';
 import { ENGINE_ADMIN_PATHS } from '../http/engine-route-lists.ts';
-import { spawnChild } from '../support/process.ts';
+import { spawnChild } from '../../testkit/spawn-child.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, metricValue, parseEnvelope, startRouterProcess } from './router-process.ts';
+import { buildRouterBinary, metricValue, parseEnvelope, startRouterProcess } from '../../testkit/router-process.ts';
 
 const binary = buildRouterBinary();
 afterAll(() => binary[Symbol.dispose]());
@@ -17,7 +17,7 @@ const ENGINE_KEY = 'engine-key';
 
 /** A mock engine process in vLLM dev mode that keeps what it received (spawnMockEngine turns recording off). */
 async function spawnDevEngine() {
-  const child = spawnChild(['bun', new URL('../fixtures/mock-engine-main.ts', import.meta.url).pathname, '--port', '0', '--model', 'm', '--dev-mode', '--api-key', ENGINE_KEY]);
+  const child = spawnChild(['bun', new URL('../../testkit/mock-engine-main.ts', import.meta.url).pathname, '--port', '0', '--model', 'm', '--dev-mode', '--api-key', ENGINE_KEY]);
   const [, url] = await child.waitFor(/LISTENING (\S+)/);
   return Object.assign(child, { url: url! });
 }

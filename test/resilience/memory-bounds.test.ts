@@ -2,10 +2,10 @@
 // engine answers are streamed, a request body is held once, and --max-inflight-body-bytes bounds the bodies
 // held at once. Bounds are checked with wide margins; the figures themselves are bench/memory.ts's job.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { until } from '../support/router.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, memoryKb, metricValue, parseEnvelope, setMock, startRouterProcess } from './router-process.ts';
+import { buildRouterBinary, memoryKb, metricValue, parseEnvelope, setMock, startRouterProcess } from '../../testkit/router-process.ts';
 
 // The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
 // Bun 1.4.5 reads no test timeout from bunfig (oven-sh/bun#7789). Tests wait for conditions.

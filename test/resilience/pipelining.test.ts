@@ -3,10 +3,10 @@
 // guarantees on top: the client sees a closed connection (never a hang or a garbled answer), the request the
 // router had taken is counted and logged, and the router keeps serving.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { until } from '../support/router.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, metricValue, startRouterProcess } from './router-process.ts';
+import { buildRouterBinary, metricValue, startRouterProcess } from '../../testkit/router-process.ts';
 
 const binary = buildRouterBinary();
 afterAll(() => binary[Symbol.dispose]());

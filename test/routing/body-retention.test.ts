@@ -5,8 +5,8 @@
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { startPdTestServer } from './pd/pd-harness.ts';
-import { setMock } from '../resilience/router-process.ts';
-import { spawnChild, spawnMockEngine } from '../support/process.ts';
+import { setMock } from '../../testkit/router-process.ts';
+import { spawnChild, spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { startTestRouter } from '../support/router.ts';
 
 const BODY_MIB = 100;

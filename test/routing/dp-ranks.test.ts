@@ -1,7 +1,7 @@
 // --intra-node-data-parallel-size: each URL is N endpoints, one per data-parallel rank, each routed with the
 // X-data-parallel-rank header to the same server, which is health-checked once.
 import { describe, expect, test } from 'bun:test';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startTestRouter } from '../support/router.ts';
 
 describe('data-parallel ranks', () => {

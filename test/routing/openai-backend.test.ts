@@ -2,7 +2,7 @@
 // arguments it does not know, as api.openai.com does.
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startTestRouter } from '../support/router.ts';
 
 const KEY = 'sk-test-123';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { createStallGuard } from '../../src/routing/stall-guard.ts';
-import { fakeClock } from '../core/fake-clock.ts';
+import { fakeClock } from '../../testkit/fake-clock.ts';
 
 function setup(timeoutMs = 1000) {
   const clock = fakeClock();

@@ -2,9 +2,9 @@
 // it in the one SSE error frame, and it counts as an error for metrics, breaker and the access log (issue #6,
 // item 6). Responses streams end with their own event and are left as they are.
 import { describe, expect, test } from 'bun:test';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startPdTestServer } from './pd/pd-harness.ts';
-import { metricValue } from '../resilience/router-process.ts';
+import { metricValue } from '../../testkit/router-process.ts';
 import { startTestRouter, until } from '../support/router.ts';
 
 const CHAT = JSON.stringify({ model: 'm', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen' }] });

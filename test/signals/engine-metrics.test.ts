@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'bun:test';
 import { createLogger } from '../../src/log/logger.ts';
 import { createEngineMetrics, type EngineMetrics, type ScrapeTarget } from '../../src/signals/engine-metrics.ts';
-import { spawnMockEngine } from '../support/process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-child.ts';
 import { until } from '../support/router.ts';
 
 const PROMPT = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');

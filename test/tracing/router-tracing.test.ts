@@ -2,7 +2,7 @@
 // local OTLP/HTTP receiver, joined to the client's traceparent and carried to the endpoint.
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { startMockEngine } from '../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startTestRouter, until } from '../support/router.ts';
 import { startOtlpReceiver, type OtlpSpanJson } from './otlp-receiver.ts';
 

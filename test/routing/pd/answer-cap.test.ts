@@ -2,8 +2,8 @@
 // read up to --max-buffered-response-size: past it the client gets a clear 502, not a router that grows with
 // whatever an engine sends (issue #6, item 4).
 import { describe, expect, test } from 'bun:test';
-import { startMockEngine } from '../../fixtures/mock-engine.ts';
-import { parseEnvelope } from '../../resilience/router-process.ts';
+import { startMockEngine } from '../../../testkit/mock-engine.ts';
+import { parseEnvelope } from '../../../testkit/router-process.ts';
 import { startPdTestServer, until } from './pd-harness.ts';
 
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { isRouterError } from '../../../src/wire/errors.ts';
 import { createMooncakeBootstrap, parseQueryBody } from '../../../src/routing/pd/mooncake-bootstrap.ts';
-import { startMockEngine } from '../../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../../testkit/mock-engine.ts';
 
 const target = (port: number, dpRank?: number) => ({ url: 'http://127.0.0.1:8000', bootstrapPort: port, dpRank });
 const live = () => new AbortController().signal;

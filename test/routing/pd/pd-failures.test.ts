@@ -4,7 +4,7 @@ import { describe, expect, test } from 'bun:test';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { hostPort } from '../../../src/core/endpoint.ts';
 import { pdRecorder } from '../../../src/routing/pd/vllm-pd.ts';
-import { startMockEngine, type MockEngine, type MockEngineStartOptions } from '../../fixtures/mock-engine.ts';
+import { startMockEngine, type MockEngine, type MockEngineStartOptions } from '../../../testkit/mock-engine.ts';
 import { deadPort, startPdTestServer, until, type PdHarness } from './pd-harness.ts';
 
 const PROMPT = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen';

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { hostPort } from '../../../src/core/endpoint.ts';
-import { startMockEngine, type MockEngine, type MockEngineStartOptions } from '../../fixtures/mock-engine.ts';
+import { startMockEngine, type MockEngine, type MockEngineStartOptions } from '../../../testkit/mock-engine.ts';
 import { startPdTestServer, until, type PdHarness, type PdHarnessOptions } from './pd-harness.ts';
 
 const PROMPT = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen';

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { isRouterError } from '../../../src/wire/errors.ts';
 import { bootstrapBatchSize, bootstrapRoom, withBootstrap } from '../../../src/routing/pd/sglang-pd.ts';
-import { startMockEngine, type MockEngineStartOptions } from '../../fixtures/mock-engine.ts';
+import { startMockEngine, type MockEngineStartOptions } from '../../../testkit/mock-engine.ts';
 import { mulberry32 } from '../../policies/routing-fixtures.ts';
 import { startPdTestServer, until, type PdHarness } from './pd-harness.ts';
 

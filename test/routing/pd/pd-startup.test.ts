@@ -1,7 +1,7 @@
 // PD through the real start-up path: static --prefill/--decode, and vLLM self-registration over ZMQ from libzmq.
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { startMockEngine } from '../../fixtures/mock-engine.ts';
+import { startMockEngine } from '../../../testkit/mock-engine.ts';
 import { startTestRouter, until } from '../../support/router.ts';
 import { PythonPeer } from '../../zmq/python-peer.ts';
 import { LLAMA_DIR } from '../../pool/tokenizer-fixture.ts';

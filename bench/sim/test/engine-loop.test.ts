@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
-import { createEngineLoop } from '../../bench/sim/engine-loop.ts';
-import { createEngineModel, type TokenEvent } from '../../bench/sim/engine-model.ts';
-import { fakeClock } from '../core/fake-clock.ts';
+import { createEngineLoop } from '../engine-loop.ts';
+import { createEngineModel, type TokenEvent } from '../engine-model.ts';
+import { fakeClock } from '../../../testkit/fake-clock.ts';
 import { words } from './virtual-time.ts';
 
 // Every step costs exactly 10 ms: no prefill, decode or attention cost.

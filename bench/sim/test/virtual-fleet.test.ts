@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { simulateFleet } from '../../bench/sim/virtual-fleet.ts';
-import { buildWorkload } from '../../bench/sim/workloads.ts';
+import { simulateFleet } from '../virtual-fleet.ts';
+import { buildWorkload } from '../workloads.ts';
 
 describe('virtual fleet', () => {
   test('on chat, conversation affinity raises the fleet hit rate and lowers TTFT compared with round robin', () => {

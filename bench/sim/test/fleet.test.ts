@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
-import { spawnEngine, spawnUntil } from '../../bench/sim/fleet.ts';
+import { spawnEngine, spawnUntil } from '../fleet.ts';
 
-const main = new URL('../../bench/sim/sim-engine-main.ts', import.meta.url).pathname;
+const main = new URL('../sim-engine-main.ts', import.meta.url).pathname;
 
 describe('engine processes', () => {
   test('an engine process prints its URL, serves, and stops on SIGTERM', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { inflateSync } from 'node:zlib';
-import { renderChart, linearTicks, logTicks } from '../../bench/sim/plot/line-chart.ts';
-import { crc32, encodePng } from '../../bench/sim/plot/png.ts';
+import { renderChart, linearTicks, logTicks } from '../plot/line-chart.ts';
+import { crc32, encodePng } from '../plot/png.ts';
 
 /** Splits a PNG into its chunks, checking each CRC. */
 function chunks(png: Uint8Array): { type: string; data: Uint8Array }[] {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test';
-import { poissonArrivals } from '../../bench/sim/arrivals.ts';
-import { createRng } from '../../bench/sim/rng.ts';
-import { renderChat, replyText } from '../../bench/sim/tokens.ts';
-import { buildWorkload, SHAPE, WORKLOADS } from '../../bench/sim/workloads.ts';
+import { poissonArrivals } from '../arrivals.ts';
+import { createRng } from '../rng.ts';
+import { renderChat, replyText } from '../tokens.ts';
+import { buildWorkload, SHAPE, WORKLOADS } from '../workloads.ts';
 
 const opts = { seed: 7, rate: 10, durationSec: 30, model: 'm' };
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
-import { createEngineModel } from '../../bench/sim/engine-model.ts';
-import { DEFAULT_ENGINE_PARAMS, stepTimeMs } from '../../bench/sim/engine-params.ts';
-import { replyText, splitWords } from '../../bench/sim/tokens.ts';
+import { createEngineModel } from '../engine-model.ts';
+import { DEFAULT_ENGINE_PARAMS, stepTimeMs } from '../engine-params.ts';
+import { replyText, splitWords } from '../tokens.ts';
 import { runVirtual, ttftOf, words } from './virtual-time.ts';
 
 describe('engine model: prefix caching', () => {

@@ -2,9 +2,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnChild, type Child } from '../support/process.ts';
+import { spawnChild, type Child } from './spawn-child.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
+const root = new URL('..', import.meta.url).pathname;
 
 export interface RouterBinary extends Disposable {
   readonly path: string;

@@ -50,7 +50,7 @@ export function spawnChild(cmd: string[], env: Record<string, string> = {}): Chi
 
 /** A mock vLLM engine in its own process. */
 export async function spawnMockEngine(args: string[] = []): Promise<Child & { url: string }> {
-  const child = spawnChild(['bun', new URL('../fixtures/mock-engine-main.ts', import.meta.url).pathname, '--port', '0', '--no-record', ...args]);
+  const child = spawnChild(['bun', new URL('./mock-engine-main.ts', import.meta.url).pathname, '--port', '0', '--no-record', ...args]);
   const [, url] = await child.waitFor(/LISTENING (\S+)/);
   return Object.assign(child, { url: url! });
 }

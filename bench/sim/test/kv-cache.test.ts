@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { createKvCache } from '../../bench/sim/kv-cache.ts';
+import { createKvCache } from '../kv-cache.ts';
 
 describe('KV block pool', () => {
   test('a full block stays findable after its request frees it, until the block is reused', () => {

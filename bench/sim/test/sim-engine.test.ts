@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { startSimEngine } from '../../bench/sim/sim-engine.ts';
-import { until } from './wait.ts';
+import { startSimEngine } from '../sim-engine.ts';
+import { until } from '../../../testkit/until.ts';
 
 /** A fast engine for tests: 1 ms steps plus a clearly measurable prefill cost. */
 const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.5, decodeMsPerSeq: 0, attentionMsPerKTokens: 0 };

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test';
-import { replay } from '../../bench/sim/client.ts';
-import { classTable, percentile, summarize, markdownTable } from '../../bench/sim/report.ts';
-import { startSimEngine } from '../../bench/sim/sim-engine.ts';
-import { buildWorkload } from '../../bench/sim/workloads.ts';
+import { replay } from '../client.ts';
+import { classTable, percentile, summarize, markdownTable } from '../report.ts';
+import { startSimEngine } from '../sim-engine.ts';
+import { buildWorkload } from '../workloads.ts';
 
 const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.01, decodeMsPerSeq: 0, attentionMsPerKTokens: 0 };
 

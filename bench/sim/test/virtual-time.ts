@@ -1,5 +1,5 @@
 // Test helper: runs one EngineModel through virtual time (no timers), with requests arriving at set times.
-import type { EngineModel, RequestInput, TokenEvent } from '../../bench/sim/engine-model.ts';
+import type { EngineModel, RequestInput, TokenEvent } from '../engine-model.ts';
 
 export interface Arrival {
   at: number;
