@@ -7,11 +7,14 @@
 //   bun run bench:concurrency [--streams 9000] [--engines 2] [--itl-ms 2000] [--hold-secs 10]
 //
 // The streams are raw TCP connections from this process (its own fetch would be capped at 256 too).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnChild, spawnMockEngine, type Child } from '../testkit/spawn-child.ts';
+import { cpuSeconds } from '../testkit/cpu-time.ts';
+import { memoryKb } from '../testkit/memory-kb.ts';
+import { metricValue } from '../testkit/metric-value.ts';
+import { buildRouterBinary } from '../testkit/router-binary.ts';
+import { spawnChild, type Child } from '../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -26,22 +29,7 @@ const ITL_MS = Number(args['itl-ms']);
 const HOLD_MS = Number(args['hold-secs']) * 1000;
 const root = new URL('..', import.meta.url).pathname;
 
-const dir = mkdtempSync(join(tmpdir(), 'bench-concurrency-'));
-const binary = join(dir, 'vllm-router');
-const build = Bun.spawnSync(['bun', 'build.ts', binary], { cwd: root, stdout: 'pipe', stderr: 'inherit' });
-if (build.exitCode !== 0) throw new Error('build failed');
-
-const sumMetric = (text: string, name: string, label = '') =>
-  text
-    .split('\n')
-    .filter((l) => l.startsWith(name) && l.includes(label) && (l[name.length] === ' ' || l[name.length] === '{'))
-    .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-
-const procStatus = (pid: number, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-const cpuSecs = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
+const binary = buildRouterBinary();
 
 interface Row {
   name: string;
@@ -63,7 +51,7 @@ async function measure(name: string, router: Child, engines: string[]): Promise<
   const pid = router.proc.pid;
   const running = async () => {
     let n = 0;
-    for (const e of engines) n += sumMetric(await (await fetch(`${e}/metrics`)).text(), 'vllm:num_requests_running');
+    for (const e of engines) n += metricValue(await (await fetch(`${e}/metrics`)).text(), 'vllm:num_requests_running');
     return n;
   };
   const base = await running();
@@ -88,7 +76,7 @@ async function measure(name: string, router: Child, engines: string[]): Promise<
   const openMs = performance.now() - started;
   const scrape = async () => (await fetch(metrics)).text();
   const before = await scrape();
-  const cpu0 = cpuSecs(pid);
+  const cpu0 = cpuSeconds(pid);
   const smallMs: (number | 'timeout')[] = [];
   const small = JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 1 });
   const holdUntil = performance.now() + HOLD_MS;
@@ -102,17 +90,17 @@ async function measure(name: string, router: Child, engines: string[]): Promise<
     await Bun.sleep(500);
   }
   const after = await scrape();
-  const cpu = cpuSecs(pid) - cpu0;
+  const cpu = cpuSeconds(pid) - cpu0;
   const readiness = (await fetch(`${url}/readiness`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined))?.status ?? 0;
   const row: Row = {
     name,
     reached,
     openMs: Math.round(openMs),
-    probesOk: sumMetric(after, 'vllm_router_health_checks_total', 'result="ok"') - sumMetric(before, 'vllm_router_health_checks_total', 'result="ok"'),
-    probesFailed: sumMetric(after, 'vllm_router_health_checks_total', 'result="failed"'),
+    probesOk: metricValue(after, 'vllm_router_health_checks_total', { result: 'ok' }) - metricValue(before, 'vllm_router_health_checks_total', { result: 'ok' }),
+    probesFailed: metricValue(after, 'vllm_router_health_checks_total', { result: 'failed' }),
     readiness,
     smallMs,
-    rssMb: Math.round(procStatus(pid, 'VmRSS') / 1024),
+    rssMb: Math.round(memoryKb(pid).rss / 1024),
     fds: Number(Bun.spawnSync(['sh', '-c', `ls /proc/${pid}/fd | wc -l`]).stdout.toString().trim()),
     cpuPerStreamMs: Math.round((cpu * 1000 * 100) / Math.max(1, reached)) / 100,
   };
@@ -126,7 +114,7 @@ const probes = ['--health-check-interval-secs', '2', '--health-check-timeout-sec
 const rows: Row[] = [];
 try {
   {
-    await using router = spawnChild([binary, ...common, ...probes]);
+    await using router = spawnChild([binary.path, ...common, ...probes]);
     rows.push(await measure('router (compiled)', router, engines.map((e) => e.url)));
   }
   {
@@ -136,7 +124,7 @@ try {
   }
 } finally {
   for (const e of engines) await e[Symbol.asyncDispose]();
-  rmSync(dir, { recursive: true, force: true });
+  binary[Symbol.dispose]();
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;

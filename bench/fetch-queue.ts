@@ -7,7 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { parseArgs } from 'node:util';
-import { FAKE_K8S_CERT, FAKE_K8S_KEY } from '../test/fixtures/fake-k8s.ts';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from '../testkit/localhost-cert.ts';
 
 const { values } = parseArgs({
   options: { streams: { type: 'string', default: '256' }, concurrent: { type: 'string', default: '500' }, serve: { type: 'string' } },
@@ -15,7 +15,7 @@ const { values } = parseArgs({
 
 if (values.serve !== undefined) {
   // The server side, in its own process: /slow sends one byte and never ends, anything else answers at once.
-  const tls = values.serve === 'https' ? { cert: FAKE_K8S_CERT, key: FAKE_K8S_KEY } : undefined;
+  const tls = values.serve === 'https' ? { cert: LOCALHOST_CERT, key: LOCALHOST_KEY } : undefined;
   const server = Bun.serve({
     port: 0,
     hostname: '127.0.0.1',

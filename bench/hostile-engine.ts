@@ -5,6 +5,8 @@
 //
 // The request says what it gets: `x-answer-bytes: N` and `x-answer: json` (a Content-Length, as vLLM sends
 // JSON), `chunked` (JSON without a length) or `sse` (an event stream that ends with data: [DONE]).
+import { runEngineProcess } from '../testkit/run-engine-process.ts';
+
 const CHUNK = new Uint8Array(64 * 1024).fill(0x61);
 const DONE = new TextEncoder().encode('data: [DONE]\n\n');
 let sent = 0;
@@ -42,5 +44,4 @@ const listener = Bun.serve({
     return new Response(body, { headers });
   },
 });
-process.on('SIGTERM', () => process.exit(0));
-process.stdout.write(`LISTENING http://127.0.0.1:${listener.port}\n`);
+runEngineProcess({ url: `http://127.0.0.1:${listener.port}`, stop: () => listener.stop(true) });

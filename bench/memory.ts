@@ -7,12 +7,14 @@
 // bodies go to the mock vLLM engine (testkit/mock-engine-main.ts); engine answers come from
 // bench/hostile-engine.ts, which sends as much as it is asked for as fast as it is read. `--baseline-binary`
 // measures a second executable (an older build) in a column of its own.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { memoryKb, startRouterProcess } from '../testkit/router-process.ts';
-import { spawnChild, spawnMockEngine, type Child } from '../testkit/spawn-child.ts';
+import { memoryKb } from '../testkit/memory-kb.ts';
+import { buildRouterBinary } from '../testkit/router-binary.ts';
+import { startRouterProcess } from '../testkit/router-process.ts';
+import { spawnChild, type Child } from '../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,13 +33,6 @@ const ANSWER_MIB = Number(args['answer-mib']);
 const SLOW_RATE = Number(args['slow-mib-per-sec']) * MiB;
 const SLOW_SECS = Number(args['slow-secs']);
 const root = new URL('..', import.meta.url).pathname;
-
-function buildRouter(): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'bench-memory-')), 'vllm-router');
-  const build = Bun.spawnSync(['bun', 'build.ts', path], { cwd: root, stdout: 'pipe', stderr: 'inherit' });
-  if (build.exitCode !== 0) throw new Error('build failed');
-  return path;
-}
 
 /** A chat body of `bytes` bytes, one ASCII user message. */
 function chatBody(bytes: number): Uint8Array {
@@ -181,7 +176,8 @@ async function measure(binary: string, c: Case, engines: Engines): Promise<Measu
 const fmt = (n: number | undefined, digits = 0) => (n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits));
 
 async function main(): Promise<void> {
-  const binary = args['router-binary'] ?? buildRouter();
+  const built = args['router-binary'] === undefined ? buildRouterBinary() : undefined;
+  const binary = args['router-binary'] ?? built!.path;
   const baseline = args['baseline-binary'];
   const engines: Engines = {
     mock: await spawnMockEngine(['--model', 'm']),
@@ -206,6 +202,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const e of Object.values(engines)) await e[Symbol.asyncDispose]();
+    built?.[Symbol.dispose]();
   }
   const header = ['Case', 'peak growth MiB', 'growth / bytes', 'statuses, notes'];
   if (baseline !== undefined) header.push('baseline: growth MiB (ratio), statuses');

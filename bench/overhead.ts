@@ -12,7 +12,12 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnChild, spawnMockEngine, type Child } from '../testkit/spawn-child.ts';
+import { cpuSeconds } from '../testkit/cpu-time.ts';
+import { freePort } from '../testkit/free-port.ts';
+import { memoryKb } from '../testkit/memory-kb.ts';
+import { buildRouterBinary } from '../testkit/router-binary.ts';
+import { spawnChild, type Child } from '../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
 import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({
@@ -25,13 +30,6 @@ const STREAMS = Number(args.streams);
 const root = new URL('..', import.meta.url).pathname;
 const which = (cmd: string) => Bun.which(cmd) ?? (existsSync(`/usr/sbin/${cmd}`) ? `/usr/sbin/${cmd}` : null);
 
-async function freePort(): Promise<number> {
-  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
-
 interface Target {
   name: string;
   url: string;
@@ -42,7 +40,7 @@ async function startNginx(upstreams: string[]): Promise<(Target & { stop: () => 
   const nginx = which('nginx');
   if (!nginx) return null;
   const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
-  const port = await freePort();
+  const port = freePort();
   const servers = upstreams.map((u) => `server ${new URL(u).host};`).join(' ');
   // One worker process, no master (so its pid is the one serving): the same single event loop the router has.
   writeFileSync(
@@ -122,34 +120,21 @@ async function ttft(url: string): Promise<{ p50: number; p99: number }> {
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
 }
 
-/** User + system CPU time of a process so far, in milliseconds (all its threads). */
-function cpuMs(pid: number): number {
-  const fields = (require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string).split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
 
+/** Peak resident memory, or NaN once the process is gone. */
 function peakRssMiB(pid: number): number {
   try {
-    const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8') as string;
-    return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+    return memoryKb(pid).peak / 1024;
   } catch {
     return Number.NaN;
   }
 }
 
-async function ensureBinary(): Promise<string> {
-  const binary = join(root, 'dist/vllm-router');
-  const build = Bun.spawnSync(['bun', 'build.ts', binary], { cwd: root, stdout: 'pipe', stderr: 'inherit' });
-  if (build.exitCode !== 0) throw new Error('build failed');
-  return binary;
-}
-
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 async function main(): Promise<void> {
-  const binary = await ensureBinary();
+  const binary = buildRouterBinary(join(root, 'dist/vllm-router')).path;
   const children: Child[] = [];
   const engines = await Promise.all([spawnMockEngine(['--model', 'm']), spawnMockEngine(['--model', 'm'])]);
   children.push(...engines);
@@ -181,9 +166,9 @@ async function main(): Promise<void> {
   const samples = targets.map(() => ({ rps: [] as number[], p50: [] as number[], p99: [] as number[], p50c1: [] as number[], cpu: [] as number[] }));
   for (let round = 0; round < ROUNDS; round++)
     for (const [i, t] of targets.entries()) {
-      const cpuBefore = t.pid ? cpuMs(t.pid) : Number.NaN;
+      const cpuBefore = t.pid ? cpuSeconds(t.pid) : Number.NaN;
       const saturated = await load(t.url, CONNECTIONS);
-      const cpuPerRequest = t.pid ? ((cpuMs(t.pid) - cpuBefore) * 1000) / saturated.requests : Number.NaN;
+      const cpuPerRequest = t.pid ? ((cpuSeconds(t.pid) - cpuBefore) * 1e6) / saturated.requests : Number.NaN;
       const single = await load(t.url, 1);
       const s = samples[i]!;
       s.rps.push(saturated.rps);

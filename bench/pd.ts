@@ -11,10 +11,14 @@
 // Per request: non-streaming = send → whole body; streaming = send → first content token (TTFT) and → [DONE].
 // "Added" = router percentile − direct percentile in the same case. Direct and router runs alternate
 // (A B B A …) in `--rounds` blocks so that drift on the shared machine hits both alike.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnChild, spawnMockEngine, type Child } from '../testkit/spawn-child.ts';
+import { cpuSeconds } from '../testkit/cpu-time.ts';
+import { freePort } from '../testkit/free-port.ts';
+import { buildRouterBinary } from '../testkit/router-binary.ts';
+import { setMock } from '../testkit/set-mock.ts';
+import { spawnChild, type Child } from '../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -137,15 +141,8 @@ async function load(send: Send, stream: boolean, concurrency: number, seconds: n
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 const sortedOf = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 
-async function freePort(): Promise<number> {
-  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
-
 async function startRouter(binary: string, prefill: string, decode: string): Promise<{ child: Child; url: string }> {
-  const port = await freePort();
+  const port = freePort();
   // --log-level warn as in bench/overhead.ts: the access log line is not part of the two-stage flow's cost.
   const child = spawnChild([binary, '--vllm-pd-disaggregation', '--prefill', prefill, '--decode', decode, '--policy', 'round_robin', '--port', String(port), '--prometheus-port', '0', '--log-level', 'warn']);
   const url = `http://127.0.0.1:${port}`;
@@ -168,13 +165,6 @@ interface Row {
   routerRps: number;
   /** The router process's CPU time (user + system) per request, µs. */
   routerCpuUs: number;
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -211,9 +201,7 @@ async function measureCase(targets: Record<'direct' | 'router', Send>, routerPid
 }
 
 async function main(): Promise<void> {
-  const build = Bun.spawnSync(['bun', 'run', 'build'], { cwd: root, stdout: 'pipe', stderr: 'inherit' });
-  if (build.exitCode !== 0) throw new Error('bun run build failed');
-  const binary = join(root, 'dist/vllm-router');
+  const binary = buildRouterBinary(join(root, 'dist/vllm-router')).path;
   const engineArgs = ['--model', MODEL, '--handoff-check', args['handoff-check']];
   const [prefill, decode] = await Promise.all([spawnMockEngine([...engineArgs, '--role', 'prefill']), spawnMockEngine([...engineArgs, '--role', 'decode'])]);
   const router = await startRouter(binary, prefill.url, decode.url);
@@ -224,10 +212,7 @@ async function main(): Promise<void> {
 
     const rows: Row[] = [];
     for (const sc of SCENARIOS) {
-      for (const e of [prefill, decode]) {
-        const res = await fetch(`${e.url}/_mock/set`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ttftMs: sc.ttftMs, itlMs: sc.itlMs }) });
-        if (!res.ok) throw new Error(`could not set the engine delays: ${res.status}`);
-      }
+      for (const e of [prefill, decode]) await setMock(e.url, { ttftMs: sc.ttftMs, itlMs: sc.itlMs });
       for (const concurrency of sc.levels) for (const mode of ['non-stream', 'stream'] as const) rows.push(...(await measureCase(targets, router.child.proc.pid, `${sc.ttftMs}/${sc.itlMs}`, mode, concurrency)));
     }
 

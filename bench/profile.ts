@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnMockEngine } from '../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
 import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({

@@ -1,4 +1,4 @@
-// Child processes for end-to-end tests: spawn, wait for a line on stdout, stop by pid.
+// A child process of a test or benchmark: spawned, waited on for a line on stdout, killed on dispose.
 import type { Subprocess } from 'bun';
 
 export interface Child extends AsyncDisposable {
@@ -46,11 +46,4 @@ export function spawnChild(cmd: string[], env: Record<string, string> = {}): Chi
       await proc.exited;
     },
   };
-}
-
-/** A mock vLLM engine in its own process. */
-export async function spawnMockEngine(args: string[] = []): Promise<Child & { url: string }> {
-  const child = spawnChild(['bun', new URL('./mock-engine-main.ts', import.meta.url).pathname, '--port', '0', '--no-record', ...args]);
-  const [, url] = await child.waitFor(/LISTENING (\S+)/);
-  return Object.assign(child, { url: url! });
 }

@@ -1,8 +1,11 @@
-// Test helper: polls a condition the code under test changes without an event to await.
-export async function until(predicate: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 4000; i++) {
+// Waits for a condition that the code under test changes without an event to await, instead of a guessed sleep.
+
+/** Polls `predicate` every 5 ms until it holds; throws naming `what` once `timeoutMs` have passed. */
+export async function until(predicate: () => boolean | Promise<boolean>, what = 'condition', timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
     if (await predicate()) return;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await Bun.sleep(5);
   }
-  throw new Error(`timed out waiting for ${what}`);
 }

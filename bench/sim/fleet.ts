@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
 
 export interface ChildProc extends AsyncDisposable {
   readonly url: string;
@@ -122,10 +123,11 @@ export function ensureRouterBinary(root: string, log: (line: string) => void): s
   const stale = !exists || statSync(binary).mtimeMs < Math.max(newestMtime(join(root, 'src')), newestMtime(join(root, 'build.ts')));
   if (!stale) return binary;
   log(exists ? 'dist/vllm-router is older than src/: rebuilding' : 'dist/vllm-router is missing: building');
-  const build = Bun.spawnSync(['bun', 'run', 'build'], { cwd: root, stdout: 'pipe', stderr: 'pipe' });
-  if (build.exitCode !== 0) {
-    if (!exists) throw new Error(`bun run build failed:\n${build.stderr.toString()}${build.stdout.toString()}`);
-    log(`warning: bun run build failed, using the existing dist/vllm-router:\n${build.stderr.toString().slice(-1000)}`);
+  try {
+    buildRouterBinary(binary);
+  } catch (err) {
+    if (!exists) throw err;
+    log(`warning: the build failed, using the existing dist/vllm-router:\n${(err as Error).message.slice(-1000)}`);
   }
   return binary;
 }

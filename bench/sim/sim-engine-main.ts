@@ -2,6 +2,7 @@
 //
 //   bun bench/sim/sim-engine-main.ts --port 0 --kv-blocks 2048 --speed 0.5 --role prefill
 import { parseArgs } from 'node:util';
+import { runEngineProcess } from '../../testkit/run-engine-process.ts';
 import { DEFAULT_ENGINE_PARAMS, type EngineParams } from './engine-params.ts';
 import { startSimEngine, type SimRole } from './sim-engine.ts';
 
@@ -94,13 +95,4 @@ const engine = await startSimEngine({
   promptTokensDetails: values['prompt-tokens-details'] === true ? true : undefined,
   params,
 });
-let stopping = false;
-const shutdown = (): void => {
-  if (stopping) return;
-  stopping = true;
-  void engine.stop().then(() => process.exit(0));
-};
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-// The one line spawners wait for; nothing else is written to stdout.
-process.stdout.write(`LISTENING ${engine.url}\n`);
+runEngineProcess(engine);

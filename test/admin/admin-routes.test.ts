@@ -1,18 +1,11 @@
 import { describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { freePort } from '../../testkit/free-port.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 import { startAdminRouter } from './harness.ts';
 
 const post = (url: string, body?: unknown) =>
   fetch(url, body === undefined ? { method: 'POST' } : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const complete = (url: string) => fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-model', prompt: 'hi', max_tokens: 2 }) });
-
-/** A TCP port nothing listens on: bound, then released. */
-function closedPort(): number {
-  const s = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
 
 describe('admin API round trips', () => {
   test('add_worker probes, registers and routes; list_workers and GET /workers show it; remove_worker takes it out', async () => {
@@ -117,7 +110,7 @@ describe('admin API round trips', () => {
     await using r = await startAdminRouter();
     let changes = 0;
     r.registry.onChange(() => changes++);
-    const dead = `http://127.0.0.1:${closedPort()}`;
+    const dead = `http://127.0.0.1:${freePort()}`;
     for (const url of [dead, sick.url]) {
       const res = await post(`${r.url}/add_worker?url=${encodeURIComponent(url)}`);
       expect(res.status).toBe(502);

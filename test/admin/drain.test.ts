@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { until } from '../support/router.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { until } from '../../testkit/until.ts';
 import { finishedOn, startAdminRouter } from './harness.ts';
 
 const TOKENS = 120;

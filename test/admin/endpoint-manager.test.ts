@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { createEndpointManager } from '../../src/core/endpoint-manager.ts';
 import { createRegistry } from '../../src/core/registry.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { until } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const log = createLogger({ level: 'error', json: true, write: () => {} });
 

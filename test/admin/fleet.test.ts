@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { parseEngineLoad } from '../../src/signals/engine-load.ts';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { setMock } from '../../testkit/set-mock.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 import { startAdminRouter } from './harness.ts';
 
 /** An engine started with VLLM_SERVER_DEV_MODE=1, as far as the admin API can tell: it has /reset_prefix_cache. */
@@ -74,7 +75,7 @@ describe('GET /get_loads', () => {
   test("reports each engine's running and waiting requests from /metrics next to the router's in-flight count", async () => {
     await using busy = await spawnMockEngine(['--itl-ms', '10']);
     await using idle = await spawnMockEngine();
-    await fetch(`${busy.url}/_mock/set`, { method: 'POST', body: JSON.stringify({ metricsOverride: { running: 3, waiting: 2 } }) });
+    await setMock(busy.url, { metricsOverride: { running: 3, waiting: 2 } });
     await using r = await startAdminRouter({ endpoints: [busy.url] });
     // A stream held open on the busy engine, then the idle one joins.
     const stream = await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-model', prompt: 'p', max_tokens: 100, stream: true }) });

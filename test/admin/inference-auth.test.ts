@@ -2,8 +2,8 @@ import { describe, expect, test } from 'bun:test';
 import { createVerdictCache } from '../../src/http/api-key-cache.ts';
 import { createApiKeyValidator } from '../../src/http/api-key-validator.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { until } from '../support/router.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { until } from '../../testkit/until.ts';
 import { bearer, startAdminRouter } from './harness.ts';
 
 /** A key service as --api-key-validation-urls expects: GET with the bearer token, 200 for a valid one. */

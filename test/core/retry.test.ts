@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { retryPolicy, sleep, untriedCandidates, type RetryOptions } from '../../src/core/retry.ts';
 import { routerError } from '../../src/wire/errors.ts';
-import { mulberry32 as seeded } from '../policies/routing-fixtures.ts';
+import { mulberry32 as seeded } from '../../testkit/mulberry32.ts';
 
 // The Rust router's defaults (reference §1A).
 const RUST: RetryOptions = { maxAttempts: 5, initialBackoffMs: 50, maxBackoffMs: 30_000, multiplier: 1.5, jitter: 0.2 };

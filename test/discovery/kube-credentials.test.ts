@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { kubeconfigCredentials } from '../../src/discovery/kubeconfig.ts';
 import type { KubeCredentials } from '../../src/discovery/kube-auth.ts';
 import { resolveKubeCredentials } from '../../src/discovery/kube-credentials.ts';
-import { FAKE_K8S_CERT, FAKE_K8S_KEY, FakeKubernetes } from '../fixtures/fake-k8s.ts';
+import { FakeKubernetes } from '../fixtures/fake-k8s.ts';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../testkit/localhost-cert.ts';
 import { watchFake } from './harness.ts';
 
 function tempDir() {
@@ -61,15 +62,15 @@ describe('kubeconfig', () => {
     writeFileSync(
       file,
       kubeconfig(
-        [`server: ${k8s.url}/`, `certificate-authority-data: ${b64(FAKE_K8S_CERT)}`],
-        ['token: kc-token', `client-certificate-data: ${b64(FAKE_K8S_CERT)}`, `client-key-data: ${b64(FAKE_K8S_KEY)}`],
+        [`server: ${k8s.url}/`, `certificate-authority-data: ${b64(LOCALHOST_CERT)}`],
+        ['token: kc-token', `client-certificate-data: ${b64(LOCALHOST_CERT)}`, `client-key-data: ${b64(LOCALHOST_KEY)}`],
       ),
     );
     const creds = await credentials(resolveKubeCredentials({ env: { KUBECONFIG: file } }));
     expect(creds).toEqual({
       server: k8s.url,
       auth: { kind: 'token', token: 'kc-token' },
-      tls: { rejectUnauthorized: true, ca: FAKE_K8S_CERT, cert: FAKE_K8S_CERT, key: FAKE_K8S_KEY },
+      tls: { rejectUnauthorized: true, ca: LOCALHOST_CERT, cert: LOCALHOST_CERT, key: LOCALHOST_KEY },
       namespace: 'inference',
       source: `kubeconfig ${file} (context fake)`,
     });
@@ -82,9 +83,9 @@ describe('kubeconfig', () => {
     k8s.addPod({ name: 'a', labels: { app: 'vllm' }, ip: '10.0.0.1' });
     using dir = tempDir();
     mkdirSync(join(dir.path, 'pki'));
-    writeFileSync(join(dir.path, 'pki', 'ca.crt'), FAKE_K8S_CERT);
-    writeFileSync(join(dir.path, 'pki', 'client.crt'), FAKE_K8S_CERT);
-    writeFileSync(join(dir.path, 'pki', 'client.key'), FAKE_K8S_KEY);
+    writeFileSync(join(dir.path, 'pki', 'ca.crt'), LOCALHOST_CERT);
+    writeFileSync(join(dir.path, 'pki', 'client.crt'), LOCALHOST_CERT);
+    writeFileSync(join(dir.path, 'pki', 'client.key'), LOCALHOST_KEY);
     writeFileSync(join(dir.path, 'token'), 'from-file\n');
     const file = join(dir.path, 'config');
     writeFileSync(
@@ -166,7 +167,7 @@ users:
     expect(await fail(kubeconfig(['server: ftp://k.example'], []))).toContain('is not an http(s) URL');
     expect(await fail(kubeconfig(server, ['exec:', '  command: aws', '  args: [eks, get-token]']))).toContain('exec or auth-provider plugin');
     expect(await fail(kubeconfig([...server, 'certificate-authority: /nonexistent/ca.crt'], []))).toContain('cannot read certificate-authority /nonexistent/ca.crt');
-    expect(await fail(kubeconfig(server, [`client-certificate-data: ${b64(FAKE_K8S_CERT)}`]))).toContain('without a key');
+    expect(await fail(kubeconfig(server, [`client-certificate-data: ${b64(LOCALHOST_CERT)}`]))).toContain('without a key');
   });
 });
 
@@ -176,14 +177,14 @@ describe('in-cluster service account', () => {
     k8s.addPod({ name: 'a', labels: { app: 'vllm' }, ip: '10.0.0.1' });
     using dir = tempDir();
     writeFileSync(join(dir.path, 'token'), 'sa-token\n');
-    writeFileSync(join(dir.path, 'ca.crt'), FAKE_K8S_CERT);
+    writeFileSync(join(dir.path, 'ca.crt'), LOCALHOST_CERT);
     writeFileSync(join(dir.path, 'namespace'), 'vllm\n');
     const env = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(k8s.port) };
     const creds = await credentials(resolveKubeCredentials({ env, serviceAccountDir: dir.path }));
     expect(creds).toEqual({
       server: `https://127.0.0.1:${k8s.port}`,
       auth: { kind: 'token_file', path: join(dir.path, 'token') },
-      tls: { ca: FAKE_K8S_CERT, rejectUnauthorized: true },
+      tls: { ca: LOCALHOST_CERT, rejectUnauthorized: true },
       namespace: 'vllm',
       source: 'in-cluster',
     });

@@ -1,19 +1,14 @@
-import { beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
-import { spawnChild, spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { until } from '../support/router.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { spawnChild } from '../../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { until } from '../../testkit/until.ts';
 import { startOtlpReceiver } from '../tracing/otlp-receiver.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
-const binary = join(mkdtempSync(join(tmpdir(), 'vllm-router-e2e-')), 'vllm-router');
-
-beforeAll(() => {
-  const build = Bun.spawnSync(['bun', 'build.ts', binary], { cwd: root, stdout: 'pipe', stderr: 'pipe' });
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
-});
+const build = buildRouterBinary();
+afterAll(() => build[Symbol.dispose]());
+const binary = build.path;
 
 const run = (args: string[]) => Bun.spawnSync([binary, ...args], { stdout: 'pipe', stderr: 'pipe', env: { PATH: process.env.PATH ?? '' } });
 

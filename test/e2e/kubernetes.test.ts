@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { FakeKubernetes } from '../fixtures/fake-k8s.ts';
-import { startTestRouter, until } from '../support/router.ts';
+import { startTestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const TOKEN = 'sa-token-1';
 

@@ -1,20 +1,18 @@
 // Configuration reload in the compiled binary: SIGHUP re-reads --config, a good file changes the endpoints and
 // the policy under live traffic without dropping a stream, a bad one is refused and the old one stays.
-import { beforeAll, describe, expect, test } from 'bun:test';
+import { afterAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { spawnChild, spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { spawnChild } from '../../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'vllm-router-reload-'));
-const binary = join(dir, 'vllm-router');
-
-beforeAll(() => {
-  const build = Bun.spawnSync(['bun', 'build.ts', binary], { cwd: root, stdout: 'pipe', stderr: 'pipe' });
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
-});
+const build = buildRouterBinary();
+afterAll(() => build[Symbol.dispose]());
+const binary = build.path;
 
 /** Requests an engine finished, from its /_mock/stats (vLLM's request_success counter, by finish reason). */
 const served = async (url: string) => {

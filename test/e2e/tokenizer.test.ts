@@ -1,17 +1,12 @@
-import { beforeAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'bun:test';
 import { LLAMA_DIR, llamaTokenizer } from '../pool/tokenizer-fixture.ts';
-import { spawnChild, spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { spawnChild } from '../../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
-const binary = join(mkdtempSync(join(tmpdir(), 'vllm-router-tok-')), 'vllm-router');
-
-beforeAll(() => {
-  const build = Bun.spawnSync(['bun', 'build.ts', binary], { cwd: root, stdout: 'pipe', stderr: 'pipe' });
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`);
-});
+const build = buildRouterBinary();
+afterAll(() => build[Symbol.dispose]());
+const binary = build.path;
 
 // The Llama 3.1 chat format, written out by hand from its template (system, user, then the generation prompt).
 const CONVERSATION = [

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'bun:test';
 import { exceedsDepth, fieldOf, jsonDepthError, MAX_JSON_DEPTH } from '../../src/wire/json-depth.ts';
 import { startMockEngine, type MockEngine } from '../../testkit/mock-engine.ts';
 import { LLAMA_DIR } from '../pool/tokenizer-fixture.ts';
-import { parseEnvelope } from '../../testkit/router-process.ts';
+import { parseEnvelope } from '../support/parse-envelope.ts';
 import { startTestRouter, type TestRouter } from '../support/router.ts';
 
 const DEEP = 100_000;

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
-import { startTestRouter, until } from '../support/router.ts';
+import { startTestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const client = (url: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: 'test-key', maxRetries: 0 });
 

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { startMockEngine, type MockEngine } from '../../testkit/mock-engine.ts';
-import { startTestRouter, until, type TestRouter } from '../support/router.ts';
+import { startTestRouter, type TestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const MODEL = 'm';
 const ROUNDS = 20;

@@ -8,9 +8,9 @@
 // out, and the endpoint is marked unhealthy on the first round.
 import { expect, test } from 'bun:test';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
-import { metricValue } from '../../testkit/router-process.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
 import { spawnChild } from '../../testkit/spawn-child.ts';
-import { until } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const FETCH_SLOTS = 8;
 

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probe } from '../../src/net/probe.ts';
-import { FAKE_K8S_CERT, FAKE_K8S_KEY } from '../fixtures/fake-k8s.ts';
-import { until } from '../support/router.ts';
+import { LOCALHOST_CERT, LOCALHOST_KEY } from '../../testkit/localhost-cert.ts';
+import { until } from '../../testkit/until.ts';
 
 function startPeer() {
   const received: string[] = [];
@@ -67,14 +67,14 @@ describe('probe', () => {
   });
 
   test('https: the certificate is verified, against the CAs the process trusts (NODE_EXTRA_CA_CERTS)', async () => {
-    using server = Bun.serve({ port: 0, hostname: '127.0.0.1', tls: { cert: FAKE_K8S_CERT, key: FAKE_K8S_KEY }, fetch: () => new Response('over tls') });
+    using server = Bun.serve({ port: 0, hostname: '127.0.0.1', tls: { cert: LOCALHOST_CERT, key: LOCALHOST_KEY }, fetch: () => new Response('over tls') });
     const url = `https://127.0.0.1:${server.port}/health`;
     const untrusted = await probe({ url, timeoutMs: 5_000, maxBodyBytes: 100 });
     expect(untrusted).toMatchObject({ kind: 'failure', failure: 'unreachable' });
     // The CA is read at process start, so the trusted case runs in a process started with it.
     const dir = mkdtempSync(join(tmpdir(), 'probe-ca-'));
     try {
-      writeFileSync(join(dir, 'ca.pem'), FAKE_K8S_CERT);
+      writeFileSync(join(dir, 'ca.pem'), LOCALHOST_CERT);
       const script = `import { probe } from ${JSON.stringify(join(import.meta.dir, '../../src/net/probe.ts'))};
         const r = await probe({ url: process.argv[1], timeoutMs: 5000, maxBodyBytes: 100 });
         console.log(JSON.stringify(r.kind === 'answer' ? { status: r.status, body: r.body.toString() } : r));`;

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'bun:test';
 import { formatBytes } from '../../src/net/body-limits.ts';
 import { outboundFetch } from '../../src/net/fetch.ts';
 import { readBody, readJson, readText } from '../../src/net/read-body.ts';
-import { until } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 describe('readBody', () => {
   test('a body up to the cap is read whole; one byte more is refused, declared or streamed', async () => {

@@ -3,8 +3,9 @@
 import { describe, expect, test } from 'bun:test';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startRedirectTrap, STOLEN_MODEL, type RedirectStatus } from '../fixtures/redirect-trap.ts';
-import { metricValue } from '../../testkit/router-process.ts';
-import { startTestRouter, until } from '../support/router.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+import { startTestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const STATUSES: RedirectStatus[] = [302, 307, 308];
 const errorMessage = async (res: Response) => ((await res.json()) as { error: { message: string } }).error.message;

@@ -2,8 +2,10 @@
 // with the labels and types its PromQL assumes.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
-import { spawnMockEngine, type Child } from '../../testkit/spawn-child.ts';
-import { startTestRouter, until, type TestRouter } from '../support/router.ts';
+import { type Child } from '../../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { startTestRouter, type TestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const DASHBOARD_PATH = new URL('../../deploy/grafana/vllm-router.json', import.meta.url).pathname;
 const dashboard = JSON.parse(readFileSync(DASHBOARD_PATH, 'utf8')) as Dashboard;

@@ -5,7 +5,8 @@ import { cacheAware, type CacheAwarePolicy } from '../../src/policies/cache-awar
 import { createRadixTree, stringOps } from '../../src/policies/radix-tree.ts';
 import type { PolicyDeps, PolicyOptions, RoutingRequest } from '../../src/policies/types.ts';
 import { conversationText } from '../../src/routing/routing-text.ts';
-import { chat, deps, endpoints, mulberry32, request, tally } from './routing-fixtures.ts';
+import { chat, deps, endpoints, request, tally } from './routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 const live: CacheAwarePolicy[] = [];
 afterEach(() => {

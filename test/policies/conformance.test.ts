@@ -3,7 +3,8 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { type Endpoint, isAvailable } from '../../src/core/endpoint.ts';
 import { POLICIES } from '../../src/policies/index.ts';
 import type { Policy, PolicyFactory, RoutingRequest, SelectContext } from '../../src/policies/types.ts';
-import { chat, deps, endpoint, endpoints, fixedBreaker, mulberry32, request } from './routing-fixtures.ts';
+import { chat, deps, endpoint, endpoints, fixedBreaker, request } from './routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 const implemented: [string, PolicyFactory][] = Object.entries(POLICIES);
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { createRadixTree, hashOps, stringOps } from '../../src/policies/radix-tree.ts';
-import { mulberry32 } from './routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 const any = (tenants: Iterable<string>): string | undefined => tenants[Symbol.iterator]().next().value;
 /** A chooser that accepts only `tenant`. */

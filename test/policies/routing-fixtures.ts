@@ -1,19 +1,8 @@
-// Builders the policy tests share: endpoints with simple breakers, routing requests, a seeded PRNG, deps.
+// Builders the policy tests share: endpoints with simple breakers, routing requests, deps.
 import type { CircuitBreaker } from '../../src/core/circuit-breaker.ts';
 import { createEndpoint, type Endpoint } from '../../src/core/endpoint.ts';
 import type { PolicyDeps, RoutingRequest } from '../../src/policies/types.ts';
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 /** A breaker whose verdict the test sets. */
 export function fixedBreaker(allows = true): CircuitBreaker & { open: boolean } {

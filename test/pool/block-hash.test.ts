@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { chainBlockHashes, HASH_BITS, rootHash } from '../../src/pool/block-hash.ts';
-import { mulberry32 } from '../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 function tokens(count: number, rand: () => number): number[] {
   return Array.from({ length: count }, () => Math.floor(rand() * 128_000));

@@ -6,17 +6,13 @@ import { chainBlockHashes } from '../../src/pool/block-hash.ts';
 import { TokenizerPool, type TokenizeResult } from '../../src/pool/pool.ts';
 import type { ChatJob, PoolJob } from '../../src/pool/protocol.ts';
 import { resolveTokenizerFiles, type TokenizerFiles } from '../../src/pool/tokenizer-files.ts';
+import { until } from '../../testkit/until.ts';
 import { LLAMA_DIR, llamaTokenizer } from './tokenizer-fixture.ts';
 
 function llamaFiles(): TokenizerFiles {
   const resolved = resolveTokenizerFiles({ tokenizerPath: LLAMA_DIR });
   if (!resolved.ok || !resolved.value) throw new Error('llama fixture did not resolve');
   return resolved.value;
-}
-
-/** Waits for a condition (a replacement thread loading takes a second or two). */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await Bun.sleep(5);
 }
 
 function ok(result: TokenizeResult) {
@@ -139,7 +135,7 @@ describe('tokenizer pool', () => {
       expect(exits[0]).toBeGreaterThanOrEqual(1);
       expect(pool.stats().restarts).toBe(restarts + 1);
       // The replacement thread loads and takes work again.
-      await until(() => pool.stats().readyThreads === 2);
+      await until(() => pool.stats().readyThreads === 2, 'the replacement thread');
       const later = await Promise.all(Array.from({ length: 4 }, () => pool.tokenize({ kind: 'completion', prompt: 'later' })));
       expect(later.every((r) => r.ok)).toBe(true);
     });
@@ -152,7 +148,7 @@ describe('tokenizer pool', () => {
     if (!poison.ok) expect(poison.error).toContain('died 3 times while running this job');
     expect(pool.stats().restarts).toBe(restarts + 3);
     expect(ok(await pool.tokenize({ kind: 'completion', prompt: 'fine' })).tokenCount).toBe(2);
-    await until(() => pool.stats().readyThreads === 2);
+    await until(() => pool.stats().readyThreads === 2, 'the replacement thread');
   });
 });
 

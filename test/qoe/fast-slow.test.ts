@@ -10,8 +10,10 @@ import type { Policy, PolicySignals } from '../../src/policies/types.ts';
 import { createEndpointStats, type EndpointStats } from '../../src/signals/endpoint-stats.ts';
 import { createEngineMetrics } from '../../src/signals/engine-metrics.ts';
 import { createStreamMeter } from '../../src/signals/stream-meter.ts';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { chat, mulberry32 } from '../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
+import { setMock } from '../../testkit/set-mock.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { chat } from '../policies/routing-fixtures.ts';
 
 const now = () => performance.now();
 const CONCURRENCY = 2;
@@ -89,8 +91,7 @@ describe('QoE policies on a fast and a slow engine', () => {
       expect(share(before, fastId)).toBeGreaterThanOrEqual(0.75);
 
       // The fast engine's prefill becomes four times slower than the other's.
-      const res = await fetch(`${fast.url}/_mock/set`, { method: 'POST', body: JSON.stringify({ ttftMs: 240 }) });
-      expect(res.status).toBe(200);
+      await setMock(fast.url, { ttftMs: 240 });
       const after = await drive(policy, endpoints, stats, 40);
       expect(share(after.slice(-20), slowId)).toBeGreaterThanOrEqual(0.8);
     });

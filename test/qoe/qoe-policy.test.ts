@@ -11,7 +11,8 @@ import type { QoePolicy } from '../../src/policies/qoe/qoe-policy.ts';
 import type { PolicyDeps, PolicySignals, SelectContext } from '../../src/policies/types.ts';
 import { createEndpointStats, type EndpointStats } from '../../src/signals/endpoint-stats.ts';
 import type { EngineSnapshot } from '../../src/signals/engine-metrics.ts';
-import { chat, fixedBreaker, mulberry32, request, tally } from '../policies/routing-fixtures.ts';
+import { chat, fixedBreaker, request, tally } from '../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 interface Harness {
   readonly stats: EndpointStats;

@@ -3,7 +3,8 @@
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
-import { startTestRouter, until } from '../support/router.ts';
+import { startTestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const sample = (text: string, name: string, labels: string) => {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { DEFAULT_QOE_OPTIONS, DEFAULT_WEIGHTS, resolveQoeOptions, type QoeWeights } from '../../src/policies/qoe/options.ts';
 import { createAdaptiveWeights, projectWeights, WEIGHT_KEYS, type FleetLoad } from '../../src/policies/qoe/weights.ts';
-import { mulberry32 } from '../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 const ADAPT = { ...DEFAULT_QOE_OPTIONS.adapt, intervalMs: 1000, min: 0.05, max: 0.6 };
 const sum = (w: QoeWeights) => WEIGHT_KEYS.reduce((s, k) => s + w[k], 0);

@@ -2,8 +2,10 @@
 // probes keep working while they are open (Bun's fetch queues calls past BUN_CONFIG_MAX_HTTP_REQUESTS inside
 // itself, where admission and health checks cannot see them).
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { buildRouterBinary, metricValue, startRouterProcess } from '../../testkit/router-process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { startRouterProcess } from '../../testkit/router-process.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
 
 const binary = buildRouterBinary();
 afterAll(() => binary[Symbol.dispose]());

@@ -1,8 +1,11 @@
 // The compiled router under deeply nested JSON: 100,000 levels in `content` or `prompt` (and 5,000,000 in a
 // 10 MB body) are a 400 invalid_request_error naming the field, never a 500, and the router keeps serving.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { buildRouterBinary, metricValue, parseEnvelope, startRouterProcess } from '../../testkit/router-process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { startRouterProcess } from '../../testkit/router-process.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+import { parseEnvelope } from '../support/parse-envelope.ts';
 
 const binary = buildRouterBinary();
 afterAll(() => binary[Symbol.dispose]());

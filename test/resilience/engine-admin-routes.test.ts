@@ -6,7 +6,10 @@ import { routedPath } from '../../testkit/mock-engine/routes.ts';
 import { ENGINE_ADMIN_PATHS } from '../http/engine-route-lists.ts';
 import { spawnChild } from '../../testkit/spawn-child.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, metricValue, parseEnvelope, startRouterProcess } from '../../testkit/router-process.ts';
+import { startRouterProcess } from '../../testkit/router-process.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+import { parseEnvelope } from '../support/parse-envelope.ts';
 
 const binary = buildRouterBinary();
 afterAll(() => binary[Symbol.dispose]());

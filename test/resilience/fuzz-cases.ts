@@ -12,19 +12,9 @@
 // with a bare status (or drops the connection), recorded separately.
 // The oracle below is written from that contract, not from the router's code.
 
-export type Random = () => number;
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-export function seededRandom(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export type Random = () => number;
 
 export type Expected =
   /** The router refuses it itself: this status, one of these codes, never forwarded. */
@@ -351,7 +341,7 @@ const weightedSocket = Object.entries(SOCKET_OPS).flatMap(([name, [weight, op]])
 
 /** `count` cases from `seed`: about 70% malformed bodies through fetch, the rest raw HTTP through a socket. */
 export function generateCases(seed: number, count: number, limit: number): FuzzCase[] {
-  const r = seededRandom(seed);
+  const r = mulberry32(seed);
   return Array.from({ length: count }, (): FuzzCase => {
     if (r() < 0.75) return fetchCase(r, limit);
     const [op, make] = pick(r, weightedSocket);

@@ -1,9 +1,13 @@
 // Fuzzing the compiled router with malformed requests: every answer a clean 4xx, the process up, serving, and bounded in memory.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 import { generateCases, type FuzzCase } from './fuzz-cases.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, memoryKb, metricValue, parseEnvelope, startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
+import { startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { memoryKb } from '../../testkit/memory-kb.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+import { parseEnvelope } from '../support/parse-envelope.ts';
 
 // The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
 // Bun 1.4.5 reads no test timeout from bunfig (oven-sh/bun#7789). Tests wait for conditions.

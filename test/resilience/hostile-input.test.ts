@@ -1,8 +1,11 @@
 // Hostile input at the compiled router (issue #6, item 7): each gets a clear 4xx, and the router keeps serving.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 import { rawExchange, rawPost, type RawAnswer } from './raw-http.ts';
-import { buildRouterBinary, metricValue, parseEnvelope, startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
+import { startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+import { parseEnvelope } from '../support/parse-envelope.ts';
 
 // The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
 // Bun 1.4.5 reads no test timeout from bunfig (oven-sh/bun#7789). Tests wait for conditions.

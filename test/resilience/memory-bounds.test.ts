@@ -2,10 +2,15 @@
 // engine answers are streamed, a request body is held once, and --max-inflight-body-bytes bounds the bodies
 // held at once. Bounds are checked with wide margins; the figures themselves are bench/memory.ts's job.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { until } from '../support/router.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { until } from '../../testkit/until.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, memoryKb, metricValue, parseEnvelope, setMock, startRouterProcess } from '../../testkit/router-process.ts';
+import { startRouterProcess } from '../../testkit/router-process.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { memoryKb } from '../../testkit/memory-kb.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+import { parseEnvelope } from '../support/parse-envelope.ts';
+import { setMock } from '../../testkit/set-mock.ts';
 
 // The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
 // Bun 1.4.5 reads no test timeout from bunfig (oven-sh/bun#7789). Tests wait for conditions.

@@ -3,10 +3,12 @@
 // guarantees on top: the client sees a closed connection (never a hang or a garbled answer), the request the
 // router had taken is counted and logged, and the router keeps serving.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { until } from '../support/router.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { until } from '../../testkit/until.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, metricValue, startRouterProcess } from '../../testkit/router-process.ts';
+import { startRouterProcess } from '../../testkit/router-process.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
 
 const binary = buildRouterBinary();
 afterAll(() => binary[Symbol.dispose]());

@@ -1,8 +1,10 @@
 // Graceful drain of the compiled router on SIGTERM: readiness fails, a delay, then refusals while streams in flight finish.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 import { rawExchange } from './raw-http.ts';
-import { buildRouterBinary, parseEnvelope, startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
+import { startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { parseEnvelope } from '../support/parse-envelope.ts';
 
 // The hang-catching ceiling of package.json's test script (`--timeout`), for a bare `bun test test/resilience`:
 // Bun 1.4.5 reads no test timeout from bunfig (oven-sh/bun#7789). Tests wait for conditions.

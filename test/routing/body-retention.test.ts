@@ -3,14 +3,15 @@
 // synchronous full collection can be asked for; engines and the client are other processes, so what stays
 // resident after it is what the router holds.
 import { describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
 import { startPdTestServer } from './pd/pd-harness.ts';
-import { setMock } from '../../testkit/router-process.ts';
-import { spawnChild, spawnMockEngine } from '../../testkit/spawn-child.ts';
+import { memoryKb } from '../../testkit/memory-kb.ts';
+import { setMock } from '../../testkit/set-mock.ts';
+import { spawnChild } from '../../testkit/spawn-child.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 import { startTestRouter } from '../support/router.ts';
 
 const BODY_MIB = 100;
-const residentMiB = () => Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
+const residentMiB = () => memoryKb(process.pid).rss / 1024;
 
 /** A client process that sends a BODY_MIB chat stream request and prints FIRST once the first chunk arrived. */
 function streamingClient(url: string) {

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import { jsonPrefix } from '../../src/routing/json-prefix.ts';
 import { routingText } from '../../src/routing/routing-text.ts';
-import { seededRandom, type Random } from '../resilience/fuzz-cases.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
+import type { Random } from '../resilience/fuzz-cases.ts';
 
 const ATOMS = ['', 'a', 'text', 'é', '😀', '\ud83d', '\ude00', '"', '\\', '\n', '\u0000', '\u2028', 'k"ey', '</script>'];
 
@@ -24,7 +25,7 @@ function randomJson(r: Random, depth: number): unknown {
 
 describe('jsonPrefix', () => {
   test('is JSON.stringify(value).slice(0, max) for 5,000 random values and limits', () => {
-    const r = seededRandom(0x5eed);
+    const r = mulberry32(0x5eed);
     for (let i = 0; i < 5000; i++) {
       const value = JSON.parse(JSON.stringify(randomJson(r, 6))) as unknown;
       const max = Math.floor(r() * 300);

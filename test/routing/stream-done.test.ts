@@ -4,8 +4,9 @@
 import { describe, expect, test } from 'bun:test';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startPdTestServer } from './pd/pd-harness.ts';
-import { metricValue } from '../../testkit/router-process.ts';
-import { startTestRouter, until } from '../support/router.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+import { startTestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const CHAT = JSON.stringify({ model: 'm', stream: true, max_tokens: 4, messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen' }] });
 const COMPLETIONS = JSON.stringify({ model: 'm', stream: true, max_tokens: 6, prompt: 'hello' });

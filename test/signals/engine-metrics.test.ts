@@ -4,8 +4,9 @@
 import { describe, expect, test } from 'bun:test';
 import { createLogger } from '../../src/log/logger.ts';
 import { createEngineMetrics, type EngineMetrics, type ScrapeTarget } from '../../src/signals/engine-metrics.ts';
-import { spawnMockEngine } from '../../testkit/spawn-child.ts';
-import { until } from '../support/router.ts';
+import { setMock } from '../../testkit/set-mock.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { until } from '../../testkit/until.ts';
 
 const PROMPT = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
 
@@ -17,11 +18,6 @@ async function complete(url: string, prompt = PROMPT): Promise<void> {
   });
   expect(res.status).toBe(200);
   await res.text();
-}
-
-async function mockSet(url: string, patch: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${url}/_mock/set`, { method: 'POST', body: JSON.stringify(patch) });
-  expect(res.status).toBe(200);
 }
 
 function scraper(targets: () => readonly ScrapeTarget[], extra: { intervalMs?: number; timeoutMs?: number; logs?: string[] } = {}): EngineMetrics {
@@ -124,7 +120,7 @@ describe('EngineMetrics against a mock vLLM engine', () => {
     expect(em.get('a')!.ttft).toMatchObject({ count: 1 });
     expect(em.get('a')!.prefixCacheHitRate).toBe(0);
 
-    await mockSet(engine.url, { metricsOverride: { running: 7, waiting: 3, kvCacheUsage: 0.5 } });
+    await setMock(engine.url, { metricsOverride: { running: 7, waiting: 3, kvCacheUsage: 0.5 } });
     await em.scrapeOnce();
     expect(em.get('a')).toMatchObject({ running: 7, waiting: 3, kvCacheUsage: 0.5, stale: false });
   });
@@ -134,7 +130,7 @@ describe('EngineMetrics against a mock vLLM engine', () => {
     using em = scraper(() => [{ id: 'old', url: engine.url }]);
     await em.scrapeOnce();
     for (let i = 0; i < 2; i++) await complete(engine.url);
-    await mockSet(engine.url, { metricsOverride: { kvCacheUsage: 0.25 } });
+    await setMock(engine.url, { metricsOverride: { kvCacheUsage: 0.25 } });
     await em.scrapeOnce();
     const s = em.get('old')!;
     expect(s.legacyNames).toBe(true);
@@ -148,7 +144,7 @@ describe('EngineMetrics against a mock vLLM engine', () => {
     const logs: string[] = [];
     await using engine = await spawnMockEngine();
     using em = scraper(() => [{ id: 'k', url: engine.url }], { logs, timeoutMs: 2_000 });
-    await mockSet(engine.url, { metricsOverride: { running: 5, waiting: 2, kvCacheUsage: 0.4 } });
+    await setMock(engine.url, { metricsOverride: { running: 5, waiting: 2, kvCacheUsage: 0.4 } });
     await em.scrapeOnce();
     const before = em.get('k')!;
     expect(before).toMatchObject({ stale: false, running: 5 });

@@ -2,7 +2,7 @@
 // incremental form agrees with a brute-force integration of the same definition.
 import { describe, expect, test } from 'bun:test';
 import { createStreamQoe, streamQoe, type QoeExpectation } from '../../src/signals/stream-qoe.ts';
-import { mulberry32 } from '../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 const EXPECT: QoeExpectation = { ttftMs: 500, tokensPerSecond: 10 };
 

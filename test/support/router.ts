@@ -23,12 +23,3 @@ export async function startTestRouter(args: string[], options: { env?: Record<st
   const router = await startRouter(loaded.config, { log: createLogger({ level: 'debug', json: true, write: (l) => logs.push(l) }), env: options.env ?? {} });
   return { router, url: router.url, logs, [Symbol.asyncDispose]: () => router[Symbol.asyncDispose]() };
 }
-
-/** Polls until `predicate` holds (for state the router changes without an event to await). */
-export async function until(predicate: () => boolean | Promise<boolean>, what = 'condition'): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (await predicate()) return;
-    await Bun.sleep(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'bun:test';
 import { OtlpExporter } from '../../src/tracing/otlp-exporter.ts';
 import { extractTraceContext, injectTraceContext } from '../../src/tracing/traceparent.ts';
 import { createTracer, NOOP_SPAN, type Tracer } from '../../src/tracing/tracer.ts';
-import { mulberry32 } from '../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 import { attr, startOtlpReceiver, type OtlpSpanJson } from './otlp-receiver.ts';
 
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';

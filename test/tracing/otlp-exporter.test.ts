@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { encodeOtlpTraces, OtlpExporter, otlpTracesUrl, unixNanos, type OtlpExporterOptions } from '../../src/tracing/otlp-exporter.ts';
 import type { FinishedSpan } from '../../src/tracing/tracer.ts';
-import { until } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 import { attr, startOtlpReceiver, type OtlpRequestJson } from './otlp-receiver.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';

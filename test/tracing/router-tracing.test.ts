@@ -3,7 +3,8 @@
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
-import { startTestRouter, until } from '../support/router.ts';
+import { startTestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 import { startOtlpReceiver, type OtlpSpanJson } from './otlp-receiver.ts';
 
 const CLIENT_TRACE = '0af7651916cd43dd8448eb211c80319c';

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { createTracer, DEFAULT_EXCLUDED_PATHS, NOOP_SPAN, NOOP_TRACER, type FinishedSpan, type TracerOptions } from '../../src/tracing/tracer.ts';
 import { formatTraceparent, INVALID_SPAN_CONTEXT } from '../../src/tracing/traceparent.ts';
-import { mulberry32 } from '../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';

@@ -1,6 +1,7 @@
 // SUB socket against a real libzmq PUB/XPUB: topic filtering, ZMTP 3.0 and 3.1 subscriptions, reconnection.
 import { describe, expect, test } from 'bun:test';
 import { SubSocket, type SubConnectionEvent } from '../../src/zmq/sub-socket.ts';
+import { freePort } from '../../testkit/free-port.ts';
 import { PythonPeer } from './python-peer.ts';
 import { waitFor } from './wait-for.ts';
 
@@ -87,9 +88,7 @@ describe('SUB socket', () => {
 
   test('keeps retrying while nothing listens, then connects', async () => {
     // Learn a free port, then leave it empty so the first dials are refused.
-    const probe = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
-    const port = probe.port;
-    probe.stop(true);
+    const port = freePort();
     const c = collector();
     await using sub = SubSocket.connect(`tcp://127.0.0.1:${port}`, {
       ...c.options,

@@ -3,8 +3,9 @@
 // whatever an engine sends (issue #6, item 4).
 import { describe, expect, test } from 'bun:test';
 import { startMockEngine } from '../../../testkit/mock-engine.ts';
-import { parseEnvelope } from '../../../testkit/router-process.ts';
-import { startPdTestServer, until } from './pd-harness.ts';
+import { parseEnvelope } from '../../support/parse-envelope.ts';
+import { startPdTestServer } from './pd-harness.ts';
+import { until } from '../../../testkit/until.ts';
 
 const MiB = 1024 * 1024;
 const post = (url: string, path: string, body: unknown) => fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { decodeKvParams, isConcurrent, mooncakeBootstrapAddr, planKvTransfer, prefillKvParams } from '../../../src/routing/pd/kv-transfer.ts';
-import { mulberry32 } from '../../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../../testkit/mulberry32.ts';
 
 const prefill = { url: 'http://10.0.0.5:8100', bootstrapPort: 8998 as number | null, dpRank: undefined as number | undefined };
 

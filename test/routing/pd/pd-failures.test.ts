@@ -5,7 +5,9 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { hostPort } from '../../../src/core/endpoint.ts';
 import { pdRecorder } from '../../../src/routing/pd/vllm-pd.ts';
 import { startMockEngine, type MockEngine, type MockEngineStartOptions } from '../../../testkit/mock-engine.ts';
-import { deadPort, startPdTestServer, until, type PdHarness } from './pd-harness.ts';
+import { freePort } from '../../../testkit/free-port.ts';
+import { startPdTestServer, type PdHarness } from './pd-harness.ts';
+import { until } from '../../../testkit/until.ts';
 
 const PROMPT = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen';
 const post = (h: PdHarness, path: string, body: unknown, init: { headers?: Record<string, string>; signal?: AbortSignal } = {}) =>
@@ -50,7 +52,7 @@ describe('a failing prefill', () => {
   });
 
   test('unreachable: 502 naming it, once every attempt failed', async () => {
-    const url = `http://127.0.0.1:${await deadPort()}`;
+    const url = `http://127.0.0.1:${freePort()}`;
     await using d = await engine('decode');
     await using h = await startPdTestServer({ prefill: [{ url }], decode: [{ url: d.url }], maxAttempts: 2 });
     const res = await post(h, '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
@@ -108,7 +110,7 @@ describe('a failing decode', () => {
   test('an unreachable decode endpoint is skipped for a live one', async () => {
     await using p = await engine('prefill');
     await using d = await engine('decode');
-    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const dead = `http://127.0.0.1:${freePort()}`;
     await using h = await startPdTestServer({ prefill: [{ url: p.url }], decode: [{ url: dead }, { url: d.url }] });
     const res = await post(h, '/v1/completions', completion());
     expect(res.status).toBe(200);
@@ -117,7 +119,7 @@ describe('a failing decode', () => {
 
   test('the only decode endpoint unreachable: 502 naming it', async () => {
     await using p = await engine('prefill');
-    const dead = `http://127.0.0.1:${await deadPort()}`;
+    const dead = `http://127.0.0.1:${freePort()}`;
     await using h = await startPdTestServer({ prefill: [{ url: p.url }], decode: [{ url: dead }], maxAttempts: 2 });
     const res = await post(h, '/v1/completions', completion());
     expect(res.status).toBe(502);

@@ -165,20 +165,3 @@ export async function startPdTestServer(options: PdHarnessOptions): Promise<PdHa
     },
   };
 }
-
-/** A port nothing listens on (bound then released). */
-export async function deadPort(): Promise<number> {
-  const s = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => new Response('') });
-  const port = s.port as number;
-  await s.stop(true);
-  return port;
-}
-
-/** Polls until `predicate` holds (for state changed by events the test cannot await). */
-export async function until(predicate: () => boolean, what = 'condition'): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (predicate()) return;
-    await Bun.sleep(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}

@@ -4,7 +4,8 @@ import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { hostPort } from '../../../src/core/endpoint.ts';
 import { startMockEngine, type MockEngine, type MockEngineStartOptions } from '../../../testkit/mock-engine.ts';
-import { startPdTestServer, until, type PdHarness, type PdHarnessOptions } from './pd-harness.ts';
+import { startPdTestServer, type PdHarness, type PdHarnessOptions } from './pd-harness.ts';
+import { until } from '../../../testkit/until.ts';
 
 const PROMPT = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen';
 const client = (h: PdHarness) => new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'client-key', maxRetries: 0 });

@@ -3,8 +3,9 @@ import { describe, expect, test } from 'bun:test';
 import { isRouterError } from '../../../src/wire/errors.ts';
 import { bootstrapBatchSize, bootstrapRoom, withBootstrap } from '../../../src/routing/pd/sglang-pd.ts';
 import { startMockEngine, type MockEngineStartOptions } from '../../../testkit/mock-engine.ts';
-import { mulberry32 } from '../../policies/routing-fixtures.ts';
-import { startPdTestServer, until, type PdHarness } from './pd-harness.ts';
+import { mulberry32 } from '../../../testkit/mulberry32.ts';
+import { startPdTestServer, type PdHarness } from './pd-harness.ts';
+import { until } from '../../../testkit/until.ts';
 
 const prefill = { url: 'http://prefill-0.svc:8000', bootstrapPort: 8998 };
 const parse = (text: string | unknown) => JSON.parse(text as string) as Record<string, unknown>;

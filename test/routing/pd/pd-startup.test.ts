@@ -2,7 +2,8 @@
 import { describe, expect, test } from 'bun:test';
 import OpenAI from 'openai';
 import { startMockEngine } from '../../../testkit/mock-engine.ts';
-import { startTestRouter, until } from '../../support/router.ts';
+import { startTestRouter } from '../../support/router.ts';
+import { until } from '../../../testkit/until.ts';
 import { PythonPeer } from '../../zmq/python-peer.ts';
 import { LLAMA_DIR } from '../../pool/tokenizer-fixture.ts';
 

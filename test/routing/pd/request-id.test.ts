@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { pdRequestId, uuid4, uuid4Hex } from '../../../src/routing/pd/request-id.ts';
-import { mulberry32 } from '../../policies/routing-fixtures.ts';
+import { mulberry32 } from '../../../testkit/mulberry32.ts';
 
 // vLLM's P2pNcclConnector.parse_request_id (reference B.1): greedy regexes on each side.
 const decodeSide = /___prefill_addr_(.*):(\d+)___/;
