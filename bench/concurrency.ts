@@ -15,6 +15,7 @@ import { metricValue } from '../testkit/metric-value.ts';
 import { buildRouterBinary } from '../testkit/router-binary.ts';
 import { spawnChild, type Child } from '../testkit/spawn-child.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
+import { median } from './quantile.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -127,7 +128,6 @@ try {
   binary[Symbol.dispose]();
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 console.log(`\n${STREAMS} streams (one token per ${ITL_MS} ms each) to ${engines.length} mock engines; health probes every 2 s, 2 s timeout, unhealthy after 1 failure\n`);
 console.log('| router | streams reaching the engines | time to open them | probes passed / failed during the hold | /readiness | small request p50 / max (ms) | timeouts (10 s) | RSS | fds | CPU per stream-second |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');

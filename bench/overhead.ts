@@ -18,6 +18,7 @@ import { memoryKb } from '../testkit/memory-kb.ts';
 import { buildRouterBinary } from '../testkit/router-binary.ts';
 import { spawnChild, type Child } from '../testkit/spawn-child.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
+import { median, quantile } from './quantile.ts';
 import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({
@@ -102,8 +103,6 @@ async function loadWithBun(url: string, connections: number): Promise<LoadResult
   return { requests: latencies.length, rps: latencies.length / SECONDS, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
 }
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-
 /** Sequential streams: milliseconds from sending the request to the first body chunk. */
 async function ttft(url: string): Promise<{ p50: number; p99: number }> {
   const times: number[] = [];
@@ -119,8 +118,6 @@ async function ttft(url: string): Promise<{ p50: number; p99: number }> {
   times.sort((a, b) => a - b);
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
 }
-
-const median = (values: number[]) => quantile([...values].sort((a, b) => a - b), 0.5);
 
 /** Peak resident memory, or NaN once the process is gone. */
 function peakRssMiB(pid: number): number {

@@ -19,6 +19,7 @@ import { buildRouterBinary } from '../testkit/router-binary.ts';
 import { setMock } from '../testkit/set-mock.ts';
 import { spawnChild, type Child } from '../testkit/spawn-child.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
+import { quantile } from './quantile.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -138,7 +139,6 @@ async function load(send: Send, stream: boolean, concurrency: number, seconds: n
   return { samples, seconds: (performance.now() - t0) / 1000 };
 }
 
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 const sortedOf = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
 
 async function startRouter(binary: string, prefill: string, decode: string): Promise<{ child: Child; url: string }> {

@@ -3,7 +3,7 @@
 //
 // Why words: the workload is made of common English words (`VOCABULARY`), which a Llama-3 BPE tokenizer maps
 // to about one token each (≈1.2–1.3 with the leading space and punctuation folded in), and counting them needs
-// no tokenizer files. The test mock (testkit/mock-engine.ts) counts the same way, so both agree.
+// no tokenizer files. The mock engine (testkit/mock-engine.ts) counts the same way, so both agree.
 
 /** Python's `str.split()`: words separated by runs of whitespace. */
 export function splitWords(text: string): string[] {

@@ -2,7 +2,7 @@
 // tries vLLM's development and administrative routes through the catch-all, spelled every way it can think
 // of. The engine, in dev mode like the attacked one, must never route one of them; the admin key still can.
 import { afterAll, describe, expect, test } from 'bun:test';
-import { routedPath } from '../../testkit/mock-engine/routes.ts';
+import { routedPath } from '../../testkit/mock-engine.ts';
 import { ENGINE_ADMIN_PATHS } from '../http/engine-route-lists.ts';
 import { spawnChild } from '../../testkit/spawn-child.ts';
 import { rawExchange } from './raw-http.ts';
