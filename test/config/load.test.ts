@@ -23,7 +23,7 @@ const error = (argv: string[], extra: Partial<LoadInput> = {}) => {
   return r.error;
 };
 
-// The Rust router's defaults (reference §1A, §1B and the Python launcher for the queue flags).
+// The Rust router's defaults (its src/main.rs flags, and py_src/vllm_router/router_args.py for the queue flags).
 const RUST_DEFAULTS: Partial<Record<FlagKey, unknown>> = {
   host: '127.0.0.1',
   port: 30000,

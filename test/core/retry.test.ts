@@ -3,7 +3,7 @@ import { retryPolicy, sleep, untriedCandidates, type RetryOptions } from '../../
 import { routerError } from '../../src/wire/errors.ts';
 import { mulberry32 as seeded } from '../../testkit/mulberry32.ts';
 
-// The Rust router's defaults (reference §1A).
+// The Rust router's defaults (its src/main.rs flags).
 const RUST: RetryOptions = { maxAttempts: 5, initialBackoffMs: 50, maxBackoffMs: 30_000, multiplier: 1.5, jitter: 0.2 };
 
 const middle = () => 0.5; // no jitter: 1 + (2·0.5 − 1)·j = 1
