@@ -146,7 +146,7 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
     preemptions += c.preemptions;
   }
   cacheAware?.dispose?.();
-  const stats = cacheAware === null ? undefined : (cacheAware as Policy & { stats(): { hits: number; misses: number; loadBalancingFallbacks: number } }).stats();
+  const stats = cacheAware === null ? undefined : cacheAware.cacheStats?.();
   return {
     policy,
     hitRate: queries > 0 ? hits / queries : Number.NaN,

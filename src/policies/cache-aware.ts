@@ -30,7 +30,7 @@
 // vLLM could reuse, so it matches nothing and is routed as a miss.
 import type { Endpoint } from '../core/endpoint.ts';
 import { createRadixTree, hashOps, stringOps, type SequenceOps } from './radix-tree.ts';
-import type { Policy, PolicyDeps, PolicyFactory, RoutingRequest, SelectContext } from './types.ts';
+import type { CacheAwareStats, Policy, PolicyDeps, PolicyFactory, RoutingRequest, SelectContext } from './types.ts';
 
 export type CacheAwareMode = 'chars' | 'blocks';
 
@@ -40,25 +40,8 @@ export interface CacheAwareConfig {
   readonly blockSize?: number | undefined;
 }
 
-export interface CacheAwareStats {
-  /** Requests routed to the endpoint holding their prefix (match ratio above the threshold). */
-  readonly hits: number;
-  /** Requests whose best match was at or below the threshold. */
-  readonly misses: number;
-  /** Requests routed to the least-loaded endpoint because load was imbalanced, shared-prefix ones included. */
-  readonly loadBalancingFallbacks: number;
-  /** Of those, requests whose match was a shared prefix held by an endpoint busier than the margin. */
-  readonly sharedPrefixFallbacks: number;
-  /** Loads seen at the last imbalance (Rust's max_load / min_load gauges). */
-  readonly lastMaxLoad: number;
-  readonly lastMinLoad: number;
-  /** Index size per endpoint id, in `unit`. */
-  readonly indexSize: ReadonlyMap<string, number>;
-  readonly unit: 'chars' | 'tokens';
-}
-
 export interface CacheAwarePolicy extends Policy {
-  stats(): CacheAwareStats;
+  cacheStats(): CacheAwareStats;
   /** Runs the periodic eviction pass now. */
   evictNow(): void;
 }
@@ -73,8 +56,9 @@ export function cacheAware(config: CacheAwareConfig): (deps: PolicyDeps) => Cach
   return (deps) => build(deps, hashOps, (request) => request.blockHashes ?? hashOps.empty, blockSize);
 }
 
-/** The registry entry: character mode, which works without a tokenizer. */
-export const cacheAwarePolicy: PolicyFactory = cacheAware({ mode: 'chars' });
+/** The registry entry: token blocks when a tokenizer hashes prompts, else characters (no tokenizer needed). */
+export const cacheAwarePolicy: PolicyFactory = (deps) =>
+  cacheAware(deps.tokenizer === undefined ? { mode: 'chars' } : { mode: 'blocks', blockSize: deps.tokenizer.blockSize })(deps);
 
 /** `unitScale` is 1 for characters, the block size for blocks (the tree counts blocks, sizes are in tokens). */
 function build<S>(
@@ -213,7 +197,7 @@ function build<S>(
 
     evictNow: evictAll,
 
-    stats() {
+    cacheStats() {
       const indexSize = new Map<string, number>();
       for (const tenant of tree.tenants()) indexSize.set(tenant, tree.size(tenant) * unitScale);
       return {

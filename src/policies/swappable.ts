@@ -2,10 +2,12 @@
 // swaps when --policy or its parameters change. Routers hold the slot, never the occupant.
 import type { Endpoint } from '../core/endpoint.ts';
 import type { PolicyName } from '../config/policy-names.ts';
-import type { Policy, SelectContext } from './types.ts';
+import type { CacheAwareStats, Policy, SelectContext } from './types.ts';
 
 export interface SwappablePolicy extends Policy {
   readonly current: Policy;
+  /** The occupant's prefix-index counters, when it keeps an index (cache_aware). */
+  cacheStats(): CacheAwareStats | undefined;
   /** Puts `next` in the slot, tells it the current members, and disposes the one it replaces. */
   replace(next: Policy, members: readonly Endpoint[]): void;
 }
@@ -25,6 +27,7 @@ export function swappablePolicy(initial: Policy): SwappablePolicy {
     select: (ctx: SelectContext) => current.select(ctx),
     onMembershipChange: (all) => current.onMembershipChange?.(all),
     dispose: () => current.dispose?.(),
+    cacheStats: () => current.cacheStats?.(),
     replace(next, members) {
       const old = current;
       next.onMembershipChange?.(members);

@@ -5,7 +5,6 @@ import type { EngineMetricsReader } from '../signals/engine-metrics.ts';
 import type { QoeOptionsInput } from './qoe/options.ts';
 import type { PolicyName } from '../config/policy-names.ts';
 
-
 /** What a policy may look at in a request. Everything is read-only and computed at most once. */
 export interface RoutingRequest {
   /** Router path, e.g. `/v1/chat/completions`. */
@@ -44,6 +43,26 @@ export interface Policy {
   onMembershipChange?(all: readonly Endpoint[]): void;
   /** Stop background work (eviction timers…). */
   dispose?(): void;
+  /** The prefix index's counters, from a policy that keeps one (cache_aware); undefined from a slot holding another. */
+  cacheStats?(): CacheAwareStats | undefined;
+}
+
+/** What cache_aware has done so far, read at scrape time for the cache metrics. */
+export interface CacheAwareStats {
+  /** Requests routed to the endpoint holding their prefix (match ratio above the threshold). */
+  readonly hits: number;
+  /** Requests whose best match was at or below the threshold. */
+  readonly misses: number;
+  /** Requests routed to the least-loaded endpoint because load was imbalanced, shared-prefix ones included. */
+  readonly loadBalancingFallbacks: number;
+  /** Of those, requests whose match was a shared prefix held by an endpoint busier than the margin. */
+  readonly sharedPrefixFallbacks: number;
+  /** Loads seen at the last imbalance (Rust's max_load / min_load gauges). */
+  readonly lastMaxLoad: number;
+  readonly lastMinLoad: number;
+  /** Index size per endpoint id, in `unit`. */
+  readonly indexSize: ReadonlyMap<string, number>;
+  readonly unit: 'chars' | 'tokens';
 }
 
 /** Tuning shared by the policies, taken from the configuration. */
@@ -74,6 +93,11 @@ export interface PolicyDeps {
   readonly now: () => number;
   readonly options: PolicyOptions;
   readonly signals?: PolicySignals;
+  /**
+   * Set when the tokenizer pool hashes each prompt into blocks of `blockSize` tokens (--tokenizer-path or
+   * --model-path): prefix-aware policies then match on those block hashes, vLLM's prefix-cache keys.
+   */
+  readonly tokenizer?: { readonly blockSize: number };
 }
 
 export type PolicyFactory = (deps: PolicyDeps) => Policy;

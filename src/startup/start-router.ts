@@ -18,12 +18,11 @@ import { DailyLogFile } from '../log/daily-file.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { stdoutLines } from '../log/stdout-lines.ts';
 import { createMetrics, type Metrics } from '../metrics/metrics.ts';
-import { cacheAware, type CacheAwarePolicy } from '../policies/cache-aware.ts';
 import { createPolicy } from '../policies/index.ts';
 import { jobFromBody } from '../pool/protocol.ts';
 import { TokenizerPool, defaultPoolSize } from '../pool/pool.ts';
 import { resolveTokenizerFiles } from '../pool/tokenizer-files.ts';
-import type { Policy } from '../policies/types.ts';
+import type { CacheAwareStats, Policy } from '../policies/types.ts';
 import { swappablePolicy } from '../policies/swappable.ts';
 import { createEndpointManager, type EndpointManager } from '../core/endpoint-manager.ts';
 import { planReload } from './reload-plan.ts';
@@ -306,12 +305,10 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     },
     // EndpointStats rolls its windows on the router's monotonic clock, so policies read it on the same one.
     signals: { endpointStats: stats, engineMetrics, statsClock: now },
+    tokenizer: pool === undefined ? undefined : { blockSize: c.block_size },
   });
   // One way to build a policy for every use (regular and each PD stage), so a tokenizer serves them all.
-  const makePolicy = (name: typeof config.policy, c: Config): Policy => {
-    const deps = policyDeps(c);
-    return name === 'cache_aware' && pool !== undefined ? cacheAware({ mode: 'blocks', blockSize: c.block_size })(deps) : createPolicy(name, deps);
-  };
+  const makePolicy = (name: typeof config.policy, c: Config): Policy => createPolicy(name, policyDeps(c));
   // Routers hold slots, so a configuration reload can put new policies in place under live traffic.
   const policy = swappablePolicy(makePolicy(config.policy, config));
   policy.onMembershipChange?.(registry.all('regular'));
@@ -532,7 +529,8 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
       metrics.queueDepth.set(a.queued);
       metrics.admissionInUse.set(a.inUse);
       if (pool !== undefined) metrics.poolQueueDepth.set(pool.stats().queueDepth);
-      if ('evictNow' in policy.current) copyCacheAwareStats(policy.current as CacheAwarePolicy, metrics);
+      const cache = policy.cacheStats();
+      if (cache !== undefined) copyCacheAwareStats(cache, metrics);
       if (tracing !== undefined) for (const [result, n] of Object.entries(tracing.exporter.stats())) metrics.traceSpans.set({ result }, n);
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
@@ -546,8 +544,7 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
 }
 
 /** The policy keeps cumulative counts; Prometheus counters take them at scrape time. */
-function copyCacheAwareStats(policy: CacheAwarePolicy, metrics: Metrics): void {
-  const s = policy.stats();
+function copyCacheAwareStats(s: CacheAwareStats, metrics: Metrics): void {
   const set = (counter: Metrics['cacheHits'], value: number) => {
     counter.reset();
     counter.inc(value);

@@ -37,7 +37,7 @@ describe('cache_aware (characters)', () => {
     const system = `System: ${prose(1, 200)}\n`;
     const picks = Array.from({ length: 20 }, (_, i) => route(policy, fleet, request({ text: `${system}User: question ${i}` })));
     expect(tally(picks).size).toBe(1);
-    expect(policy.stats()).toMatchObject({ hits: 19, misses: 1, loadBalancingFallbacks: 0 });
+    expect(policy.cacheStats()).toMatchObject({ hits: 19, misses: 1, loadBalancingFallbacks: 0 });
   });
 
   test('a growing conversation stays on its endpoint (the routing text is the whole conversation)', () => {
@@ -60,7 +60,7 @@ describe('cache_aware (characters)', () => {
     const counts = tally(picks);
     expect(counts.size).toBe(4);
     for (const n of counts.values()) expect(n).toBeGreaterThanOrEqual(6);
-    expect(policy.stats().misses).toBe(40);
+    expect(policy.cacheStats().misses).toBe(40);
   });
 
   test('repeat traffic over many prefixes keeps each prefix on its first endpoint', () => {
@@ -86,9 +86,9 @@ describe('cache_aware (characters)', () => {
     (others[0] as Endpoint).inFlight = 3;
     const pick = route(policy, fleet, request({ text }));
     expect(pick).toBe(others[1] as Endpoint);
-    expect(policy.stats()).toMatchObject({ loadBalancingFallbacks: 1, lastMaxLoad: 100, lastMinLoad: 0 });
+    expect(policy.cacheStats()).toMatchObject({ loadBalancingFallbacks: 1, lastMaxLoad: 100, lastMinLoad: 0 });
     // The prefix is now indexed on the fallback endpoint as well.
-    expect(policy.stats().indexSize.get((others[1] as Endpoint).id)).toBe(text.length);
+    expect(policy.cacheStats().indexSize.get((others[1] as Endpoint).id)).toBe(text.length);
   });
 
   test('load counts as imbalanced only when both thresholds are exceeded', () => {
@@ -106,10 +106,10 @@ describe('cache_aware (characters)', () => {
     owner.inFlight = 60;
     other.inFlight = 0;
     expect(route(policy, fleet, request({ text }))).toBe(owner);
-    expect(policy.stats().loadBalancingFallbacks).toBe(0);
+    expect(policy.cacheStats().loadBalancingFallbacks).toBe(0);
     owner.inFlight = 65;
     expect(route(policy, fleet, request({ text }))).toBe(other);
-    expect(policy.stats().loadBalancingFallbacks).toBe(1);
+    expect(policy.cacheStats().loadBalancingFallbacks).toBe(1);
   });
 
   test('load is measured over the candidates: an unavailable idle endpoint does not trigger the fallback', () => {
@@ -121,7 +121,7 @@ describe('cache_aware (characters)', () => {
     const down = fleet.find((e) => e !== owner) as Endpoint;
     down.inFlight = 0;
     expect(route(policy, fleet, request({ text }), fleet.filter((e) => e !== down))).toBe(owner);
-    expect(policy.stats().loadBalancingFallbacks).toBe(0);
+    expect(policy.cacheStats().loadBalancingFallbacks).toBe(0);
   });
 
   test('a match at or below the cache threshold is a miss and goes to the least-loaded endpoint', () => {
@@ -132,7 +132,7 @@ describe('cache_aware (characters)', () => {
     // Shares exactly 50 of 100 characters: ratio 0.5 is not > 0.5.
     const pick = route(policy, fleet, request({ text: 'a'.repeat(50) + 'c'.repeat(50) }));
     expect(pick).not.toBe(owner);
-    expect(policy.stats()).toMatchObject({ hits: 0, misses: 2 });
+    expect(policy.cacheStats()).toMatchObject({ hits: 0, misses: 2 });
   });
 
   test('an endpoint that holds the prefix but is not a candidate now is skipped, and its index kept', () => {
@@ -142,7 +142,7 @@ describe('cache_aware (characters)', () => {
     const owner = route(policy, fleet, request({ text })) as Endpoint;
     const pick = route(policy, fleet, request({ text }), fleet.filter((e) => e !== owner));
     expect(pick).not.toBe(owner);
-    expect(policy.stats().indexSize.get(owner.id)).toBe(text.length);
+    expect(policy.cacheStats().indexSize.get(owner.id)).toBe(text.length);
   });
 
   test('among endpoints holding the same prefix, the least loaded wins', () => {
@@ -165,22 +165,22 @@ describe('cache_aware (characters)', () => {
     const texts = Array.from({ length: 60 }, (_, i) => `${i.toString().padStart(3, '0')} ${prose(300 + i, 30)}`);
     for (const text of texts) route(policy, fleet, request({ text }));
     // Between passes an endpoint may exceed the budget, but never twice it.
-    for (const size of policy.stats().indexSize.values()) expect(size).toBeLessThanOrEqual(4_000);
+    for (const size of policy.cacheStats().indexSize.values()) expect(size).toBeLessThanOrEqual(4_000);
     policy.evictNow();
-    for (const size of policy.stats().indexSize.values()) expect(size).toBeLessThanOrEqual(2_000);
+    for (const size of policy.cacheStats().indexSize.values()) expect(size).toBeLessThanOrEqual(2_000);
     // The most recent prefix is still indexed; the oldest is gone (a fresh pick, a miss).
-    const misses = policy.stats().misses;
+    const misses = policy.cacheStats().misses;
     route(policy, fleet, request({ text: texts.at(-1) as string }));
-    expect(policy.stats().misses).toBe(misses);
+    expect(policy.cacheStats().misses).toBe(misses);
     route(policy, fleet, request({ text: texts[0] as string }));
-    expect(policy.stats().misses).toBe(misses + 1);
+    expect(policy.cacheStats().misses).toBe(misses + 1);
   });
 
   test('the eviction timer enforces the budget on its own', async () => {
     const policy = make({ maxTreeSize: 500, evictionIntervalSecs: 0.01 });
     const fleet = endpoints(1);
     for (let i = 0; i < 8; i++) route(policy, fleet, request({ text: prose(400 + i, 15) }));
-    const over = () => [...policy.stats().indexSize.values()].some((size) => size > 500);
+    const over = () => [...policy.cacheStats().indexSize.values()].some((size) => size > 500);
     while (over()) await Bun.sleep(5);
     expect(over()).toBe(false);
   });
@@ -193,17 +193,17 @@ describe('cache_aware (characters)', () => {
     const removed = owners[0] as Endpoint;
     const remaining = fleet.filter((e) => e !== removed);
     policy.onMembershipChange?.(remaining);
-    const sizes = policy.stats().indexSize;
+    const sizes = policy.cacheStats().indexSize;
     expect(sizes.has(removed.id)).toBe(false);
     expect(sizes.size).toBe(2);
     // Prefixes of the remaining endpoints still hit; the removed endpoint's are fresh misses.
-    const before = policy.stats();
+    const before = policy.cacheStats();
     texts.forEach((text, i) => {
       const pick = route(policy, remaining, request({ text }));
       if (owners[i] !== removed) expect(pick).toBe(owners[i] as Endpoint);
     });
     const removedCount = owners.filter((o) => o === removed).length;
-    expect(policy.stats().misses - before.misses).toBe(removedCount);
+    expect(policy.cacheStats().misses - before.misses).toBe(removedCount);
   });
 
   test('endpoints added at run time receive new prefixes', () => {
@@ -253,11 +253,11 @@ describe('cache_aware (token blocks)', () => {
     const policy = make({ maxTreeSize: 1_600 }, 'blocks');
     const fleet = endpoints(1);
     route(policy, fleet, blocks(tokens(2, 330))); // 20 full blocks; the partial block is not indexed
-    expect(policy.stats()).toMatchObject({ unit: 'tokens' });
-    expect(policy.stats().indexSize.get(fleet[0]?.id as string)).toBe(320);
+    expect(policy.cacheStats()).toMatchObject({ unit: 'tokens' });
+    expect(policy.cacheStats().indexSize.get(fleet[0]?.id as string)).toBe(320);
     for (let i = 0; i < 20; i++) route(policy, fleet, blocks(tokens(50 + i, 320)));
     policy.evictNow();
-    expect(policy.stats().indexSize.get(fleet[0]?.id as string)).toBeLessThanOrEqual(1_600);
+    expect(policy.cacheStats().indexSize.get(fleet[0]?.id as string)).toBeLessThanOrEqual(1_600);
   });
 
   test('a request without block hashes (shorter than a block, or not tokenized) is a miss and indexes nothing', () => {
@@ -265,8 +265,8 @@ describe('cache_aware (token blocks)', () => {
     const fleet = endpoints(2);
     expect(fleet).toContain(route(policy, fleet, request({ text: 'short' })) as Endpoint);
     expect(fleet).toContain(route(policy, fleet, blocks(tokens(3, 15))) as Endpoint);
-    expect(policy.stats().misses).toBe(2);
-    expect(policy.stats().indexSize.size).toBe(0);
+    expect(policy.cacheStats().misses).toBe(2);
+    expect(policy.cacheStats().indexSize.size).toBe(0);
   });
 });
 
@@ -326,7 +326,7 @@ describe('cache_aware shared prefixes', () => {
     // waits for 64 of difference), as 'requests sharing a long prefix stick to one endpoint' shows at no load.
     expect(spread).toBeLessThanOrEqual(17);
     for (const e of fleet) expect(e.inFlight).toBeGreaterThanOrEqual(80 / 4 - 17);
-    const stats = policy.stats();
+    const stats = policy.cacheStats();
     expect(stats.sharedPrefixFallbacks).toBeGreaterThan(0);
     expect(stats.loadBalancingFallbacks).toBe(stats.sharedPrefixFallbacks);
     expect(stats.hits + stats.misses + stats.loadBalancingFallbacks).toBe(80);
@@ -349,7 +349,7 @@ describe('cache_aware shared prefixes', () => {
     }
     const fresh = route(policy, fleet, conversation([{ role: 'system', content: system }, { role: 'user', content: prose(3300, 30) }]));
     expect(fresh).not.toBe(owner);
-    expect(policy.stats()).toMatchObject({ hits: 5, misses: 1, loadBalancingFallbacks: 1, sharedPrefixFallbacks: 1 });
+    expect(policy.cacheStats()).toMatchObject({ hits: 5, misses: 1, loadBalancingFallbacks: 1, sharedPrefixFallbacks: 1 });
   });
 
   test('a document many questions share keeps its endpoint while the holder is within the margin', () => {
@@ -368,7 +368,7 @@ describe('cache_aware shared prefixes', () => {
     const moved = ask(0, 11);
     expect(moved).not.toBe(holder);
     expect(moved.inFlight).toBe(4);
-    expect(policy.stats()).toMatchObject({ sharedPrefixFallbacks: 1 });
+    expect(policy.cacheStats()).toMatchObject({ sharedPrefixFallbacks: 1 });
   });
 
   test('the margin follows --balance-abs-threshold', () => {
@@ -398,6 +398,6 @@ describe('cache_aware shared prefixes', () => {
     }
     const loads = fleet.map((e) => e.inFlight);
     expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(17);
-    expect(policy.stats().sharedPrefixFallbacks).toBeGreaterThan(0);
+    expect(policy.cacheStats().sharedPrefixFallbacks).toBeGreaterThan(0);
   });
 });
