@@ -1,0 +1,63 @@
+// Start-up step: the two listeners, the router's API (--host/--port) and Prometheus' /metrics (--prometheus-*).
+import { createApp, type AppDeps } from '../app.ts';
+import type { Config } from '../config/schema.ts';
+import type { Admission } from '../core/admission.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { CacheAwareStats, Policy } from '../policies/types.ts';
+import type { TokenizerPool } from '../pool/pool.ts';
+import type { Tracing } from '../tracing/setup.ts';
+
+export function openRouterListener(deps: AppDeps): Bun.Server<unknown> {
+  const app = createApp(deps);
+  return Bun.serve({
+    hostname: deps.config.host,
+    port: deps.config.port,
+    // The router enforces --max-payload-size itself (with an OpenAI error body); Bun's own cap only backstops it.
+    maxRequestBodySize: deps.config.max_payload_size + 1024 * 1024,
+    fetch: (req, srv) => app.fetch(req, { server: srv }),
+  });
+}
+
+interface ScrapeSources {
+  readonly metrics: Metrics;
+  readonly admission: Admission;
+  readonly pool: TokenizerPool | undefined;
+  /** The policy whose prefix-index counters are exported (the --policy slot). */
+  readonly policy: Pick<Policy, 'cacheStats'>;
+  readonly tracing: Tracing | undefined;
+}
+
+/** Gauges that mirror state owned elsewhere are read at scrape time, just before the page is written. */
+export function openMetricsListener(config: Config, { metrics, admission, pool, policy, tracing }: ScrapeSources): Bun.Server<unknown> {
+  return Bun.serve({
+    hostname: config.prometheus_host,
+    port: config.prometheus_port,
+    fetch: async (req) => {
+      if (new URL(req.url).pathname !== '/metrics') return new Response('Not Found', { status: 404 });
+      const a = admission.stats();
+      metrics.queueDepth.set(a.queued);
+      metrics.admissionInUse.set(a.inUse);
+      if (pool !== undefined) metrics.poolQueueDepth.set(pool.stats().queueDepth);
+      const cache = policy.cacheStats?.();
+      if (cache !== undefined) copyCacheAwareStats(cache, metrics);
+      if (tracing !== undefined) for (const [result, n] of Object.entries(tracing.exporter.stats())) metrics.traceSpans.set({ result }, n);
+      return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
+    },
+  });
+}
+
+/** The policy keeps cumulative counts; Prometheus counters take them at scrape time. */
+function copyCacheAwareStats(s: CacheAwareStats, metrics: Metrics): void {
+  const set = (counter: Metrics['cacheHits'], value: number) => {
+    counter.reset();
+    counter.inc(value);
+  };
+  set(metrics.cacheHits, s.hits);
+  set(metrics.cacheMisses, s.misses);
+  set(metrics.loadBalancingEvents, s.loadBalancingFallbacks);
+  set(metrics.sharedPrefixFallbacks, s.sharedPrefixFallbacks);
+  metrics.maxLoad.set(s.lastMaxLoad);
+  metrics.minLoad.set(s.lastMinLoad);
+  metrics.treeSize.reset();
+  for (const [worker, size] of s.indexSize) metrics.treeSize.set({ worker }, size);
+}

@@ -1,0 +1,55 @@
+// Start-up step: the tokenizer pool (--tokenizer-path / --model-path), which hashes prompts into vLLM's prefix-cache blocks.
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { TokenizerPool, defaultPoolSize } from '../pool/pool.ts';
+import { jobFromBody } from '../pool/protocol.ts';
+import { resolveTokenizerFiles } from '../pool/tokenizer-files.ts';
+import type { RouterDeps } from '../routing/router-factory.ts';
+import { ConfigProblem } from './config-problem.ts';
+
+interface Needs {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+/** The started pool, or undefined when no tokenizer is configured; a tokenizer that does not load is a ConfigProblem. */
+export async function startTokenizer(config: Config, { metrics, log }: Needs): Promise<TokenizerPool | undefined> {
+  const files = resolveTokenizerFiles({ tokenizerPath: config.tokenizer_path, modelPath: config.model_path });
+  if (!files.ok) throw new ConfigProblem(files.error);
+  if (files.value === undefined) return undefined;
+  let pool: TokenizerPool;
+  try {
+    pool = await TokenizerPool.start({
+      files: files.value,
+      blockSize: config.block_size,
+      threads: config.tokenizer_pool_size ?? defaultPoolSize(),
+      onThreadExit: (e) => {
+        metrics.poolRestarts.inc();
+        log.warn('tokenizer thread died and was replaced', { thread: e.thread, code: e.code, error: e.error, retried: e.retried });
+      },
+    });
+  } catch (e) {
+    throw new ConfigProblem((e as Error).message);
+  }
+  for (const w of pool.info?.warnings ?? []) log.warn('tokenizer', { message: w });
+  log.info('tokenizer pool ready', { threads: pool.size, load_ms: Math.round(pool.info?.loadMs ?? 0) });
+  return pool;
+}
+
+/** How the routers get a prompt's block hashes from the pool; a failed tokenization routes without them. */
+export function blockHashesFrom(pool: TokenizerPool | undefined, { metrics, log }: Needs): RouterDeps['blockHashes'] {
+  if (pool === undefined) return undefined;
+  return async (route, body) => {
+    const job = jobFromBody(route, body);
+    if (job === undefined) return undefined;
+    const result = await pool.tokenize(job);
+    if (!result.ok) {
+      metrics.tokenizeErrors.inc();
+      log.warn('tokenization failed; routing without block hashes', { route, error: result.error });
+      return undefined;
+    }
+    metrics.tokenizeDuration.observe(result.value.encodeMs / 1000);
+    return result.value.blockHashes;
+  };
+}
