@@ -21,6 +21,15 @@ export function rootHash(salt?: string): number {
 }
 
 /**
+ * The root of a chain for a LoRA adapter and a cache salt: vLLM puts both into the block hash's extra keys
+ * (vllm/v1/core/kv_cache_utils.py), so blocks of different adapters or salts never match. Without an adapter
+ * it is `rootHash(salt)`.
+ */
+export function chainRoot(loraName?: string, cacheSalt?: string): number {
+  return loraName === undefined ? rootHash(cacheSalt) : rootHash(`lora:${loraName}\u0000${cacheSalt ?? ''}`);
+}
+
+/**
  * Block i of `tokens` gets h_i = H(h_{i-1}, tokens[i·blockSize, (i+1)·blockSize)), with h_{-1} = root.
  * Only full blocks are hashed, so the result has floor(tokens.length / blockSize) elements.
  */
