@@ -177,6 +177,19 @@ export const FLAGS = {
   qoe_weight_max: floatFlag(0.6, 0.25, { group: 'QoE', help: 'Upper bound of each adaptive cost weight' }, 1),
   qoe_adapt_interval_secs: intFlag(5, 1, { group: 'QoE', help: 'Cost weights adapt at most once per interval', value: 'SECS' }),
 
+  // ── KV events (kv_aware): the Rust router's docs/kv_aware.md names, so configurations carry over
+  kv_events_endpoint: listFlag({ group: 'KV events', help: 'The KV-event PUB socket of the engine at URL (vLLM --kv-events-config endpoint); repeatable; data-parallel rank r publishes on PORT + r', value: 'URL=tcp://HOST:PORT...' }),
+  kv_events_port: optionalIntFlag(1, { group: 'KV events', help: 'For engines without an explicit --kv-events-endpoint: their host and this port (rank r: PORT + r)', value: 'PORT' }),
+  kv_events_replay_endpoint: listFlag({ group: 'KV events', help: 'The replay socket of the engine at URL (vLLM replay_endpoint), asked for missed events; repeatable', value: 'URL=tcp://HOST:PORT...' }),
+  kv_events_replay_port: optionalIntFlag(1, { group: 'KV events', help: 'For engines without an explicit --kv-events-replay-endpoint: their host and this port (rank r: PORT + r)', value: 'PORT' }),
+  kv_events_topic_filter: optionalStringFlag({ group: 'KV events', help: 'Topic prefix to subscribe to (vLLM topic); default all', value: 'TOPIC' }),
+  kv_block_size: optionalIntFlag(1, { group: 'KV events', help: 'Tokens per KV block in the events (default: --block-size); events of another size are skipped', value: 'N' }),
+  kv_index_max_entries: intFlag(262144, 1, { group: 'KV events', help: 'The most KV blocks remembered per endpoint; the oldest stored go first' }),
+  kv_model: optionalStringFlag({ group: 'KV events', help: 'Accepted for the Rust router\'s flag; the tokenizer comes from --tokenizer-path/--kv-tokenizer-path', value: 'NAME' }),
+  kv_tokenizer_path: optionalStringFlag({ group: 'KV events', help: 'Same as --tokenizer-path', value: 'PATH' }),
+  kv_hash_algo: optionalStringFlag({ group: 'KV events', help: 'Accepted for the Rust router\'s flag; matching uses the router\'s own hash of the events\' token ids, whatever vLLM hashes with', value: 'ALGO' }),
+  kv_hash_seed: optionalStringFlag({ group: 'KV events', help: 'Accepted for the Rust router\'s flag; not needed (see --kv-hash-algo)', value: 'SEED' }),
+
   // ── Prefill/decode disaggregation
   vllm_pd_disaggregation: switchFlag({ group: 'PD', help: 'vLLM two-stage prefill → decode routing' }),
   pd_disaggregation: switchFlag({ group: 'PD', help: 'Older SGLang-style parallel prefill + decode routing' }),

@@ -8,5 +8,6 @@ export const POLICY_NAMES = [
   'rendezvous_hash',
   'qoe_centric',
   'disaggregated_qoe',
+  'kv_aware',
 ] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];

@@ -19,6 +19,15 @@ export function urlProblem(url: string): string | undefined {
   return undefined;
 }
 
+/** `URL=tcp://HOST:PORT` of --kv-events-endpoint and --kv-events-replay-endpoint. */
+export function kvMappingProblem(item: string): string | undefined {
+  const eq = item.indexOf('=tcp://');
+  if (eq <= 0) return 'expected URL=tcp://HOST:PORT';
+  const url = urlProblem(item.slice(0, eq));
+  if (url) return `URL ${url}`;
+  return /^[^\s/:]+:\d{1,5}$/.test(item.slice(eq + 7)) ? undefined : 'expected URL=tcp://HOST:PORT';
+}
+
 export const configSchema = z.object(shape).superRefine((c, ctx) => {
   const problem = (key: FlagKey, message: string, value?: unknown) =>
     ctx.addIssue({ code: 'custom', path: [key], message, input: value });
@@ -84,6 +93,14 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
   c.otel_excluded_paths.forEach((path) => {
     if (!path.startsWith('/')) problem('otel_excluded_paths', 'must start with /', path);
   });
+  for (const key of ['kv_events_endpoint', 'kv_events_replay_endpoint'] as const)
+    c[key].forEach((item) => {
+      const p = kvMappingProblem(item);
+      if (p) problem(key, p, item);
+    });
+  const kvAware = [c.policy, c.prefill_policy, c.decode_policy].includes('kv_aware');
+  if (kvAware && c.kv_events_endpoint.length === 0 && c.kv_events_port === undefined)
+    problem('policy', 'kv_aware needs to know where the engines publish their KV events: --kv-events-port or --kv-events-endpoint', 'kv_aware');
   if (c.vllm_discovery_address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(c.vllm_discovery_address))
     problem('vllm_discovery_address', 'expected host:port', c.vllm_discovery_address);
 });

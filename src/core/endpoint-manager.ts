@@ -23,6 +23,8 @@ export interface AddSpec {
   readonly bootstrapPort?: number | null;
   readonly labels?: Readonly<Record<string, string>>;
   readonly tags?: readonly string[];
+  /** `tcp://host:port` of its KV-event PUB socket (kv_aware), when the flags do not say. */
+  readonly kvEventsEndpoint?: string;
 }
 
 export type AddResult =
@@ -142,7 +144,7 @@ export function createEndpointManager(deps: EndpointManagerDeps): EndpointManage
         log.warn('endpoint refused: health probe failed', { endpoint: url });
         return { ok: false, status: 502, message: `Endpoint ${url} failed its health probe; it was not added` };
       }
-      const base: EndpointSpec = { url, role, bootstrapPort: spec.bootstrapPort ?? null, labels: spec.labels, tags: spec.tags };
+      const base: EndpointSpec = { url, role, bootstrapPort: spec.bootstrapPort ?? null, labels: spec.labels, tags: spec.tags, kvEventsEndpoint: spec.kvEventsEndpoint };
       const specs = rankSpecs(base, dpSize);
       const added: Endpoint[] = [];
       for (const s of specs) {

@@ -17,6 +17,8 @@ export interface Endpoint {
   readonly kvAddress: string;
   readonly tags: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
+  /** `tcp://host:port` of the engine's KV-event PUB socket when given for this endpoint (admin API); else the flags decide. */
+  readonly kvEventsEndpoint: string | undefined;
   readonly breaker: CircuitBreaker;
   /** Health as decided by the health checker; endpoints start healthy, as in the Rust router. */
   healthy: boolean;
@@ -34,6 +36,7 @@ export interface EndpointSpec {
   kvAddress?: string;
   tags?: readonly string[];
   labels?: Readonly<Record<string, string>>;
+  kvEventsEndpoint?: string;
 }
 
 /** An endpoint may take a new request: healthy, not draining, and its breaker lets it through. */
@@ -73,6 +76,7 @@ export function createEndpoint(spec: EndpointSpec, breaker: CircuitBreaker): End
     kvAddress: spec.kvAddress ?? hostPort(url),
     tags: spec.tags ?? [],
     labels: spec.labels ?? {},
+    kvEventsEndpoint: spec.kvEventsEndpoint,
     breaker,
     healthy: true,
     inFlight: 0,

@@ -42,6 +42,19 @@ export function createMetrics() {
     bodyBytesHeld: new LeanGauge({ name: 'vllm_router_request_body_bytes_held', help: 'Request-body bytes the router holds now, counted against --max-inflight-body-bytes', registers: r }),
     bodyBytesLimit: new LeanGauge({ name: 'vllm_router_request_body_bytes_limit', help: 'The --max-inflight-body-bytes budget in force', registers: r }),
 
+    // KV-cache events (kv_aware): the feed of each engine and what the router predicted from it
+    kvEventBatches: new LeanCounter({ name: 'vllm_router_kv_event_batches_total', help: 'KV-event batches received from each endpoint', labelNames: ['worker'], registers: r }),
+    kvEvents: new LeanCounter({ name: 'vllm_router_kv_events_total', help: 'KV events received from each endpoint (BlockStored, BlockRemoved, AllBlocksCleared)', labelNames: ['worker'], registers: r }),
+    kvEventsSkipped: new LeanCounter({ name: 'vllm_router_kv_events_skipped_total', help: 'KV events not applied: block_size (another --kv-block-size), group (not full attention), unknown_type, malformed_event', labelNames: ['worker', 'reason'], registers: r }),
+    kvEventGaps: new LeanCounter({ name: 'vllm_router_kv_event_gaps_total', help: 'Gaps in an endpoint\'s KV-event sequence', labelNames: ['worker'], registers: r }),
+    kvEventReplays: new LeanCounter({ name: 'vllm_router_kv_event_replays_total', help: 'Replays asked of an endpoint\'s replay socket, by outcome (requested, completed, timed_out, unavailable)', labelNames: ['worker', 'outcome'], registers: r }),
+    kvEventPurges: new LeanCounter({ name: 'vllm_router_kv_index_purges_total', help: 'Times an endpoint\'s KV index was emptied: connected (a new feed connection), restart (the sequence went back), cleared (AllBlocksCleared)', labelNames: ['worker', 'cause'], registers: r }),
+    kvEventMalformed: new LeanCounter({ name: 'vllm_router_kv_event_malformed_total', help: 'KV-event messages dropped as malformed (frames, msgpack, shape)', labelNames: ['worker'], registers: r }),
+    kvIndexBlocks: new LeanGauge({ name: 'vllm_router_kv_index_blocks', help: 'KV blocks an endpoint holds, as its events say', labelNames: ['worker'], registers: r }),
+    kvIndexOrphans: new LeanGauge({ name: 'vllm_router_kv_index_orphan_blocks', help: 'Of those, blocks whose parent chain the router has not seen', labelNames: ['worker'], registers: r }),
+    kvFeedConnected: new LeanGauge({ name: 'vllm_router_kv_feed_connected', help: 'Whether the KV-event feed of an endpoint is connected (1) or not (0)', labelNames: ['worker'], registers: r }),
+    kvPredictedCachedTokens: new LeanCounter({ name: 'vllm_router_kv_predicted_cached_tokens_total', help: 'Prompt tokens kv_aware predicted each endpoint had cached for the requests it sent there (compare with vllm:prefix_cache_hits_total)', labelNames: ['worker'], registers: r }),
+
     // Cache-aware policy and tokenizer pool (cumulative values are copied in at scrape time)
     cacheHits: new LeanCounter({ name: 'vllm_router_cache_hits_total', help: 'cache_aware requests routed to the endpoint holding their prefix', registers: r }),
     cacheMisses: new LeanCounter({ name: 'vllm_router_cache_misses_total', help: 'cache_aware requests whose best prefix match was at or below --cache-threshold', registers: r }),

@@ -29,6 +29,7 @@
 // be set to an endpoint's KV cache capacity in tokens. A prompt shorter than one block has nothing
 // vLLM could reuse, so it matches nothing and is routed as a miss.
 import type { Endpoint } from '../core/endpoint.ts';
+import type { KvEventsReader } from '../signals/kv-events/kv-events.ts';
 import { createRadixTree, hashOps, stringOps, type SequenceOps } from './radix-tree.ts';
 import type { CacheAwareStats, Policy, PolicyDeps, PolicyFactory, RoutingRequest, SelectContext } from './types.ts';
 
@@ -38,6 +39,8 @@ export interface CacheAwareConfig {
   readonly mode: CacheAwareMode;
   /** Tokens per block (`--block-size`), needed in `blocks` mode to express sizes in tokens. */
   readonly blockSize?: number | undefined;
+  /** kv_aware: what the engines' KV events say overrides the guess, block by block (blocks mode only). */
+  readonly kvEvents?: KvEventsReader | undefined;
 }
 
 export interface CacheAwarePolicy extends Policy {
@@ -48,12 +51,12 @@ export interface CacheAwarePolicy extends Policy {
 
 /** `cacheAware({ mode })` gives the factory; `chars` needs no tokenizer, `blocks` asks for block hashes. */
 export function cacheAware(config: CacheAwareConfig): (deps: PolicyDeps) => CacheAwarePolicy {
-  if (config.mode === 'chars') return (deps) => build(deps, stringOps, (request) => request.text, 1);
+  if (config.mode === 'chars') return (deps) => build(deps, stringOps, (request) => request.text, 1, undefined);
   const blockSize = config.blockSize ?? 16;
   if (!Number.isInteger(blockSize) || blockSize < 1) {
     throw new RangeError(`cache_aware block size must be a positive integer, got ${blockSize}`);
   }
-  return (deps) => build(deps, hashOps, (request) => request.blockHashes ?? hashOps.empty, blockSize);
+  return (deps) => build(deps, hashOps, (request) => request.blockHashes ?? hashOps.empty, blockSize, config.kvEvents);
 }
 
 /** The registry entry: token blocks when a tokenizer hashes prompts, else characters (no tokenizer needed). */
@@ -66,6 +69,7 @@ function build<S>(
   ops: SequenceOps<S>,
   sequenceOf: (request: RoutingRequest) => S,
   unitScale: number,
+  kvEvents: KvEventsReader | undefined,
 ): CacheAwarePolicy {
   const blocks = ops === (hashOps as SequenceOps<unknown>);
   const { cacheThreshold, balanceAbsThreshold, balanceRelThreshold, evictionIntervalSecs, maxTreeSize } = deps.options;
@@ -93,6 +97,10 @@ function build<S>(
   };
   const timer = setInterval(evictAll, Math.max(1, evictionIntervalSecs * 1000));
   timer.unref();
+  // An engine whose events were purged or cleared holds none of what the router guessed it holds either.
+  const stopListening = kvEvents?.onPurge((id) => tree.removeTenant(id));
+  const predicted = new Map<string, number>();
+  const kvMatch = kvEvents === undefined ? undefined : kvMatcher(kvEvents, (seq: Float64Array) => tree.matchEach(seq as S));
 
   /** Least in-flight, then smallest index, then uniformly at random among exact ties. */
   function leastLoaded(candidates: readonly Endpoint[]): Endpoint {
@@ -134,7 +142,7 @@ function build<S>(
   }
 
   return {
-    name: 'cache_aware',
+    name: kvEvents === undefined ? 'cache_aware' : 'kv_aware',
     wantsBlockHashes: blocks,
 
     select(ctx: SelectContext) {
@@ -166,7 +174,13 @@ function build<S>(
 
       let ratio = 0;
       matched = undefined;
-      if (total > 0) ratio = tree.match(sequence, chooseTenant).matched / total;
+      if (total > 0 && kvMatch !== undefined) {
+        const best = kvMatch(sequence as Float64Array, candidates);
+        matched = best?.endpoint;
+        shared = best?.shared ?? false;
+        ratio = (best?.score ?? 0) / total;
+        if (best !== undefined) predicted.set(best.endpoint.id, (predicted.get(best.endpoint.id) ?? 0) + best.blocks * unitScale);
+      } else if (total > 0) ratio = tree.match(sequence, chooseTenant).matched / total;
       const holder = matched as Endpoint | undefined;
       if (holder && ratio > cacheThreshold) {
         if (shared && holder.inFlight - min > sharedMargin) {
@@ -193,6 +207,7 @@ function build<S>(
 
     dispose() {
       clearInterval(timer);
+      stopListening?.();
     },
 
     evictNow: evictAll,
@@ -209,7 +224,82 @@ function build<S>(
         lastMinLoad,
         indexSize,
         unit: blocks ? 'tokens' : 'chars',
+        predictedCachedTokens: new Map(predicted),
       };
     },
   };
 }
+
+/** A CPU copy must come back to the GPU before it is used: cheaper than a prefill, dearer than a hit. */
+const CPU_BLOCK_WEIGHT = 0.5;
+
+/** At most this many endpoints get an exact, block-by-block score; the rest are estimated by a search. */
+const EXACT_SCORES = 8;
+
+interface KvBest {
+  readonly endpoint: Endpoint;
+  /** Leading blocks counted, CPU ones at their weight. */
+  readonly score: number;
+  /** Leading blocks counted, each as one (the cached tokens the router predicts, in blocks). */
+  readonly blocks: number;
+  readonly shared: boolean;
+}
+
+/**
+ * kv_aware's match: per candidate, the leading run of the request's blocks that its engine holds: a block
+ * its events name stored counts (a CPU copy less), a removed one ends the run, and where the events are
+ * silent the router's guess (the prefix tree) decides. A run is first estimated by galloping search over
+ * the blocks (a cached chain is prefix-closed in vLLM: a block is found only through its parents), so a
+ * thousand endpoints cost a few dozen lookups each; the longest estimates are then scored exactly.
+ */
+function kvMatcher(kv: KvEventsReader, guessOf: (seq: Float64Array) => ReadonlyMap<string, { matched: number; shared: boolean }>) {
+  return (hashes: Float64Array, candidates: readonly Endpoint[]): KvBest | undefined => {
+    const total = hashes.length;
+    const guess = guessOf(hashes);
+    const counted = (id: string, guessed: number, i: number) => {
+      const state = kv.stateOf(id, hashes[i] as number);
+      return state === 'gpu' || state === 'cpu' || (state === 'silent' && i < guessed);
+    };
+    const estimates: { endpoint: Endpoint; run: number }[] = [];
+    for (const endpoint of candidates) {
+      const guessed = guess.get(endpoint.id)?.matched ?? 0;
+      if (!counted(endpoint.id, guessed, 0)) continue;
+      let lo = 1;
+      let hi = 2;
+      while (hi <= total && counted(endpoint.id, guessed, hi - 1)) (lo = hi), (hi *= 2);
+      hi = Math.min(hi, total + 1);
+      // counted(lo - 1) holds, counted(hi - 1) does not (or hi - 1 = total): the run ends in [lo, hi).
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >>> 1;
+        if (counted(endpoint.id, guessed, mid - 1)) lo = mid;
+        else hi = mid;
+      }
+      estimates.push({ endpoint, run: lo });
+    }
+    estimates.sort((a, b) => b.run - a.run || a.endpoint.inFlight - b.endpoint.inFlight);
+    let best: KvBest | undefined;
+    for (const { endpoint } of estimates.slice(0, EXACT_SCORES)) {
+      const g = guess.get(endpoint.id);
+      const guessed = g?.matched ?? 0;
+      let score = 0;
+      let i = 0;
+      for (; i < total; i++) {
+        const state = kv.stateOf(endpoint.id, hashes[i] as number);
+        if (state === 'gpu' || (state === 'silent' && i < guessed)) score += 1;
+        else if (state === 'cpu') score += CPU_BLOCK_WEIGHT;
+        else break;
+      }
+      if (best === undefined || score > best.score || (score === best.score && endpoint.inFlight < best.endpoint.inFlight))
+        // The guess knows whether a match ends where other requests branch off (a shared system prompt).
+        best = { endpoint, score, blocks: i, shared: g !== undefined && i <= g.matched ? g.shared : false };
+    }
+    return best;
+  };
+}
+
+/** The registry entry of kv_aware: cache_aware on token blocks, with the engines' KV events as the truth. */
+export const kvAwarePolicy: PolicyFactory = (deps) =>
+  cacheAware({ mode: 'blocks', blockSize: deps.tokenizer?.blockSize ?? 16, kvEvents: deps.signals?.kvEvents ?? NO_EVENTS })(deps);
+
+/** Without a feed the events say nothing: the guess decides every block. */
+const NO_EVENTS: KvEventsReader = { stateOf: () => 'silent', onPurge: () => () => {} };

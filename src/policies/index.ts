@@ -1,5 +1,5 @@
 // The policy registry: every routing policy by its wire name; adding one is one file and one line here.
-import { cacheAwarePolicy } from './cache-aware.ts';
+import { cacheAwarePolicy, kvAwarePolicy } from './cache-aware.ts';
 import { consistentHash } from './consistent-hash.ts';
 import { disaggregatedQoe } from './disaggregated-qoe.ts';
 import { powerOfTwo } from './power-of-two.ts';
@@ -19,6 +19,7 @@ export const POLICIES = {
   rendezvous_hash: rendezvousHash,
   qoe_centric: qoeCentric,
   disaggregated_qoe: disaggregatedQoe,
+  kv_aware: kvAwarePolicy,
 } satisfies Record<PolicyName, PolicyFactory>;
 
 /** A fresh instance of the named policy. */

@@ -104,9 +104,17 @@ export interface Match {
  */
 export type Chooser = (tenants: Iterable<string>, shared: boolean) => string | undefined;
 
+/** One tenant's longest cached prefix of a sequence, and whether it ends where cached requests branch off. */
+export interface TenantMatch {
+  readonly matched: number;
+  readonly shared: boolean;
+}
+
 export interface RadixTree<S> {
   /** Longest cached prefix of `seq` held by a tenant `choose` accepts, trying the deepest matched node first. */
   match(seq: S, choose: Chooser): Match;
+  /** Every tenant's longest cached prefix of `seq` (tenants holding none of it are absent). */
+  matchEach(seq: S): Map<string, TenantMatch>;
   /** Records that `tenant` now holds `seq`; refreshes the recency of the whole path. */
   insert(seq: S, tenant: string): void;
   /** Elements (edge lengths) of the nodes `tenant` holds. */
@@ -163,31 +171,49 @@ export function createRadixTree<S>(ops: SequenceOps<S>): RadixTree<S> {
     }
   }
 
-  return {
-    match(seq, choose) {
-      const total = ops.length(seq);
-      let node = root;
-      let pos = 0;
-      path.length = 0;
-      ends.length = 0;
-      let midEdge = false;
-      while (pos < total) {
-        const child = node.children.get(ops.key(seq, pos));
-        if (!child) break;
-        const common = ops.common(child.edge, seq, pos);
-        pos += common;
-        path.push(child);
-        ends.push(pos);
-        if (common < ops.length(child.edge)) {
-          midEdge = true;
-          break;
-        }
-        node = child;
+  /** Walks `seq` down the tree into `path` / `ends`; true when the deepest match branches at its end. */
+  function walk(seq: S): boolean {
+    const total = ops.length(seq);
+    let node = root;
+    let pos = 0;
+    path.length = 0;
+    ends.length = 0;
+    let midEdge = false;
+    while (pos < total) {
+      const child = node.children.get(ops.key(seq, pos));
+      if (!child) break;
+      const common = ops.common(child.edge, seq, pos);
+      pos += common;
+      path.push(child);
+      ends.push(pos);
+      if (common < ops.length(child.edge)) {
+        midEdge = true;
+        break;
       }
-      // Every node above the deepest one has a matched child below it, so the tree branches or goes on
-      // there; at the deepest one it does when the edge or the node's children continue past `pos`.
+      node = child;
+    }
+    const last = path.length - 1;
+    return pos < total && (midEdge || (last >= 0 && (path[last] as Node<S>).children.size > 0));
+  }
+
+  return {
+    matchEach(seq) {
+      const branchesAtEnd = walk(seq);
+      const out = new Map<string, TenantMatch>();
       const last = path.length - 1;
-      const branchesAtEnd = pos < total && (midEdge || (last >= 0 && (path[last] as Node<S>).children.size > 0));
+      for (let i = last; i >= 0; i--) {
+        for (const tenant of (path[i] as Node<S>).tenants.keys()) {
+          if (!out.has(tenant)) out.set(tenant, { matched: ends[i] as number, shared: i < last || branchesAtEnd });
+        }
+      }
+      return out;
+    },
+
+    match(seq, choose) {
+      // Every node above the deepest one has a matched child below it, so the tree branches or goes on
+      // there; at the deepest one it does when the edge or the node's children continue past the match.
+      const branchesAtEnd = walk(seq);
+      const last = path.length - 1;
       for (let i = last; i >= 0; i--) {
         const tenants = (path[i] as Node<S>).tenants;
         if (tenants.size === 0) continue;

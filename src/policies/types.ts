@@ -2,6 +2,7 @@
 import type { Endpoint } from '../core/endpoint.ts';
 import type { EndpointStats } from '../signals/endpoint-stats.ts';
 import type { EngineMetricsReader } from '../signals/engine-metrics.ts';
+import type { KvEventsReader } from '../signals/kv-events/kv-events.ts';
 import type { QoeOptionsInput } from './qoe/options.ts';
 import type { PolicyName } from '../config/policy-names.ts';
 
@@ -63,6 +64,8 @@ export interface CacheAwareStats {
   /** Index size per endpoint id, in `unit`. */
   readonly indexSize: ReadonlyMap<string, number>;
   readonly unit: 'chars' | 'tokens';
+  /** kv_aware: the cached tokens the router predicted for the requests it sent each endpoint, summed. */
+  readonly predictedCachedTokens?: ReadonlyMap<string, number>;
 }
 
 /** Tuning shared by the policies, taken from the configuration. */
@@ -84,6 +87,8 @@ export interface PolicySignals {
   readonly engineMetrics?: EngineMetricsReader;
   /** The clock `endpointStats` is fed with (its QPS window depends on it); default `PolicyDeps.now`. */
   readonly statsClock?: () => number;
+  /** What each engine's KV-cache events say it holds (kv_aware). */
+  readonly kvEvents?: KvEventsReader;
 }
 
 export interface PolicyDeps {

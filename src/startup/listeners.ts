@@ -5,7 +5,9 @@ import type { Admission } from '../core/admission.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { CacheAwareStats, Policy } from '../policies/types.ts';
 import type { TokenizerPool } from '../pool/pool.ts';
+import type { KvEvents } from '../signals/kv-events/kv-events.ts';
 import type { Tracing } from '../tracing/setup.ts';
+import type { Policies } from './policies.ts';
 
 export function openRouterListener(deps: AppDeps): Bun.Server<unknown> {
   const app = createApp(deps);
@@ -22,13 +24,14 @@ interface ScrapeSources {
   readonly metrics: Metrics;
   readonly admission: Admission;
   readonly pool: TokenizerPool | undefined;
-  /** The policy whose prefix-index counters are exported (the --policy slot). */
-  readonly policy: Pick<Policy, 'cacheStats'>;
+  /** The --policy slot's prefix-index counters are exported; kv_aware's predictions from every slot. */
+  readonly policies: Pick<Policies, 'main' | 'stages'>;
+  readonly kvEvents: KvEvents | undefined;
   readonly tracing: Tracing | undefined;
 }
 
 /** Gauges that mirror state owned elsewhere are read at scrape time, just before the page is written. */
-export function openMetricsListener(config: Config, { metrics, admission, pool, policy, tracing }: ScrapeSources): Bun.Server<unknown> {
+export function openMetricsListener(config: Config, { metrics, admission, pool, policies, kvEvents, tracing }: ScrapeSources): Bun.Server<unknown> {
   return Bun.serve({
     hostname: config.prometheus_host,
     port: config.prometheus_port,
@@ -38,8 +41,9 @@ export function openMetricsListener(config: Config, { metrics, admission, pool, 
       metrics.queueDepth.set(a.queued);
       metrics.admissionInUse.set(a.inUse);
       if (pool !== undefined) metrics.poolQueueDepth.set(pool.stats().queueDepth);
-      const cache = policy.cacheStats?.();
+      const cache = policies.main.cacheStats?.();
       if (cache !== undefined) copyCacheAwareStats(cache, metrics);
+      copyKvStats([policies.main, policies.stages?.prefill, policies.stages?.decode], kvEvents, metrics);
       if (tracing !== undefined) for (const [result, n] of Object.entries(tracing.exporter.stats())) metrics.traceSpans.set({ result }, n);
       return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
     },
@@ -60,4 +64,19 @@ function copyCacheAwareStats(s: CacheAwareStats, metrics: Metrics): void {
   metrics.minLoad.set(s.lastMinLoad);
   metrics.treeSize.reset();
   for (const [worker, size] of s.indexSize) metrics.treeSize.set({ worker }, size);
+}
+
+/** The feeds' state and kv_aware's predicted cached tokens (summed over the policies that route on events). */
+function copyKvStats(policies: readonly (Pick<Policy, 'cacheStats'> | undefined)[], kvEvents: KvEvents | undefined, metrics: Metrics): void {
+  if (kvEvents === undefined) return;
+  for (const g of [metrics.kvIndexBlocks, metrics.kvIndexOrphans, metrics.kvFeedConnected]) g.reset();
+  for (const [worker, s] of kvEvents.stats()) {
+    metrics.kvIndexBlocks.set({ worker }, s.blocks);
+    metrics.kvIndexOrphans.set({ worker }, s.orphans);
+    metrics.kvFeedConnected.set({ worker }, s.connected ? 1 : 0);
+  }
+  const predicted = new Map<string, number>();
+  for (const p of policies) for (const [worker, n] of p?.cacheStats?.()?.predictedCachedTokens ?? []) predicted.set(worker, (predicted.get(worker) ?? 0) + n);
+  metrics.kvPredictedCachedTokens.reset();
+  for (const [worker, n] of predicted) metrics.kvPredictedCachedTokens.inc({ worker }, n);
 }

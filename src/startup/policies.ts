@@ -9,6 +9,7 @@ import type { Policy, PolicyDeps, PolicySignals } from '../policies/types.ts';
 import type { TokenizerPool } from '../pool/pool.ts';
 import type { EndpointStats } from '../signals/endpoint-stats.ts';
 import type { EngineMetrics } from '../signals/engine-metrics.ts';
+import type { KvEventsReader } from '../signals/kv-events/kv-events.ts';
 import type { PdMode } from './pd-mode.ts';
 import { qoeInput } from './qoe.ts';
 
@@ -39,10 +40,12 @@ interface Needs {
   readonly now: () => number;
   readonly stats: EndpointStats;
   readonly engineMetrics: EngineMetrics | undefined;
+  /** The engines' KV-cache events, when a policy routes on them. */
+  readonly kvEvents: KvEventsReader | undefined;
 }
 
-export function buildPolicies(config: Config, { registry, pdMode, pool, random, now, stats, engineMetrics }: Needs): Policies {
-  const signals: PolicySignals = { endpointStats: stats, engineMetrics, statsClock: now };
+export function buildPolicies(config: Config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents }: Needs): Policies {
+  const signals: PolicySignals = { endpointStats: stats, engineMetrics, statsClock: now, kvEvents };
   // Every policy, for every use (regular and each PD stage), comes from the registry, which a tokenizer serves too.
   const make = (name: PolicyName, c: Config): Policy => createPolicy(name, policyDeps(c, random, signals, pool !== undefined));
   const main = swappablePolicy(make(config.policy, config));

@@ -15,6 +15,7 @@ import type { MooncakeBootstrap } from '../routing/pd/mooncake-bootstrap.ts';
 import type { RegistrationListener } from '../routing/pd/registration.ts';
 import type { EndpointStats } from '../signals/endpoint-stats.ts';
 import type { EngineMetrics } from '../signals/engine-metrics.ts';
+import type { KvEvents } from '../signals/kv-events/kv-events.ts';
 import type { Tracing } from '../tracing/setup.ts';
 import type { Policies } from './policies.ts';
 import type { Reconfigure, ReloadOutcome } from './reload.ts';
@@ -29,6 +30,7 @@ export interface RouterParts {
   readonly stats: EndpointStats;
   readonly pool: TokenizerPool | undefined;
   readonly engineMetrics: EngineMetrics | undefined;
+  readonly kvEvents: KvEvents | undefined;
   readonly policies: Policies;
   readonly health: HealthChecker;
   readonly endpoints: EndpointManager;
@@ -138,6 +140,7 @@ function closeParts(parts: PartsSoFar): void {
   parts.admission?.[Symbol.dispose]();
   parts.endpoints?.[Symbol.dispose]();
   parts.engineMetrics?.[Symbol.dispose]();
+  void parts.kvEvents?.[Symbol.asyncDispose]();
   parts.health?.[Symbol.dispose]();
   parts.policies?.dispose();
   void parts.metricsServer?.stop(true);

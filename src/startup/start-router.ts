@@ -19,6 +19,7 @@ import { reconfigurer } from './reload.ts';
 import { buildRouter, startMooncakeBootstrap } from './routers.ts';
 import { RunningRouter, disposeParts, type PartsSoFar, type RouterParts } from './running-router.ts';
 import { trackEndpointStats, startEngineMetrics } from './signals.ts';
+import { startKvEventFeeds } from './kv-events.ts';
 import { blockHashesFrom, startTokenizer } from './tokenizer.ts';
 import { startTracingFor } from './tracing.ts';
 
@@ -70,7 +71,8 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const pool = (built.pool = await startTokenizer(config, { metrics, log }));
   const stats = trackEndpointStats(registry);
   const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log }));
-  const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics }));
+  const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log }));
+  const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents }));
   const health = (built.health = buildHealth(config, { registry, metrics, log }));
   const endpoints = (built.endpoints = buildEndpointManager(config, { registry, health, pdMode, log, now }));
   const discovery = (built.discovery = await startDiscovery(config, { endpoints, pdMode, metrics, log, env: options.env ?? process.env }));
@@ -101,6 +103,6 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     keyValidator,
     shutdownPhase,
   }));
-  const metricsServer = (built.metricsServer = openMetricsListener(config, { metrics, admission, pool, policy: policies.main, tracing }));
-  return { config, log, logFile, metrics, registry, stats, pool, engineMetrics, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
+  const metricsServer = (built.metricsServer = openMetricsListener(config, { metrics, admission, pool, policies, kvEvents, tracing }));
+  return { config, log, logFile, metrics, registry, stats, pool, engineMetrics, kvEvents, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
 }

@@ -15,7 +15,7 @@ interface Needs {
 
 /** The started pool, or undefined when no tokenizer is configured; a tokenizer that does not load is a ConfigProblem. */
 export async function startTokenizer(config: Config, { metrics, log }: Needs): Promise<TokenizerPool | undefined> {
-  const files = resolveTokenizerFiles({ tokenizerPath: config.tokenizer_path, modelPath: config.model_path });
+  const files = resolveTokenizerFiles({ tokenizerPath: config.tokenizer_path ?? config.kv_tokenizer_path, modelPath: config.model_path });
   if (!files.ok) throw new ConfigProblem(files.error);
   if (files.value === undefined) return undefined;
   let pool: TokenizerPool;

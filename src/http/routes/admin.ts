@@ -50,6 +50,8 @@ const WorkerRequest = z.strictObject({
   bootstrap_port: z.number().int().min(1).max(65535).nullable().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   tags: z.array(z.string()).optional(),
+  /** Where the engine publishes its KV-cache events (kv_aware), when --kv-events-port does not say. */
+  kv_events_endpoint: z.string().regex(/^tcp:\/\/[^\s/:]+:\d{1,5}$/, 'expected tcp://HOST:PORT').optional(),
   model_id: z.string().nullable().optional(),
   priority: z.number().nullable().optional(),
   cost: z.number().nullable().optional(),
@@ -71,6 +73,7 @@ export function workerView(e: Endpoint) {
     circuit_breaker: e.breaker.state,
     labels: e.labels,
     tags: e.tags,
+    kv_events_endpoint: e.kvEventsEndpoint ?? null,
   };
 }
 
@@ -152,7 +155,7 @@ export function addAdminRoutes(app: Hono<AppEnv>, deps: AdminDeps): void {
       return fail(c, failure(400, param === null ? issue.message : `${param}: ${issue.message}`, param ?? undefined));
     }
     const body = parsed.data;
-    const added = await manager.add({ url: body.url, role: body.worker_type ?? 'regular', bootstrapPort: body.bootstrap_port ?? null, labels: body.labels, tags: body.tags });
+    const added = await manager.add({ url: body.url, role: body.worker_type ?? 'regular', bootstrapPort: body.bootstrap_port ?? null, labels: body.labels, tags: body.tags, kvEventsEndpoint: body.kv_events_endpoint });
     if (!added.ok) return addFailed(c, added);
     return c.json({ success: true, message: `Successfully added worker: ${added.endpoint.url}`, worker: workerView(added.endpoint) });
   });

@@ -1,0 +1,116 @@
+// The fleet's KV-event feeds: one feed and one index per endpoint that has an event socket, following the
+// registry as endpoints come and go, and the one read interface policies use.
+import type { Endpoint } from '../../core/endpoint.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { ZmtpLimits } from '../../zmq/limits.ts';
+import { startKvFeed, type KvFeed, type KvFeedRecorder } from './kv-feed.ts';
+import { createKvIndex, type BlockState, type KvIndex, type KvIndexStats } from './kv-index.ts';
+
+/** What a policy reads. */
+export interface KvEventsReader {
+  /** What endpoint `id`'s events say of the block with this chain hash ('silent' for an endpoint without a feed). */
+  stateOf(id: string, hash: number): BlockState;
+  /** Calls `listener(id)` whenever an endpoint's index is emptied: what the router guessed about it goes too. */
+  onPurge(listener: (id: string) => void): () => void;
+}
+
+export interface KvEndpointStats extends KvIndexStats {
+  readonly connected: boolean;
+}
+
+export interface KvEvents extends KvEventsReader, AsyncDisposable {
+  /** Per endpoint id with a feed. */
+  stats(): ReadonlyMap<string, KvEndpointStats>;
+}
+
+/** Where an endpoint publishes: its PUB socket and, when it has one, its replay socket (`tcp://host:port`). */
+export interface KvAddress {
+  readonly pub: string;
+  readonly replay?: string;
+}
+
+export interface KvEventsOptions {
+  readonly registry: { all(): readonly Endpoint[]; onChange(listener: () => void): () => void };
+  /** The event sockets of an endpoint, or undefined when it has none (no events: the guess alone decides). */
+  readonly addressOf: (endpoint: Endpoint) => KvAddress | undefined;
+  /** --kv-events-topic-filter; '' receives every topic. */
+  readonly topic: string;
+  /** --kv-block-size. */
+  readonly blockSize: number;
+  /** --kv-index-max-entries, per endpoint. */
+  readonly maxEntries: number;
+  readonly rootFor: (loraName: string | undefined, cacheSalt: string | undefined) => number;
+  readonly recorderFor: (endpointId: string) => KvFeedRecorder;
+  readonly log: Logger;
+  readonly limits?: Partial<ZmtpLimits>;
+  readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
+}
+
+interface Tracked {
+  readonly index: KvIndex;
+  readonly feed: KvFeed;
+  /** The address the feed was started for: a changed one starts a new feed. */
+  readonly key: string;
+}
+
+export function startKvEvents(options: KvEventsOptions): KvEvents {
+  const tracked = new Map<string, Tracked>();
+  const purgeListeners = new Set<(id: string) => void>();
+  const closing = new Set<Promise<void>>();
+
+  const stop = (id: string) => {
+    const t = tracked.get(id);
+    if (t === undefined) return;
+    tracked.delete(id);
+    const closed: Promise<void> = Promise.resolve(t.feed[Symbol.asyncDispose]()).finally(() => closing.delete(closed));
+    closing.add(closed);
+  };
+
+  const sync = () => {
+    const present = new Map(options.registry.all().map((e) => [e.id, e]));
+    for (const id of [...tracked.keys()]) if (!present.has(id)) stop(id);
+    for (const [id, endpoint] of present) {
+      const address = options.addressOf(endpoint);
+      const key = address === undefined ? '' : `${address.pub} ${address.replay ?? ''}`;
+      const known = tracked.get(id);
+      if (known !== undefined && known.key === key) continue;
+      stop(id);
+      if (address === undefined) continue;
+      const index = createKvIndex({ blockSize: options.blockSize, maxEntries: options.maxEntries, rootFor: options.rootFor });
+      const feed = startKvFeed({
+        endpoint: id,
+        pub: address.pub,
+        replay: address.replay,
+        topic: options.topic,
+        index,
+        recorder: options.recorderFor(id),
+        log: options.log,
+        onPurged: () => {
+          for (const listener of purgeListeners) listener(id);
+        },
+        limits: options.limits,
+        reconnect: options.reconnect,
+      });
+      tracked.set(id, { index, feed, key });
+    }
+  };
+
+  sync();
+  const unsubscribe = options.registry.onChange(sync);
+
+  return {
+    stateOf: (id, hash) => tracked.get(id)?.index.stateOf(hash) ?? 'silent',
+    onPurge(listener) {
+      purgeListeners.add(listener);
+      return () => purgeListeners.delete(listener);
+    },
+    stats() {
+      return new Map([...tracked].map(([id, t]) => [id, { ...t.index.stats(), connected: t.feed.connected }]));
+    },
+    async [Symbol.asyncDispose]() {
+      unsubscribe();
+      for (const id of [...tracked.keys()]) stop(id);
+      await Promise.all(closing);
+    },
+  };
+}
