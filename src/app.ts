@@ -29,6 +29,7 @@ import type { Router } from './routing/router.ts';
 import { countRefusal, reject } from './wire/reject.ts';
 import { shutdownGate, type ShutdownPhase } from './http/shutdown-gate.ts';
 import type { AdmitDeps } from './http/admit.ts';
+import type { KvEventsReader } from './signals/kv-events/kv-events.ts';
 
 export interface AppDeps {
   readonly config: Config;
@@ -45,6 +46,8 @@ export interface AppDeps {
   readonly admission: Admission;
   /** The tokenizer pool, when --tokenizer-path or --model-path is set. */
   readonly pool?: TokenizerPool;
+  /** The engines' KV-cache events, when kv_aware routes on them (shown by /router/tokenize). */
+  readonly kvEvents?: KvEventsReader;
   /** Where a shutdown stands: readiness and new requests follow it. */
   readonly shutdownPhase: () => ShutdownPhase;
   /** --enable-trace: spans for each request; absent means tracing off. */
@@ -99,7 +102,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   };
   const admitDeps: AdmitDeps = { admission: deps.admission, metrics, tracer, now: deps.now, priorityHeader: deps.qoe.headers.priority };
   addInferenceRoutes(app, { router, log, bodyLimits, openAiBackend: config.backend === 'openai', ...admitDeps });
-  if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, bodyLimits });
+  if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, bodyLimits, kvEvents: deps.kvEvents && { reader: deps.kvEvents, endpoints: () => deps.registry.all() } });
   const adminOptions = { adminApiKey: config.admin_api_key, log, count: countAuthRefusal };
   addAdminRoutes(app, {
     manager: deps.endpoints,

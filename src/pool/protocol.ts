@@ -16,6 +16,8 @@ export interface ChatJob {
   readonly templateKwargs?: Readonly<Record<string, unknown>> | undefined;
   /** vLLM `cache_salt`: requests with different salts never share cached blocks. */
   readonly cacheSalt?: string | undefined;
+  /** The LoRA adapter the request names: its blocks chain apart from the base model's (pool/block-hash.ts chainRoot). */
+  readonly loraName?: string | undefined;
 }
 
 /** A completion prompt: a string, token ids, or a batch of either (the first prompt is hashed). */
@@ -25,6 +27,7 @@ export interface CompletionJob {
   /** Default true for completions, as in vLLM. */
   readonly addSpecialTokens?: boolean | undefined;
   readonly cacheSalt?: string | undefined;
+  readonly loraName?: string | undefined;
 }
 
 /**

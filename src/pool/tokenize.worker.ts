@@ -1,6 +1,6 @@
 // Pool thread entry: loads the tokenizer once, then renders, tokenizes and block-hashes each job it is sent.
 import { Tokenizer } from '@huggingface/tokenizers';
-import { chainBlockHashes, rootHash } from './block-hash.ts';
+import { chainBlockHashes, chainRoot, rootHash } from './block-hash.ts';
 import { loadChatTemplate, type ChatTemplate } from './chat-template.ts';
 import { decodeFrame, encodeFrame, type FromThread, type PoolJob, type ToThread, type TokenizeJob } from './protocol.ts';
 import { readTokenizerFiles } from './tokenizer-files.ts';
@@ -80,7 +80,7 @@ function run(id: number, attempt: number, job: PoolJob, returnIds: boolean): voi
     encoded = { ok: false, error: `tokenization failed: ${(error as Error).message}` };
   }
   if (!encoded.ok) return send({ t: 'failed', id, error: encoded.error });
-  const root = job.cacheSalt === undefined ? loaded.defaultRoot : rootHash(job.cacheSalt);
+  const root = job.cacheSalt === undefined && job.loraName === undefined ? loaded.defaultRoot : chainRoot(job.loraName, job.cacheSalt);
   const hashes = chainBlockHashes(encoded.ids, loaded.blockSize, root);
   const encodeMs = performance.now() - started;
   send(

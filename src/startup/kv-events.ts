@@ -1,5 +1,6 @@
 // Start-up step: the engines' KV-event feeds, when a policy routes on them (kv_aware); each endpoint's event
 // sockets from --kv-events-endpoint / --kv-events-port (and their replay twins), rank r at port + r.
+import { routingBlockSize } from './block-size.ts';
 import type { Config } from '../config/schema.ts';
 import type { Endpoint } from '../core/endpoint.ts';
 import type { EndpointRegistry } from '../core/registry.ts';
@@ -22,7 +23,7 @@ export function startKvEventFeeds(config: Config, { registry, metrics, log }: Ne
     registry,
     addressOf,
     topic: config.kv_events_topic_filter ?? '',
-    blockSize: config.kv_block_size ?? config.block_size,
+    blockSize: routingBlockSize(config),
     maxEntries: config.kv_index_max_entries,
     rootFor: chainRoot,
     recorderFor: (worker) => feedRecorder(metrics, worker),

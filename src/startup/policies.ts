@@ -1,4 +1,5 @@
 // Start-up step: the routing policies (regular, and one per PD stage), each in a slot a reload can refill.
+import { routingBlockSize } from './block-size.ts';
 import type { PolicyName } from '../config/policy-names.ts';
 import type { Config } from '../config/schema.ts';
 import type { EndpointRole } from '../core/endpoint.ts';
@@ -86,6 +87,6 @@ function policyDeps(c: Config, random: () => number, signals: PolicySignals, tok
       qoe: qoeInput(c),
     },
     signals,
-    tokenizer: tokenized ? { blockSize: c.block_size } : undefined,
+    tokenizer: tokenized ? { blockSize: routingBlockSize(c) } : undefined,
   };
 }

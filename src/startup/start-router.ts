@@ -1,4 +1,5 @@
 // Starts a router: runs the start-up steps in order, and closes what they built if one fails.
+import { routingBlockSize } from './block-size.ts';
 import type { Config } from '../config/schema.ts';
 import type { ShutdownPhase } from '../http/shutdown-gate.ts';
 import type { Logger } from '../log/logger.ts';
@@ -82,7 +83,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const mooncake = (built.mooncake = startMooncakeBootstrap(config, pdMode));
   const tracing = (built.tracing = startTracingFor(config, { random, log, version: options.version }));
   const tracer = tracing?.tracer;
-  const blockHashes = blockHashesFrom(pool, { metrics, log });
+  const blockHashes = blockHashesFrom(pool, { metrics, log, blockSize: routingBlockSize(config), adapters: kvEvents });
   const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes });
   const { staticKeys, keyValidator } = loadApiKeys(config, { log, now });
   const server = (built.server = openRouterListener({
@@ -96,6 +97,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     random,
     admission,
     pool,
+    kvEvents,
     tracer,
     qoe,
     endpoints,

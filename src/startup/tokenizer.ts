@@ -1,9 +1,12 @@
 // Start-up step: the tokenizer pool (--tokenizer-path / --model-path), which hashes prompts into vLLM's prefix-cache blocks.
+import { routingBlockSize } from './block-size.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { TokenizerPool, defaultPoolSize } from '../pool/pool.ts';
 import { jobFromBody } from '../pool/protocol.ts';
+import { chainBlockHashes, chainRoot } from '../pool/block-hash.ts';
+import type { KvAdapters } from '../signals/kv-events/kv-events.ts';
 import { resolveTokenizerFiles } from '../pool/tokenizer-files.ts';
 import type { RouterDeps } from '../routing/router-factory.ts';
 import { ConfigProblem } from './config-problem.ts';
@@ -22,7 +25,7 @@ export async function startTokenizer(config: Config, { metrics, log }: Needs): P
   try {
     pool = await TokenizerPool.start({
       files: files.value,
-      blockSize: config.block_size,
+      blockSize: routingBlockSize(config),
       threads: config.tokenizer_pool_size ?? defaultPoolSize(),
       onThreadExit: (e) => {
         metrics.poolRestarts.inc();
@@ -37,12 +40,30 @@ export async function startTokenizer(config: Config, { metrics, log }: Needs): P
   return pool;
 }
 
-/** How the routers get a prompt's block hashes from the pool; a failed tokenization routes without them. */
-export function blockHashesFrom(pool: TokenizerPool | undefined, { metrics, log }: Needs): RouterDeps['blockHashes'] {
-  if (pool === undefined) return undefined;
+interface HashNeeds extends Needs {
+  /** --block-size: for prompts given as token ids, hashed here. */
+  readonly blockSize: number;
+  /** With KV events: a request naming a LoRA adapter chains its blocks from that adapter's root. */
+  readonly adapters?: KvAdapters;
+}
+
+const isTokenIds = (v: unknown): v is readonly number[] => Array.isArray(v) && v.length > 0 && v.every((t) => Number.isInteger(t));
+
+/**
+ * How the routers get a prompt's block hashes: a prompt of token ids is hashed here (it needs no tokenizer),
+ * anything else in the pool; a failed tokenization routes without them.
+ */
+export function blockHashesFrom(pool: TokenizerPool | undefined, { metrics, log, blockSize, adapters }: HashNeeds): RouterDeps['blockHashes'] {
   return async (route, body) => {
-    const job = jobFromBody(route, body);
-    if (job === undefined) return undefined;
+    const found = jobFromBody(route, body);
+    if (found === undefined) return undefined;
+    const loraName = typeof body.model === 'string' && adapters?.isAdapter(body.model) ? body.model : undefined;
+    const job = { ...found, loraName };
+    if (job.kind === 'completion') {
+      const first = isTokenIds(job.prompt) ? job.prompt : Array.isArray(job.prompt) && isTokenIds(job.prompt[0]) ? (job.prompt[0] as readonly number[]) : undefined;
+      if (first !== undefined) return chainBlockHashes(first, blockSize, chainRoot(job.loraName, job.cacheSalt));
+    }
+    if (pool === undefined) return undefined;
     const result = await pool.tokenize(job);
     if (!result.ok) {
       metrics.tokenizeErrors.inc();

@@ -81,6 +81,9 @@ describe('kv_aware', () => {
 
     await f.publishers[1]!.publish([storedFor(tokens, 1000)]);
     await until(async () => metricValue(await f.scrape(), 'vllm_router_kv_index_blocks', { worker: b.url }) > 0, 'engine b\'s blocks to be indexed');
+    // /router/tokenize shows what each engine reports cached.
+    const shown = (await (await fetch(`${f.router.url}/router/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { kv_cached_blocks: Record<string, number> };
+    expect(shown.kv_cached_blocks).toEqual({ [a.url]: 0, [b.url]: Math.floor(tokens.length / BS) });
     for (let i = 0; i < 3; i++) expect(await servedBy(f.router.url, body)).toBe(b.url);
 
     // b evicts them and a stores them: the next request follows, whatever the router guessed before.
@@ -112,6 +115,32 @@ describe('kv_aware', () => {
     await f.publishers[1]!.restart();
     await f.publishers[1]!.publish([storedFor(await tokensOf(f.router.url, conversation(99)), 300)]);
     await until(async () => metricValue(await f.scrape(), 'vllm_router_kv_index_purges_total', { worker: b.url, cause: 'restart' }) === 1, 'the restart to purge b');
+  });
+
+  test('a prompt of token ids needs no tokenizer; a LoRA adapter\'s blocks match requests for that adapter only', async () => {
+    const engines = [await startMockEngine({ model: 'm', loras: ['sql'] }), await startMockEngine({ model: 'm', loras: ['sql'] })] as const;
+    await using _a = engines[0];
+    await using _b = engines[1];
+    await using pub = await KvPublisher.start();
+    const ports = await pub.ports();
+    await using router = await startTestRouter([
+      '--worker-urls', engines[0].url, engines[1].url, '--policy', 'kv_aware', '--cache-threshold', '0.5',
+      '--kv-events-endpoint', `${engines[1].url}=${ports.pub}`, '--kv-events-replay-endpoint', `${engines[1].url}=${ports.replay}`,
+    ]);
+    const scrape = async () => (await fetch(router.router.metricsUrl)).text();
+    const ids = Array.from({ length: 8 * BS }, (_, i) => 100 + i);
+    const complete = async (model: string) => {
+      const res = await fetch(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, prompt: ids, max_tokens: 1 }) });
+      expect(res.status).toBe(200);
+      await res.text();
+      return res.headers.get('x-served-by');
+    };
+    const hashes = Array.from({ length: 8 }, (_, i) => 700 + i);
+    await pub.publish([stored(hashes, null, ids, { lora_name: 'sql', extra_keys: hashes.map(() => ['sql']) })], { encoding: 'map' });
+    await until(async () => metricValue(await scrape(), 'vllm_router_kv_index_blocks', { worker: engines[1].url }) === 8, 'the adapter\'s blocks');
+    expect(await complete('sql')).toBe(engines[1].url);
+    // The base model's chain is another one: the same tokens are not cached for it (a miss goes to the first least-loaded engine).
+    expect(await complete('m')).toBe(engines[0].url);
   });
 
   test('data-parallel ranks map to URL@r, each on its port + r', async () => {

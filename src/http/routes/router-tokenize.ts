@@ -1,4 +1,5 @@
-// POST /router/tokenize: what cache_aware sees for a request body (token ids and block hashes), for operators.
+// POST /router/tokenize: what cache_aware and kv_aware see for a request body (token ids, block hashes, and how
+// many leading blocks each engine's KV events say it holds), for operators.
 // Only mounted with a tokenizer; named under /router/ so it never shadows vLLM's own /tokenize.
 import type { Context, Hono } from 'hono';
 import type { Logger } from '../../log/logger.ts';
@@ -9,6 +10,7 @@ import { reject } from '../../wire/reject.ts';
 import { parseJsonObject, readBody, type BodyLimits } from '../body.ts';
 import type { AppEnv } from '../context.ts';
 import { isRouterError, routerError } from '../../wire/errors.ts';
+import type { KvEventsReader } from '../../signals/kv-events/kv-events.ts';
 
 export interface TokenizeRouteDeps {
   readonly pool: TokenizerPool;
@@ -16,6 +18,8 @@ export interface TokenizeRouteDeps {
   readonly log: Logger;
   /** --max-payload-size and the shared --max-inflight-body-bytes budget. */
   readonly bodyLimits: BodyLimits;
+  /** With kv_aware: the engines' KV events, and the endpoints to report on. */
+  readonly kvEvents?: { readonly reader: KvEventsReader; readonly endpoints: () => readonly { readonly id: string }[] };
 }
 
 const ROUTE = '/router/tokenize';
@@ -43,5 +47,15 @@ async function tokenize(c: Context<AppEnv>, deps: TokenizeRouteDeps, bytes: Uint
   if (job === undefined) return reject(deps, ROUTE, requestId, routerError('invalid_body', 'Expected a chat request (messages) or a completions request (prompt)'));
   const result = await deps.pool.tokenize(job, { returnIds: true });
   if (!result.ok) return reject(deps, ROUTE, requestId, routerError('invalid_body', `Tokenization failed: ${result.error}`));
-  return c.json({ count: result.value.tokenCount, tokens: Array.from(result.value.ids ?? []), block_hashes: Array.from(result.value.blockHashes) });
+  const hashes = result.value.blockHashes;
+  const answer = { count: result.value.tokenCount, tokens: Array.from(result.value.ids ?? []), block_hashes: Array.from(hashes) };
+  if (deps.kvEvents === undefined) return c.json(answer);
+  // Leading blocks each engine's events say it holds (GPU or CPU), as kv_aware counts them before its guess fills in.
+  const cached: Record<string, number> = {};
+  for (const { id } of deps.kvEvents.endpoints()) {
+    let n = 0;
+    while (n < hashes.length && ['gpu', 'cpu'].includes(deps.kvEvents.reader.stateOf(id, hashes[n] as number))) n++;
+    cached[id] = n;
+  }
+  return c.json({ ...answer, kv_cached_blocks: cached });
 }

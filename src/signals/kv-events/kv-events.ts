@@ -14,11 +14,16 @@ export interface KvEventsReader {
   onPurge(listener: (id: string) => void): () => void;
 }
 
+/** What the tokenizer side needs: whether a request's model is a LoRA adapter some engine stores blocks of. */
+export interface KvAdapters {
+  isAdapter(model: string): boolean;
+}
+
 export interface KvEndpointStats extends KvIndexStats {
   readonly connected: boolean;
 }
 
-export interface KvEvents extends KvEventsReader, AsyncDisposable {
+export interface KvEvents extends KvEventsReader, KvAdapters, AsyncDisposable {
   /** Per endpoint id with a feed. */
   stats(): ReadonlyMap<string, KvEndpointStats>;
 }
@@ -100,6 +105,10 @@ export function startKvEvents(options: KvEventsOptions): KvEvents {
 
   return {
     stateOf: (id, hash) => tracked.get(id)?.index.stateOf(hash) ?? 'silent',
+    isAdapter(model) {
+      for (const t of tracked.values()) if (t.index.hasAdapter(model)) return true;
+      return false;
+    },
     onPurge(listener) {
       purgeListeners.add(listener);
       return () => purgeListeners.delete(listener);

@@ -36,6 +36,8 @@ export interface KvIndex {
   purge(): void;
   /** What the events say of the block with this chain hash. */
   stateOf(hash: number): BlockState;
+  /** Whether blocks of this LoRA adapter were stored (a request naming it chains from the adapter's root). */
+  hasAdapter(name: string): boolean;
   stats(): KvIndexStats;
 }
 
@@ -50,6 +52,8 @@ interface Entry {
   readonly root: number;
 }
 
+const MAX_ADAPTERS = 1024;
+
 /** Removed blocks remembered so that the router's own guess does not bring them back. */
 const TOMBSTONES_PER_ENTRY = 0.25;
 
@@ -63,6 +67,8 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
   const tombstones = new Set<number>();
   const maxTombstones = Math.max(1024, Math.floor(maxEntries * TOMBSTONES_PER_ENTRY));
   let orphans = 0;
+  /** LoRA adapters seen in stored blocks; bounded, since a misbehaving engine could name endless ones. */
+  const adapters = new Set<string>();
 
   const count = (hash: number, gpu: number, cpu: number) => {
     const c = byHash.get(hash) ?? { gpu: 0, cpu: 0 };
@@ -116,6 +122,7 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
   const store = (e: StoredEvent) => {
     const onCpu = e.medium !== undefined && e.medium.toUpperCase() !== 'GPU';
     const cacheSalt = saltOf(e.extraKeys?.[0], e.loraName);
+    if (e.loraName !== undefined && adapters.size < MAX_ADAPTERS) adapters.add(e.loraName);
     let parentKey = e.parent;
     for (let i = 0; i < e.keys.length; i++) {
       const key = e.keys[i] as BlockKey;
@@ -201,6 +208,7 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
       if (c !== undefined) return c.gpu > 0 ? 'gpu' : 'cpu';
       return tombstones.has(hash) ? 'removed' : 'silent';
     },
+    hasAdapter: (name) => adapters.has(name),
     stats: () => ({ blocks: byKey.size, orphans }),
   };
 }
