@@ -103,6 +103,12 @@ export class KvPublisher implements AsyncDisposable {
     return Number((await this.#line('SEQ ')).slice(4));
   }
 
+  /** `batches` batches of `blocks` new chained blocks each, sent as fast as libzmq takes them; resolves with the last seq. */
+  async flood(batches: number, blocks: number): Promise<number> {
+    this.#send({ op: 'flood', batches, blocks });
+    return Number((await this.#line('SEQ ')).slice(4));
+  }
+
   async restart(): Promise<void> {
     this.#send({ op: 'restart' });
     await this.#line('OK');
