@@ -29,6 +29,11 @@ export function chainRoot(loraName?: string, cacheSalt?: string): number {
   return loraName === undefined ? rootHash(cacheSalt) : rootHash(`lora:${loraName}\u0000${cacheSalt ?? ''}`);
 }
 
+/** The hash of one block of `tokens` whose parent's hash is `parent`: one step of `chainBlockHashes`. */
+export function nextBlockHash(parent: number, tokens: Uint32Array): number {
+  return Number(Bun.hash.rapidhash(tokens, BigInt(parent)) & MASK);
+}
+
 /**
  * Block i of `tokens` gets h_i = H(h_{i-1}, tokens[i·blockSize, (i+1)·blockSize)), with h_{-1} = root.
  * Only full blocks are hashed, so the result has floor(tokens.length / blockSize) elements.

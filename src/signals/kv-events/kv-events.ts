@@ -1,6 +1,5 @@
 // The fleet's KV-event feeds: one feed and one index per endpoint that has an event socket, following the
 // registry as endpoints come and go, and the one read interface policies use.
-import type { Endpoint } from '../../core/endpoint.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { ZmtpLimits } from '../../zmq/limits.ts';
 import { startKvFeed, type KvFeed, type KvFeedRecorder } from './kv-feed.ts';
@@ -34,10 +33,15 @@ export interface KvAddress {
   readonly replay?: string;
 }
 
-export interface KvEventsOptions {
-  readonly registry: { all(): readonly Endpoint[]; onChange(listener: () => void): () => void };
+/** What the feeds need of an endpoint; the registry's `Endpoint` fits. */
+export interface KvEventSource {
+  readonly id: string;
+}
+
+export interface KvEventsOptions<E extends KvEventSource> {
+  readonly registry: { all(): readonly E[]; onChange(listener: () => void): () => void };
   /** The event sockets of an endpoint, or undefined when it has none (no events: the guess alone decides). */
-  readonly addressOf: (endpoint: Endpoint) => KvAddress | undefined;
+  readonly addressOf: (endpoint: E) => KvAddress | undefined;
   /** --kv-events-topic-filter; '' receives every topic. */
   readonly topic: string;
   /** --kv-block-size. */
@@ -58,7 +62,7 @@ interface Tracked {
   readonly key: string;
 }
 
-export function startKvEvents(options: KvEventsOptions): KvEvents {
+export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<E>): KvEvents {
   const tracked = new Map<string, Tracked>();
   const purgeListeners = new Set<(id: string) => void>();
   const closing = new Set<Promise<void>>();

@@ -122,7 +122,13 @@ export function startKvFeed(options: KvFeedOptions): KvFeed {
     recorder.replay(outcome);
     const waiting = pending ?? [];
     pending = undefined;
-    for (const { seq, payload } of waiting) live(seq, payload);
+    // What the replay already brought is not news (nor a restart): only what came after it is applied, in order,
+    // and what it could not bring either is a gap for good (asking again would bring nothing more).
+    for (const { seq, payload } of waiting) {
+      if (lastSeq !== undefined && seq <= lastSeq) continue;
+      if (lastSeq !== undefined && seq > lastSeq + 1n) recorder.gap();
+      apply(seq, payload);
+    }
   };
 
   const sendReplayRequest = () => {

@@ -7,7 +7,7 @@
 // (ai-dynamo/dynamo lib/kv-router, llm-d-kv-cache). A block whose parent the router has not seen (stored before
 // the router listened, and no longer in the engine's replay buffer) is kept under a stand-in chain from its
 // parent's name and counted; it becomes matchable when a later event (a replay) tells its parent's chain.
-import { chainBlockHashes } from '../../pool/block-hash.ts';
+import { nextBlockHash } from '../../pool/block-hash.ts';
 import type { BlockKey, KvEvent, RemovedEvent, StoredEvent } from './decode.ts';
 
 export interface KvIndexOptions {
@@ -44,13 +44,17 @@ export interface KvIndex {
 interface Entry {
   hash: number;
   readonly parent: BlockKey | undefined;
-  gpu: boolean;
-  cpu: boolean;
-  /** On a stand-in chain: the parent's hash was not known when it arrived. */
-  orphan: boolean;
-  readonly tokens: Uint32Array;
-  readonly root: number;
+  /** GPU | CPU | ORPHAN (on a stand-in chain: the parent's hash was not known when it arrived). */
+  flags: number;
+  /** An orphan's tokens, kept to chain it properly once its parent is known (dropped then). */
+  tokens: Uint32Array | undefined;
 }
+
+const GPU = 1;
+const CPU = 2;
+const ORPHAN = 4;
+/** Counts of held copies per chain hash, packed in one number: GPU copies + CPU copies × CPU_UNIT. */
+const CPU_UNIT = 1 << 20;
 
 const MAX_ADAPTERS = 1024;
 
@@ -60,22 +64,23 @@ const TOMBSTONES_PER_ENTRY = 0.25;
 export function createKvIndex(options: KvIndexOptions): KvIndex {
   const { blockSize, maxEntries } = options;
   const byKey = new Map<BlockKey, Entry>();
-  /** How many held entries (GPU, CPU) carry each chain hash; two engine blocks can hold the same tokens. */
-  const byHash = new Map<number, { gpu: number; cpu: number }>();
+  /** Held copies per chain hash (two engine blocks can hold the same tokens), packed: see CPU_UNIT. */
+  const byHash = new Map<number, number>();
   /** Children waiting for a parent's chain, by the parent's key. */
   const waiting = new Map<BlockKey, Set<BlockKey>>();
   const tombstones = new Set<number>();
   const maxTombstones = Math.max(1024, Math.floor(maxEntries * TOMBSTONES_PER_ENTRY));
-  let orphans = 0;
   /** LoRA adapters seen in stored blocks; bounded, since a misbehaving engine could name endless ones. */
   const adapters = new Set<string>();
+  /** One block's tokens, reused for every block hashed. */
+  const scratch = new Uint32Array(blockSize);
+  let orphans = 0;
 
-  const count = (hash: number, gpu: number, cpu: number) => {
-    const c = byHash.get(hash) ?? { gpu: 0, cpu: 0 };
-    c.gpu += gpu;
-    c.cpu += cpu;
-    if (c.gpu <= 0 && c.cpu <= 0) byHash.delete(hash);
-    else byHash.set(hash, c);
+  const countOf = (flags: number) => (flags & GPU ? 1 : 0) + (flags & CPU ? CPU_UNIT : 0);
+  const add = (hash: number, delta: number) => {
+    const n = (byHash.get(hash) ?? 0) + delta;
+    if (n <= 0) byHash.delete(hash);
+    else byHash.set(hash, n);
   };
   const tombstone = (hash: number) => {
     if (byHash.has(hash)) return;
@@ -83,14 +88,28 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
     tombstones.add(hash);
     if (tombstones.size > maxTombstones) tombstones.delete(tombstones.values().next().value as number);
   };
-
+  const forgetOrphan = (key: BlockKey, entry: Entry) => {
+    orphans--;
+    if (entry.parent !== undefined) waiting.get(entry.parent)?.delete(key);
+  };
   const drop = (key: BlockKey, entry: Entry) => {
     byKey.delete(key);
-    count(entry.hash, entry.gpu ? -1 : 0, entry.cpu ? -1 : 0);
-    if (entry.orphan) {
-      orphans--;
-      if (entry.parent !== undefined) waiting.get(entry.parent)?.delete(key);
+    add(entry.hash, -countOf(entry.flags));
+    if (entry.flags & ORPHAN) forgetOrphan(key, entry);
+  };
+
+  // The oldest key, by a cursor kept across calls: a new iterator would walk past every entry deleted from the
+  // front of the map so far, which makes eviction quadratic (measured: 21k blocks/s with a 100k budget, 200k+
+  // without). A Map iterator is live: keys stored again (refreshed) come round again at the end.
+  let cursor = byKey.keys();
+  const evictOldest = () => {
+    let next = cursor.next();
+    if (next.done) {
+      cursor = byKey.keys();
+      next = cursor.next();
     }
+    const key = next.value as BlockKey;
+    drop(key, byKey.get(key) as Entry);
   };
 
   /** A stand-in chain seed from the parent's name, so descendants of an orphan still chain among themselves. */
@@ -100,19 +119,20 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
   const relink = (key: BlockKey) => {
     const queue = [key];
     while (queue.length > 0) {
-      const parentKey = queue.shift() as BlockKey;
+      const parentKey = queue.pop() as BlockKey;
       const parent = byKey.get(parentKey);
       const children = waiting.get(parentKey);
-      if (parent === undefined || parent.orphan || children === undefined) continue;
+      if (parent === undefined || parent.flags & ORPHAN || children === undefined) continue;
       waiting.delete(parentKey);
       for (const childKey of children) {
         const child = byKey.get(childKey);
-        if (child === undefined || !child.orphan) continue;
-        count(child.hash, child.gpu ? -1 : 0, child.cpu ? -1 : 0);
-        child.hash = chainBlockHashes(child.tokens, blockSize, parent.hash)[0] as number;
-        child.orphan = false;
+        if (child === undefined || !(child.flags & ORPHAN)) continue;
+        add(child.hash, -countOf(child.flags));
+        child.hash = nextBlockHash(parent.hash, child.tokens as Uint32Array);
+        child.flags &= ~ORPHAN;
+        child.tokens = undefined;
         orphans--;
-        count(child.hash, child.gpu ? 1 : 0, child.cpu ? 1 : 0);
+        add(child.hash, countOf(child.flags));
         tombstones.delete(child.hash);
         queue.push(childKey);
       }
@@ -120,59 +140,53 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
   };
 
   const store = (e: StoredEvent) => {
-    const onCpu = e.medium !== undefined && e.medium.toUpperCase() !== 'GPU';
+    const medium = e.medium !== undefined && e.medium.toUpperCase() !== 'GPU' ? CPU : GPU;
     const cacheSalt = saltOf(e.extraKeys?.[0], e.loraName);
     if (e.loraName !== undefined && adapters.size < MAX_ADAPTERS) adapters.add(e.loraName);
     let parentKey = e.parent;
     for (let i = 0; i < e.keys.length; i++) {
       const key = e.keys[i] as BlockKey;
-      const tokens = Uint32Array.from(e.tokenIds.slice(i * blockSize, (i + 1) * blockSize));
       const known = byKey.get(key);
       if (known !== undefined) {
         // Already held: another medium, or a re-announcement after a replay. Keep it, newest last.
         byKey.delete(key);
         byKey.set(key, known);
-        if (onCpu && !known.cpu) count(known.hash, 0, 1), (known.cpu = true);
-        if (!onCpu && !known.gpu) count(known.hash, 1, 0), (known.gpu = true);
+        if (!(known.flags & medium)) {
+          known.flags |= medium;
+          add(known.hash, medium === GPU ? 1 : CPU_UNIT);
+        }
         parentKey = key;
         continue;
       }
+      for (let t = 0; t < blockSize; t++) scratch[t] = e.tokenIds[i * blockSize + t] as number;
       const parent = parentKey === undefined ? undefined : byKey.get(parentKey);
-      const root = parentKey === undefined ? options.rootFor(e.loraName, cacheSalt) : parent !== undefined && !parent.orphan ? parent.hash : standIn(parentKey);
-      const orphan = parentKey !== undefined && (parent === undefined || parent.orphan);
-      const hash = chainBlockHashes(tokens, blockSize, root)[0] as number;
-      const entry: Entry = { hash, parent: parentKey, gpu: !onCpu, cpu: onCpu, orphan, tokens, root };
-      byKey.set(key, entry);
-      count(hash, onCpu ? 0 : 1, onCpu ? 1 : 0);
+      const orphan = parentKey !== undefined && (parent === undefined || (parent.flags & ORPHAN) !== 0);
+      const root = parentKey === undefined ? options.rootFor(e.loraName, cacheSalt) : orphan ? standIn(parentKey) : (parent as Entry).hash;
+      const hash = nextBlockHash(root, scratch);
+      byKey.set(key, { hash, parent: parentKey, flags: medium | (orphan ? ORPHAN : 0), tokens: orphan ? scratch.slice() : undefined });
+      add(hash, medium === GPU ? 1 : CPU_UNIT);
       tombstones.delete(hash);
       if (orphan) {
         orphans++;
         const set = waiting.get(parentKey as BlockKey) ?? new Set<BlockKey>();
         set.add(key);
         waiting.set(parentKey as BlockKey, set);
-      } else relink(key);
+      } else if (waiting.has(key)) relink(key);
       parentKey = key;
     }
-    while (byKey.size > maxEntries) {
-      const [oldKey, oldest] = byKey.entries().next().value as [BlockKey, Entry];
-      drop(oldKey, oldest);
-    }
+    while (byKey.size > maxEntries) evictOldest();
   };
 
   const remove = (e: RemovedEvent) => {
-    const onCpu = e.medium !== undefined && e.medium.toUpperCase() !== 'GPU';
+    const medium = e.medium !== undefined && e.medium.toUpperCase() !== 'GPU' ? CPU : GPU;
     for (const key of e.keys) {
       const entry = byKey.get(key);
-      if (entry === undefined) continue;
-      if (onCpu && entry.cpu) count(entry.hash, 0, -1), (entry.cpu = false);
-      if (!onCpu && entry.gpu) count(entry.hash, -1, 0), (entry.gpu = false);
-      if (!entry.gpu && !entry.cpu) {
-        // Its own count is already zero: take it out of the key map alone.
+      if (entry === undefined || !(entry.flags & medium)) continue;
+      entry.flags &= ~medium;
+      add(entry.hash, medium === GPU ? -1 : -CPU_UNIT);
+      if (!(entry.flags & (GPU | CPU))) {
         byKey.delete(key);
-        if (entry.orphan) {
-          orphans--;
-          if (entry.parent !== undefined) waiting.get(entry.parent)?.delete(key);
-        }
+        if (entry.flags & ORPHAN) forgetOrphan(key, entry);
         tombstone(entry.hash);
       }
     }
@@ -180,6 +194,7 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
 
   const purge = () => {
     byKey.clear();
+    cursor = byKey.keys();
     byHash.clear();
     waiting.clear();
     tombstones.clear();
@@ -204,8 +219,8 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
     },
     purge,
     stateOf(hash) {
-      const c = byHash.get(hash);
-      if (c !== undefined) return c.gpu > 0 ? 'gpu' : 'cpu';
+      const n = byHash.get(hash);
+      if (n !== undefined) return n % CPU_UNIT > 0 ? 'gpu' : 'cpu';
       return tombstones.has(hash) ? 'removed' : 'silent';
     },
     hasAdapter: (name) => adapters.has(name),
