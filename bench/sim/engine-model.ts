@@ -6,7 +6,7 @@
 // the parameters live in engine-params.ts.
 import { E2E_BUCKETS, ITL_BUCKETS, TTFT_BUCKETS, createHistogram, observe, type Histogram } from '../../testkit/vllm-wire.ts';
 import { DEFAULT_ENGINE_PARAMS, stepTimeMs, type EngineParams, type StepWork } from './engine-params.ts';
-import { createKvCache } from './kv-cache.ts';
+import { createKvCache, type KvCacheEvents } from './kv-cache.ts';
 import { replySeed, replyWord } from './tokens.ts';
 
 export interface RequestInput {
@@ -76,6 +76,11 @@ export interface EngineModel {
   plan(): StepPlan | null;
   /** Applies a planned step that ended at `now`: advances computed tokens, samples, finishes requests. */
   commit(plan: StepPlan, now: number): TokenEvent[];
+  /**
+   * vLLM's Scheduler.reset_prefix_cache: forgets every cached block. Refused (false) while a running request holds
+   * blocks, unless `resetRunning`, which first preempts the running batch back to the queue.
+   */
+  resetPrefixCache(resetRunning: boolean): boolean;
   counters(): EngineCounters;
 }
 
@@ -103,10 +108,11 @@ interface Req {
   lastTokenAt: number;
 }
 
-export function createEngineModel(overrides: Partial<EngineParams> = {}): EngineModel {
+/** `kvEvents` hears of the KV pool's stored, removed and cleared blocks (the simulator's KV-event publisher). */
+export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvents?: KvCacheEvents): EngineModel {
   const p: EngineParams = { ...DEFAULT_ENGINE_PARAMS, ...overrides };
   const bs = p.blockSize;
-  const kv = createKvCache(p.kvBlocks, bs);
+  const kv = createKvCache(p.kvBlocks, bs, kvEvents);
   const byId = new Map<string, Req>();
   let waiting: Req[] = [];
   const running: Req[] = [];
@@ -139,7 +145,7 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}): Engine
     const full = Math.floor(tokens / bs);
     if (full <= r.registered) return;
     ensureHashes(r, full);
-    for (let b = r.registered; b < full; b++) kv.cache(r.blocks[b] as number, r.hashes[b] as bigint);
+    kv.cacheFull(r.blocks, r.hashes, r.registered, full, r.tokens);
     r.registered = full;
   }
 
@@ -360,6 +366,12 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}): Engine
         events.push(event);
       }
       return events;
+    },
+
+    resetPrefixCache(resetRunning) {
+      // Last first, each to the front of the queue, so the batch requeues in its order (vLLM does the same).
+      if (resetRunning) while (running.length > 0) preempt(running.at(-1) as Req);
+      return kv.reset();
     },
 
     counters() {

@@ -5,6 +5,23 @@
 // from the head, evicting whatever cached hash that block held. Freeing a request's blocks in reverse order
 // puts its tail blocks nearer the head, so a shared prefix outlives the suffixes hanging off it.
 
+/**
+ * What the pool reports to a KV-event publisher, where vllm/v1/core/block_pool.py queues BlockStored,
+ * BlockRemoved and AllBlocksCleared. Called synchronously, so the events of a step arrive in order.
+ */
+export interface KvCacheEvents {
+  /**
+   * Full blocks `hashes` of one sequence were cached (one call per `cacheFull`, as one BlockStored per
+   * cache_full_blocks). `parent` is the hash of the block before the first, null at the start of a sequence;
+   * `tokens` are the blocks' tokens (words while the engine counts words, bench/sim/tokens.ts).
+   */
+  stored(hashes: readonly bigint[], parent: bigint | null, tokens: readonly (string | number)[]): void;
+  /** A cached block was evicted to be reused; every copy counts, as in vLLM, even if another block has the hash. */
+  removed(hash: bigint): void;
+  /** `reset` forgot every hash. */
+  cleared(): void;
+}
+
 export interface KvCache {
   readonly numBlocks: number;
   readonly blockSize: number;
@@ -22,13 +39,21 @@ export interface KvCache {
   allocate(n: number): number[] | null;
   /** Records that block `id` now holds the (full) block whose chained hash is `hash`. */
   cache(id: number, hash: bigint): void;
+  /**
+   * vLLM's cache_full_blocks: caches `ids[from..to)` as the full blocks `hashes[from..to)` of one sequence whose
+   * tokens (from its first) are `tokens`, and reports them as one stored event.
+   */
+  cacheFull(ids: readonly number[], hashes: readonly bigint[], from: number, to: number, tokens: readonly (string | number)[]): void;
+  /** vLLM's reset_prefix_cache: forgets every hash, unless a request still holds blocks (then false, nothing changes). */
+  reset(): boolean;
   /** Drops one reference per block, last block first; unreferenced blocks join the free queue's tail. */
   free(ids: readonly number[]): void;
   /** Distinct hashes currently findable (for tests and debugging). */
   cachedBlocks(): number;
 }
 
-export function createKvCache(numBlocks: number, blockSize: number): KvCache {
+/** `events`, when given, hears of every block cached, evicted and cleared; without it nothing is reported or built. */
+export function createKvCache(numBlocks: number, blockSize: number, events?: KvCacheEvents): KvCache {
   if (!Number.isInteger(numBlocks) || numBlocks < 1) throw new Error(`numBlocks must be a positive integer, got ${numBlocks}`);
   // A doubly linked free queue over block ids, with a sentinel at index numBlocks.
   const sentinel = numBlocks;
@@ -60,6 +85,13 @@ export function createKvCache(numBlocks: number, blockSize: number): KvCache {
   next[sentinel] = sentinel;
   prev[sentinel] = sentinel;
   for (let id = 0; id < numBlocks; id++) append(id);
+
+  const cache = (id: number, hash: bigint): void => {
+    if (hashOf[id] !== undefined) return;
+    hashOf[id] = hash;
+    // A duplicate (two requests computed the same block at once) keeps the first copy findable, as vLLM does.
+    if (!byHash.has(hash)) byHash.set(hash, id);
+  };
 
   return {
     numBlocks,
@@ -98,17 +130,25 @@ export function createKvCache(numBlocks: number, blockSize: number): KvCache {
           // Eviction: the block is reused, so its old contents can no longer be found.
           if (byHash.get(h) === id) byHash.delete(h);
           hashOf[id] = undefined;
+          if (events !== undefined) events.removed(h);
         }
         refs[id] = 1;
         out.push(id);
       }
       return out;
     },
-    cache(id, hash) {
-      if (hashOf[id] !== undefined) return;
-      hashOf[id] = hash;
-      // A duplicate (two requests computed the same block at once) keeps the first copy findable, as vLLM does.
-      if (!byHash.has(hash)) byHash.set(hash, id);
+    cache,
+    cacheFull(ids, hashes, from, to, tokens) {
+      for (let b = from; b < to; b++) cache(ids[b] as number, hashes[b] as bigint);
+      if (events === undefined || to <= from) return;
+      events.stored(hashes.slice(from, to), from === 0 ? null : (hashes[from - 1] as bigint), tokens.slice(from * blockSize, to * blockSize));
+    },
+    reset() {
+      if (free !== numBlocks) return false;
+      hashOf.fill(undefined);
+      byHash.clear();
+      if (events !== undefined) events.cleared();
+      return true;
     },
     free(ids) {
       for (let i = ids.length - 1; i >= 0; i--) {

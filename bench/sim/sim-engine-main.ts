@@ -4,6 +4,8 @@
 import { parseArgs } from 'node:util';
 import { runEngineProcess } from '../../testkit/run-engine-process.ts';
 import { DEFAULT_ENGINE_PARAMS, type EngineParams } from './engine-params.ts';
+import { parseKvEventsConfig, publisherEndpoints } from './kv-events/kv-events-config.ts';
+import type { KvEventsSettings } from './kv-events/publisher.ts';
 import { startSimEngine, type SimRole } from './sim-engine.ts';
 
 const d = DEFAULT_ENGINE_PARAMS;
@@ -11,7 +13,7 @@ const HELP = `Usage: bun bench/sim/sim-engine-main.ts [flags]
   --port N                       HTTP port, 0 = any free port (default 0)
   --host H                       bind address (default 127.0.0.1)
   --model NAME                   served model name (default sim-model)
-  --engine-label L               the engine="L" label on /metrics (default 0)
+  --engine-label L               the engine="L" label on /metrics (default: --data-parallel-rank, 0)
   --role both|prefill|decode     NIXL-style P/D role (default both)
   --default-max-tokens N         output length without max_tokens (default 128)
   --force-include-usage          --enable-force-include-usage parity
@@ -28,10 +30,19 @@ const HELP = `Usage: bun bench/sim/sim-engine-main.ts [flags]
   --decode-ms-per-seq X          (default ${d.decodeMsPerSeq})
   --attention-ms-per-ktokens X   per 1000 context tokens of decoding sequences (default ${d.attentionMsPerKTokens})
   --kv-transfer-ms-per-token X   decode role: pulling remote KV (default ${d.kvTransferMsPerToken})
-  --speed X                      divides every step time (default ${d.speed})`;
+  --speed X                      divides every step time (default ${d.speed})
+ KV events (vLLM's ZeroMQ publisher; see bench/README.md):
+  --kv-events-config JSON        vLLM's flag, e.g. '{"enable_kv_cache_events":true,"endpoint":"tcp://*:5557",
+                                 "replay_endpoint":"tcp://*:5558","topic":"kv"}' (default: off)
+  --kv-events-encoding array|map events as tagged arrays (vLLM <= 0.23) or maps with "type" (later) (default map)
+  --kv-events-block-hashes int|bytes  block hashes as uint64 or as bytes (VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES=0)
+                                 (default int)
+  --data-parallel-rank N         this engine's DP rank: in each batch, added to the event ports, and the
+                                 default --engine-label (default 0)`;
 
 function fail(message: string): never {
-  process.stderr.write(`sim-engine: ${message}\n${HELP}\n`);
+  // The error goes last: whoever keeps only the tail of stderr (bench/sim/fleet.ts) still sees it.
+  process.stderr.write(`${HELP}\nsim-engine: ${message}\n`);
   process.exit(2);
 }
 
@@ -53,7 +64,21 @@ const FLOAT_FLAGS = {
 } as const;
 
 const strings = Object.fromEntries(
-  ['port', 'host', 'model', 'engine-label', 'role', 'default-max-tokens', 'scheduling', ...Object.keys(INT_FLAGS), ...Object.keys(FLOAT_FLAGS)].map((k) => [k, { type: 'string' as const }]),
+  [
+    'port',
+    'host',
+    'model',
+    'engine-label',
+    'role',
+    'default-max-tokens',
+    'scheduling',
+    'kv-events-config',
+    'kv-events-encoding',
+    'kv-events-block-hashes',
+    'data-parallel-rank',
+    ...Object.keys(INT_FLAGS),
+    ...Object.keys(FLOAT_FLAGS),
+  ].map((k) => [k, { type: 'string' as const }]),
 );
 let values: Record<string, string | boolean | undefined>;
 try {
@@ -84,15 +109,35 @@ if (scheduling !== undefined) {
 const role = str('role') ?? 'both';
 if (!['both', 'prefill', 'decode'].includes(role)) fail(`--role must be both, prefill or decode, got ${JSON.stringify(role)}`);
 
+const dataParallelRank = num('data-parallel-rank', str('data-parallel-rank'), true) ?? 0;
+let kvEvents: KvEventsSettings | null = null;
+const kvConfigText = str('kv-events-config');
+if (kvConfigText !== undefined) {
+  const parsed = parseKvEventsConfig(kvConfigText);
+  if (!parsed.ok) fail(`--kv-events-config ${JSON.stringify(kvConfigText)} ${parsed.error}`);
+  const encoding = str('kv-events-encoding') ?? 'map';
+  if (encoding !== 'array' && encoding !== 'map') fail(`--kv-events-encoding must be array or map, got ${JSON.stringify(encoding)}`);
+  const blockHashes = str('kv-events-block-hashes') ?? 'int';
+  if (blockHashes !== 'int' && blockHashes !== 'bytes') fail(`--kv-events-block-hashes must be int or bytes, got ${JSON.stringify(blockHashes)}`);
+  if (parsed.value !== null) {
+    const endpoints = publisherEndpoints(parsed.value, dataParallelRank);
+    if (!endpoints.ok) fail(`--kv-events-config: ${endpoints.error}`);
+    kvEvents = { config: parsed.value, encoding, blockHashes };
+  }
+}
+
 const engine = await startSimEngine({
   port: num('port', str('port'), true) ?? 0,
   hostname: str('host'),
   model: str('model'),
-  engineLabel: str('engine-label'),
+  // vLLM labels an engine's metrics with its engine index, which is the DP rank.
+  engineLabel: str('engine-label') ?? String(dataParallelRank),
   role: role as SimRole,
   defaultMaxTokens: num('default-max-tokens', str('default-max-tokens'), true),
   forceIncludeUsage: values['force-include-usage'] === true ? true : undefined,
   promptTokensDetails: values['prompt-tokens-details'] === true ? true : undefined,
   params,
-});
+  kvEvents,
+  dataParallelRank,
+}).catch((err: Error) => fail(err.message));
 runEngineProcess(engine);

@@ -30,8 +30,9 @@ import {
 } from '../../testkit/vllm-wire.ts';
 import { createEngineLoop } from './engine-loop.ts';
 import { createEngineModel, type EngineCounters, type EngineModel, type TokenEvent } from './engine-model.ts';
-import type { EngineParams } from './engine-params.ts';
+import { DEFAULT_ENGINE_PARAMS, type EngineParams } from './engine-params.ts';
 import { checkHandoff, createHandoffLedger } from './handoff.ts';
+import { startKvEventPublisher, type KvEventPublisher, type KvEventsSettings, type KvEventStats } from './kv-events/publisher.ts';
 import { isRecord, parseGeneration, type GenRequest } from './sim-request.ts';
 
 export type SimRole = 'both' | 'prefill' | 'decode';
@@ -52,12 +53,18 @@ export interface SimEngineOptions {
   hostname: string;
   /** NIXL engine id a prefill engine reports. */
   engineId: string;
+  /** vLLM's `--kv-events-config` and the encoding to speak; null: no KV events (nothing is built for them). */
+  kvEvents: KvEventsSettings | null;
+  /** vLLM's `--data-parallel-rank`: sent in each KV-event batch, and added to the event ports. */
+  dataParallelRank: number;
 }
 
 export interface SimEngine extends AsyncDisposable {
   readonly url: string;
   readonly port: number;
   readonly model: EngineModel;
+  /** The KV-event publisher's endpoints and counters; null when events are off. */
+  kvEvents(): KvEventStats | null;
   counters(): EngineCounters;
   stop(): Promise<void>;
 }
@@ -68,6 +75,28 @@ function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'content-type': JSON_CONTENT_TYPE } });
 }
 const errorResponse = (e: ErrorSpec): Response => json(errorBody(e), e.status);
+
+/** The model as the loop drives it, publishing the KV events of each step once the step is applied (vLLM publishes
+ * a step's events from Scheduler.update_from_output). */
+function publishingSteps(model: EngineModel, publisher: KvEventPublisher): EngineModel {
+  return {
+    ...model,
+    commit(plan, now) {
+      const events = model.commit(plan, now);
+      publisher.endStep();
+      return events;
+    },
+  };
+}
+
+/** FastAPI's bool query parsing, as vLLM's routes get it: null for a value it would refuse with 422. */
+function queryBool(value: string | null): boolean | null {
+  if (value === null) return false;
+  const v = value.toLowerCase();
+  if (['1', 'true', 'on', 'yes', 't', 'y'].includes(v)) return true;
+  if (['0', 'false', 'off', 'no', 'f', 'n'].includes(v)) return false;
+  return null;
+}
 
 /** vLLM's core metrics (renderMetrics) plus the preemption counter. */
 export function metricsText(o: Pick<SimEngineOptions, 'model' | 'engineLabel'>, c: EngineCounters, createdAt: number): string {
@@ -88,16 +117,22 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
     port: 0,
     hostname: '127.0.0.1',
     engineId: crypto.randomUUID(),
+    kvEvents: null,
+    dataParallelRank: 0,
     ...Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)),
   };
-  const model = createEngineModel(o.params);
+  const publisher =
+    o.kvEvents === null
+      ? null
+      : startKvEventPublisher({ ...o.kvEvents, blockSize: o.params.blockSize ?? DEFAULT_ENGINE_PARAMS.blockSize, dataParallelRank: o.dataParallelRank });
+  const model = createEngineModel(o.params, publisher ?? undefined);
   const p = model.params;
   const createdAt = Date.now() / 1000;
   const sinks = new Map<string, Sink>();
   const ledger = createHandoffLedger();
   let nextId = 0;
   let inFlight = 0;
-  const loop = createEngineLoop(model, { now: () => performance.now(), set: (fn, ms) => setTimeout(fn, Math.max(0, ms)), clear: (h) => clearTimeout(h as Timer) }, (events) => {
+  const loop = createEngineLoop(publisher === null ? model : publishingSteps(model, publisher), { now: () => performance.now(), set: (fn, ms) => setTimeout(fn, Math.max(0, ms)), clear: (h) => clearTimeout(h as Timer) }, (events) => {
     for (const e of events) sinks.get(e.id)?.(e);
   });
   let port = 0;
@@ -238,12 +273,27 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
     return complete(g, remotePrefill, producer, req.signal);
   }
 
+  /**
+   * vLLM's POST /reset_prefix_cache (vllm/entrypoints/serve/cache/api_router.py, VLLM_SERVER_DEV_MODE=1 there):
+   * always 200 with an empty body, whether or not the reset happened. AllBlocksCleared goes out with the next
+   * step's batch, as in vLLM, whose events are published from a step.
+   */
+  function resetPrefixCache(url: string, q: number): Response {
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+    const resetRunning = queryBool(query.get('reset_running_requests'));
+    if (resetRunning === null || queryBool(query.get('reset_external')) === null) return errorResponse(validationError('Input should be a valid boolean, unable to interpret input'));
+    model.resetPrefixCache(resetRunning);
+    loop.kick();
+    return new Response(null, { status: 200 });
+  }
+
   async function handle(req: Request): Promise<Response> {
     const url = req.url;
     const start = url.indexOf('/', url.indexOf('//') + 2);
     const q = url.indexOf('?', start);
     const path = q < 0 ? url.slice(start) : url.slice(start, q);
     if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/completions')) return generate(req, path);
+    if (req.method === 'POST' && path === '/reset_prefix_cache') return resetPrefixCache(url, q);
     if (req.method === 'GET') {
       if (path === '/health') return new Response(null, { status: 200 });
       if (path === '/metrics') return new Response(metricsText(o, model.counters(), createdAt), { headers: { 'content-type': METRICS_CONTENT_TYPE } });
@@ -252,25 +302,32 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
       if (path === '/load') return json(loadBody(inFlight));
       if (path === '/_sim/stats') {
         const { ttft, itl, e2e, ...rest } = model.counters();
-        return json({ ...rest, ttftCount: ttft.count, itlCount: itl.count, e2eCount: e2e.count, params: p, role: o.role });
+        return json({ ...rest, ttftCount: ttft.count, itlCount: itl.count, e2eCount: e2e.count, params: p, role: o.role, kvEvents: publisher?.stats() ?? null });
       }
     }
     if (path.startsWith('/_sim/handoff/')) return ledger.route(req.method, decodeURIComponent(path.slice('/_sim/handoff/'.length)));
     return json(NOT_FOUND_BODY, 404);
   }
 
-  const server = Bun.serve({ port: o.port, hostname: o.hostname, idleTimeout: 0, fetch: handle });
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({ port: o.port, hostname: o.hostname, idleTimeout: 0, fetch: handle });
+  } catch (err) {
+    await publisher?.close();
+    throw err;
+  }
   port = server.port as number;
   let stopped: Promise<void> | null = null;
   const engine: SimEngine = {
     url: `http://${publicHost}:${port}`,
     port,
     model,
+    kvEvents: () => publisher?.stats() ?? null,
     counters: () => model.counters(),
     stop() {
       stopped ??= (async () => {
         loop.stop();
-        await server.stop(true);
+        await Promise.all([server.stop(true), publisher?.close()]);
       })();
       return stopped;
     },

@@ -26,8 +26,12 @@ export interface ZmtpConnection {
   readonly remote: string;
   readonly peer: PeerInfo | undefined;
   readonly pendingBytes: number;
+  /** Writes queued behind the socket (whole messages and commands, the partly written one included). */
+  readonly pendingMessages: number;
   /** Queues a multipart message. False when the handshake is not done, the socket is closing or the queue is full. */
   send(frames: readonly Uint8Array[]): boolean;
+  /** Queues a message already encoded by `encodeMessage`, so one encoding can go to many peers (PUB). */
+  sendEncoded(message: Uint8Array): boolean;
   sendCommand(name: string, data?: Uint8Array): boolean;
   /** Orderly close: FIN after queued bytes, or RST when the peer is not reading them. */
   close(): void;
@@ -98,10 +102,15 @@ export function createConnection(
     get pendingBytes() {
       return pendingBytes;
     },
+    get pendingMessages() {
+      return queue.length;
+    },
     send(frames) {
-      const bytes = encodeMessage(frames);
-      if (!canSend(bytes.byteLength)) return false;
-      write(bytes);
+      return connection.sendEncoded(encodeMessage(frames));
+    },
+    sendEncoded(message) {
+      if (!canSend(message.byteLength)) return false;
+      write(message);
       return true;
     },
     sendCommand(name, data) {

@@ -1,23 +1,12 @@
 // Test helper: runs test/fixtures/zmq_peer.py (pyzmq on the system's libzmq) and reads its stdout protocol.
 import type { Subprocess } from 'bun';
 import { join } from 'node:path';
+import { pythonWithZmq } from '../../testkit/python-with-zmq.ts';
 import { waitFor } from './wait-for.ts';
 
 const SCRIPT = join(import.meta.dir, '..', 'fixtures', 'zmq_peer.py');
 
-/** The first interpreter that has pyzmq and msgpack: Debian's python3-zmq lives under /usr/bin/python3. */
-function findPython(): string {
-  for (const candidate of ['/usr/bin/python3', 'python3']) {
-    try {
-      if (Bun.spawnSync([candidate, '-c', 'import zmq, msgpack']).exitCode === 0) return candidate;
-    } catch {
-      // Not installed under that name; try the next.
-    }
-  }
-  throw new Error('no python3 with pyzmq and msgpack: apt-get install -y python3-zmq python3-msgpack');
-}
-
-const PYTHON = findPython();
+const PYTHON = pythonWithZmq();
 
 export function libzmqVersion(): string {
   return Bun.spawnSync([PYTHON, '-c', 'import zmq; print(zmq.zmq_version())']).stdout.toString().trim();

@@ -1,5 +1,15 @@
 import { describe, expect, test } from 'bun:test';
-import { createKvCache } from '../kv-cache.ts';
+import { createKvCache, type KvCacheEvents } from '../kv-cache.ts';
+
+function recorder() {
+  const log: unknown[] = [];
+  const events: KvCacheEvents = {
+    stored: (hashes, parent, tokens) => log.push(['stored', [...hashes], parent, [...tokens]]),
+    removed: (hash) => log.push(['removed', hash]),
+    cleared: () => log.push(['cleared']),
+  };
+  return { log, events };
+}
 
 describe('KV block pool', () => {
   test('a full block stays findable after its request frees it, until the block is reused', () => {
@@ -50,5 +60,48 @@ describe('KV block pool', () => {
     ids.forEach((id, i) => kv.cache(id, BigInt(i + 1)));
     expect(kv.match([1n, 2n, 9n, 3n], 10)).toEqual(ids.slice(0, 2));
     expect(kv.match([1n, 2n, 3n], 2)).toEqual(ids.slice(0, 2));
+  });
+
+  test('reports each run of full blocks as one stored event chained to the block before it, each eviction, and a reset', () => {
+    const r = recorder();
+    const kv = createKvCache(3, 2, r.events);
+    const tokens = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const ids = kv.allocate(3)!;
+    kv.cacheFull(ids, [1n, 2n, 3n], 0, 2, tokens);
+    kv.cacheFull(ids, [1n, 2n, 3n], 2, 3, tokens);
+    kv.cacheFull(ids, [1n, 2n, 3n], 3, 3, tokens);
+    expect(r.log).toEqual([
+      ['stored', [1n, 2n], null, ['a', 'b', 'c', 'd']],
+      ['stored', [3n], 2n, ['e', 'f']],
+    ]);
+    expect(kv.match([1n, 2n, 3n], 3)).toEqual(ids);
+    // Held blocks: vLLM refuses to reset.
+    expect(kv.reset()).toBe(false);
+    kv.free(ids);
+    kv.allocate(1);
+    // Freed last block first: the tail block (hash 3) is at the head and goes first.
+    expect(r.log.at(-1)).toEqual(['removed', 3n]);
+    kv.free([ids[2]!]);
+    expect(kv.reset()).toBe(true);
+    expect(r.log.at(-1)).toEqual(['cleared']);
+    expect([kv.cachedBlocks(), kv.match([1n], 1)]).toEqual([0, []]);
+    // A block whose hash was cleared is reused without a removal.
+    kv.allocate(3);
+    expect(r.log.at(-1)).toEqual(['cleared']);
+  });
+
+  test('a duplicate copy of a cached block is reported when it is evicted, as vLLM does for every copy', () => {
+    const r = recorder();
+    const kv = createKvCache(2, 1, r.events);
+    const [a, b] = kv.allocate(2)!;
+    kv.cacheFull([a!], [9n], 0, 1, ['x']);
+    kv.cacheFull([b!], [9n], 0, 1, ['x']);
+    kv.free([a!]);
+    kv.free([b!]);
+    kv.allocate(2);
+    expect(r.log.filter((e) => (e as unknown[])[0] === 'removed')).toEqual([
+      ['removed', 9n],
+      ['removed', 9n],
+    ]);
   });
 });
