@@ -16,8 +16,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildAgentSessions, parseAgentShape, type AgentSession } from './agent-workload.ts';
-import { replay, type Replay, type ReplayOptions, type RequestResult } from './client.ts';
+import { parseAgentShape } from './agent-workload.ts';
+import type { RequestResult } from './client.ts';
 import { DEFAULT_ENGINE_PARAMS } from './engine-params.ts';
 import { ensureRouterBinary, spawnEngine, spawnPdRouter, spawnReplicas, spawnRouter, type ChildProc } from './fleet.ts';
 import { modelStamp } from './model-stamp.ts';
@@ -25,9 +25,9 @@ import { slaVsRatePng, ttftCdfPng } from './plot.ts';
 import { createProgress, progressLine, type ProgressState } from './progress.ts';
 import { classTable, markdownTable, summarize, type EngineTotals, type RunSummary } from './report.ts';
 import { aggregateSeeds, type SeedSummary } from './seed-aggregate.ts';
-import { replaySessions } from './session-replay.ts';
 import { stampLine } from './stale-results.ts';
-import { buildWorkload, CLASSES, SHAPE, WORKLOADS, type SimRequestSpec, type WorkloadName } from './workloads.ts';
+import { buildWork, lastArrivalOf, replayWork, requestsOf, type Work } from './work.ts';
+import { CLASSES, SHAPE, WORKLOADS, type WorkloadName } from './workloads.ts';
 
 const DEFAULTS = {
   workload: 'chat',
@@ -206,17 +206,6 @@ interface Run {
 const runs: Run[] = [];
 const skipped = new Map<string, string>();
 
-/** One rate and seed's workload: requests at fixed times, or agent sessions that run closed-loop. */
-type Work = { kind: 'requests'; specs: SimRequestSpec[] } | { kind: 'sessions'; sessions: AgentSession[] };
-const buildWork = (rate: number, seed: number): Work =>
-  agentShape !== null
-    ? { kind: 'sessions', sessions: buildAgentSessions({ seed, rate, durationSec, shape: agentShape }) }
-    : { kind: 'requests', specs: buildWorkload(workload as WorkloadName, { seed, rate, durationSec, model: MODEL, ...(systemPrompts === undefined ? {} : { systemPrompts }) }) };
-const requestsOf = (w: Work): number => (w.kind === 'requests' ? w.specs.length : w.sessions.reduce((n, s) => n + s.turns.length, 0));
-/** When the last request (or session) is due, ms after the replay starts: the drain deadline counts from it. */
-const lastArrivalOf = (w: Work): number => (w.kind === 'requests' ? (w.specs.at(-1)?.at ?? 0) : (w.sessions.at(-1)?.startAt ?? 0));
-const replayWork = (urls: readonly string[], w: Work, o: ReplayOptions): Promise<Replay> => (w.kind === 'requests' ? replay(urls, w.specs, o) : replaySessions(urls, w.sessions, { ...o, model: MODEL }));
-
 /** Runs still to come shrink when a policy is skipped (its router refused to start). */
 let plannedRuns = rates.length * seeds.length * fleets.length * policies.length;
 const finishedRunsMs: number[] = [];
@@ -237,11 +226,7 @@ async function runOnce(fleet: Fleet, policy: string, work: Work, rate: number, s
     if ('error' in routers) return routers;
     try {
       shown.replayStartedAt = performance.now();
-      const r = await replayWork(
-        routers.map((x) => x.url),
-        work,
-        { drainMs, pinSessions, onProgress: (done) => void (shown.done = done) },
-      );
+      const r = await replayWork(routers.map((x) => x.url), work, { drainMs, pinSessions, onProgress: (done) => void (shown.done = done) }, MODEL);
       const summary = summarize(runLabel(fleet, policy), rate, r.results, r.spanMs, await scrape(engines, (i) => roles[i] !== 'decode'), urls, replicas);
       return { seed, summary, results: r.results, engineUrls: urls };
     } finally {
@@ -254,7 +239,7 @@ async function runOnce(fleet: Fleet, policy: string, work: Work, rate: number, s
 
 for (const rate of rates) {
   for (const seed of seeds) {
-    const work = buildWork(rate, seed);
+    const work = buildWork(workload as WorkloadName, agentShape, { seed, rate, durationSec, model: MODEL, systemPrompts });
     const total = requestsOf(work);
     for (const fleet of fleets) {
       for (const policy of policies) {
