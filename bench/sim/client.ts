@@ -111,8 +111,9 @@ async function readStream(res: Response, r: RequestResult, start: number, t0: nu
 }
 
 /**
- * Sends one request to `url` and fills `r` (a blankResult: a timeout until it completes) from its response: outcome, timings, QoE, SLA. With `reply`, also
- * collects the content text as it arrived (a closed-loop client sends it back in the next turn).
+ * Sends one request to `url` and fills `r` (a blankResult: a timeout until it completes) from its response:
+ * outcome, timings, QoE, SLA. With `reply`, also collects the content text as it arrived (a closed-loop client
+ * sends it back in the next turn).
  */
 export async function sendRequest(url: string, spec: SimRequestSpec, r: RequestResult, t0: number, signal: AbortSignal, reply?: string[]): Promise<void> {
   const start = performance.now();
