@@ -107,6 +107,17 @@ export function spawnPdRouter(binary: string, prefill: readonly string[], decode
   );
 }
 
+/** `count` router replicas in front of the same fleet (each its own process, port and policy state), or the
+ * first refusal to start, with the replicas that did start stopped again. */
+export async function spawnReplicas(count: number, spawn: () => Promise<ChildProc | { error: string }>): Promise<ChildProc[] | { error: string }> {
+  const started = await Promise.all(Array.from({ length: count }, () => spawn()));
+  const refused = started.find((r): r is { error: string } => 'error' in r);
+  const procs = started.filter((r): r is ChildProc => !('error' in r));
+  if (refused === undefined) return procs;
+  await Promise.all(procs.map((p) => p.stop()));
+  return refused;
+}
+
 function newestMtime(path: string): number {
   const s = statSync(path);
   if (!s.isDirectory()) return s.mtimeMs;

@@ -1,6 +1,5 @@
 // The benchmark's figures: TTFT CDF per policy at one rate, and SLA attainment against request rate.
 import { renderChart } from './plot/line-chart.ts';
-import type { RunSummary } from './report.ts';
 
 /** Empirical CDF points of `values` (ms); requests that never got a first token keep the curve below 1. */
 function cdf(values: readonly number[]): [number, number][] {
@@ -32,11 +31,12 @@ export function ttftCdfPng(title: string, byPolicy: readonly { policy: string; t
   });
 }
 
-export function slaVsRatePng(title: string, runs: readonly RunSummary[]): Uint8Array {
+/** One point per policy and rate (the mean over seeds); `xLabel` names the rate (requests or sessions). */
+export function slaVsRatePng(title: string, runs: readonly { policy: string; rate: number; sla: number }[], xLabel = 'request rate (req/s, Poisson)'): Uint8Array {
   const policies = [...new Set(runs.map((r) => r.policy))];
   return renderChart({
     title,
-    xLabel: 'request rate (req/s, Poisson)',
+    xLabel,
     yLabel: 'SLA attainment (%)',
     series: policies.map((policy) => ({
       name: policy,

@@ -1,6 +1,8 @@
 // Summaries of a replay (percentiles, throughput, SLA attainment, stream QoE, engine-side prefix-cache hit
-// rate) and the Markdown the benchmark writes.
+// rate) and the Markdown the benchmark writes: each cell the mean over seeds, with the min–max range when the
+// seeds differ.
 import type { RequestResult } from './client.ts';
+import type { SeedSummary, Spread } from './seed-aggregate.ts';
 import { CLASSES, type RequestClass } from './workloads.ts';
 
 /** What the engines' own /metrics said at the end of a run, summed over the fleet. */
@@ -15,10 +17,13 @@ export interface EngineTotals {
 export interface RunSummary {
   policy: string;
   rate: number;
+  /** Requests sent (a closed-loop session's turns never sent are counted in notSent only). */
   requests: number;
   ok: number;
   failed: number;
   timedOut: number;
+  /** Closed-loop turns never sent: due after the deadline, or after their session's previous turn failed. */
+  notSent: number;
   hitRate: number;
   ttft: { p50: number; p90: number; p99: number };
   itl: { p50: number; p99: number };
@@ -33,6 +38,8 @@ export interface RunSummary {
   byClass: Partial<Record<RequestClass, ClassSummary>>;
   preemptions: number;
   perEngineRequests: number[];
+  /** Requests sent to each router replica, in replica order. */
+  perReplicaRequests: number[];
 }
 
 export interface ClassSummary {
@@ -53,8 +60,10 @@ export function percentile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
-/** Engines in fleet order, by URL, so `x-served-by` can be counted per engine. */
-export function summarize(policy: string, rate: number, results: readonly RequestResult[], spanMs: number, engines: EngineTotals, engineUrls: readonly string[] = []): RunSummary {
+/** Engines in fleet order, by URL, so `x-served-by` can be counted per engine. Every figure is over the
+ * requests sent: a closed-loop turn never sent has no latency to count (notSent says how many). */
+export function summarize(policy: string, rate: number, all: readonly RequestResult[], spanMs: number, engines: EngineTotals, engineUrls: readonly string[] = [], replicas = 1): RunSummary {
+  const results = all.filter((r) => r.outcome !== 'not_sent');
   // A request with no first token by the deadline has an unbounded TTFT: it stays in the percentiles.
   const ttft = results.map((r) => r.ttftMs ?? Number.POSITIVE_INFINITY);
   const e2e = results.map((r) => (r.outcome === 'ok' ? (r.e2eMs as number) : Number.POSITIVE_INFINITY));
@@ -87,6 +96,7 @@ export function summarize(policy: string, rate: number, results: readonly Reques
     ok: ok.length,
     failed: results.filter((r) => r.outcome !== 'ok' && r.outcome !== 'timeout').length,
     timedOut: results.filter((r) => r.outcome === 'timeout').length,
+    notSent: all.length - results.length,
     hitRate: engines.prefixCacheQueries > 0 ? engines.prefixCacheHits / engines.prefixCacheQueries : Number.NaN,
     ttft: { p50: percentile(ttft, 0.5), p90: percentile(ttft, 0.9), p99: percentile(ttft, 0.99) },
     itl: { p50: percentile(itl, 0.5), p99: percentile(itl, 0.99) },
@@ -99,6 +109,7 @@ export function summarize(policy: string, rate: number, results: readonly Reques
     byClass,
     preemptions: engines.preemptions,
     perEngineRequests: engines.perEngineRequests,
+    perReplicaRequests: Array.from({ length: replicas }, (_, i) => results.filter((r) => r.replica === i).length),
   };
 }
 
@@ -109,16 +120,32 @@ const mean = (values: readonly number[]): number => (values.length === 0 ? Numbe
 
 const ms = (v: number): string => (Number.isFinite(v) ? String(Math.round(v)) : v === Number.POSITIVE_INFINITY ? '∞' : '–');
 const sec = (v: number): string => (Number.isFinite(v) ? (v / 1000).toFixed(2) : v === Number.POSITIVE_INFINITY ? '∞' : '–');
-const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '–');
+const percent = (v: number): string => (Number.isFinite(v) ? (v * 100).toFixed(1) : '–');
 const qoe = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '–');
+const fixed0 = (v: number): string => v.toFixed(0);
+const fixed1 = (v: number): string => v.toFixed(1);
+
+/** The mean, then the min–max range over seeds when it is not one value at the cell's precision. */
+export function withSpread(s: Spread, format: (v: number) => string, unit = ''): string {
+  const mean = format(s.mean);
+  const lo = format(s.min);
+  const hi = format(s.max);
+  return mean === '–' || lo === hi ? `${mean}${mean === '–' ? '' : unit}` : `${mean}${unit} (${lo}–${hi})`;
+}
+const pct = (s: Spread): string => withSpread(s, percent, '%');
+/** A count: its mean over seeds, with one decimal when the seeds differ. */
+const count = (s: Spread): string => (Number.isInteger(s.mean) ? String(s.mean) : s.mean.toFixed(1));
+const counts = (list: readonly Spread[]): string => list.map(count).join(' / ');
 
 /** One table for one rate: a row per policy, skipped policies named below it. */
-export function markdownTable(rows: readonly RunSummary[], skipped: readonly { policy: string; reason: string }[]): string {
+export function markdownTable(rows: readonly SeedSummary[], skipped: readonly { policy: string; reason: string }[]): string {
   const classes = [...new Set(rows.flatMap((r) => Object.keys(r.slaByClass)))] as RequestClass[];
   const perClass = classes.length > 1;
+  const closedLoop = rows.some((r) => r.notSent.max > 0);
+  const replicas = rows.some((r) => r.perReplicaRequests.length > 1);
   const head = [
     'policy',
-    'requests (ok/failed/timed out)',
+    `requests (ok/failed/timed out${closedLoop ? '/not sent' : ''})`,
     'prefix-cache hit rate',
     'TTFT p50 ms',
     'TTFT p90 ms',
@@ -134,27 +161,29 @@ export function markdownTable(rows: readonly RunSummary[], skipped: readonly { p
     'mean stream QoE',
     'preemptions',
     'requests per engine',
+    ...(replicas ? ['requests per router replica'] : []),
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const r of rows) {
     const cells = [
       r.policy,
-      `${r.requests} (${r.ok}/${r.failed}/${r.timedOut})`,
+      `${count(r.requests)} (${count(r.ok)}/${count(r.failed)}/${count(r.timedOut)}${closedLoop ? `/${count(r.notSent)}` : ''})`,
       pct(r.hitRate),
-      ms(r.ttft.p50),
-      ms(r.ttft.p90),
-      ms(r.ttft.p99),
-      ms(r.itl.p50),
-      ms(r.itl.p99),
-      sec(r.e2e.p50),
-      sec(r.e2e.p99),
-      r.outputTokPerSec.toFixed(0),
-      r.reqPerSec.toFixed(1),
+      withSpread(r.ttft.p50, ms),
+      withSpread(r.ttft.p90, ms),
+      withSpread(r.ttft.p99, ms),
+      withSpread(r.itl.p50, ms),
+      withSpread(r.itl.p99, ms),
+      withSpread(r.e2e.p50, sec),
+      withSpread(r.e2e.p99, sec),
+      withSpread(r.outputTokPerSec, fixed0),
+      withSpread(r.reqPerSec, fixed1),
       pct(r.sla),
-      ...(perClass ? classes.map((c) => pct(r.slaByClass[c] ?? Number.NaN)) : []),
-      qoe(r.qoe),
-      String(r.preemptions),
-      r.perEngineRequests.join(' / '),
+      ...(perClass ? classes.map((c) => { const v = r.slaByClass[c]; return v === undefined ? '–' : pct(v); }) : []),
+      withSpread(r.qoe, qoe),
+      withSpread(r.preemptions, fixed0),
+      counts(r.perEngineRequests),
+      ...(replicas ? [counts(r.perReplicaRequests)] : []),
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }
@@ -163,7 +192,7 @@ export function markdownTable(rows: readonly RunSummary[], skipped: readonly { p
 }
 
 /** Per priority class, for a workload with several: who was protected and who paid. Empty otherwise. */
-export function classTable(rows: readonly RunSummary[]): string {
+export function classTable(rows: readonly SeedSummary[]): string {
   const classes = ([...new Set(rows.flatMap((r) => Object.keys(r.byClass)))] as RequestClass[]).sort((a, b) => CLASSES[a].priority - CLASSES[b].priority);
   if (classes.length < 2) return '';
   const head = ['policy', ...classes.flatMap((c) => [`p${CLASSES[c].priority} ${c}: SLA met`, 'QoE', 'TTFT p50 / p99 ms', 'TPOT p50 / p99 ms', 'per engine'])];
@@ -173,7 +202,7 @@ export function classTable(rows: readonly RunSummary[]): string {
     for (const c of classes) {
       const k = r.byClass[c];
       if (k === undefined) cells.push('–', '–', '–', '–', '–');
-      else cells.push(`${pct(k.sla)} of ${k.requests}`, qoe(k.qoe), `${ms(k.ttft.p50)} / ${ms(k.ttft.p99)}`, `${ms(k.tpot.p50)} / ${ms(k.tpot.p99)}`, k.perEngine.join(' / '));
+      else cells.push(`${pct(k.sla)} of ${count(k.requests)}`, withSpread(k.qoe, qoe), `${withSpread(k.ttft.p50, ms)} / ${withSpread(k.ttft.p99, ms)}`, `${withSpread(k.tpot.p50, ms)} / ${withSpread(k.tpot.p99, ms)}`, counts(k.perEngine));
     }
     lines.push(`| ${cells.join(' | ')} |`);
   }

@@ -1,34 +1,46 @@
-// `bun run bench:sim`: the routing-quality benchmark. For each rate and each policy it starts a fresh fleet
-// of simulated vLLM engines (cold caches) and the compiled router, replays a seeded open-loop workload
-// through the router, and reports prefix-cache hit rate (from the engines' /metrics), TTFT, ITL, E2E,
-// throughput, SLA attainment and stream QoE (overall and per priority class), as Markdown plus two PNG
-// plots under bench/results/.
+// `bun run bench:sim`: the routing-quality benchmark. For each rate, seed and policy it starts a fresh fleet
+// of simulated vLLM engines (cold caches) and the compiled router (N replicas with --replicas), replays a
+// seeded workload through the router, and reports prefix-cache hit rate (from the engines' /metrics), TTFT,
+// ITL, E2E, throughput, SLA attainment and stream QoE (overall and per priority class), each the mean over
+// the seeds with its min–max range, as Markdown plus two PNG plots under bench/results/. A progress line
+// goes to stderr while it runs.
 //
 // With `--pd P:D[,P:D…]` each policy also runs on a disaggregated fleet of P prefill and D decode engines
 // behind the router in vLLM P/D mode (NIXL hand-off), on the same requests.
 //
-//   bun run bench:sim [--workload chat|longdoc|mixed] [--policies a,b] [--rate R] [--rates a,b,c]
-//                     [--duration S] [--engines N] [--seed N] [--speeds 1,1,0.5,0.5] [--engine-args="…"]
-//                     [--router-args="…"] [--drain S] [--out DIR] [--tag T] [--system-prompts N]
+//   bun run bench:sim [--workload chat|longdoc|mixed|agent] [--policies a,b] [--rate R] [--rates a,b,c]
+//                     [--duration S] [--engines N] [--seeds 1,2,3 | --seed N] [--speeds 1,1,0.5,0.5]
+//                     [--engine-args="…"] [--router-args="…"] [--drain S] [--out DIR] [--tag T]
+//                     [--system-prompts N] [--shape k=v,…] [--replicas N] [--pin-sessions]
 //                     [--pd P:D,…] [--pd-only] [--pd-args="…"] [--router-binary PATH]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { replay, type RequestResult } from './client.ts';
+import { parseAgentShape } from './agent-workload.ts';
+import type { RequestResult } from './client.ts';
 import { DEFAULT_ENGINE_PARAMS } from './engine-params.ts';
-import { ensureRouterBinary, spawnEngine, spawnPdRouter, spawnRouter, type ChildProc } from './fleet.ts';
+import { ensureRouterBinary, spawnEngine, spawnPdRouter, spawnReplicas, spawnRouter, type ChildProc } from './fleet.ts';
+import { modelStamp } from './model-stamp.ts';
 import { slaVsRatePng, ttftCdfPng } from './plot.ts';
+import { createProgress, progressLine, type ProgressState } from './progress.ts';
 import { classTable, markdownTable, summarize, type EngineTotals, type RunSummary } from './report.ts';
-import { buildWorkload, CLASSES, SHAPE, WORKLOADS, type WorkloadName } from './workloads.ts';
+import { aggregateSeeds, type SeedSummary } from './seed-aggregate.ts';
+import { stampLine } from './stale-results.ts';
+import { buildWork, lastArrivalOf, replayWork, requestsOf, type Work } from './work.ts';
+import { CLASSES, SHAPE, WORKLOADS, type WorkloadName } from './workloads.ts';
 
 const DEFAULTS = {
   workload: 'chat',
   policies: 'round_robin,random,power_of_two,consistent_hash,cache_aware',
   rates: '12,16,20',
+  agentRates: '0.5,1,1.5',
   duration: '15',
   engines: '4',
-  seed: '1',
+  seeds: '1,2,3',
   drain: '15',
+  /** Agent sessions run 8–24 turns of a few seconds each after they start: their drain has to hold one. */
+  agentDrain: '120',
+  replicas: '1',
   out: 'bench/results',
 };
 const MODEL = 'sim-llama-8b';
@@ -50,11 +62,15 @@ const { values: a } = (() => {
         rates: { type: 'string' },
         duration: { type: 'string', default: DEFAULTS.duration },
         engines: { type: 'string', default: DEFAULTS.engines },
-        seed: { type: 'string', default: DEFAULTS.seed },
+        seed: { type: 'string' },
+        seeds: { type: 'string' },
         speeds: { type: 'string' },
         'engine-args': { type: 'string', default: '' },
         'router-args': { type: 'string', default: '' },
-        drain: { type: 'string', default: DEFAULTS.drain },
+        drain: { type: 'string' },
+        shape: { type: 'string' },
+        replicas: { type: 'string', default: DEFAULTS.replicas },
+        'pin-sessions': { type: 'boolean' },
         out: { type: 'string', default: DEFAULTS.out },
         tag: { type: 'string' },
         'system-prompts': { type: 'string' },
@@ -70,7 +86,8 @@ const { values: a } = (() => {
   }
 })();
 if (a.help) {
-  process.stdout.write(`${(await Bun.file(new URL(import.meta.url)).text()).split('\n').slice(0, 12).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n\nDefaults: ${JSON.stringify(DEFAULTS)}\n`);
+  const lines = (await Bun.file(new URL(import.meta.url)).text()).split('\n');
+  process.stdout.write(`${lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n')}\n\nDefaults: ${JSON.stringify(DEFAULTS)}\n`);
   process.exit(0);
 }
 
@@ -82,18 +99,32 @@ const positive = (flag: string, v: string): number => {
 const list = (flag: string, v: string): number[] => v.split(',').map((x) => positive(flag, x.trim()));
 const words = (v: string): string[] => v.split(/\s+/).filter((w) => w !== '');
 
-const workload = a.workload as WorkloadName;
-if (!WORKLOADS.includes(workload)) usage(`--workload must be one of ${WORKLOADS.join(', ')}, got ${JSON.stringify(a.workload)}`);
+const workload = a.workload as WorkloadName | 'agent';
+if (workload !== 'agent' && !WORKLOADS.includes(workload)) usage(`--workload must be one of ${[...WORKLOADS, 'agent'].join(', ')}, got ${JSON.stringify(a.workload)}`);
+const agent = workload === 'agent';
+/** The agent workload's rate is of sessions (each then runs its turns closed-loop); the others' of requests. */
+const rateUnit = agent ? 'sessions/s' : 'req/s';
 const policies = (a.policies as string).split(',').map((p) => p.trim()).filter((p) => p !== '');
-const sweep = a.rates !== undefined ? list('rates', a.rates) : a.rate !== undefined ? [] : list('rates', DEFAULTS.rates);
+const sweep = a.rates !== undefined ? list('rates', a.rates) : a.rate !== undefined ? [] : list('rates', agent ? DEFAULTS.agentRates : DEFAULTS.rates);
 const mainRate = a.rate !== undefined ? positive('rate', a.rate) : (sweep[Math.floor(sweep.length / 2)] as number);
 const rates = [...new Set([...sweep, mainRate])].sort((x, y) => x - y);
 const durationSec = positive('duration', a.duration as string);
 const engineCount = Math.round(positive('engines', a.engines as string));
-const seed = Math.round(Number(a.seed));
-const drainMs = positive('drain', a.drain as string) * 1000;
-const systemPrompts = a['system-prompts'] === undefined ? SHAPE.systemPrompts : Math.round(positive('system-prompts', a['system-prompts']));
-const shape = { ...SHAPE, systemPrompts };
+if (a.seed !== undefined && a.seeds !== undefined) usage('give --seed N (one seed) or --seeds a,b,c, not both');
+const seedList = a.seed ?? a.seeds ?? DEFAULTS.seeds;
+const seeds = [...new Set(seedList.split(',').map((x) => x.trim()))].map((x) => {
+  if (!/^\d+$/.test(x)) usage(`--${a.seed !== undefined ? 'seed' : 'seeds'} takes whole numbers ≥ 0, got ${JSON.stringify(seedList)}`);
+  return Number(x);
+});
+const drainMs = positive('drain', a.drain ?? (agent ? DEFAULTS.agentDrain : DEFAULTS.drain)) * 1000;
+const replicas = Math.round(positive('replicas', a.replicas as string));
+const pinSessions = a['pin-sessions'] === true;
+if (pinSessions && replicas === 1) usage('--pin-sessions needs --replicas N with N > 1');
+const systemPrompts = a['system-prompts'] === undefined ? undefined : Math.round(positive('system-prompts', a['system-prompts']));
+if (a.shape !== undefined && !agent) usage('--shape sets the agent workload\'s sizes (--workload agent)');
+const agentShape = agent ? parseAgentShape(`${a.shape ?? ''}${systemPrompts === undefined ? '' : `,systemPrompts=${systemPrompts}`}`) : null;
+if (agentShape !== null && 'error' in agentShape) usage(agentShape.error);
+const shape = agentShape ?? { ...SHAPE, systemPrompts: systemPrompts ?? SHAPE.systemPrompts };
 const speeds = a.speeds !== undefined ? list('speeds', a.speeds) : [];
 const engineArgs = words(a['engine-args'] as string);
 const routerArgs = words(a['router-args'] as string);
@@ -117,12 +148,32 @@ const fleetName = (f: Fleet): string => (f.kind === 'regular' ? `${f.engines} en
 const runLabel = (f: Fleet, policy: string): string => (f.kind === 'regular' ? policy : `${policy} ${fleetName(f)}${pdArgs.length > 0 ? ` (${pdArgs.join(' ')})` : ''}`);
 const root = new URL('../..', import.meta.url).pathname;
 const outDir = resolve(root, a.out as string);
-const log = (line: string): void => void process.stdout.write(`${line}\n`);
+const tty = process.stderr.isTTY === true;
+const progress = createProgress(process.stderr, { tty, everyMs: tty ? 0 : 5000, now: () => performance.now(), columns: () => process.stderr.columns ?? 0 });
+const log = (line: string): void => {
+  progress.clear();
+  process.stdout.write(`${line}\n`);
+};
 
 // A binary of one's own keeps a long run on the code it started with while src/ changes under it.
 const binary = a['router-binary'] !== undefined ? resolve(a['router-binary']) : ensureRouterBinary(root, log);
 const started = performance.now();
-log(`bench:sim ${workload}: ${fleets.map(fleetName).join(' and ')}, policies ${policies.join(', ')}, rates ${rates.join(', ')} req/s, ${durationSec} s each (seed ${seed})`);
+const stamp = modelStamp().stamp;
+
+// The agent workload's contexts must fit the engines (their --max-model-len, or whatever sets it): a turn
+// that does not fit gets a 400 and ends its session, which would read as a routing result.
+if (agentShape !== null) {
+  await using probe = await spawnEngine(['--model', MODEL, ...engineArgs]);
+  const models = (await (await fetch(`${probe.url}/v1/models`)).json()) as { data: { max_model_len: number }[] };
+  const maxModelLen = models.data[0]?.max_model_len ?? 0;
+  if (maxModelLen < agentShape.maxContextTokens) {
+    await probe.stop();
+    usage(`--workload agent grows contexts to ${agentShape.maxContextTokens} tokens but the engines hold ${maxModelLen} (max_model_len): pass --engine-args="--max-model-len 32768 --kv-blocks N" (or a preset that holds 32k), or lower --shape maxContextTokens=N`);
+  }
+}
+log(
+  `bench:sim ${workload}: ${fleets.map(fleetName).join(' and ')}${replicas > 1 ? `, ${replicas} router replicas${pinSessions ? ' (sessions pinned)' : ''}` : ''}, policies ${policies.join(', ')}, rates ${rates.join(', ')} ${rateUnit}, ${durationSec} s each, seeds ${seeds.join(', ')} (engine model ${stamp})`,
+);
 
 /** Sums the engines' counters. The hit rate counts only `computes` engines: in a P/D fleet the prefill
  * engines, where a cached prefix saves computation (a decode engine's cache only shortens the KV pull). */
@@ -146,6 +197,7 @@ async function scrape(engines: readonly ChildProc[], computes: (index: number) =
 }
 
 interface Run {
+  seed: number;
   summary: RunSummary;
   results: RequestResult[];
   /** The engines in fleet order (speeds, roles), as `servedBy` names them. */
@@ -154,23 +206,31 @@ interface Run {
 const runs: Run[] = [];
 const skipped = new Map<string, string>();
 
-/** One policy on one fresh fleet (cold caches) at one rate, or why the router refused to start. */
-async function runOnce(fleet: Fleet, policy: string, specs: Parameters<typeof replay>[1], rate: number): Promise<Run | { error: string }> {
+/** Runs still to come shrink when a policy is skipped (its router refused to start). */
+let plannedRuns = rates.length * seeds.length * fleets.length * policies.length;
+const finishedRunsMs: number[] = [];
+let live: ProgressState | null = null;
+const ticker = setInterval(() => live !== null && progress.show(progressLine(live, performance.now())), 1000);
+
+/** One policy on one fresh fleet (cold caches) at one rate and seed, or why the router refused to start. */
+async function runOnce(fleet: Fleet, policy: string, work: Work, rate: number, seed: number, shown: ProgressState): Promise<Run | { error: string }> {
   const roles = fleet.kind === 'regular' ? Array<string>(fleet.engines).fill('both') : [...Array<string>(fleet.prefill).fill('prefill'), ...Array<string>(fleet.decode).fill('decode')];
   const engines = await Promise.all(roles.map((role, i) => spawnEngine(['--model', MODEL, '--role', role, '--engine-label', String(i), ...(speeds.length > 0 ? ['--speed', String(speeds[i])] : []), ...engineArgs])));
   try {
     const urls = engines.map((e) => e.url);
-    const router =
+    const routers = await spawnReplicas(replicas, () =>
       fleet.kind === 'regular'
-        ? await spawnRouter(binary, urls, policy, routerArgs)
-        : await spawnPdRouter(binary, urls.slice(0, fleet.prefill), urls.slice(fleet.prefill), policy, [...routerArgs, ...pdArgs]);
-    if ('error' in router) return router;
+        ? spawnRouter(binary, urls, policy, routerArgs)
+        : spawnPdRouter(binary, urls.slice(0, fleet.prefill), urls.slice(fleet.prefill), policy, [...routerArgs, ...pdArgs]),
+    );
+    if ('error' in routers) return routers;
     try {
-      const r = await replay(router.url, specs, { drainMs });
-      const summary = summarize(runLabel(fleet, policy), rate, r.results, r.spanMs, await scrape(engines, (i) => roles[i] !== 'decode'), urls);
-      return { summary, results: r.results, engineUrls: urls };
+      shown.replayStartedAt = performance.now();
+      const r = await replayWork(routers.map((x) => x.url), work, { drainMs, pinSessions, onProgress: (done) => void (shown.done = done) }, MODEL);
+      const summary = summarize(runLabel(fleet, policy), rate, r.results, r.spanMs, await scrape(engines, (i) => roles[i] !== 'decode'), urls, replicas);
+      return { seed, summary, results: r.results, engineUrls: urls };
     } finally {
-      await router.stop();
+      await Promise.all(routers.map((x) => x.stop()));
     }
   } finally {
     await Promise.all(engines.map((e) => e.stop()));
@@ -178,26 +238,37 @@ async function runOnce(fleet: Fleet, policy: string, specs: Parameters<typeof re
 }
 
 for (const rate of rates) {
-  const specs = buildWorkload(workload, { seed, rate, durationSec, model: MODEL, systemPrompts });
-  for (const fleet of fleets) {
-    for (const policy of policies) {
-      const label = runLabel(fleet, policy);
-      if (skipped.has(label)) continue;
-      const t = performance.now();
-      const run = await runOnce(fleet, policy, specs, rate);
-      if ('error' in run) {
-        skipped.set(label, /error: .*/.exec(run.error)?.[0] ?? run.error);
-        log(`  ${label}: skipped (${skipped.get(label)})`);
-        continue;
+  for (const seed of seeds) {
+    const work = buildWork(workload as WorkloadName, agentShape, { seed, rate, durationSec, model: MODEL, systemPrompts });
+    const total = requestsOf(work);
+    for (const fleet of fleets) {
+      for (const policy of policies) {
+        const label = runLabel(fleet, policy);
+        if (skipped.has(label)) continue;
+        const t = performance.now();
+        const lastArrival = lastArrivalOf(work);
+        live = { run: finishedRunsMs.length + 1, runs: plannedRuns, label, rate, rateUnit, seed, done: 0, total, replayStartedAt: null, arrivalsEndMs: lastArrival, deadlineMs: lastArrival + drainMs, finishedRunsMs, runStartedAt: t };
+        progress.show(progressLine(live, t));
+        const run = await runOnce(fleet, policy, work, rate, seed, live);
+        finishedRunsMs.push(performance.now() - t);
+        if ('error' in run) {
+          skipped.set(label, /error: .*/.exec(run.error)?.[0] ?? run.error);
+          plannedRuns -= rates.length * seeds.length - 1;
+          log(`  ${label}: skipped (${skipped.get(label)})`);
+          continue;
+        }
+        runs.push(run);
+        const { summary } = run;
+        log(
+          `  ${rate} ${rateUnit} seed ${seed} ${label.padEnd(22)} ${summary.requests} req${summary.notSent > 0 ? ` (+${summary.notSent} not sent)` : ''}, hit ${(summary.hitRate * 100).toFixed(1)}%, TTFT p50/p90/p99 ${[summary.ttft.p50, summary.ttft.p90, summary.ttft.p99].map((v) => (Number.isFinite(v) ? Math.round(v) : '∞')).join('/')} ms, ITL p99 ${Math.round(summary.itl.p99)} ms, SLA ${(summary.sla * 100).toFixed(1)}%, QoE ${summary.qoe.toFixed(3)}${replicas > 1 ? `, per replica ${summary.perReplicaRequests.join('/')}` : ''} (${((performance.now() - t) / 1000).toFixed(0)} s)`,
+        );
       }
-      runs.push(run);
-      const { summary } = run;
-      log(
-        `  ${rate} req/s ${label.padEnd(22)} ${specs.length} req, hit ${(summary.hitRate * 100).toFixed(1)}%, TTFT p50/p90/p99 ${[summary.ttft.p50, summary.ttft.p90, summary.ttft.p99].map((v) => (Number.isFinite(v) ? Math.round(v) : '∞')).join('/')} ms, ITL p99 ${Math.round(summary.itl.p99)} ms, SLA ${(summary.sla * 100).toFixed(1)}%, QoE ${summary.qoe.toFixed(3)} (${((performance.now() - t) / 1000).toFixed(0)} s)`,
-      );
     }
   }
 }
+clearInterval(ticker);
+live = null;
+progress.clear();
 
 const tenth = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
 /** Per-request columns for the JSON, aligned by request: enough to recompute any figure by class or engine. */
@@ -206,8 +277,19 @@ const perRequest = (results: readonly RequestResult[]) => ({
   tpotMs: results.map((x) => tenth(x.tpotMs)),
   streamQoe: results.map((x) => Math.round(x.qoe * 1000) / 1000),
   cls: results.map((x) => x.cls),
+  outcome: results.map((x) => x.outcome),
   servedBy: results.map((x) => x.servedBy),
+  replica: results.map((x) => x.replica),
 });
+
+/** The table rows: each label at each rate over its seeds, labels in the order they ran. */
+const labels = [...new Set(runs.map((r) => r.summary.policy))];
+const rows: SeedSummary[] = rates.flatMap((rate) =>
+  labels.flatMap((label) => {
+    const mine = runs.filter((r) => r.summary.rate === rate && r.summary.policy === label);
+    return mine.length === 0 ? [] : [aggregateSeeds(mine.map((r) => r.summary), mine.map((r) => r.seed))];
+  }),
+);
 
 // Outputs.
 mkdirSync(outDir, { recursive: true });
@@ -220,27 +302,42 @@ const atMain = runs.filter((r) => r.summary.rate === mainRate);
 const workloadClasses = [...new Set(runs.flatMap((r) => r.results.map((x) => x.cls)))];
 const ttftTarget = workloadClasses.length === 1 ? CLASSES[workloadClasses[0]!].sla.ttftMs : undefined;
 const fleetTitle = fleets.map(fleetName).join(' vs ');
+const seedsTitle = seeds.length > 1 ? `, seeds ${seeds.join(', ')}` : '';
 if (atMain.length > 0) {
-  writeFileSync(`${base}-ttft-cdf.png`, ttftCdfPng(`TTFT CDF: ${workload} workload at ${mainRate} req/s, ${fleetTitle}`, atMain.map((r) => ({ policy: r.summary.policy, ttftMs: r.results.map((x) => x.ttftMs ?? Number.POSITIVE_INFINITY) })), ttftTarget));
+  // Each policy's curve pools the requests of every seed.
+  const ttftByLabel = labels.map((policy) => ({ policy, ttftMs: atMain.filter((r) => r.summary.policy === policy).flatMap((r) => r.results.filter((x) => x.outcome !== 'not_sent').map((x) => x.ttftMs ?? Number.POSITIVE_INFINITY)) }));
+  writeFileSync(`${base}-ttft-cdf.png`, ttftCdfPng(`TTFT CDF: ${workload} workload at ${mainRate} ${rateUnit}, ${fleetTitle}${seedsTitle}`, ttftByLabel.filter((x) => x.ttftMs.length > 0), ttftTarget));
   pngs.push(`${base}-ttft-cdf.png`);
 }
 if (rates.length > 1 && runs.length > 0) {
-  writeFileSync(`${base}-sla-vs-rate.png`, slaVsRatePng(`SLA attainment vs request rate: ${workload} workload, ${fleetTitle}`, runs.map((r) => r.summary)));
+  const xLabel = agent ? 'session rate (sessions/s, Poisson)' : undefined;
+  writeFileSync(`${base}-sla-vs-rate.png`, slaVsRatePng(`SLA attainment vs ${agent ? 'session' : 'request'} rate: ${workload} workload, ${fleetTitle}${seedsTitle}`, rows.map((r) => ({ policy: r.policy, rate: r.rate, sla: r.sla.mean })), xLabel));
   pngs.push(`${base}-sla-vs-rate.png`);
 }
+const seedNote =
+  seeds.length > 1
+    ? `Seeds ${seeds.join(', ')}: every policy runs each seed's workload on a fresh fleet; each figure is the mean over the seeds of the per-seed figure, with the min–max range over the seeds in parentheses when they differ at the shown precision (counts: requests, per engine, per replica, are means).`
+    : `Seed ${seeds[0]}: one run per policy and rate (no spread; \`--seeds 1,2,3\` gives the mean and range over seeds).`;
+const workloadNote = agent
+  ? `Workload: agent, sessions arriving Poisson at the rate (sessions/s) for ${durationSec} s, each then closed-loop: a turn is sent once the previous reply has arrived and a think (tool) time has passed, its history holding the reply text the engine streamed; the same session scripts for every policy at a rate and seed. Turns due more than ${drainMs / 1000} s after the last session start, or after a turn of their session that did not complete, are not sent (the "not sent" count) and are left out of every other figure. Needs engines with \`--max-model-len\` ≥ 32768 and KV for long contexts (\`--engine-args\`). Shape: ${JSON.stringify(shape)}.`
+  : `Workload: ${workload}, Poisson arrivals for ${durationSec} s; the same request sequence for every policy at a rate and seed. Shape: ${JSON.stringify(shape)}.`;
+const routerNote = replicas > 1 ? ` ${replicas} router replicas (each its own process and policy state) in front of the same engines; the client sends ${pinSessions ? 'every request of a session to one replica (sessions spread in turn, requests without a session in turn)' : 'requests to the replicas in turn, as an L4 balancer spreads the pooled connections of an API gateway'}.` : '';
 const md = [
   `# bench:sim ${workload}: ${new Date().toISOString()}`,
   '',
-  `Fleet: ${fleets.map((f) => (f.kind === 'regular' ? `${f.engines} simulated vLLM engines` : `${f.prefill} prefill + ${f.decode} decode engines (\`--role prefill|decode\`, NIXL-style hand-off; router \`--vllm-pd-disaggregation\`${pdArgs.length > 0 ? ` ${pdArgs.join(' ')}` : ''}; rows "<policy> ${fleetName(f)}", the policy used for both stages; their hit rate counts the prefill engines only, their requests per engine list prefill engines first)`)).join(', and ')} (bench/sim/sim-engine-main.ts${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), each a small GPU: step ${p.stepBaseMs} ms + ${p.prefillMsPerToken} ms per prefill token + ${p.decodeMsPerSeq} ms per decoding sequence + ${p.attentionMsPerKTokens} ms per 1000 context tokens; KV ${p.kvBlocks} blocks × ${p.blockSize} tokens; max ${p.maxNumSeqs} seqs, ${p.maxNumBatchedTokens} batched tokens. Router: ${a['router-binary'] !== undefined ? `${a['router-binary']} (--router-binary)` : 'dist/vllm-router'} --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}.`,
-  `Workload: ${workload}, seed ${seed}, Poisson arrivals for ${durationSec} s; the same request sequence for every policy at a rate. Shape: ${JSON.stringify(shape)}.`,
-  `SLA: TTFT ≤ target and mean inter-token time ≤ target; ${workloadClasses.map((c) => `${c}: TTFT ${CLASSES[c].sla.ttftMs} ms, TPOT ${CLASSES[c].sla.tpotMs} ms`).join('; ')}. Requests unfinished ${drainMs / 1000} s after the last send are cut off (timed out, SLA missed, TTFT ∞ when no token came).`,
+  stampLine(stamp),
+  '',
+  `Fleet: ${fleets.map((f) => (f.kind === 'regular' ? `${f.engines} simulated vLLM engines` : `${f.prefill} prefill + ${f.decode} decode engines (\`--role prefill|decode\`, NIXL-style hand-off; router \`--vllm-pd-disaggregation\`${pdArgs.length > 0 ? ` ${pdArgs.join(' ')}` : ''}; rows "<policy> ${fleetName(f)}", the policy used for both stages; their hit rate counts the prefill engines only, their requests per engine list prefill engines first)`)).join(', and ')} (bench/sim/sim-engine-main.ts${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), each a small GPU: step ${p.stepBaseMs} ms + ${p.prefillMsPerToken} ms per prefill token + ${p.decodeMsPerSeq} ms per decoding sequence + ${p.attentionMsPerKTokens} ms per 1000 context tokens; KV ${p.kvBlocks} blocks × ${p.blockSize} tokens; max ${p.maxNumSeqs} seqs, ${p.maxNumBatchedTokens} batched tokens. Router: ${a['router-binary'] !== undefined ? `${a['router-binary']} (--router-binary)` : 'dist/vllm-router'} --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}.${routerNote}`,
+  workloadNote,
+  seedNote,
+  `SLA: TTFT ≤ target and mean inter-token time ≤ target; ${workloadClasses.map((c) => `${c}: TTFT ${CLASSES[c].sla.ttftMs} ms, TPOT ${CLASSES[c].sla.tpotMs} ms`).join('; ')}. Requests unfinished ${drainMs / 1000} s after the last ${agent ? 'session start' : 'send'} are cut off (timed out, SLA missed, TTFT ∞ when no token came).`,
   'Prefix-cache hit rate = Σ vllm:prefix_cache_hits_total / Σ vllm:prefix_cache_queries_total over the engines. TTFT, ITL (per token) and E2E are measured by the client from the SSE it receives through the router. Throughput = completed requests (output tokens) / time from the first send to the last completion, so it includes the drain after the last arrival.',
   `Stream QoE (Andes, src/stats/stream-qoe.ts, computed by the client on the token arrivals it saw): 1 − delayed area / whole area of the expected token timeline, the first token expected by the class's TTFT target and the rest at the pace of its TPOT target (${workloadClasses.map((c) => `${c} ${1000 / CLASSES[c].sla.tpotMs} tok/s`).join(', ')}); 1 = never behind the user's pace. A request that did not complete scores 0.`,
   '',
   ...rates.flatMap((rate) => {
-    const here = runs.filter((r) => r.summary.rate === rate).map((r) => r.summary);
+    const here = rows.filter((r) => r.rate === rate);
     const perClass = classTable(here);
-    return [`## ${rate} req/s${rate === mainRate ? ' (TTFT CDF rate)' : ''}`, '', markdownTable(here, skippedList), '', ...(perClass === '' ? [] : ['Per priority class:', '', perClass, ''])];
+    return [`## ${rate} ${rateUnit}${rate === mainRate ? ' (TTFT CDF rate)' : ''}`, '', markdownTable(here, skippedList), '', ...(perClass === '' ? [] : ['Per priority class:', '', perClass, ''])];
   }),
   ...pngs.map((f) => `![${relative(outDir, f)}](${relative(outDir, f)})`),
   '',
@@ -248,6 +345,31 @@ const md = [
   '',
 ].join('\n');
 writeFileSync(`${base}.md`, md);
-writeFileSync(`${base}.json`, JSON.stringify({ workload, systemPrompts, seed, durationSec, engines: engineCount, fleets, pdArgs, speeds, engineArgs, routerArgs, rates, mainRate, skipped: skippedList, runs: runs.map((r) => ({ ...r.summary, engineUrls: r.engineUrls, ...perRequest(r.results) })) }));
+writeFileSync(
+  `${base}.json`,
+  JSON.stringify({
+    workload,
+    modelStamp: stamp,
+    seeds,
+    spread: 'min-max over seeds',
+    shape,
+    durationSec,
+    drainSec: drainMs / 1000,
+    engines: engineCount,
+    fleets,
+    replicas,
+    pinSessions,
+    pdArgs,
+    speeds,
+    engineArgs,
+    routerArgs,
+    rates,
+    rateUnit,
+    mainRate,
+    skipped: skippedList,
+    rows,
+    runs: runs.map((r) => ({ seed: r.seed, ...r.summary, engineUrls: r.engineUrls, ...perRequest(r.results) })),
+  }),
+);
 log(`\n${md}`);
 log(`wrote ${relative(root, `${base}.md`)}, ${relative(root, `${base}.json`)}${pngs.map((f) => `, ${relative(root, f)}`).join('')}`);

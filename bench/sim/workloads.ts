@@ -12,7 +12,8 @@ import { renderChat, replyText, VOCABULARY, type ChatMessage } from './tokens.ts
 
 export type WorkloadName = 'chat' | 'longdoc' | 'mixed';
 export const WORKLOADS: readonly WorkloadName[] = ['chat', 'longdoc', 'mixed'];
-export type RequestClass = 'chat' | 'longdoc' | 'batch';
+/** `agent` is the closed-loop agent workload's class (agent-workload.ts). */
+export type RequestClass = 'chat' | 'longdoc' | 'batch' | 'agent';
 
 /** A request's service objective: met when TTFT ≤ ttftMs and the mean inter-token time ≤ tpotMs. */
 export interface Sla {
@@ -36,6 +37,8 @@ export interface SimRequestSpec {
   cls: RequestClass;
   /** Chat: `<session>#<turn>`; longdoc: the document; batch: the request. */
   tag: string;
+  /** The conversation a chat (or agent) request belongs to, for pinning sessions to a router replica. */
+  session?: string;
   path: '/v1/chat/completions' | '/v1/completions';
   /** The JSON body, serialised once. */
   body: string;
@@ -62,6 +65,7 @@ export const CLASSES: Readonly<Record<RequestClass, { priority: number; sla: Sla
   chat: { priority: 1, sla: { ttftMs: 1000, tpotMs: 100 } },
   longdoc: { priority: 2, sla: { ttftMs: 2500, tpotMs: 100 } },
   batch: { priority: 3, sla: { ttftMs: 10_000, tpotMs: 200 } },
+  agent: { priority: 2, sla: { ttftMs: 2000, tpotMs: 100 } },
 };
 
 const MIX: Readonly<Record<WorkloadName, readonly [RequestClass, number][]>> = {
@@ -127,7 +131,7 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
   const out: SimRequestSpec[] = [];
   const mix = MIX[name];
 
-  const chatRequest = (at: number): { messages: ChatMessage[]; tag: string; maxTokens: number } => {
+  const chatRequest = (at: number): { messages: ChatMessage[]; tag: string; session: string; maxTokens: number } => {
     // Continue a session whose user has finished thinking, else start a new one.
     const ready = sessions.filter((s) => s.readyAt <= at);
     let s: Session;
@@ -145,7 +149,7 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
     s.turnsLeft--;
     s.readyAt = at + SHAPE.thinkFloorMs + chatRng.exp(SHAPE.thinkMeanMs);
     if (s.turnsLeft === 0) sessions.splice(sessions.indexOf(s), 1);
-    return { messages, tag: `s${s.id}#${s.turn}`, maxTokens };
+    return { messages, tag: `s${s.id}#${s.turn}`, session: `s${s.id}`, maxTokens };
   };
 
   for (const at of arrivals) {
@@ -159,11 +163,12 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
     let path: SimRequestSpec['path'] = '/v1/chat/completions';
     let payload: Record<string, unknown>;
     let tag: string;
+    let session: string | undefined;
     let maxTokens: number;
     let promptTokens: number;
     if (cls === 'chat') {
       const r = chatRequest(at);
-      ({ tag, maxTokens } = r);
+      ({ tag, session, maxTokens } = r);
       promptTokens = renderChat(r.messages).length;
       payload = { model: o.model, messages: r.messages };
     } else if (cls === 'longdoc') {
@@ -194,7 +199,7 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
       'x-sla-target-ms': String(sla.ttftMs),
       'x-expected-tokens-per-second': String(qoeExpectationOf(sla).tokensPerSecond),
     };
-    out.push({ seq: out.length, at, cls, tag, path, body, headers, promptTokens, maxTokens, priority, sla });
+    out.push({ seq: out.length, at, cls, tag, ...(session === undefined ? {} : { session }), path, body, headers, promptTokens, maxTokens, priority, sla });
   }
   return out;
 }

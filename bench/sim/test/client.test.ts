@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { replay } from '../client.ts';
 import { classTable, percentile, summarize, markdownTable } from '../report.ts';
+import { aggregateSeeds } from '../seed-aggregate.ts';
 import { startSimEngine } from '../sim-engine.ts';
 import { buildWorkload } from '../workloads.ts';
 
@@ -34,12 +35,13 @@ describe('replay client and report', () => {
     expect(summary.qoe).toBe(1);
     expect(Object.keys(summary.slaByClass).sort()).toEqual(['batch', 'chat', 'longdoc']);
     expect(summary.byClass.chat).toMatchObject({ priority: 1, sla: 1, qoe: 1, perEngine: [] });
-    const md = markdownTable([summary], [{ policy: 'cache_aware', reason: 'not supported yet' }]);
+    const row = aggregateSeeds([summary], [3]);
+    const md = markdownTable([row], [{ policy: 'cache_aware', reason: 'not supported yet' }]);
     expect(md).toContain('| direct |');
     expect(md).toContain('SLA chat');
     expect(md).toContain('mean stream QoE');
     expect(md).toContain('cache_aware: skipped: not supported yet');
-    expect(classTable([summary])).toContain('p1 chat: SLA met');
+    expect(classTable([row])).toContain('p1 chat: SLA met');
   });
 
   test("stream QoE is the router's Andes measure on the tokens the client saw: below 1 when behind the expected timeline", async () => {
