@@ -2,6 +2,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { chainBlockHashes, chainRoot, rootHash } from './block-hash.ts';
 import { loadChatTemplate, type ChatTemplate } from './chat-template.ts';
+import { encodeJob } from './encode-job.ts';
 import { decodeFrame, encodeFrame, type FromThread, type PoolJob, type ToThread, type TokenizeJob } from './protocol.ts';
 import { readTokenizerFiles } from './tokenizer-files.ts';
 
@@ -90,28 +91,8 @@ function run(id: number, attempt: number, job: PoolJob, returnIds: boolean): voi
 }
 
 function encode({ tokenizer, template }: Loaded, job: TokenizeJob): Encoded {
-  if (job.kind === 'chat') {
-    const rendered = template.render({
-      messages: job.messages,
-      tools: job.tools,
-      documents: job.documents,
-      addGenerationPrompt: job.addGenerationPrompt,
-      continueFinalMessage: job.continueFinalMessage,
-      kwargs: job.templateKwargs,
-    });
-    if (!rendered.ok) return rendered;
-    // vLLM tokenizes the rendered chat with add_special_tokens=False by default: the template wrote BOS.
-    return { ok: true, ids: toIds(tokenizer.encode(rendered.text, { add_special_tokens: job.addSpecialTokens ?? false }).ids) };
-  }
-  // A batch is routed as one request; its first prompt stands for it.
-  const prompt = Array.isArray(job.prompt) && typeof job.prompt[0] !== 'number' ? job.prompt[0] : job.prompt;
-  if (typeof prompt === 'string') {
-    return { ok: true, ids: toIds(tokenizer.encode(prompt, { add_special_tokens: job.addSpecialTokens ?? true }).ids) };
-  }
-  if (Array.isArray(prompt) && prompt.every((t) => Number.isInteger(t) && t >= 0)) {
-    return { ok: true, ids: Uint32Array.from(prompt as number[]) };
-  }
-  return { ok: false, error: 'prompt must be a string, an array of strings, token ids, or an array of token id arrays' };
+  const encoded = encodeJob(job, template, (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids);
+  return encoded.ok ? { ok: true, ids: toIds(encoded.ids) } : encoded;
 }
 
 function toIds(ids: readonly number[] | readonly bigint[]): Uint32Array {
