@@ -11,7 +11,8 @@ import { poissonArrivals } from './arrivals.ts';
 import { createRng, type Rng } from './rng.ts';
 import { VOCABULARY } from './tokens.ts';
 
-/** Sizes in tokens (= words, tokens.ts). `[lo, hi]` ranges are uniform, except tool results: log-uniform,
+/** Sizes in words of the simulated vocabulary (each one Llama 3.1 token, tokens.ts); session lengths are checked
+ * in real tokens. `[lo, hi]` ranges are uniform, except tool results: log-uniform,
  * so most are a few hundred tokens and a few are thousands, as file reads and search results are. */
 export const AGENT_SHAPE = {
   systemPrompts: 3,
@@ -25,9 +26,9 @@ export const AGENT_SHAPE = {
   thinkFloorMs: 200,
   thinkMeanMs: 1500,
   /**
-   * A session ends before a turn whose prompt plus max_tokens would pass this many tokens. 30000 leaves room
-   * for a real chat template's markers under an engine `--max-model-len` of 32768 (the vocabulary is one
-   * Llama 3.1 token per word); lower it with `--shape maxContextTokens=N` for an engine with less.
+   * A session ends before a turn whose prompt plus max_tokens would pass this many tokens (counted with the
+   * engine's tokenizer and chat template). 30000 leaves room under an engine `--max-model-len` of 32768; lower
+   * it with `--shape maxContextTokens=N` for an engine with less.
    */
   maxContextTokens: 30_000,
 };
@@ -55,6 +56,8 @@ export interface AgentWorkloadOptions {
   rate: number;
   durationSec: number;
   shape?: Partial<AgentShape>;
+  /** Tokens of a message's text, without the chat template's markers (SimTokenizer: the engine's own count). */
+  countTokens: (text: string) => number;
 }
 
 function words(rng: Rng, n: number): string {
@@ -65,8 +68,12 @@ function words(rng: Rng, n: number): string {
 
 const uniform = (rng: Rng, [lo, hi]: readonly [number, number]): number => rng.int(lo, hi);
 const logUniform = (rng: Rng, [lo, hi]: readonly [number, number]): number => Math.round(Math.exp(Math.log(lo) + rng.next() * (Math.log(hi) - Math.log(lo))));
-/** Tokens of a message as renderChat counts them: its role marker and its words. */
-const messageTokens = (text: string): number => 1 + text.split(' ').length;
+/** Llama 3.1's chat template around each message: <|start_header_id|>, the role, <|end_header_id|>, "\n\n"
+ * before the text and <|eot_id|> after it. */
+export const MESSAGE_MARKERS = 5;
+/** What the template adds once: <|begin_of_text|>, the system header's "Cutting Knowledge Date…" lines, and the
+ * generation prompt (<|start_header_id|>assistant<|end_header_id|>"\n\n"). A bound, not an exact count. */
+export const CHAT_OVERHEAD = 32;
 
 /** The sessions of one run, in arrival order. The same seed always gives the same scripts. */
 export function buildAgentSessions(o: AgentWorkloadOptions): AgentSession[] {
@@ -81,8 +88,10 @@ export function buildAgentSessions(o: AgentWorkloadOptions): AgentSession[] {
     const system = rng.pick(systems);
     const planned = uniform(rng, shape.turnsPerSession);
     const turns: AgentTurn[] = [];
-    // System message + generation marker; each turn then adds its user message and a reply of max_tokens.
-    let context = messageTokens(system) + 1;
+    // System message + the template's fixed part; each turn then adds its user message and a reply of max_tokens
+    // (the reply's words are one token each, so its text is max_tokens tokens).
+    const messageTokens = (text: string): number => MESSAGE_MARKERS + o.countTokens(text);
+    let context = messageTokens(system) + CHAT_OVERHEAD;
     for (let k = 0; k < planned; k++) {
       const user = k === 0 ? `Task: ${words(rng, uniform(rng, shape.taskTokens))}` : `Tool result: ${words(rng, logUniform(rng, shape.toolResultTokens))} Next: ${words(rng, uniform(rng, shape.askTokens))}`;
       const maxTokens = uniform(rng, shape.answerTokens);
@@ -90,7 +99,7 @@ export function buildAgentSessions(o: AgentWorkloadOptions): AgentSession[] {
       const prompt = context + messageTokens(user);
       if (prompt + maxTokens > shape.maxContextTokens) break;
       turns.push({ user, maxTokens, thinkMs });
-      context = prompt + 1 + maxTokens;
+      context = prompt + MESSAGE_MARKERS + maxTokens;
     }
     return { id, startAt, system, turns };
   });
@@ -116,7 +125,8 @@ export function parseAgentShape(text: string): AgentShape | { error: string } {
   const s = shape as AgentShape;
   if (s.systemPrompts < 1 || !Number.isInteger(s.systemPrompts)) return { error: `--shape systemPrompts must be a whole number ≥ 1, got ${s.systemPrompts}` };
   // The largest first turn must fit, or a session could have no turn at all.
-  const firstTurn = s.systemPromptTokens[1] + s.taskTokens[1] + s.answerTokens[1] + 16;
+  // (+ 16 words of labels, the template's markers: a bound).
+  const firstTurn = s.systemPromptTokens[1] + s.taskTokens[1] + s.answerTokens[1] + 16 + CHAT_OVERHEAD + 3 * MESSAGE_MARKERS;
   if (s.maxContextTokens < firstTurn) return { error: `--shape maxContextTokens=${s.maxContextTokens} cannot hold the largest first turn (system prompt + task + answer ≈ ${firstTurn} tokens)` };
   return s;
 }

@@ -5,14 +5,15 @@
 // virtual time) and calls `commit(plan, end)` to get the tokens that step produced. The step-time model and
 // the parameters live in engine-params.ts.
 import { E2E_BUCKETS, ITL_BUCKETS, TTFT_BUCKETS, createHistogram, observe, type Histogram } from '../../testkit/vllm-wire.ts';
-import { DEFAULT_ENGINE_PARAMS, stepTimeMs, type EngineParams, type StepWork } from './engine-params.ts';
+import { attendedContext, DEFAULT_ENGINE_PARAMS, stepTimeMs, type EngineParams, type StepWork } from './engine-params.ts';
 import { createKvCache, type KvCacheEvents } from './kv-cache.ts';
-import { replySeed, replyWord } from './tokens.ts';
+import { replySeed, replyToken, type ReplyVocabulary } from './tokens.ts';
 
 export interface RequestInput {
   /** Unique among the requests this engine holds. */
   id: string;
-  promptWords: readonly string[];
+  /** The prompt's token ids (sim-tokenizer.ts: what vLLM's tokenizer gives for the request). */
+  promptIds: readonly number[];
   /** Output length: the simulated model always generates exactly this many tokens (finish_reason length). */
   maxTokens: number;
   /** Arrival time on the caller's clock, in ms. */
@@ -27,7 +28,8 @@ export interface TokenEvent {
   id: string;
   /** Position in the output, from 0. */
   index: number;
-  word: string;
+  /** The token id generated (a word of the reply vocabulary). */
+  token: number;
   /** Set on the last token of the request. */
   finish: 'length' | null;
   /** Prompt tokens that were found in the prefix cache. */
@@ -91,8 +93,10 @@ interface Req {
   priority: number;
   arrival: number;
   seed: number;
-  /** Prompt then output tokens: every token known so far. */
-  tokens: string[];
+  /** Whether the reply opens a line (its first word has no leading space). */
+  opensLine: boolean;
+  /** Prompt then output token ids: every token known so far. */
+  tokens: number[];
   /** Chained hashes of full blocks, computed on demand. */
   hashes: bigint[];
   blocks: number[];
@@ -108,8 +112,9 @@ interface Req {
   lastTokenAt: number;
 }
 
-/** `kvEvents` hears of the KV pool's stored, removed and cleared blocks (the simulator's KV-event publisher). */
-export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvents?: KvCacheEvents): EngineModel {
+/** `replies` are the token ids the simulated model writes (SimTokenizer.replies); `kvEvents` hears of the KV
+ * pool's stored, removed and cleared blocks (the simulator's KV-event publisher). */
+export function createEngineModel(overrides: Partial<EngineParams>, replies: ReplyVocabulary, kvEvents?: KvCacheEvents): EngineModel {
   const p: EngineParams = { ...DEFAULT_ENGINE_PARAMS, ...overrides };
   const bs = p.blockSize;
   const kv = createKvCache(p.kvBlocks, bs, kvEvents);
@@ -136,7 +141,7 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvent
   function ensureHashes(r: Req, blocks: number): void {
     for (let b = r.hashes.length; b < blocks; b++) {
       const parent = b === 0 ? 0n : (r.hashes[b - 1] as bigint);
-      r.hashes.push(Bun.hash.wyhash(r.tokens.slice(b * bs, (b + 1) * bs).join(' '), parent));
+      r.hashes.push(Bun.hash.wyhash(Uint32Array.from(r.tokens.slice(b * bs, (b + 1) * bs)), parent));
     }
   }
 
@@ -198,7 +203,7 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvent
   return {
     params: p,
     add(input) {
-      const promptLen = input.promptWords.length;
+      const promptLen = input.promptIds.length;
       if (promptLen === 0) return 'The decoder prompt cannot be empty';
       const total = promptLen + input.maxTokens;
       const limit = Math.min(p.maxModelLen, p.kvBlocks * bs);
@@ -212,8 +217,9 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvent
         maxTokens: input.maxTokens,
         priority: input.priority ?? 0,
         arrival: input.arrival,
-        seed: replySeed(input.promptWords),
-        tokens: input.promptWords.slice(),
+        seed: replySeed(input.promptIds),
+        opensLine: replies.opensLine(input.promptIds[promptLen - 1] as number),
+        tokens: input.promptIds.slice(),
         hashes: [],
         blocks: [],
         computed: 0,
@@ -244,7 +250,7 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvent
       if (running.length === 0 && waiting.length === 0) return null;
       let budget = p.maxNumBatchedTokens;
       const batch: Scheduled[] = [];
-      const work: StepWork = { prefillTokens: 0, decodeSeqs: 0, contextTokens: 0, transferTokens: 0 };
+      const work: StepWork = { prefillTokens: 0, prefillContextTokens: 0, decodeSeqs: 0, contextTokens: 0, transferTokens: 0 };
       let preempted = false;
 
       // 1. The running batch: one more token each for decoders, the next chunk for prefills in progress.
@@ -328,7 +334,9 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvent
           work.decodeSeqs++;
           work.contextTokens += r.computed;
         } else {
+          // A prefill chunk attends over everything before it (cached prefix, earlier chunks) and itself.
           work.prefillTokens += s.tokens;
+          work.prefillContextTokens += attendedContext(r.computed, s.tokens);
         }
       }
       return { durationMs: stepTimeMs(p, work), work, batch };
@@ -344,8 +352,8 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvent
         r.computed += s.tokens;
         if (r.computed < r.tokens.length) continue; // a prefill chunk; the prompt is not done yet
         const index = r.output;
-        const word = replyWord(r.seed, index);
-        r.tokens.push(word);
+        const token = replyToken(replies, r.seed, r.opensLine, index);
+        r.tokens.push(token);
         r.output++;
         c.generationTokens++;
         const t = Math.max(now, r.arrival);
@@ -356,7 +364,7 @@ export function createEngineModel(overrides: Partial<EngineParams> = {}, kvEvent
           observe(c.itl, (t - r.lastTokenAt) / 1000);
         }
         r.lastTokenAt = t;
-        const event: TokenEvent = { id: r.id, index, word, finish: null, cachedTokens: r.cachedTokens };
+        const event: TokenEvent = { id: r.id, index, token, finish: null, cachedTokens: r.cachedTokens };
         if (r.output >= r.maxTokens) {
           event.finish = 'length';
           event.promptBlockIds = r.blocks.slice(0, Math.floor(r.promptLen / bs));

@@ -1,5 +1,6 @@
 // The engine's parameters and its step-time model: what one vLLM engine step costs, from the work in it.
-// bench/README.md explains the defaults and what they are calibrated against.
+// bench/README.md explains the defaults and what they are calibrated against; engine-presets.ts derives the
+// parameters of real GPU classes.
 
 export interface EngineParams {
   /** Tokens per KV block (`--block-size`), also the prefix-cache granularity. */
@@ -18,6 +19,9 @@ export interface EngineParams {
   stepBaseMs: number;
   /** Cost of each prompt token computed (prefill is compute-bound: ≈ 1 / prefill throughput). */
   prefillMsPerToken: number;
+  /** Attention of each prompt token computed, per 1000 tokens of context it attends over (the cached prefix,
+   * earlier chunks and the tokens before it in its own chunk): prefill's quadratic term. */
+  prefillAttentionMsPerKTokens: number;
   /** Cost of each sequence decoding one token in the step. */
   decodeMsPerSeq: number;
   /** Cost of the attention reads of decoding sequences, per 1000 tokens of context they hold. */
@@ -38,16 +42,25 @@ export const DEFAULT_ENGINE_PARAMS: Readonly<EngineParams> = {
   scheduling: 'fcfs',
   stepBaseMs: 30,
   prefillMsPerToken: 0.25,
+  prefillAttentionMsPerKTokens: 0.0082,
   decodeMsPerSeq: 0.5,
   attentionMsPerKTokens: 0.25,
   kvTransferMsPerToken: 0.005,
   speed: 1,
 };
 
+/** The context that `n` prompt tokens computed after `computed` earlier ones attend over, summed over the
+ * tokens: token k (from 1) of the chunk attends over the `computed` tokens before the chunk and k of its own. */
+export function attendedContext(computed: number, n: number): number {
+  return n * computed + (n * (n + 1)) / 2;
+}
+
 /** What one step computes. */
 export interface StepWork {
   /** Prompt (or recomputed) tokens computed in this step. */
   prefillTokens: number;
+  /** Σ over those tokens of the context each attends over (its position in the sequence, itself included). */
+  prefillContextTokens: number;
   /** Sequences that each decode one token. */
   decodeSeqs: number;
   /** Context tokens those decoding sequences attend over. */
@@ -61,6 +74,7 @@ export function stepTimeMs(p: Readonly<EngineParams>, w: StepWork): number {
   const ms =
     p.stepBaseMs +
     w.prefillTokens * p.prefillMsPerToken +
+    (w.prefillContextTokens / 1000) * p.prefillAttentionMsPerKTokens +
     w.decodeSeqs * p.decodeMsPerSeq +
     (w.contextTokens / 1000) * p.attentionMsPerKTokens +
     w.transferTokens * p.kvTransferMsPerToken;

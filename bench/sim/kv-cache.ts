@@ -13,9 +13,9 @@ export interface KvCacheEvents {
   /**
    * Full blocks `hashes` of one sequence were cached (one call per `cacheFull`, as one BlockStored per
    * cache_full_blocks). `parent` is the hash of the block before the first, null at the start of a sequence;
-   * `tokens` are the blocks' tokens (words while the engine counts words, bench/sim/tokens.ts).
+   * `tokens` are the blocks' token ids.
    */
-  stored(hashes: readonly bigint[], parent: bigint | null, tokens: readonly (string | number)[]): void;
+  stored(hashes: readonly bigint[], parent: bigint | null, tokens: readonly number[]): void;
   /** A cached block was evicted to be reused; every copy counts, as in vLLM, even if another block has the hash. */
   removed(hash: bigint): void;
   /** `reset` forgot every hash. */
@@ -43,7 +43,7 @@ export interface KvCache {
    * vLLM's cache_full_blocks: caches `ids[from..to)` as the full blocks `hashes[from..to)` of one sequence whose
    * tokens (from its first) are `tokens`, and reports them as one stored event.
    */
-  cacheFull(ids: readonly number[], hashes: readonly bigint[], from: number, to: number, tokens: readonly (string | number)[]): void;
+  cacheFull(ids: readonly number[], hashes: readonly bigint[], from: number, to: number, tokens: readonly number[]): void;
   /** vLLM's reset_prefix_cache: forgets every hash, unless a request still holds blocks (then false, nothing changes). */
   reset(): boolean;
   /** Drops one reference per block, last block first; unreferenced blocks join the free queue's tail. */

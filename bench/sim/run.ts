@@ -9,8 +9,8 @@
 // behind the router in vLLM P/D mode (NIXL hand-off), on the same requests.
 //
 //   bun run bench:sim [--workload chat|longdoc|mixed|agent] [--policies a,b] [--rate R] [--rates a,b,c]
-//                     [--duration S] [--engines N] [--seeds 1,2,3 | --seed N] [--speeds 1,1,0.5,0.5]
-//                     [--engine-args="…"] [--router-args="…"] [--drain S] [--out DIR] [--tag T]
+//                     [--duration S] [--engines N] [--seeds 1,2,3 | --seed N] [--speeds 1,1,0.5,0.5] [--presets a100-80g,l4,…]
+//                     [--output-estimate-noise SIGMA] [--engine-args="…"] [--router-args="…"] [--drain S] [--out DIR] [--tag T]
 //                     [--system-prompts N] [--shape k=v,…] [--replicas N] [--pin-sessions]
 //                     [--pd P:D,…] [--pd-only] [--pd-args="…"] [--router-binary PATH]
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -19,12 +19,14 @@ import { parseArgs } from 'node:util';
 import { parseAgentShape } from './agent-workload.ts';
 import type { RequestResult } from './client.ts';
 import { DEFAULT_ENGINE_PARAMS } from './engine-params.ts';
+import { isPresetName, PRESET_NAMES, presetParams } from './engine-presets.ts';
 import { ensureRouterBinary, spawnEngine, spawnPdRouter, spawnReplicas, spawnRouter, type ChildProc } from './fleet.ts';
 import { modelStamp } from './model-stamp.ts';
 import { slaVsRatePng, ttftCdfPng } from './plot.ts';
 import { createProgress, progressLine, type ProgressState } from './progress.ts';
 import { classTable, markdownTable, summarize, type EngineTotals, type RunSummary } from './report.ts';
 import { aggregateSeeds, type SeedSummary } from './seed-aggregate.ts';
+import { loadSimTokenizer } from './sim-tokenizer.ts';
 import { stampLine } from './stale-results.ts';
 import { buildWork, lastArrivalOf, replayWork, requestsOf, type Work } from './work.ts';
 import { CLASSES, SHAPE, WORKLOADS, type WorkloadName } from './workloads.ts';
@@ -65,6 +67,8 @@ const { values: a } = (() => {
         seed: { type: 'string' },
         seeds: { type: 'string' },
         speeds: { type: 'string' },
+        presets: { type: 'string' },
+        'output-estimate-noise': { type: 'string' },
         'engine-args': { type: 'string', default: '' },
         'router-args': { type: 'string', default: '' },
         drain: { type: 'string' },
@@ -126,6 +130,9 @@ const agentShape = agent ? parseAgentShape(`${a.shape ?? ''}${systemPrompts === 
 if (agentShape !== null && 'error' in agentShape) usage(agentShape.error);
 const shape = agentShape ?? { ...SHAPE, systemPrompts: systemPrompts ?? SHAPE.systemPrompts };
 const speeds = a.speeds !== undefined ? list('speeds', a.speeds) : [];
+const presets = a.presets !== undefined ? a.presets.split(',').map((x) => x.trim()) : [];
+for (const x of presets) if (!isPresetName(x)) usage(`--presets takes ${PRESET_NAMES.join(', ')}, got ${JSON.stringify(x)}`);
+const outputEstimateNoise = a['output-estimate-noise'] !== undefined ? positive('output-estimate-noise', a['output-estimate-noise']) : undefined;
 const engineArgs = words(a['engine-args'] as string);
 const routerArgs = words(a['router-args'] as string);
 const pdArgs = words(a['pd-args'] as string);
@@ -143,6 +150,7 @@ if (a.pd !== undefined) {
 } else if (a['pd-only']) usage('--pd-only needs --pd P:D');
 const fleetSize = (f: Fleet): number => (f.kind === 'regular' ? f.engines : f.prefill + f.decode);
 for (const f of fleets) if (speeds.length > 0 && speeds.length !== fleetSize(f)) usage(`--speeds has ${speeds.length} values for a fleet of ${fleetSize(f)} engines`);
+for (const f of fleets) if (presets.length > 0 && presets.length !== fleetSize(f)) usage(`--presets has ${presets.length} values for a fleet of ${fleetSize(f)} engines`);
 const fleetName = (f: Fleet): string => (f.kind === 'regular' ? `${f.engines} engines` : `${f.prefill}P+${f.decode}D`);
 /** The row label: the policy, plus the P/D shape for a disaggregated fleet. */
 const runLabel = (f: Fleet, policy: string): string => (f.kind === 'regular' ? policy : `${policy} ${fleetName(f)}${pdArgs.length > 0 ? ` (${pdArgs.join(' ')})` : ''}`);
@@ -215,7 +223,7 @@ const ticker = setInterval(() => live !== null && progress.show(progressLine(liv
 /** One policy on one fresh fleet (cold caches) at one rate and seed, or why the router refused to start. */
 async function runOnce(fleet: Fleet, policy: string, work: Work, rate: number, seed: number, shown: ProgressState): Promise<Run | { error: string }> {
   const roles = fleet.kind === 'regular' ? Array<string>(fleet.engines).fill('both') : [...Array<string>(fleet.prefill).fill('prefill'), ...Array<string>(fleet.decode).fill('decode')];
-  const engines = await Promise.all(roles.map((role, i) => spawnEngine(['--model', MODEL, '--role', role, '--engine-label', String(i), ...(speeds.length > 0 ? ['--speed', String(speeds[i])] : []), ...engineArgs])));
+  const engines = await Promise.all(roles.map((role, i) => spawnEngine(['--model', MODEL, '--role', role, '--engine-label', String(i), ...(presets.length > 0 ? ['--preset', presets[i] as string] : []), ...(speeds.length > 0 ? ['--speed', String(speeds[i])] : []), ...engineArgs])));
   try {
     const urls = engines.map((e) => e.url);
     const routers = await spawnReplicas(replicas, () =>
@@ -237,9 +245,10 @@ async function runOnce(fleet: Fleet, policy: string, work: Work, rate: number, s
   }
 }
 
+const tokenizer = loadSimTokenizer();
 for (const rate of rates) {
   for (const seed of seeds) {
-    const work = buildWork(workload as WorkloadName, agentShape, { seed, rate, durationSec, model: MODEL, systemPrompts });
+    const work = buildWork(workload as WorkloadName, agentShape, { seed, rate, durationSec, model: MODEL, systemPrompts, tokenizer, outputEstimateNoise });
     const total = requestsOf(work);
     for (const fleet of fleets) {
       for (const policy of policies) {
@@ -296,6 +305,9 @@ mkdirSync(outDir, { recursive: true });
 const base = join(outDir, `sim-${workload}${a.tag !== undefined ? `-${a.tag}` : ''}`);
 const skippedList = [...skipped].map(([policy, reason]) => ({ policy, reason }));
 const p = { ...DEFAULT_ENGINE_PARAMS };
+const round = (v: number): number => Number(v.toPrecision(3));
+const engineLine = (e: typeof p): string =>
+  `step ${round(e.stepBaseMs)} ms + ${round(e.prefillMsPerToken)} ms per prefill token + ${round(e.prefillAttentionMsPerKTokens)} ms per prefill token per 1000 tokens it attends over + ${round(e.decodeMsPerSeq)} ms per decoding sequence + ${round(e.attentionMsPerKTokens)} ms per 1000 context tokens; KV ${e.kvBlocks} blocks × ${e.blockSize} tokens; max ${e.maxNumSeqs} seqs, ${e.maxNumBatchedTokens} batched tokens, max_model_len ${e.maxModelLen}`;
 const pngs: string[] = [];
 const atMain = runs.filter((r) => r.summary.rate === mainRate);
 // One TTFT target to mark on the CDF when the workload has one request class.
@@ -327,7 +339,7 @@ const md = [
   '',
   stampLine(stamp),
   '',
-  `Fleet: ${fleets.map((f) => (f.kind === 'regular' ? `${f.engines} simulated vLLM engines` : `${f.prefill} prefill + ${f.decode} decode engines (\`--role prefill|decode\`, NIXL-style hand-off; router \`--vllm-pd-disaggregation\`${pdArgs.length > 0 ? ` ${pdArgs.join(' ')}` : ''}; rows "<policy> ${fleetName(f)}", the policy used for both stages; their hit rate counts the prefill engines only, their requests per engine list prefill engines first)`)).join(', and ')} (bench/sim/sim-engine-main.ts${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), each a small GPU: step ${p.stepBaseMs} ms + ${p.prefillMsPerToken} ms per prefill token + ${p.decodeMsPerSeq} ms per decoding sequence + ${p.attentionMsPerKTokens} ms per 1000 context tokens; KV ${p.kvBlocks} blocks × ${p.blockSize} tokens; max ${p.maxNumSeqs} seqs, ${p.maxNumBatchedTokens} batched tokens. Router: ${a['router-binary'] !== undefined ? `${a['router-binary']} (--router-binary)` : 'dist/vllm-router'} --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}.${routerNote}`,
+  `Fleet: ${fleets.map((f) => (f.kind === 'regular' ? `${f.engines} simulated vLLM engines` : `${f.prefill} prefill + ${f.decode} decode engines (\`--role prefill|decode\`, NIXL-style hand-off; router \`--vllm-pd-disaggregation\`${pdArgs.length > 0 ? ` ${pdArgs.join(' ')}` : ''}; rows "<policy> ${fleetName(f)}", the policy used for both stages; their hit rate counts the prefill engines only, their requests per engine list prefill engines first)`)).join(', and ')} (bench/sim/sim-engine-main.ts${presets.length > 0 ? `, presets ${presets.join('/')}` : ''}${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), ${presets.length > 0 ? [...new Set(presets)].map((x) => `${x}: ${engineLine(presetParams(x as (typeof PRESET_NAMES)[number]))}`).join('; ') : `each a small GPU: ${engineLine(p)}`}. Prompts are tokenized with the Llama 3.1 tokenizer and chat template (bench/sim/sim-tokenizer.ts)${outputEstimateNoise !== undefined ? `; the client sends x-expected-output-tokens with a log-normal error σ ${outputEstimateNoise}` : '; the client sends no output-length estimate'}. Router: ${a['router-binary'] !== undefined ? `${a['router-binary']} (--router-binary)` : 'dist/vllm-router'} --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}.${routerNote}`,
   workloadNote,
   seedNote,
   `SLA: TTFT ≤ target and mean inter-token time ≤ target; ${workloadClasses.map((c) => `${c}: TTFT ${CLASSES[c].sla.ttftMs} ms, TPOT ${CLASSES[c].sla.tpotMs} ms`).join('; ')}. Requests unfinished ${drainMs / 1000} s after the last ${agent ? 'session start' : 'send'} are cut off (timed out, SLA missed, TTFT ∞ when no token came).`,
@@ -361,6 +373,8 @@ writeFileSync(
     pinSessions,
     pdArgs,
     speeds,
+    presets,
+    outputEstimateNoise,
     engineArgs,
     routerArgs,
     rates,

@@ -4,16 +4,40 @@
 import { createReplayRun, sendRequest, blankResult, type Replay, type ReplayOptions, type RequestResult } from './client.ts';
 import { createReplicaPicker } from './replicas.ts';
 import type { AgentSession } from './agent-workload.ts';
-import { renderChat, type ChatMessage } from './tokens.ts';
-import { CLASSES, qoeExpectationOf, type SimRequestSpec } from './workloads.ts';
+import { createRng, type Rng } from './rng.ts';
+import type { SimTokenizer } from './sim-tokenizer.ts';
+import type { ChatMessage } from './tokens.ts';
+import { CLASSES, noisyEstimate, qoeExpectationOf, type SimRequestSpec } from './workloads.ts';
 
 export interface SessionReplayOptions extends ReplayOptions {
   model: string;
+  /** Counts each turn's prompt tokens as the engine does. */
+  tokenizer: SimTokenizer;
+  /** As workloads.ts: send a log-normal estimate of the output length with this σ; unset, send none. */
+  outputEstimateNoise?: number;
+}
+
+/** What one turn needs besides the session: the conversation so far and how to count and estimate. */
+export interface TurnContext {
+  messages: readonly ChatMessage[];
+  maxTokens: number;
+  model: string;
+  tokenizer: SimTokenizer;
+  /** The session's estimate generator, when the replay sends estimates. */
+  estimate?: { rng: Rng; sigma: number };
 }
 
 /** The request of one turn: the whole conversation so far, as an agent framework sends it. */
-export function agentTurnSpec(seq: number, at: number, session: AgentSession, turn: number, messages: readonly ChatMessage[], maxTokens: number, model: string): SimRequestSpec {
+export function agentTurnSpec(seq: number, at: number, session: AgentSession, turn: number, t: TurnContext): SimRequestSpec {
   const { priority, sla } = CLASSES.agent;
+  const { messages, maxTokens, model } = t;
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-request-priority': String(priority),
+    'x-sla-target-ms': String(sla.ttftMs),
+    'x-expected-tokens-per-second': String(qoeExpectationOf(sla).tokensPerSecond),
+  };
+  if (t.estimate !== undefined) headers['x-expected-output-tokens'] = String(noisyEstimate(t.estimate.rng, maxTokens, t.estimate.sigma));
   return {
     seq,
     at,
@@ -22,14 +46,8 @@ export function agentTurnSpec(seq: number, at: number, session: AgentSession, tu
     session: `a${session.id}`,
     path: '/v1/chat/completions',
     body: JSON.stringify({ model, messages, max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } }),
-    headers: {
-      'content-type': 'application/json',
-      'x-request-priority': String(priority),
-      'x-expected-output-tokens': String(maxTokens),
-      'x-sla-target-ms': String(sla.ttftMs),
-      'x-expected-tokens-per-second': String(qoeExpectationOf(sla).tokensPerSecond),
-    },
-    promptTokens: renderChat(messages).length,
+    headers,
+    promptTokens: t.tokenizer.chatIds(messages).length,
     maxTokens,
     priority,
     sla,
@@ -55,6 +73,7 @@ export async function replaySessions(targets: readonly string[], sessions: reado
 
   const runSession = async (s: AgentSession, first: number): Promise<void> => {
     const messages: ChatMessage[] = [{ role: 'system', content: s.system }];
+    const estimate = o.outputEstimateNoise === undefined ? undefined : { rng: createRng(s.id).fork('output-estimate'), sigma: o.outputEstimateNoise };
     let dueAt = s.startAt;
     const giveUp = (from: number, why: string): void => {
       for (let k = from; k < s.turns.length; k++) {
@@ -68,7 +87,7 @@ export async function replaySessions(targets: readonly string[], sessions: reado
       if (dueAt > elapsed()) await Bun.sleep(dueAt - elapsed());
       if (over) return giveUp(k, 'not sent: due after the deadline');
       messages.push({ role: 'user', content: turn.user });
-      const spec = agentTurnSpec(first + k, dueAt, s, k, messages, turn.maxTokens, o.model);
+      const spec = agentTurnSpec(first + k, dueAt, s, k, { messages, maxTokens: turn.maxTokens, model: o.model, tokenizer: o.tokenizer, ...(estimate === undefined ? {} : { estimate }) });
       const r = blankResult(spec, Number.NaN);
       results[first + k] = r;
       r.replica = pick(spec.session);

@@ -1,12 +1,15 @@
 // CLI entry: one simulated vLLM engine in its own process; prints `LISTENING <url>` once ready, stops on SIGTERM.
 //
 //   bun bench/sim/sim-engine-main.ts --port 0 --kv-blocks 2048 --speed 0.5 --role prefill
+//   bun bench/sim/sim-engine-main.ts --preset a100-80g
 import { parseArgs } from 'node:util';
 import { runEngineProcess } from '../../testkit/run-engine-process.ts';
 import { DEFAULT_ENGINE_PARAMS, type EngineParams } from './engine-params.ts';
 import { parseKvEventsConfig, publisherEndpoints } from './kv-events/kv-events-config.ts';
 import type { KvEventsSettings } from './kv-events/publisher.ts';
+import { isPresetName, PRESET_NAMES, presetParams } from './engine-presets.ts';
 import { startSimEngine, type SimRole } from './sim-engine.ts';
+import { DEFAULT_CACHE_TOKENS } from './sim-tokenizer.ts';
 
 const d = DEFAULT_ENGINE_PARAMS;
 const HELP = `Usage: bun bench/sim/sim-engine-main.ts [flags]
@@ -18,7 +21,10 @@ const HELP = `Usage: bun bench/sim/sim-engine-main.ts [flags]
   --default-max-tokens N         output length without max_tokens (default 128)
   --force-include-usage          --enable-force-include-usage parity
   --prompt-tokens-details        --enable-prompt-tokens-details parity (usage.cached_tokens)
- Engine model (see bench/README.md):
+  --tokenizer-cache-tokens N     token ids the prompt-piece cache holds (default ${DEFAULT_CACHE_TOKENS}; 0 = off)
+ Engine model (see bench/README.md; the defaults below, or a preset's, then any flag given):
+  --preset NAME                  Llama-3.1-8B bf16 on a GPU class (its compute, bandwidth, KV, limits):
+                                 ${PRESET_NAMES.join(', ')}
   --block-size N                 tokens per KV block (default ${d.blockSize})
   --kv-blocks N                  KV capacity in blocks (default ${d.kvBlocks})
   --max-num-seqs N               running batch limit (default ${d.maxNumSeqs})
@@ -27,6 +33,7 @@ const HELP = `Usage: bun bench/sim/sim-engine-main.ts [flags]
   --scheduling fcfs|priority     (default ${d.scheduling})
   --step-base-ms X               fixed cost per step (default ${d.stepBaseMs})
   --prefill-ms-per-token X       (default ${d.prefillMsPerToken})
+  --prefill-attention-ms-per-ktokens X  per prefill token per 1000 tokens it attends over (default ${d.prefillAttentionMsPerKTokens})
   --decode-ms-per-seq X          (default ${d.decodeMsPerSeq})
   --attention-ms-per-ktokens X   per 1000 context tokens of decoding sequences (default ${d.attentionMsPerKTokens})
   --kv-transfer-ms-per-token X   decode role: pulling remote KV (default ${d.kvTransferMsPerToken})
@@ -57,6 +64,7 @@ const INT_FLAGS = { 'block-size': 'blockSize', 'kv-blocks': 'kvBlocks', 'max-num
 const FLOAT_FLAGS = {
   'step-base-ms': 'stepBaseMs',
   'prefill-ms-per-token': 'prefillMsPerToken',
+  'prefill-attention-ms-per-ktokens': 'prefillAttentionMsPerKTokens',
   'decode-ms-per-seq': 'decodeMsPerSeq',
   'attention-ms-per-ktokens': 'attentionMsPerKTokens',
   'kv-transfer-ms-per-token': 'kvTransferMsPerToken',
@@ -72,6 +80,8 @@ const strings = Object.fromEntries(
     'role',
     'default-max-tokens',
     'scheduling',
+    'preset',
+    'tokenizer-cache-tokens',
     'kv-events-config',
     'kv-events-encoding',
     'kv-events-block-hashes',
@@ -91,7 +101,9 @@ if (values.help) {
   process.exit(0);
 }
 const str = (k: string): string | undefined => values[k] as string | undefined;
-const params: Partial<EngineParams> = {};
+const preset = str('preset');
+if (preset !== undefined && !isPresetName(preset)) fail(`--preset must be one of ${PRESET_NAMES.join(', ')}, got ${JSON.stringify(preset)}`);
+const params: Partial<EngineParams> = preset === undefined ? {} : presetParams(preset);
 for (const [flag, key] of Object.entries(INT_FLAGS)) {
   const v = num(flag, str(flag), true);
   if (v !== undefined) params[key] = v;
@@ -136,6 +148,7 @@ const engine = await startSimEngine({
   defaultMaxTokens: num('default-max-tokens', str('default-max-tokens'), true),
   forceIncludeUsage: values['force-include-usage'] === true ? true : undefined,
   promptTokensDetails: values['prompt-tokens-details'] === true ? true : undefined,
+  tokenizerCacheTokens: num('tokenizer-cache-tokens', str('tokenizer-cache-tokens'), true),
   params,
   kvEvents,
   dataParallelRank,

@@ -14,6 +14,7 @@ import {
   errorBody,
   errorSpec,
   loadBody,
+  modelNotFoundError,
   modelsBody,
   nixlProducerParams,
   promFloat,
@@ -34,6 +35,7 @@ import { DEFAULT_ENGINE_PARAMS, type EngineParams } from './engine-params.ts';
 import { checkHandoff, createHandoffLedger } from './handoff.ts';
 import { startKvEventPublisher, type KvEventPublisher, type KvEventsSettings, type KvEventStats } from './kv-events/publisher.ts';
 import { isRecord, parseGeneration, type GenRequest } from './sim-request.ts';
+import { loadSimTokenizer, type SimTokenizer } from './sim-tokenizer.ts';
 
 export type SimRole = 'both' | 'prefill' | 'decode';
 
@@ -57,6 +59,10 @@ export interface SimEngineOptions {
   kvEvents: KvEventsSettings | null;
   /** vLLM's `--data-parallel-rank`: sent in each KV-event batch, and added to the event ports. */
   dataParallelRank: number;
+  /** The tokenizer (default: the Llama 3.1 one, loaded at start; in-process engines can share one). */
+  tokenizer?: SimTokenizer;
+  /** Token ids its piece cache may hold when the engine loads its own tokenizer (0: tokenize every prompt whole). */
+  tokenizerCacheTokens?: number;
 }
 
 export interface SimEngine extends AsyncDisposable {
@@ -121,11 +127,12 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
     dataParallelRank: 0,
     ...Object.fromEntries(Object.entries(start).filter(([, v]) => v !== undefined)),
   };
+  const tokenizer = o.tokenizer ?? loadSimTokenizer({ cacheTokens: o.tokenizerCacheTokens });
   const publisher =
     o.kvEvents === null
       ? null
       : startKvEventPublisher({ ...o.kvEvents, blockSize: o.params.blockSize ?? DEFAULT_ENGINE_PARAMS.blockSize, dataParallelRank: o.dataParallelRank });
-  const model = createEngineModel(o.params, publisher ?? undefined);
+  const model = createEngineModel(o.params, tokenizer.replies, publisher ?? undefined);
   const p = model.params;
   const createdAt = Date.now() / 1000;
   const sinks = new Map<string, Sink>();
@@ -141,7 +148,7 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
   /** Adds the request to the model and feeds its tokens to `sink`; returns a cancel function or an error. */
   function submit(g: GenRequest, remotePrefill: boolean, sink: Sink): ErrorSpec | (() => void) {
     const id = String(++nextId);
-    const err = model.add({ id, promptWords: g.promptWords, maxTokens: g.maxTokens, arrival: performance.now(), priority: g.priority, remotePrefill });
+    const err = model.add({ id, promptIds: g.promptIds, maxTokens: g.maxTokens, arrival: performance.now(), priority: g.priority, remotePrefill });
     if (err !== null) return errorSpec(400, err, 'max_tokens');
     inFlight++;
     sinks.set(id, (e) => {
@@ -161,11 +168,12 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
   }
 
   const finishReason = (g: GenRequest): FinishReason => (g.explicitMax ? 'length' : 'stop');
-  const tokenText = (g: GenRequest, e: TokenEvent): string => (e.index === 0 && g.api === 'chat' ? e.word : ` ${e.word}`);
+  /** A reply token's text carries its own leading space (none on a chat reply's first word, after "\n\n"). */
+  const tokenText = (e: TokenEvent): string => tokenizer.replies.text(e.token);
 
   function producerParams(g: GenRequest, e: TokenEvent): unknown {
     const params = nixlProducerParams({ blockIds: e.promptBlockIds ?? [], engineId: o.engineId, requestId: g.responseId, host: publicHost, port, tpSize: 1 });
-    ledger.put(g.responseId, { promptTokens: g.promptWords.length, params });
+    ledger.put(g.responseId, { promptTokens: g.promptIds.length, params });
     return params;
   }
 
@@ -177,11 +185,11 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
     const body = new ReadableStream<string>({
       start(controller) {
         const result = submit(g, remotePrefill, (e) => {
-          const usage = g.usage.continuous ? { usage: streamUsage(g.promptWords.length, e.index + 1) } : {};
+          const usage = g.usage.continuous ? { usage: streamUsage(g.promptIds.length, e.index + 1) } : {};
           const finish = e.finish === null ? null : finishReason(g);
           let out = '';
-          if (chat && e.index === 0) out += sseEvent(chatRoleChunk({ ...head, index: 0, ...(g.usage.continuous ? { usage: streamUsage(g.promptWords.length, 0) } : {}) }));
-          const text = tokenText(g, e);
+          if (chat && e.index === 0) out += sseEvent(chatRoleChunk({ ...head, index: 0, ...(g.usage.continuous ? { usage: streamUsage(g.promptIds.length, 0) } : {}) }));
+          const text = tokenText(e);
           out += sseEvent(
             chat
               ? chatContentChunk({ ...head, index: 0, content: text, logprobs: null, finishReason: finish, stopReason: null, ...usage })
@@ -190,7 +198,7 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
           if (finish !== null) {
             if (g.usage.include) {
               const cached = o.promptTokensDetails ? e.cachedTokens : null;
-              out += sseEvent(usageChunk({ ...head, object: chat ? 'chat.completion.chunk' : 'text_completion' }, streamUsage(g.promptWords.length, e.index + 1, cached)));
+              out += sseEvent(usageChunk({ ...head, object: chat ? 'chat.completion.chunk' : 'text_completion' }, streamUsage(g.promptIds.length, e.index + 1, cached)));
             }
             out += SSE_DONE;
           }
@@ -213,15 +221,16 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
   }
 
   function complete(g: GenRequest, remotePrefill: boolean, producer: boolean, signal: AbortSignal): Promise<Response> | Response {
-    const words: string[] = [];
+    let text = '';
+    let tokens = 0;
     return new Promise<Response>((resolve) => {
       const result = submit(g, remotePrefill, (e) => {
-        words.push(e.word);
+        text += tokenText(e);
+        tokens++;
         if (e.finish === null) return;
         const cached = o.promptTokensDetails ? e.cachedTokens : null;
-        const usage = usageInfo(g.promptWords.length, words.length, cached);
+        const usage = usageInfo(g.promptIds.length, tokens, cached);
         const kv = producer ? producerParams(g, e) : null;
-        const text = g.api === 'chat' ? words.join(' ') : ` ${words.join(' ')}`;
         const head = { id: g.responseId, created: g.created, model: g.model };
         const finish = producer ? 'length' : finishReason(g);
         resolve(
@@ -256,6 +265,7 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
       defaultMaxTokens: o.defaultMaxTokens,
       forceIncludeUsage: o.forceIncludeUsage,
       priorityScheduling: p.scheduling === 'priority',
+      tokenizer,
     });
     if ('status' in g) return errorResponse(g);
 
@@ -265,7 +275,7 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
     // Decode role: only a hand-off the named prefill engine confirms lets a request skip its prefill.
     let remotePrefill = false;
     if (o.role === 'decode') {
-      const rejected = await checkHandoff(g.kvParams, g.promptWords.length);
+      const rejected = await checkHandoff(g.kvParams, g.promptIds.length);
       if (rejected !== null) return errorResponse(errorSpec(400, `KV hand-off rejected by the decode engine: ${rejected}`, 'kv_transfer_params'));
       remotePrefill = true;
     }
@@ -287,6 +297,21 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
     return new Response(null, { status: 200 });
   }
 
+  /** vLLM's POST /tokenize: the ids the engine computes for a completion prompt or a chat (template applied). */
+  async function tokenize(req: Request): Promise<Response> {
+    let body: unknown;
+    try {
+      body = await req.json();
+    } catch {
+      return errorResponse(validationError('Invalid JSON body.'));
+    }
+    if (!isRecord(body)) return errorResponse(validationError('The body must be a JSON object.'));
+    if (typeof body.model === 'string' && body.model !== o.model) return errorResponse(modelNotFoundError(body.model));
+    const encoded = tokenizer.encodeRequest('messages' in body ? '/v1/chat/completions' : '/v1/completions', body);
+    if (!encoded.ok) return errorResponse(validationError(encoded.error));
+    return json({ count: encoded.ids.length, max_model_len: p.maxModelLen, tokens: encoded.ids, token_strs: null });
+  }
+
   async function handle(req: Request): Promise<Response> {
     const url = req.url;
     const start = url.indexOf('/', url.indexOf('//') + 2);
@@ -294,6 +319,7 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
     const path = q < 0 ? url.slice(start) : url.slice(start, q);
     if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/v1/completions')) return generate(req, path);
     if (req.method === 'POST' && path === '/reset_prefix_cache') return resetPrefixCache(url, q);
+    if (req.method === 'POST' && path === '/tokenize') return tokenize(req);
     if (req.method === 'GET') {
       if (path === '/health') return new Response(null, { status: 200 });
       if (path === '/metrics') return new Response(metricsText(o, model.counters(), createdAt), { headers: { 'content-type': METRICS_CONTENT_TYPE } });

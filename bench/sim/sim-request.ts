@@ -1,4 +1,5 @@
-// Parses and validates a simulated engine's generation request (chat or completions) as vLLM would.
+// Parses and validates a simulated engine's generation request (chat or completions) as vLLM would, and
+// tokenizes its prompt with the real tokenizer (sim-tokenizer.ts).
 import {
   baseRequestId,
   chatResponseId,
@@ -11,7 +12,7 @@ import {
   type ErrorSpec,
   type UsageMode,
 } from '../../testkit/vllm-wire.ts';
-import { renderChat, splitWords, type ChatMessage } from './tokens.ts';
+import type { SimTokenizer } from './sim-tokenizer.ts';
 
 export type Api = 'chat' | 'completion';
 
@@ -20,7 +21,8 @@ export interface GenRequest {
   model: string;
   responseId: string;
   created: number;
-  promptWords: string[];
+  /** The prompt's token ids: the chat template applied, or the completion prompt (BOS first), or the ids sent. */
+  promptIds: readonly number[];
   maxTokens: number;
   /** With no max_tokens the simulated model stops by itself ("stop"); with one it runs to it ("length"). */
   explicitMax: boolean;
@@ -37,29 +39,28 @@ export interface ParseOptions {
   defaultMaxTokens: number;
   forceIncludeUsage: boolean;
   priorityScheduling: boolean;
+  tokenizer: SimTokenizer;
 }
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
 export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function contentText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((part) => (isRecord(part) && typeof part.text === 'string' ? part.text : '')).join('\n');
-  return '';
-}
+const isIds = (v: unknown): boolean => Array.isArray(v) && v.length > 0 && v.every(isInt);
 
-function promptWords(api: Api, body: Record<string, unknown>): string[] | ErrorSpec {
+function promptIds(api: Api, body: Record<string, unknown>, tokenizer: SimTokenizer): readonly number[] | ErrorSpec {
   if (api === 'chat') {
     const messages = body.messages;
     if (!Array.isArray(messages) || messages.length === 0 || !messages.every(isRecord)) return validationError('`messages` must be a non-empty list of messages.', 'messages');
-    const chat: ChatMessage[] = messages.map((m) => ({ role: typeof m.role === 'string' ? m.role : 'user', content: contentText(m.content) }));
-    return renderChat(chat);
+  } else {
+    // One prompt per request: a string or token ids, alone or as a one-element batch.
+    const p = body.prompt;
+    const one = typeof p === 'string' || isIds(p) || (Array.isArray(p) && p.length === 1 && (typeof p[0] === 'string' || isIds(p[0])));
+    if (!one) return validationError('`prompt` must be a string or a list of token ids (the simulator takes one prompt per request).', 'prompt');
   }
-  const p = Array.isArray(body.prompt) && body.prompt.length === 1 ? body.prompt[0] : body.prompt;
-  if (typeof p !== 'string') return validationError('`prompt` must be a string (the simulator takes one prompt per request).', 'prompt');
-  const words = splitWords(p);
-  if (words.length === 0) return errorSpec(400, 'The decoder prompt cannot be empty', 'prompt');
-  return words;
+  const encoded = tokenizer.encodeRequest(api === 'chat' ? '/v1/chat/completions' : '/v1/completions', body);
+  if (!encoded.ok) return errorSpec(400, encoded.error, api === 'chat' ? 'messages' : 'prompt');
+  if (encoded.ids.length === 0) return errorSpec(400, 'The decoder prompt cannot be empty', 'prompt');
+  return encoded.ids;
 }
 
 export function parseGeneration(api: Api, body: Record<string, unknown>, xRequestId: string | null, o: ParseOptions): GenRequest | ErrorSpec {
@@ -67,20 +68,20 @@ export function parseGeneration(api: Api, body: Record<string, unknown>, xReques
   if (soError) return soError;
   const model = typeof body.model === 'string' ? body.model : o.model;
   if (model !== o.model) return modelNotFoundError(model);
-  const words = promptWords(api, body);
-  if (!Array.isArray(words)) return words;
+  const ids = promptIds(api, body, o.tokenizer);
+  if ('status' in ids) return ids;
   const n = body.n ?? 1;
   if (n !== 1) return errorSpec(400, `n must be 1 in the simulator, got ${String(n)}.`, 'n');
 
   const rawMax = api === 'chat' ? (body.max_completion_tokens ?? body.max_tokens) : body.max_tokens;
   const explicitMax = rawMax !== undefined && rawMax !== null;
   if (explicitMax && (!isInt(rawMax) || rawMax < 1)) return errorSpec(400, `max_tokens must be at least 1, got ${String(rawMax)}.`, 'max_tokens');
-  const room = o.maxModelLen - words.length;
+  const room = o.maxModelLen - ids.length;
   const maxTokens = explicitMax ? (rawMax as number) : Math.min(o.defaultMaxTokens, room);
   if (room < 1 || maxTokens > room) {
     return errorSpec(
       400,
-      `This model's maximum context length is ${o.maxModelLen} tokens. However, you requested ${words.length + maxTokens} tokens (${words.length} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`,
+      `This model's maximum context length is ${o.maxModelLen} tokens. However, you requested ${ids.length + maxTokens} tokens (${ids.length} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`,
       'max_tokens',
     );
   }
@@ -96,7 +97,7 @@ export function parseGeneration(api: Api, body: Record<string, unknown>, xReques
     model,
     responseId: api === 'chat' ? chatResponseId(base) : completionResponseId(base),
     created: Math.floor(Date.now() / 1000),
-    promptWords: words,
+    promptIds: ids,
     maxTokens,
     explicitMax,
     stream,

@@ -5,10 +5,11 @@
 // opening (system + first user message) taken modulo the fleet size rather than on the router's ring; and
 // cache_aware, which is the router's own policy object (src/policies/cache-aware.ts, character mode, on the
 // router's routing text) fed with the virtual in-flight counts, so its thresholds can be swept in seconds.
+// Prompts are tokenized as the engines tokenize them (sim-tokenizer.ts), and each engine can have a preset.
 //
 //   bun bench/sim/virtual-fleet.ts [--workload chat] [--rates 12,16,20] [--duration 15] [--engines 4] [--seed 1]
 //        [--policies a,b] [--cache-threshold 0.3] [--balance-abs-threshold 64] [--balance-rel-threshold 1.5]
-//        [--kv-blocks N] [--system-prompts N]
+//        [--kv-blocks N] [--system-prompts N] [--presets a100-80g,l4,…]
 import { parseArgs } from 'node:util';
 import { alwaysClosed } from '../../src/core/circuit-breaker.ts';
 import { createEndpoint, type Endpoint } from '../../src/core/endpoint.ts';
@@ -17,8 +18,10 @@ import type { Policy, PolicyOptions } from '../../src/policies/types.ts';
 import { routingText } from '../../src/routing/routing-text.ts';
 import { createEngineModel, type EngineModel, type StepPlan } from './engine-model.ts';
 import type { EngineParams } from './engine-params.ts';
+import { isPresetName, PRESET_NAMES, presetParams } from './engine-presets.ts';
 import { percentile } from './report.ts';
-import { renderChat, splitWords, type ChatMessage } from './tokens.ts';
+import { loadSimTokenizer, type SimTokenizer } from './sim-tokenizer.ts';
+import type { ChatMessage } from './tokens.ts';
 import { buildWorkload, type SimRequestSpec, type WorkloadName } from './workloads.ts';
 import { createRng } from './rng.ts';
 
@@ -29,10 +32,12 @@ export const VIRTUAL_POLICIES: readonly VirtualPolicy[] = ['round_robin', 'rando
 export const ROUTER_POLICY_OPTIONS: PolicyOptions = { cacheThreshold: 0.3, balanceAbsThreshold: 64, balanceRelThreshold: 1.5, evictionIntervalSecs: 120, maxTreeSize: 67_108_864 };
 
 export interface VirtualOptions {
+  /** Tokenizes prompts as the engines do and gives the model its reply vocabulary. */
+  tokenizer: SimTokenizer;
   /** cache_aware's flags (default: the router's defaults). */
   policyOptions?: PolicyOptions;
-  /** Engine parameters for every engine. */
-  engine?: Partial<EngineParams>;
+  /** Engine parameters: one set for every engine, or one per engine (a preset each, say). */
+  engine?: Partial<EngineParams> | readonly Partial<EngineParams>[];
 }
 
 export interface VirtualResult {
@@ -56,20 +61,24 @@ interface Engine {
   endpoint: Endpoint;
 }
 
-function promptOf(spec: SimRequestSpec): { words: string[]; key: string; body: Record<string, unknown> } {
+function promptOf(spec: SimRequestSpec, tokenizer: SimTokenizer): { ids: readonly number[]; key: string; body: Record<string, unknown> } {
   const body = JSON.parse(spec.body) as { messages?: ChatMessage[]; prompt?: string };
-  if (body.messages === undefined) return { words: splitWords(body.prompt ?? ''), key: body.prompt ?? '', body };
+  const encoded = tokenizer.encodeRequest(spec.path, body);
+  if (!encoded.ok) throw new Error(`request ${spec.seq}: ${encoded.error}`);
+  if (body.messages === undefined) return { ids: encoded.ids, key: body.prompt ?? '', body };
   let key = '';
   for (const m of body.messages) {
     key += `${m.role}\u0000${m.content}\u0000`;
     if (m.role === 'user') break;
   }
-  return { words: renderChat(body.messages), key, body };
+  return { ids: encoded.ids, key, body };
 }
 
-export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualPolicy, engines: number, seed: number, options: VirtualOptions = {}): VirtualResult {
+export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualPolicy, engines: number, seed: number, options: VirtualOptions): VirtualResult {
+  const perEngine = Array.isArray(options.engine) ? options.engine : null;
+  if (perEngine !== null && perEngine.length !== engines) throw new Error(`${perEngine.length} engine parameter sets for ${engines} engines`);
   const fleet: Engine[] = Array.from({ length: engines }, (_, i) => ({
-    model: createEngineModel(options.engine),
+    model: createEngineModel((perEngine?.[i] ?? options.engine ?? {}) as Partial<EngineParams>, options.tokenizer.replies),
     plan: null,
     end: Number.POSITIVE_INFINITY,
     inFlight: 0,
@@ -113,10 +122,10 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
     if (arrival === Number.POSITIVE_INFINITY && stepEnd === Number.POSITIVE_INFINITY) break;
     if (arrival <= stepEnd) {
       const spec = specs[next++]!;
-      const { words, key, body } = promptOf(spec);
+      const { ids, key, body } = promptOf(spec, options.tokenizer);
       const target = pick(key, spec, body);
       target.requests++;
-      const err = target.model.add({ id: String(spec.seq), promptWords: words, maxTokens: spec.maxTokens, arrival: spec.at });
+      const err = target.model.add({ id: String(spec.seq), promptIds: ids, maxTokens: spec.maxTokens, arrival: spec.at });
       if (err !== null) throw new Error(err);
       target.inFlight++;
       info.set(String(spec.seq), { spec, engine: target, tokens: 0 });
@@ -172,6 +181,7 @@ if (import.meta.main) {
       'balance-rel-threshold': { type: 'string', default: String(ROUTER_POLICY_OPTIONS.balanceRelThreshold) },
       'kv-blocks': { type: 'string' },
       'system-prompts': { type: 'string' },
+      presets: { type: 'string' },
     },
   });
   const seed = Number(a.seed);
@@ -181,13 +191,18 @@ if (import.meta.main) {
     balanceAbsThreshold: Number(a['balance-abs-threshold']),
     balanceRelThreshold: Number(a['balance-rel-threshold']),
   };
-  const engine = a['kv-blocks'] === undefined ? {} : { kvBlocks: Number(a['kv-blocks']) };
+  const kv = a['kv-blocks'] === undefined ? {} : { kvBlocks: Number(a['kv-blocks']) };
+  const presets = a.presets === undefined ? null : a.presets.split(',').map((n) => n.trim());
+  for (const n of presets ?? []) if (!isPresetName(n)) throw new Error(`--presets: unknown ${JSON.stringify(n)}; one of ${PRESET_NAMES.join(', ')}`);
+  const engines = presets?.length ?? Number(a.engines);
+  const engine = presets === null ? kv : presets.map((n) => ({ ...presetParams(n as (typeof PRESET_NAMES)[number]), ...kv }));
+  const tokenizer = loadSimTokenizer();
   console.log('| rate | policy | hit rate | TTFT p50 | p90 | p99 ms | SLA met | preemptions | requests per engine | cache_aware hits/misses/fallbacks |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const rate of (a.rates as string).split(',').map(Number)) {
-    const specs = buildWorkload(a.workload as WorkloadName, { seed, rate, durationSec: Number(a.duration), model: 'sim', ...(a['system-prompts'] === undefined ? {} : { systemPrompts: Number(a['system-prompts']) }) });
+    const specs = buildWorkload(a.workload as WorkloadName, { seed, rate, durationSec: Number(a.duration), model: 'sim', tokenizer, ...(a['system-prompts'] === undefined ? {} : { systemPrompts: Number(a['system-prompts']) }) });
     for (const policy of (a.policies as string).split(',') as VirtualPolicy[]) {
       if (!VIRTUAL_POLICIES.includes(policy)) throw new Error(`--policies: unknown ${JSON.stringify(policy)}; one of ${VIRTUAL_POLICIES.join(', ')}`);
-      const r = simulateFleet(specs, policy, Number(a.engines), seed, { policyOptions, engine });
+      const r = simulateFleet(specs, policy, engines, seed, { tokenizer, policyOptions, engine });
       const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : '∞');
       const d = r.decisions === undefined ? '' : `${r.decisions.hits}/${r.decisions.misses}/${r.decisions.fallbacks}`;
       console.log(`| ${rate} | ${policy} | ${(r.hitRate * 100).toFixed(1)}% | ${ms(r.ttft.p50)} | ${ms(r.ttft.p90)} | ${ms(r.ttft.p99)} | ${(r.sla * 100).toFixed(1)}% | ${r.preemptions} | ${r.perEngine.join(' / ')} | ${d} |`);

@@ -3,12 +3,13 @@
 //
 // Shared prefixes are real shared text (the same system prompt, document or conversation history, word for
 // word), so prefix-aware routing can see them. A chat history holds the replies the simulated engine really
-// produces (tokens.ts replyText), as a real client would send back, so a later turn can hit the KV blocks of
-// an earlier turn's output too.
+// produces (tokens.ts replyText, on the prompt's real token ids), as a real client would send back, so a later
+// turn can hit the KV blocks of an earlier turn's output too.
 import type { QoeExpectation } from '../../src/signals/stream-qoe.ts';
 import { poissonArrivals } from './arrivals.ts';
 import { createRng, type Rng } from './rng.ts';
-import { renderChat, replyText, VOCABULARY, type ChatMessage } from './tokens.ts';
+import type { SimTokenizer } from './sim-tokenizer.ts';
+import { replyText, VOCABULARY, type ChatMessage } from './tokens.ts';
 
 export type WorkloadName = 'chat' | 'longdoc' | 'mixed';
 export const WORKLOADS: readonly WorkloadName[] = ['chat', 'longdoc', 'mixed'];
@@ -43,6 +44,7 @@ export interface SimRequestSpec {
   /** The JSON body, serialised once. */
   body: string;
   headers: Record<string, string>;
+  /** Prompt tokens as the engine counts them (the real tokenizer, chat template applied). */
   promptTokens: number;
   maxTokens: number;
   priority: number;
@@ -58,6 +60,11 @@ export interface WorkloadOptions {
   /** Distinct chat system prompts (default SHAPE.systemPrompts). One is the common production case: every
    * conversation opens with the same prompt, so a prefix-aware policy sees one shared prefix. */
   systemPrompts?: number;
+  /** Tokenizes prompts (token counts) and rebuilds the engine's replies for chat histories. */
+  tokenizer: SimTokenizer;
+  /** Send `x-expected-output-tokens` as the output length times a log-normal error of this σ (0.5: half the
+   * estimates within ×0.71–1.4 of the truth). Unset: no estimate, as real clients send none. */
+  outputEstimateNoise?: number;
 }
 
 /** Per-class shape. Priorities follow production-stack's `x-request-priority` (1 high … 3 low). */
@@ -78,7 +85,8 @@ const MIX: Readonly<Record<WorkloadName, readonly [RequestClass, number][]>> = {
   ],
 };
 
-/** Sizes in tokens (= words, tokens.ts). Modest on purpose: see bench/README.md for the scale. */
+/** Sizes in words; every VOCABULARY word is one Llama 3.1 token, so a text of n words is about n tokens. Modest
+ * on purpose: see bench/README.md for the scale. */
 export const SHAPE = {
   systemPrompts: 4,
   systemPromptTokens: [800, 1500],
@@ -104,6 +112,12 @@ function text(rng: Rng, words: number): string {
 
 const range = (rng: Rng, r: readonly [number, number]): number => rng.int(r[0], r[1]);
 
+/** `truth` times exp(σ·z), z standard normal (Box–Muller), at least 1: a client's guess of the output length. */
+export function noisyEstimate(rng: Rng, truth: number, sigma: number): number {
+  const z = Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  return Math.max(1, Math.round(truth * Math.exp(sigma * z)));
+}
+
 interface Session {
   id: number;
   messages: ChatMessage[];
@@ -120,6 +134,8 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
   const docRng = root.fork('documents');
   const batchRng = root.fork('batch');
   const textRng = root.fork('fixed-text');
+  const estimateRng = root.fork('output-estimate');
+  const tok = o.tokenizer;
   const systems = Array.from({ length: o.systemPrompts ?? SHAPE.systemPrompts }, (_, i) => `You are assistant number ${i}. ${text(textRng, range(textRng, SHAPE.systemPromptTokens))}`);
   const docs = Array.from({ length: SHAPE.documents }, (_, i) => `Document ${i}. ${text(textRng, range(textRng, SHAPE.documentTokens))}`);
   // Zipf(1) popularity over documents: a few hot documents and a long tail.
@@ -144,7 +160,7 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
     s.messages.push({ role: 'user', content: text(chatRng, range(chatRng, SHAPE.userTokens)) });
     const maxTokens = range(chatRng, SHAPE.replyTokens);
     const messages = s.messages.slice();
-    s.messages.push({ role: 'assistant', content: replyText(renderChat(messages), maxTokens) });
+    s.messages.push({ role: 'assistant', content: replyText(tok.replies, tok.chatIds(messages), maxTokens) });
     s.turn++;
     s.turnsLeft--;
     s.readyAt = at + SHAPE.thinkFloorMs + chatRng.exp(SHAPE.thinkMeanMs);
@@ -169,7 +185,7 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
     if (cls === 'chat') {
       const r = chatRequest(at);
       ({ tag, session, maxTokens } = r);
-      promptTokens = renderChat(r.messages).length;
+      promptTokens = tok.chatIds(r.messages).length;
       payload = { model: o.model, messages: r.messages };
     } else if (cls === 'longdoc') {
       let pick = docRng.next() * docTotal;
@@ -181,24 +197,24 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
       ];
       tag = `doc${d}`;
       maxTokens = range(docRng, SHAPE.answerTokens);
-      promptTokens = renderChat(messages).length;
+      promptTokens = tok.chatIds(messages).length;
       payload = { model: o.model, messages };
     } else {
       path = '/v1/completions';
       const prompt = `Summarize the following text. ${text(batchRng, range(batchRng, SHAPE.batchPromptTokens))}`;
       tag = `batch${out.length}`;
       maxTokens = range(batchRng, SHAPE.batchOutputTokens);
-      promptTokens = prompt.split(/\s+/).length;
+      promptTokens = tok.promptIds(prompt).length;
       payload = { model: o.model, prompt };
     }
     const body = JSON.stringify({ ...payload, max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } });
-    const headers = {
+    const headers: Record<string, string> = {
       'content-type': 'application/json',
       'x-request-priority': String(priority),
-      'x-expected-output-tokens': String(maxTokens),
       'x-sla-target-ms': String(sla.ttftMs),
       'x-expected-tokens-per-second': String(qoeExpectationOf(sla).tokensPerSecond),
     };
+    if (o.outputEstimateNoise !== undefined) headers['x-expected-output-tokens'] = String(noisyEstimate(estimateRng, maxTokens, o.outputEstimateNoise));
     out.push({ seq: out.length, at, cls, tag, ...(session === undefined ? {} : { session }), path, body, headers, promptTokens, maxTokens, priority, sla });
   }
   return out;

@@ -8,7 +8,6 @@ import { encodeBatch, type BatchFormat, type BlockHashFormat, type KvEvent, type
 import { publisherEndpoints, type KvEventsConfig } from './kv-events-config.ts';
 import { createMsgpackWriter } from './msgpack-writer.ts';
 import { createReplayBuffer } from './replay-buffer.ts';
-import { tokenIds } from './token-ids.ts';
 
 /** What the engine's flags say: vLLM's `--kv-events-config`, and the event encoding and hash format to speak. */
 export interface KvEventsSettings {
@@ -132,7 +131,7 @@ export function startKvEventPublisher(o: KvEventPublisherOptions): KvEventPublis
 
   const publisher: KvEventPublisher = {
     stored(hashes, parent, tokens) {
-      pending.push({ kind: 'stored', hashes, parent, tokenIds: tokenIds(tokens) });
+      pending.push({ kind: 'stored', hashes, parent, tokenIds: tokens });
     },
     removed(hash) {
       pending.push({ kind: 'removed', hash });

@@ -3,16 +3,22 @@ import { startMockEngine } from '../../../testkit/mock-engine.ts';
 import { AGENT_SHAPE, buildAgentSessions, parseAgentShape, type AgentSession } from '../agent-workload.ts';
 import { replaySessions } from '../session-replay.ts';
 import { startSimEngine } from '../sim-engine.ts';
-import { renderChat, splitWords, type ChatMessage } from '../tokens.ts';
+import { loadSimTokenizer } from '../sim-tokenizer.ts';
+import type { ChatMessage } from '../tokens.ts';
 
-const opts = { seed: 5, rate: 2, durationSec: 20 };
+const tokenizer = loadSimTokenizer();
+const countTokens = (text: string): number => tokenizer.promptIds(text).length - 1;
+const opts = { seed: 5, rate: 2, durationSec: 20, countTokens };
+const words = (text: string): number => text.split(' ').length;
 
-/** The prompt tokens of each turn as planned: system + every user message and a reply of max_tokens each. */
-function plannedContexts(s: AgentSession): number[] {
-  let context = 1 + splitWords(s.system).length + 1;
+/** The prompt tokens of each turn as the engine counts them (the Llama 3.1 chat template applied), with each
+ * earlier reply standing in as max_tokens one-token words (what the simulated model writes). */
+function realContexts(s: AgentSession): number[] {
+  const messages: ChatMessage[] = [{ role: 'system', content: s.system }];
   return s.turns.map((t) => {
-    const prompt = context + 1 + splitWords(t.user).length;
-    context = prompt + 1 + t.maxTokens;
+    messages.push({ role: 'user', content: t.user });
+    const prompt = tokenizer.chatIds(messages).length;
+    messages.push({ role: 'assistant', content: Array<string>(t.maxTokens).fill('cache').join(' ') });
     return prompt;
   });
 }
@@ -29,7 +35,7 @@ describe('agent workload scripts', () => {
     const sessions = buildAgentSessions(opts);
     const systems = new Set(sessions.map((s) => s.system));
     expect(systems.size).toBe(AGENT_SHAPE.systemPrompts);
-    for (const system of systems) expect(splitWords(system).length).toBeGreaterThanOrEqual(AGENT_SHAPE.systemPromptTokens[0]);
+    for (const system of systems) expect(words(system)).toBeGreaterThanOrEqual(AGENT_SHAPE.systemPromptTokens[0]);
     for (const s of sessions) {
       expect(s.turns[0]!.user.startsWith('Task: ')).toBe(true);
       expect(s.turns[0]!.thinkMs).toBe(0);
@@ -46,7 +52,7 @@ describe('agent workload scripts', () => {
     const toolSizes = turns.map((t) => {
       const m = /^Tool result: (.*) Next: (.*)$/.exec(t.user);
       expect(m).not.toBeNull();
-      return splitWords(m![1]!).length;
+      return words(m![1]!);
     });
     expect(Math.min(...toolSizes)).toBeGreaterThanOrEqual(AGENT_SHAPE.toolResultTokens[0]);
     expect(Math.max(...toolSizes)).toBeLessThanOrEqual(AGENT_SHAPE.toolResultTokens[1]);
@@ -60,12 +66,12 @@ describe('agent workload scripts', () => {
     }
   });
 
-  test('contexts grow past 10k tokens and stop below the configured maximum', () => {
+  test("contexts grow past 10k tokens and stop below the configured maximum, in the engine's tokens", () => {
     const sessions = buildAgentSessions(opts);
-    const peaks = sessions.map((s) => Math.max(...plannedContexts(s)));
+    const peaks = sessions.map((s) => Math.max(...realContexts(s)));
     expect(peaks.filter((p) => p > 10_000).length).toBeGreaterThan(sessions.length / 2);
     for (const [i, s] of sessions.entries()) {
-      const contexts = plannedContexts(s);
+      const contexts = realContexts(s);
       for (let k = 1; k < contexts.length; k++) expect(contexts[k]!).toBeGreaterThan(contexts[k - 1]!);
       expect(contexts.at(-1)! + s.turns.at(-1)!.maxTokens).toBeLessThanOrEqual(AGENT_SHAPE.maxContextTokens);
       expect(peaks[i]).toBe(contexts.at(-1)!);
@@ -74,7 +80,7 @@ describe('agent workload scripts', () => {
     if ('error' in small) throw new Error(small.error);
     for (const s of buildAgentSessions({ ...opts, shape: small })) {
       expect(s.turns.length).toBeGreaterThan(0);
-      expect(plannedContexts(s).at(-1)! + s.turns.at(-1)!.maxTokens).toBeLessThanOrEqual(8000);
+      expect(realContexts(s).at(-1)! + s.turns.at(-1)!.maxTokens).toBeLessThanOrEqual(8000);
     }
   });
 
@@ -93,7 +99,7 @@ describe('agent workload scripts', () => {
 const quick = (o: { seed: number; rate: number; durationSec: number }, extra = ''): AgentSession[] => {
   const shape = parseAgentShape(`systemPromptTokens=50-80,taskTokens=5-10,turnsPerSession=3-5,toolResultTokens=20-60,askTokens=2-4,answerTokens=3-6,thinkFloorMs=30,thinkMeanMs=20${extra}`);
   if ('error' in shape) throw new Error(shape.error);
-  return buildAgentSessions({ ...o, shape });
+  return buildAgentSessions({ ...o, shape, countTokens });
 };
 
 /** What the mock engine answers: words the workload never predicts, so only what arrived can be in the history. */
@@ -103,7 +109,7 @@ describe('closed-loop session replay', () => {
   test('each turn sends the history back with the reply text the engine streamed, after the reply and the think time', async () => {
     await using engine = await startMockEngine({ model: 'm', maxModelLen: 32_768, tokens: REPLY.join(' '), itlMs: 2 });
     const sessions = quick({ seed: 1, rate: 8, durationSec: 0.5 });
-    const { results } = await replaySessions([engine.url], sessions, { drainMs: 30_000, model: 'm' });
+    const { results } = await replaySessions([engine.url], sessions, { drainMs: 30_000, model: 'm', tokenizer });
     const turns = sessions.reduce((n, s) => n + s.turns.length, 0);
     expect(results.length).toBe(turns);
     expect(results.every((r) => r.outcome === 'ok')).toBe(true);
@@ -127,7 +133,7 @@ describe('closed-loop session replay', () => {
           expect(body.messages.slice(0, prev.messages.length)).toEqual(prev.messages);
           const reply = body.messages[prev.messages.length]!;
           expect(reply.role).toBe('assistant');
-          expect(splitWords(reply.content)).toEqual(Array.from({ length: prev.max_tokens }, (_, i) => REPLY[i % REPLY.length]!));
+          expect(reply.content.split(' ')).toEqual(Array.from({ length: prev.max_tokens }, (_, i) => REPLY[i % REPLY.length]!));
           // Closed loop: sent only after the previous reply was complete and the tool had run.
           const before = results[seq + k - 1]!;
           expect(r.sentAt).toBeGreaterThanOrEqual(before.doneAt! * 1000 + s.turns[k]!.thinkMs - 1);
@@ -142,19 +148,19 @@ describe('closed-loop session replay', () => {
     await using engine = await startSimEngine({ model: 'm', params: { stepBaseMs: 1, prefillMsPerToken: 0.001, decodeMsPerSeq: 0, attentionMsPerKTokens: 0, maxModelLen: 32_768, kvBlocks: 4096 } });
     // Long replies next to short tool results: most of each later turn's prompt is the previous reply.
     const sessions = quick({ seed: 2, rate: 3, durationSec: 1.5 }, ',systemPrompts=1,toolResultTokens=20-40,answerTokens=200-300,turnsPerSession=6-6');
-    const { results } = await replaySessions([engine.url], sessions, { drainMs: 30_000, model: 'm' });
+    const { results } = await replaySessions([engine.url], sessions, { drainMs: 30_000, model: 'm', tokenizer });
     expect(results.every((r) => r.outcome === 'ok')).toBe(true);
     const c = engine.counters();
     const prompts = results.reduce((n, r) => n + r.promptTokens!, 0);
     expect(c.prefixCacheQueries).toBe(prompts);
-    // A later turn computes at most its new user message (and its marker, the generation marker) plus the
-    // previous turn's last, partial block (< 16 tokens): everything before, the replies included, is cached.
+    // A later turn computes at most its new user message with its template markers, the previous reply's
+    // <|eot_id|>, the generation prompt, and the previous turn's last, partial block (< 16 tokens): everything before, the replies included, is cached.
     // Were the history's reply not the engine's own text, each turn would also miss the 200–300 reply tokens.
     let seq = 0;
     let mostMissed = 0;
     for (const s of sessions) {
       mostMissed += results[seq]!.promptTokens!;
-      for (const t of s.turns.slice(1)) mostMissed += splitWords(t.user).length + 2 + 15;
+      for (const t of s.turns.slice(1)) mostMissed += countTokens(t.user) + 2 * 5 + 4 + 15;
       seq += s.turns.length;
     }
     expect(c.prefixCacheHits).toBeGreaterThanOrEqual(prompts - mostMissed);
@@ -163,7 +169,7 @@ describe('closed-loop session replay', () => {
   test('a failed turn ends its session; turns due after the deadline are not sent', async () => {
     await using engine = await startMockEngine({ model: 'm', maxModelLen: 32_768, failure: { kind: 'status', status: 500, times: 1 } });
     const sessions = quick({ seed: 3, rate: 4, durationSec: 1 });
-    const { results } = await replaySessions([engine.url], sessions, { drainMs: 30_000, model: 'm' });
+    const { results } = await replaySessions([engine.url], sessions, { drainMs: 30_000, model: 'm', tokenizer });
     const first = sessions[0]!;
     expect(results[0]!.outcome).toBe('http_error');
     for (let k = 1; k < first.turns.length; k++) expect(results[k]).toMatchObject({ outcome: 'not_sent', detail: 'not sent: turn 1 of the session ended http_error' });
@@ -173,7 +179,7 @@ describe('closed-loop session replay', () => {
     // sent (long think times, so sessions are between turns at the deadline).
     engine.set({ failure: null, ttftMs: 50 });
     const thinking = quick({ seed: 3, rate: 4, durationSec: 1 }, ',thinkFloorMs=400');
-    const late = await replaySessions([engine.url], thinking, { drainMs: 1, model: 'm' });
+    const late = await replaySessions([engine.url], thinking, { drainMs: 1, model: 'm', tokenizer });
     const deadline = thinking.at(-1)!.startAt + 1;
     for (const r of late.results) if (r.outcome !== 'not_sent') expect(r.at).toBeLessThanOrEqual(deadline);
     const last = late.results.length - thinking.at(-1)!.turns.length;
@@ -185,7 +191,7 @@ describe('closed-loop session replay', () => {
   test('the turn requests are what an agent sends: the whole conversation, streamed, with the class headers', async () => {
     await using engine = await startMockEngine({ model: 'm', maxModelLen: 32_768 });
     const sessions = quick({ seed: 4, rate: 2, durationSec: 0.6 });
-    await replaySessions([engine.url], sessions, { drainMs: 30_000, model: 'm' });
+    await replaySessions([engine.url], sessions, { drainMs: 30_000, model: 'm', tokenizer });
     for (const r of engine.received) {
       const body = r.json as { messages: ChatMessage[]; stream: boolean };
       expect(r.path).toBe('/v1/chat/completions');
@@ -193,7 +199,9 @@ describe('closed-loop session replay', () => {
       expect(r.headers['x-request-priority']).toBe('2');
       expect(r.headers['x-sla-target-ms']).toBe('2000');
       expect(r.headers['x-request-id']).toBeUndefined();
-      expect(renderChat(body.messages)[0]).toBe('<|system|>');
+      // No foresight: a real agent does not know how long the answer will be.
+      expect(r.headers['x-expected-output-tokens']).toBeUndefined();
+      expect(body.messages[0]!.role).toBe('system');
     }
   });
 });

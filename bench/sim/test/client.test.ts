@@ -3,14 +3,16 @@ import { replay } from '../client.ts';
 import { classTable, percentile, summarize, markdownTable } from '../report.ts';
 import { aggregateSeeds } from '../seed-aggregate.ts';
 import { startSimEngine } from '../sim-engine.ts';
+import { loadSimTokenizer } from '../sim-tokenizer.ts';
 import { buildWorkload } from '../workloads.ts';
 
-const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.01, decodeMsPerSeq: 0, attentionMsPerKTokens: 0 };
+const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.01, prefillAttentionMsPerKTokens: 0, decodeMsPerSeq: 0, attentionMsPerKTokens: 0 };
+const tokenizer = loadSimTokenizer();
 
 describe('replay client and report', () => {
   test('replays a workload open-loop and times every request from the SSE it receives', async () => {
-    await using engine = await startSimEngine({ model: 'm', params: FAST });
-    const specs = buildWorkload('mixed', { seed: 3, rate: 40, durationSec: 1, model: 'm' });
+    await using engine = await startSimEngine({ model: 'm', tokenizer, params: FAST });
+    const specs = buildWorkload('mixed', { seed: 3, rate: 40, durationSec: 1, model: 'm', tokenizer });
     const { results, spanMs } = await replay(engine.url, specs, { drainMs: 60_000 });
     expect(results.length).toBe(specs.length);
     for (const [i, r] of results.entries()) {
@@ -46,8 +48,8 @@ describe('replay client and report', () => {
 
   test("stream QoE is the router's Andes measure on the tokens the client saw: below 1 when behind the expected timeline", async () => {
     // 1 ms per prompt token: a chat's 1000+ token prompt brings its first token after the 1 s the user expects.
-    await using engine = await startSimEngine({ model: 'm', params: { ...FAST, prefillMsPerToken: 1 } });
-    const specs = buildWorkload('chat', { seed: 2, rate: 4, durationSec: 0.5, model: 'm' });
+    await using engine = await startSimEngine({ model: 'm', tokenizer, params: { ...FAST, prefillMsPerToken: 1 } });
+    const specs = buildWorkload('chat', { seed: 2, rate: 4, durationSec: 0.5, model: 'm', tokenizer });
     const { results } = await replay(engine.url, specs, { drainMs: 60_000 });
     for (const r of results) {
       expect(r.outcome).toBe('ok');
@@ -57,8 +59,8 @@ describe('replay client and report', () => {
   });
 
   test('requests still running at the drain deadline are cut off and miss their SLA', async () => {
-    await using engine = await startSimEngine({ model: 'm', params: { ...FAST, stepBaseMs: 50 } });
-    const specs = buildWorkload('chat', { seed: 1, rate: 5, durationSec: 0.5, model: 'm' });
+    await using engine = await startSimEngine({ model: 'm', tokenizer, params: { ...FAST, stepBaseMs: 50 } });
+    const specs = buildWorkload('chat', { seed: 1, rate: 5, durationSec: 0.5, model: 'm', tokenizer });
     const { results } = await replay(engine.url, specs, { drainMs: 100 });
     expect(results.every((r) => r.outcome === 'timeout' && !r.slaMet && r.qoe === 0)).toBe(true);
   });

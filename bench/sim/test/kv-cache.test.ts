@@ -65,14 +65,14 @@ describe('KV block pool', () => {
   test('reports each run of full blocks as one stored event chained to the block before it, each eviction, and a reset', () => {
     const r = recorder();
     const kv = createKvCache(3, 2, r.events);
-    const tokens = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const tokens = [10, 11, 12, 13, 14, 15];
     const ids = kv.allocate(3)!;
     kv.cacheFull(ids, [1n, 2n, 3n], 0, 2, tokens);
     kv.cacheFull(ids, [1n, 2n, 3n], 2, 3, tokens);
     kv.cacheFull(ids, [1n, 2n, 3n], 3, 3, tokens);
     expect(r.log).toEqual([
-      ['stored', [1n, 2n], null, ['a', 'b', 'c', 'd']],
-      ['stored', [3n], 2n, ['e', 'f']],
+      ['stored', [1n, 2n], null, [10, 11, 12, 13]],
+      ['stored', [3n], 2n, [14, 15]],
     ]);
     expect(kv.match([1n, 2n, 3n], 3)).toEqual(ids);
     // Held blocks: vLLM refuses to reset.
@@ -94,8 +94,8 @@ describe('KV block pool', () => {
     const r = recorder();
     const kv = createKvCache(2, 1, r.events);
     const [a, b] = kv.allocate(2)!;
-    kv.cacheFull([a!], [9n], 0, 1, ['x']);
-    kv.cacheFull([b!], [9n], 0, 1, ['x']);
+    kv.cacheFull([a!], [9n], 0, 1, [7]);
+    kv.cacheFull([b!], [9n], 0, 1, [7]);
     kv.free([a!]);
     kv.free([b!]);
     kv.allocate(2);

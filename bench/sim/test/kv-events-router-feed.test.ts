@@ -7,18 +7,21 @@ import { startKvFeed, type KvFeedRecorder } from '../../../src/signals/kv-events
 import { createKvIndex, type KvIndex } from '../../../src/signals/kv-events/kv-index.ts';
 import { until } from '../../../testkit/until.ts';
 import type { BlockHashFormat, KvEventEncoding } from '../kv-events/event-batch.ts';
-import { tokenIds } from '../kv-events/token-ids.ts';
 import { startSimEngine, type SimEngine } from '../sim-engine.ts';
 import { dialable } from './kv-events-peer.ts';
 
 const BS = 4;
 const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.01, decodeMsPerSeq: 0, attentionMsPerKTokens: 0, blockSize: BS, kvBlocks: 6 };
-const words = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+/** `n` token ids of its own for each prefix. */
+const words = (prefix: string, n: number): number[] => {
+  const base = 1000 + (Bun.hash.xxHash32(prefix) % 100_000);
+  return Array.from({ length: n }, (_, i) => base + i);
+};
 /** What the router's index says of each full block of a prompt. */
-const states = (index: KvIndex, prompt: string[]) => [...chainBlockHashes(tokenIds(prompt), BS, chainRoot())].map((h) => index.stateOf(h));
+const states = (index: KvIndex, prompt: number[]) => [...chainBlockHashes(Uint32Array.from(prompt), BS, chainRoot())].map((h) => index.stateOf(h));
 
-async function complete(engine: SimEngine, prompt: string[]): Promise<void> {
-  const res = await fetch(`${engine.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: prompt.join(' '), max_tokens: 1 }) });
+async function complete(engine: SimEngine, prompt: number[]): Promise<void> {
+  const res = await fetch(`${engine.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt, max_tokens: 1 }) });
   await res.text();
 }
 

@@ -6,8 +6,8 @@ import { until } from '../../../testkit/until.ts';
 import type { BlockHashFormat, KvEventEncoding } from '../kv-events/event-batch.ts';
 import type { KvEventsConfig } from '../kv-events/kv-events-config.ts';
 import { spawnEngine } from '../fleet.ts';
-import { tokenIds } from '../kv-events/token-ids.ts';
-import { startSimEngine, type SimEngine } from '../sim-engine.ts';
+import { startSimEngine as startEngine, type SimEngine } from '../sim-engine.ts';
+import { loadSimTokenizer } from '../sim-tokenizer.ts';
 import { hashValue, replayFrom, startKvSubscriber, type KvSubscriber, type Received } from './kv-events-peer.ts';
 
 /** 1 ms steps, blocks of 4 tokens: a 10-token prompt fills two blocks at once, its reply a third. */
@@ -59,18 +59,26 @@ async function engineWithSubscriber(o: Parameters<typeof startSimEngine>[0]): Pr
   };
 }
 
-/** A completion of `words` (one token each); the reply's words. */
-async function complete(engine: SimEngine, words: string[], maxTokens: number): Promise<string[]> {
+/** One tokenizer for every engine of the file (each would load its own). */
+const tokenizer = loadSimTokenizer();
+const startSimEngine: typeof startEngine = (o = {}) => startEngine({ tokenizer, ...o });
+
+/** A completion of the token ids `prompt` (sent as ids, as vLLM takes them); the reply's token ids, from its text. */
+async function complete(engine: SimEngine, prompt: number[], maxTokens: number): Promise<number[]> {
   const res = await fetch(`${engine.url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: words.join(' '), max_tokens: maxTokens }),
+    body: JSON.stringify({ prompt, max_tokens: maxTokens }),
   });
   const body = (await res.json()) as { choices: { text: string }[] };
-  return body.choices[0]!.text.trim().split(' ');
+  return tokenizer.promptIds(body.choices[0]!.text).slice(1); // without the BOS promptIds adds
 }
 
-const words = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+/** `n` token ids of its own for each prefix: prompts that share no block unless they share a prefix. */
+const words = (prefix: string, n: number): number[] => {
+  const base = 1000 + (Bun.hash.xxHash32(prefix) % 100_000);
+  return Array.from({ length: n }, (_, i) => base + i);
+};
 
 /** Waits for the engine to have published `n` batches and the subscriber to have them all. */
 async function settled(engine: SimEngine, sub: KvSubscriber, n: number): Promise<Received[]> {
@@ -117,7 +125,7 @@ describe('KV events of the simulated engine', () => {
       type: 'BlockStored',
       block_hashes: a[0]!.block_hashes,
       parent_block_hash: null,
-      token_ids: tokenIds(prompt.slice(0, 8)),
+      token_ids: prompt.slice(0, 8),
       block_size: 4,
       lora_id: null,
       medium: 'GPU',
@@ -130,7 +138,7 @@ describe('KV events of the simulated engine', () => {
     expect(h0).not.toBe(h1!);
     for (const h of [h0!, h1!]) expect(h >= 0n && h < 1n << 64n).toBe(true);
     // The block made of prompt and reply tokens hangs off the prompt's last full block.
-    expect(b[0]).toMatchObject({ type: 'BlockStored', token_ids: tokenIds([...prompt.slice(8), ...reply.slice(0, 2)]), extra_keys: [null] });
+    expect(b[0]).toMatchObject({ type: 'BlockStored', token_ids: [...prompt.slice(8), ...reply.slice(0, 2)], extra_keys: [null] });
     expect(hashValue(b[0]!.parent_block_hash)).toBe(h1!);
   });
 
@@ -145,7 +153,7 @@ describe('KV events of the simulated engine', () => {
     // The pool frees a request's blocks last first, so the tail block is the older one at the head of the queue.
     expect(removed).toEqual({ type: 'BlockRemoved', block_hashes: removed!.block_hashes, medium: 'GPU', group_idx: 0 });
     expect(hashes(removed!)).toEqual([a1!]);
-    expect(stored).toMatchObject({ type: 'BlockStored', parent_block_hash: null, token_ids: tokenIds(words('b', 20)) });
+    expect(stored).toMatchObject({ type: 'BlockStored', parent_block_hash: null, token_ids: words('b', 20) });
     expect(hashes(stored!)).toHaveLength(5);
   });
 
@@ -207,7 +215,7 @@ describe('KV events of the simulated engine', () => {
     expect(answers.map((a) => [a.delimiter, a.seq])).toEqual([['', 3], ['', 4], ['', 5], ['', -1]]);
     expect(answers.at(-1)).toMatchObject({ batch: null, payload_bytes: 0 });
     expect(answers[2]!.batch).toEqual(live!.batch);
-    expect((answers[0]!.batch![1][0] as Event).token_ids).toEqual(tokenIds(words('p3-', 4)));
+    expect((answers[0]!.batch![1][0] as Event).token_ids).toEqual(words('p3-', 4));
     expect((await replayFrom(replayEndpoint!, 5)).map((a) => a.seq)).toEqual([5, -1]);
     expect(engine.kvEvents()).toMatchObject({ replays: 2, replaysTruncated: 0, badReplayRequests: 0 });
   });
@@ -236,7 +244,7 @@ describe('KV events of the simulated engine', () => {
     expect(await stats()).toMatchObject({ endpoint: `tcp://0.0.0.0:${pub + 1}`, replayEndpoint: `tcp://0.0.0.0:${replay + 1}` });
     await using sub = await startKvSubscriber(`tcp://127.0.0.1:${pub + 1}`, 'kv');
     await until(async () => (await stats()).subscribers === 1, 'the subscription');
-    await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: words('w', 8).join(' '), max_tokens: 1 }) }).then((r) => r.text());
+    await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: words('w', 8), max_tokens: 1 }) }).then((r) => r.text());
     await until(() => sub.received().length === 1, 'the batch');
     expect(sub.received()[0]!.batch[2]).toBe(1);
     expect((await replayFrom(`tcp://127.0.0.1:${replay + 1}`, 0)).map((a) => a.batch?.[2] ?? a.seq)).toEqual([1, -1]);

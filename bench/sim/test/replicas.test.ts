@@ -5,7 +5,11 @@ import { replay } from '../client.ts';
 import { createReplicaPicker } from '../replicas.ts';
 import { summarize } from '../report.ts';
 import { replaySessions } from '../session-replay.ts';
+import { loadSimTokenizer } from '../sim-tokenizer.ts';
 import { buildWorkload } from '../workloads.ts';
+
+const tokenizer = loadSimTokenizer();
+const countTokens = (text: string): number => tokenizer.promptIds(text).length - 1;
 
 const NO_ENGINES = { prefixCacheQueries: 0, prefixCacheHits: 0, preemptions: 0, perEngineRequests: [] };
 
@@ -24,7 +28,7 @@ describe('router replicas', () => {
   test('an open-loop replay spreads its requests over the targets in turn, and the counts match what each received', async () => {
     await using a = await startMockEngine({ model: 'm' });
     await using b = await startMockEngine({ model: 'm' });
-    const specs = buildWorkload('chat', { seed: 4, rate: 10, durationSec: 4, model: 'm' });
+    const specs = buildWorkload('chat', { seed: 4, rate: 10, durationSec: 4, model: 'm', tokenizer });
     const { results, spanMs } = await replay([a.url, b.url], specs, { drainMs: 30_000 });
     expect(results.every((r) => r.outcome === 'ok')).toBe(true);
     // In send order (the arrival order), replica 0, 1, 0, 1, …
@@ -57,8 +61,8 @@ describe('router replicas', () => {
     await using b = await startMockEngine({ model: 'm', maxModelLen: 32_768 });
     const shape = parseAgentShape('systemPromptTokens=50-80,taskTokens=5-10,turnsPerSession=3-5,toolResultTokens=20-60,askTokens=2-4,answerTokens=3-6,thinkFloorMs=10,thinkMeanMs=10');
     if ('error' in shape) throw new Error(shape.error);
-    const sessions = buildAgentSessions({ seed: 1, rate: 10, durationSec: 1, shape });
-    const { results, spanMs } = await replaySessions([a.url, b.url], sessions, { drainMs: 30_000, model: 'm', pinSessions: true });
+    const sessions = buildAgentSessions({ seed: 1, rate: 10, durationSec: 1, shape, countTokens });
+    const { results, spanMs } = await replaySessions([a.url, b.url], sessions, { drainMs: 30_000, model: 'm', tokenizer, pinSessions: true });
     expect(results.every((r) => r.outcome === 'ok')).toBe(true);
     const firstOf = (engine: typeof a) => new Set(engine.received.map((r) => (r.json as { messages: { content: string }[] }).messages[1]!.content));
     const onA = firstOf(a);
@@ -73,7 +77,7 @@ describe('router replicas', () => {
     // Not pinned, the same sessions' turns alternate between the replicas.
     a.clearReceived();
     b.clearReceived();
-    await replaySessions([a.url, b.url], sessions, { drainMs: 30_000, model: 'm' });
+    await replaySessions([a.url, b.url], sessions, { drainMs: 30_000, model: 'm', tokenizer });
     expect([...firstOf(a)].filter((t) => firstOf(b).has(t)).length).toBeGreaterThan(sessions.length / 2);
   });
 });

@@ -1,9 +1,19 @@
 import { describe, expect, test } from 'bun:test';
-import { startSimEngine } from '../sim-engine.ts';
+import { startSimEngine as start, type SimEngineOptions } from '../sim-engine.ts';
+import { loadSimTokenizer } from '../sim-tokenizer.ts';
 import { until } from '../../../testkit/until.ts';
 
 /** A fast engine for tests: 1 ms steps plus a clearly measurable prefill cost. */
-const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.5, decodeMsPerSeq: 0, attentionMsPerKTokens: 0 };
+const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.5, prefillAttentionMsPerKTokens: 0, decodeMsPerSeq: 0, attentionMsPerKTokens: 0 };
+/** One tokenizer for every engine of the file (each would load its own, ~0.6 s). */
+const tokenizer = loadSimTokenizer();
+const startSimEngine = (o: Partial<SimEngineOptions>) => start({ tokenizer, ...o });
+/** How many leading ids two prompts share. */
+const common = (a: readonly number[], b: readonly number[]) => {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+};
 
 const post = (url: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
@@ -40,8 +50,11 @@ describe('simulated engine over HTTP', () => {
     const content = ev.slice(1, 5).map((e) => e.choices[0].delta.content);
     expect(content.length).toBe(4);
     expect(ev[4].choices[0].finish_reason).toBe('length');
-    // renderChat: <|user|> hello there <|assistant|>
-    expect(ev[5].usage).toEqual({ prompt_tokens: 4, total_tokens: 8, completion_tokens: 4 });
+    // The Llama 3.1 template around "hello there": 12 tokens (sim-tokenizer.test.ts pins them).
+    expect(ev[5].usage).toEqual({ prompt_tokens: 12, total_tokens: 16, completion_tokens: 4 });
+    // The reply's words, as real tokens: the first opens the line, the others carry their space.
+    expect(content.join('')).toBe(content.join('').trim());
+    expect(content.slice(1).every((c: string) => c.startsWith(' '))).toBe(true);
     expect(ev[6]).toBe('[DONE]');
   });
 
@@ -50,7 +63,7 @@ describe('simulated engine over HTTP', () => {
     const ok = await post(engine.url, '/v1/completions', { model: 'm', prompt: 'one two three', max_tokens: 3 });
     const body = (await ok.json()) as { choices: { text: string; finish_reason: string }[]; usage: { prompt_tokens: number; completion_tokens: number } };
     expect(body.choices[0]!.text.split(' ').length).toBe(4); // leading space + 3 words
-    expect(body.usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 3 });
+    expect(body.usage).toMatchObject({ prompt_tokens: 4, completion_tokens: 3 }); // BOS + 3 words
     expect((await post(engine.url, '/v1/completions', { model: 'other', prompt: 'x' })).status).toBe(404);
     expect((await post(engine.url, '/v1/completions', { model: 'm', prompt: 'x', stream_options: { include_usage: true } })).status).toBe(400);
     expect((await post(engine.url, '/v1/completions', { model: 'm', prompt: 'x', priority: 2 })).status).toBe(400);
@@ -62,12 +75,14 @@ describe('simulated engine over HTTP', () => {
     const system = words('sys', 64);
     const lengths = [3, 5, 7, 9];
     let promptTotal = 0;
+    const prompts: (readonly number[])[] = [];
     for (const [i, n] of lengths.entries()) {
       const messages = [
         { role: 'system', content: system },
         { role: 'user', content: words(`u${i}-`, 10) },
       ];
-      promptTotal += 1 + 64 + 1 + 10 + 1;
+      prompts.push(tokenizer.chatIds(messages));
+      promptTotal += prompts.at(-1)!.length;
       const res = await post(engine.url, '/v1/chat/completions', { model: 'm', messages, max_tokens: n, stream: i % 2 === 0 });
       await res.text();
     }
@@ -79,8 +94,10 @@ describe('simulated engine over HTTP', () => {
     expect(metric(text, 'vllm:inter_token_latency_seconds_count')).toBe(20);
     expect(metric(text, 'vllm:e2e_request_latency_seconds_count')).toBe(4);
     expect(metric(text, 'vllm:prefix_cache_queries_total')).toBe(promptTotal);
-    // Requests 2–4 find the system prompt's 4 full blocks (1 marker + 64 words = 65 tokens → 4 blocks).
-    expect(metric(text, 'vllm:prefix_cache_hits_total')).toBe(3 * 64);
+    // Requests 2–4 find the full blocks of what they share with the first (the template and the system prompt).
+    const shared = Math.floor(common(prompts[0]!, prompts[1]!) / 16) * 16;
+    expect(shared).toBeGreaterThan(64);
+    expect(metric(text, 'vllm:prefix_cache_hits_total')).toBe(3 * shared);
     expect(metric(text, 'vllm:num_requests_running')).toBe(0);
     expect(metric(text, 'vllm:num_requests_waiting')).toBe(0);
     expect(metric(text, 'vllm:kv_cache_usage_perc')).toBe(0);
@@ -97,11 +114,11 @@ describe('simulated engine over HTTP', () => {
       await reader.cancel();
       return t;
     };
-    const shared = words('doc', 800);
+    const shared = words('doc', 400);
     await ttft(`${shared} first`);
     const hit = await ttft(`${shared} second`);
-    const miss = await ttft(`${words('fresh', 800)} third`);
-    // Prefill of 801 tokens at 0.5 ms each is ~400 ms; the hit computes ~1 block.
+    const miss = await ttft(`${words('fresh', 400)} third`);
+    // Prefill of ~800 tokens (two per word: " doc", "12") at 0.5 ms each is ~400 ms; the hit computes ~1 block.
     expect(miss).toBeGreaterThan(300);
     expect(hit).toBeLessThan(miss / 3);
   });
@@ -125,7 +142,7 @@ describe('simulated engine over HTTP', () => {
     expect(pBody.choices[0]!.finish_reason).toBe('length');
     const kv = pBody.kv_transfer_params;
     expect(kv).toMatchObject({ do_remote_prefill: true, do_remote_decode: false, remote_host: '127.0.0.1', remote_port: prefill.port, remote_request_id: 'chatcmpl-pd-1', tp_size: 1 });
-    expect((kv.remote_block_ids as number[]).length).toBe(6); // 102 tokens → 6 full blocks
+    expect((kv.remote_block_ids as number[]).length).toBe(Math.floor(tokenizer.chatIds(request.messages).length / 16)); // the prompt's full blocks
 
     expect((await post(decode.url, '/v1/chat/completions', request)).status).toBe(400);
     const leg2 = await post(decode.url, '/v1/chat/completions', { ...request, stream: true, kv_transfer_params: kv }, { 'x-request-id': 'pd-1' });

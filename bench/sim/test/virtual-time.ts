@@ -1,5 +1,6 @@
 // Test helper: runs one EngineModel through virtual time (no timers), with requests arriving at set times.
 import type { EngineModel, RequestInput, TokenEvent } from '../engine-model.ts';
+import type { ReplyVocabulary } from '../tokens.ts';
 
 export interface Arrival {
   at: number;
@@ -49,7 +50,17 @@ export function ttftOf(events: readonly Timed[], id: string, arrival: number): n
   return first.at - arrival;
 }
 
-/** `n` distinct words (w0 w1 …), so prompts can be built with exact lengths and controlled sharing. */
-export function words(prefix: string, n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+/** `n` token ids named by `prefix` (ids of different prefixes differ), so prompts can be built with exact
+ * lengths and controlled sharing. */
+export function ids(prefix: string, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => Bun.hash.xxHash32(`${prefix}${i}`) % 128_000);
 }
+
+/** A stand-in reply vocabulary for model tests that do not look at the words (sim-tokenizer.ts has the real one):
+ * replies to a prompt ending in 271 ("\n\n" in Llama 3) open a line. */
+export const TEST_REPLIES: ReplyVocabulary = {
+  opening: [1000, 1001, 1002, 1003],
+  continuing: [2000, 2001, 2002, 2003],
+  opensLine: (id) => id === 271,
+  text: (id) => (id < 2000 ? `w${id}` : ` w${id}`),
+};

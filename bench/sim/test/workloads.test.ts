@@ -1,10 +1,12 @@
 import { describe, expect, test } from 'bun:test';
 import { poissonArrivals } from '../arrivals.ts';
 import { createRng } from '../rng.ts';
-import { renderChat, replyText } from '../tokens.ts';
-import { buildWorkload, SHAPE, WORKLOADS } from '../workloads.ts';
+import { loadSimTokenizer } from '../sim-tokenizer.ts';
+import { replyText } from '../tokens.ts';
+import { buildWorkload, noisyEstimate, SHAPE, WORKLOADS } from '../workloads.ts';
 
-const opts = { seed: 7, rate: 10, durationSec: 30, model: 'm' };
+const tokenizer = loadSimTokenizer();
+const opts = { seed: 7, rate: 10, durationSec: 30, model: 'm', tokenizer };
 
 describe('workloads', () => {
   test('a replay with the same seed gives the same request sequence', () => {
@@ -37,7 +39,7 @@ describe('workloads', () => {
       const body = JSON.parse(r.body) as { messages: { role: string; content: string }[]; max_tokens: number };
       const session = r.tag.split('#')[0]!;
       bySession.set(session, [...(bySession.get(session) ?? []), { at: r.at, messages: body.messages, max: body.max_tokens }]);
-      expect(r.promptTokens).toBe(renderChat(body.messages).length);
+      expect(r.promptTokens).toBe(tokenizer.chatIds(body.messages).length);
     }
     const multi = [...bySession.values()].filter((turns) => turns.length > 1);
     expect(multi.length).toBeGreaterThan(5);
@@ -46,7 +48,7 @@ describe('workloads', () => {
         const prev = turns[k - 1]!;
         const cur = turns[k]!;
         expect(cur.messages.slice(0, prev.messages.length)).toEqual(prev.messages);
-        expect(cur.messages[prev.messages.length]).toEqual({ role: 'assistant', content: replyText(renderChat(prev.messages), prev.max) });
+        expect(cur.messages[prev.messages.length]).toEqual({ role: 'assistant', content: replyText(tokenizer.replies, tokenizer.chatIds(prev.messages), prev.max) });
         expect(cur.at - prev.at).toBeGreaterThanOrEqual(SHAPE.thinkFloorMs);
       }
     }
@@ -67,12 +69,31 @@ describe('workloads', () => {
     expect(new Set(mixed.map((r) => r.cls))).toEqual(new Set(['chat', 'longdoc', 'batch']));
     for (const r of mixed) {
       expect(r.headers['x-request-priority']).toBe(String(r.priority));
-      expect(r.headers['x-expected-output-tokens']).toBe(String(r.maxTokens));
+      // No foresight: a real client does not know the output length, so by default no estimate is sent.
+      expect(r.headers['x-expected-output-tokens']).toBeUndefined();
       expect(r.headers['x-sla-target-ms']).toBe(String(r.sla.ttftMs));
       // The stream-QoE pace, so the router's QoE histogram and the client's figure expect the same timeline.
       expect(Number(r.headers['x-expected-tokens-per-second'])).toBe(1000 / r.sla.tpotMs);
       expect(r.headers['x-request-id']).toBeUndefined(); // would become the hash policies' session key
     }
     expect(mixed.find((r) => r.cls === 'batch')!.path).toBe('/v1/completions');
+  });
+
+  test('with a noise level the client sends a noisy output-length estimate: unbiased in the median, rarely exact', () => {
+    const plain = buildWorkload('mixed', opts);
+    const noisy = buildWorkload('mixed', { ...opts, outputEstimateNoise: 0.5 });
+    // The estimate has its own random stream: the requests themselves do not change.
+    expect(noisy.map((r) => r.body)).toEqual(plain.map((r) => r.body));
+    const ratios = noisy.map((r) => Number(r.headers['x-expected-output-tokens']) / r.maxTokens).sort((a, b) => a - b);
+    expect(ratios.every((x) => x > 0)).toBe(true);
+    expect(ratios[Math.floor(ratios.length / 2)]!).toBeGreaterThan(0.85);
+    expect(ratios[Math.floor(ratios.length / 2)]!).toBeLessThan(1.15);
+    expect(ratios.filter((x) => Math.abs(x - 1) < 0.02).length / ratios.length).toBeLessThan(0.1);
+    // σ 0.5: about half the estimates within ×0.71–1.4 of the truth.
+    const within = ratios.filter((x) => x > 0.71 && x < 1.4).length / ratios.length;
+    expect(within).toBeGreaterThan(0.4);
+    expect(within).toBeLessThan(0.6);
+    const rng = createRng(1);
+    expect(Array.from({ length: 100 }, () => noisyEstimate(rng, 1, 2)).every((x) => x >= 1)).toBe(true);
   });
 });
