@@ -7,6 +7,8 @@ import { buildRouterBinary } from '../../testkit/router-binary.ts';
 
 export interface ChildProc extends AsyncDisposable {
   readonly url: string;
+  /** The ready line's second group, when it has one (the router's metrics URL, /metrics included). */
+  readonly second: string | undefined;
   readonly pid: number;
   /** The last few KiB of stderr, for error messages. */
   stderrTail(): string;
@@ -30,6 +32,7 @@ export async function spawnUntil(cmd: string[], ready: RegExp): Promise<ChildPro
   let out = '';
   let err = '';
   let matched: string | null = null;
+  let second: string | undefined;
   let wake: () => void = () => {};
   void drain(proc.stdout, (t) => {
     if (matched === null) {
@@ -37,6 +40,7 @@ export async function spawnUntil(cmd: string[], ready: RegExp): Promise<ChildPro
       const m = ready.exec(out);
       if (m) {
         matched = m[1] ?? m[0];
+        second = m[2];
         out = '';
         wake();
       }
@@ -67,7 +71,7 @@ export async function spawnUntil(cmd: string[], ready: RegExp): Promise<ChildPro
     })();
     return stopping;
   };
-  return { url, pid: proc.pid, stderrTail: () => err, stop, [Symbol.asyncDispose]: stop };
+  return { url, second, pid: proc.pid, stderrTail: () => err, stop, [Symbol.asyncDispose]: stop };
 }
 
 export async function spawnEngine(args: string[]): Promise<ChildProc> {
@@ -77,11 +81,15 @@ export async function spawnEngine(args: string[]): Promise<ChildProc> {
   return child;
 }
 
+/** The router's start-up line: its URL, then its metrics URL. */
+const ROUTER_READY = /"url":"(http:\/\/[^"]+)","metrics":"(http:\/\/[^"]+)"/;
+
 /** The router, or why it refused to start (an unknown or unimplemented policy exits 2 with a message). */
 export function spawnRouter(binary: string, urls: readonly string[], policy: string, extra: readonly string[]): Promise<ChildProc | { error: string }> {
   return spawnUntil(
-    [binary, '--worker-urls', ...urls, '--policy', policy, '--port', '0', '--prometheus-port', '0', '--log-json', ...extra],
-    /"url":"(http:\/\/[^"]+)"/,
+    // No drain delay on stop: nothing balances in front of a benchmark's router (the default holds it 5 s).
+    [binary, '--worker-urls', ...urls, '--policy', policy, '--port', '0', '--prometheus-port', '0', '--log-json', '--shutdown-delay-secs', '0', ...extra],
+    ROUTER_READY,
   );
 }
 

@@ -12,6 +12,9 @@ export interface EngineTotals {
   preemptions: number;
   /** Requests each engine served, in fleet order (how evenly the policy spread the load). */
   perEngineRequests: number[];
+  /** What the routers predicted the engines had cached for the requests they sent (kv_aware's
+   * vllm_router_kv_predicted_cached_tokens_total, summed over the replicas); undefined for other policies. */
+  predictedCachedTokens?: number;
 }
 
 export interface RunSummary {
@@ -40,6 +43,9 @@ export interface RunSummary {
   perEngineRequests: number[];
   /** Requests sent to each router replica, in replica order. */
   perReplicaRequests: number[];
+  /** The routers' predicted cached tokens over the engines' prefix-cache hits (1: the index saw exactly what the
+   * engines found); NaN when the policy predicts nothing. */
+  predictedOverHits: number;
 }
 
 export interface ClassSummary {
@@ -110,6 +116,7 @@ export function summarize(policy: string, rate: number, all: readonly RequestRes
     preemptions: engines.preemptions,
     perEngineRequests: engines.perEngineRequests,
     perReplicaRequests: Array.from({ length: replicas }, (_, i) => results.filter((r) => r.replica === i).length),
+    predictedOverHits: engines.predictedCachedTokens !== undefined && engines.prefixCacheHits > 0 ? engines.predictedCachedTokens / engines.prefixCacheHits : Number.NaN,
   };
 }
 
@@ -143,6 +150,7 @@ export function markdownTable(rows: readonly SeedSummary[], skipped: readonly { 
   const perClass = classes.length > 1;
   const closedLoop = rows.some((r) => r.notSent.max > 0);
   const replicas = rows.some((r) => r.perReplicaRequests.length > 1);
+  const predicts = rows.some((r) => Number.isFinite(r.predictedOverHits?.mean));
   const head = [
     'policy',
     `requests (ok/failed/timed out${closedLoop ? '/not sent' : ''})`,
@@ -162,6 +170,7 @@ export function markdownTable(rows: readonly SeedSummary[], skipped: readonly { 
     'preemptions',
     'requests per engine',
     ...(replicas ? ['requests per router replica'] : []),
+    ...(predicts ? ['predicted / engine-reported cached tokens'] : []),
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
   for (const r of rows) {
@@ -184,6 +193,7 @@ export function markdownTable(rows: readonly SeedSummary[], skipped: readonly { 
       withSpread(r.preemptions, fixed0),
       counts(r.perEngineRequests),
       ...(replicas ? [counts(r.perReplicaRequests)] : []),
+      ...(predicts ? [r.predictedOverHits === undefined ? '–' : withSpread(r.predictedOverHits, (v) => (Number.isFinite(v) ? v.toFixed(3) : '–'))] : []),
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }

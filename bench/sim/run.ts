@@ -10,6 +10,7 @@
 //
 //   bun run bench:sim [--workload chat|longdoc|mixed|agent] [--policies a,b] [--rate R] [--rates a,b,c]
 //                     [--duration S] [--engines N] [--seeds 1,2,3 | --seed N] [--speeds 1,1,0.5,0.5] [--presets a100-80g,l4,…]
+//                     [--token-routing] [--restart-router-at S]
 //                     [--output-estimate-noise SIGMA] [--engine-args="…"] [--router-args="…"] [--drain S] [--out DIR] [--tag T]
 //                     [--system-prompts N] [--shape k=v,…] [--replicas N] [--pin-sessions]
 //                     [--pd P:D,…] [--pd-only] [--pd-args="…"] [--router-binary PATH]
@@ -20,6 +21,7 @@ import { parseAgentShape } from './agent-workload.ts';
 import type { RequestResult } from './client.ts';
 import { DEFAULT_ENGINE_PARAMS } from './engine-params.ts';
 import { isPresetName, PRESET_NAMES, presetParams } from './engine-presets.ts';
+import { KV_EVENTS_ENGINE_ARGS, ROUTER_TOKENIZER_ARGS, routerKvArgs, usesKvEvents } from './kv-fleet.ts';
 import { ensureRouterBinary, spawnEngine, spawnPdRouter, spawnReplicas, spawnRouter, type ChildProc } from './fleet.ts';
 import { modelStamp } from './model-stamp.ts';
 import { slaVsRatePng, ttftCdfPng } from './plot.ts';
@@ -82,6 +84,8 @@ const { values: a } = (() => {
         'pd-only': { type: 'boolean' },
         'pd-args': { type: 'string', default: '' },
         'router-binary': { type: 'string' },
+        'token-routing': { type: 'boolean' },
+        'restart-router-at': { type: 'string' },
         help: { type: 'boolean' },
       },
     });
@@ -135,6 +139,13 @@ for (const x of presets) if (!isPresetName(x)) usage(`--presets takes ${PRESET_N
 const outputEstimateNoise = a['output-estimate-noise'] !== undefined ? positive('output-estimate-noise', a['output-estimate-noise']) : undefined;
 const engineArgs = words(a['engine-args'] as string);
 const routerArgs = words(a['router-args'] as string);
+const restartAtMs = a['restart-router-at'] !== undefined ? positive('restart-router-at', a['restart-router-at']) * 1000 : undefined;
+/** Router flags a policy's runs add: the engines' tokenizer (kv_aware always: it matches token blocks; every
+ * policy with --token-routing), and where each engine publishes its KV events. */
+const policyRouterArgs = async (policy: string, engines: readonly ChildProc[]): Promise<string[]> => [
+  ...(a['token-routing'] === true || usesKvEvents(policy, ...pdArgs) ? ROUTER_TOKENIZER_ARGS : []),
+  ...(usesKvEvents(policy, ...pdArgs) ? await routerKvArgs(engines) : []),
+];
 const pdArgs = words(a['pd-args'] as string);
 
 /** A fleet: N engines behind the router's regular mode, or P prefill + D decode engines behind its P/D mode. */
@@ -220,24 +231,65 @@ const finishedRunsMs: number[] = [];
 let live: ProgressState | null = null;
 const ticker = setInterval(() => live !== null && progress.show(progressLine(live, performance.now())), 1000);
 
+/** kv_aware's predicted cached tokens, summed over the routers (vllm_router_kv_predicted_cached_tokens_total). */
+async function predictedCachedTokens(routers: readonly ChildProc[]): Promise<number> {
+  let sum = 0;
+  for (const r of routers) {
+    if (r.second === undefined) continue;
+    const text = await (await fetch(r.second)).text();
+    for (const m of text.matchAll(/^vllm_router_kv_predicted_cached_tokens_total\{[^}]*\} (\S+)$/gm)) sum += Number(m[1]);
+  }
+  return sum;
+}
+
+/**
+ * --restart-router-at: every replica is replaced by a fresh process (a rolling restart: the successor starts, the
+ * balancer sends it the next requests, the old one stops), so it starts with no state of its own; what the old
+ * one predicted is kept for the predicted-vs-reported figure.
+ */
+async function restartRouters(routers: ChildProc[], targets: string[], spawnOne: () => Promise<ChildProc | { error: string }>, predicted: { before: number }, say: (line: string) => void): Promise<void> {
+  for (const [i, old] of routers.entries()) {
+    const next = await spawnOne();
+    if ('error' in next) {
+      say(`  restart of router ${i} failed: ${next.error}`);
+      continue;
+    }
+    routers[i] = next;
+    targets[i] = next.url;
+    predicted.before += await predictedCachedTokens([old]).catch(() => 0);
+    await old.stop();
+  }
+}
+
 /** One policy on one fresh fleet (cold caches) at one rate and seed, or why the router refused to start. */
 async function runOnce(fleet: Fleet, policy: string, work: Work, rate: number, seed: number, shown: ProgressState): Promise<Run | { error: string }> {
   const roles = fleet.kind === 'regular' ? Array<string>(fleet.engines).fill('both') : [...Array<string>(fleet.prefill).fill('prefill'), ...Array<string>(fleet.decode).fill('decode')];
-  const engines = await Promise.all(roles.map((role, i) => spawnEngine(['--model', MODEL, '--role', role, '--engine-label', String(i), ...(presets.length > 0 ? ['--preset', presets[i] as string] : []), ...(speeds.length > 0 ? ['--speed', String(speeds[i])] : []), ...engineArgs])));
+  const kvArgs = usesKvEvents(policy, ...pdArgs) ? KV_EVENTS_ENGINE_ARGS : [];
+  const engines = await Promise.all(roles.map((role, i) => spawnEngine(['--model', MODEL, '--role', role, '--engine-label', String(i), ...(presets.length > 0 ? ['--preset', presets[i] as string] : []), ...(speeds.length > 0 ? ['--speed', String(speeds[i])] : []), ...kvArgs, ...engineArgs])));
   try {
     const urls = engines.map((e) => e.url);
-    const routers = await spawnReplicas(replicas, () =>
+    const extra = [...routerArgs, ...(await policyRouterArgs(policy, engines))];
+    const spawnOne = () =>
       fleet.kind === 'regular'
-        ? spawnRouter(binary, urls, policy, routerArgs)
-        : spawnPdRouter(binary, urls.slice(0, fleet.prefill), urls.slice(fleet.prefill), policy, [...routerArgs, ...pdArgs]),
-    );
-    if ('error' in routers) return routers;
+        ? spawnRouter(binary, urls, policy, extra)
+        : spawnPdRouter(binary, urls.slice(0, fleet.prefill), urls.slice(fleet.prefill), policy, [...extra, ...pdArgs]);
+    const started = await spawnReplicas(replicas, spawnOne);
+    if ('error' in started) return started;
+    const routers: ChildProc[] = [...started];
+    // Read at send time by the replay: a restarted replica's successor takes its place here.
+    const targets = routers.map((x) => x.url);
+    const predicted = { before: 0 };
+    const restart = restartAtMs === undefined ? undefined : setTimeout(() => void restartRouters(routers, targets, spawnOne, predicted, log), restartAtMs);
     try {
       shown.replayStartedAt = performance.now();
-      const r = await replayWork(routers.map((x) => x.url), work, { drainMs, pinSessions, onProgress: (done) => void (shown.done = done) }, MODEL);
-      const summary = summarize(runLabel(fleet, policy), rate, r.results, r.spanMs, await scrape(engines, (i) => roles[i] !== 'decode'), urls, replicas);
+      const r = await replayWork(targets, work, { drainMs, pinSessions, onProgress: (done) => void (shown.done = done) }, MODEL);
+      clearTimeout(restart);
+      const totals = await scrape(engines, (i) => roles[i] !== 'decode');
+      if (usesKvEvents(policy, ...pdArgs)) totals.predictedCachedTokens = predicted.before + (await predictedCachedTokens(routers));
+      const summary = summarize(runLabel(fleet, policy), rate, r.results, r.spanMs, totals, urls, replicas);
       return { seed, summary, results: r.results, engineUrls: urls };
     } finally {
+      clearTimeout(restart);
       await Promise.all(routers.map((x) => x.stop()));
     }
   } finally {

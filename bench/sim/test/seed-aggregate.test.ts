@@ -25,6 +25,7 @@ function summary(x: number, over: Partial<RunSummary> = {}): RunSummary {
     preemptions: 0,
     perEngineRequests: [10 * x, 20],
     perReplicaRequests: [50, 50 + x],
+    predictedOverHits: Number.NaN,
     ...over,
   };
 }
