@@ -292,7 +292,7 @@ describe('deploy/grafana/vllm-router.json', () => {
     expect(found).toEqual([]);
   });
 
-  test('covers traffic, errors, TTFT/ITL, health and breakers, cache hits, PD phases, admission and the tokenizer pool', () => {
+  test('covers traffic, errors, TTFT/ITL, health and breakers, cache hits, PD phases, admission, the tokenizer pool and the KV-event feeds', () => {
     const used = new Set(queries.flatMap((q) => parsePromQL(q.expr).selectors.map((s) => resolve(s.name, exposition.families)?.family)));
     for (const family of [
       'vllm_router_requests_total',
@@ -309,6 +309,11 @@ describe('deploy/grafana/vllm-router.json', () => {
       'vllm_router_queue_depth',
       'vllm_router_tokenizer_pool_queue_depth',
       'vllm_tokenizer_encode_duration_seconds',
+      'vllm_router_kv_events_total',
+      'vllm_router_kv_index_blocks',
+      'vllm_router_kv_event_gaps_total',
+      'vllm_router_kv_predicted_cached_tokens_total',
+      'vllm_router_kv_feed_connected',
     ])
       expect(used).toContain(family);
   });
