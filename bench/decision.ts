@@ -4,7 +4,9 @@
 //   bun run bench/decision.ts [--samples 1000] [--threads N] [--tokenizer-path DIR] [--quick]
 //
 // Decision latency is `policy.select` alone, timed per call: the routing text is already a flat string
-// and the block hashes are already computed (the pool's job, reported in its own table).
+// and the block hashes are already computed (the pool's job, reported in its own table). kv_aware routes on
+// indexes fed with vLLM-format KV events through the router's decoder (endpoint i holds the first 25–100% of
+// one of the prefixes); its ingest rate (decode + index, one thread) has a table of its own.
 import { parseArgs } from 'node:util';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { alwaysClosed } from '../src/core/circuit-breaker.ts';
@@ -16,6 +18,7 @@ import { chainBlockHashes } from '../src/pool/block-hash.ts';
 import { defaultPoolSize, TokenizerPool } from '../src/pool/pool.ts';
 import { readTokenizerFiles, resolveTokenizerFiles } from '../src/pool/tokenizer-files.ts';
 import { mulberry32 } from '../testkit/mulberry32.ts';
+import { BLOCKS_PER_EVENT, ingestRate, kvFleet, storedBatches } from './kv-event-fleet.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -164,6 +167,16 @@ function deps(seed: number): PolicyDeps {
   };
 }
 
+/** --kv-index-max-entries' default. */
+const KV_INDEX_MAX_ENTRIES = 262_144;
+
+/** What endpoint i's events say it holds: the first 25–100% of prefix i mod PREFIXES. */
+function kvHoldings(set: PromptSet, i: number): Uint8Array[] {
+  const ids = set.ids[i % PREFIXES] as Uint32Array;
+  const share = 0.25 + 0.75 * mulberry32(i + 7)();
+  return storedBatches(ids.subarray(0, Math.floor(ids.length * share)), 16, i % PREFIXES);
+}
+
 function fleet(size: number): Endpoint[] {
   const rand = mulberry32(size);
   return Array.from({ length: size }, (_, i) => {
@@ -182,7 +195,8 @@ for (const [name, factory] of policies) {
     const cells: string[] = [];
     for (const size of FLEETS) {
       const endpoints = fleet(size);
-      const policy = factory(deps(size));
+      const kv = name === 'kv_aware' ? kvFleet(endpoints, 16, KV_INDEX_MAX_ENTRIES, (i) => kvHoldings(set, i)) : undefined;
+      const policy = factory(kv === undefined ? deps(size) : { ...deps(size), signals: { kvEvents: kv.reader } });
       const blocks = policy.wantsBlockHashes === true;
       const times: number[] = [];
       for (let j = 0; j < WARMUP + SAMPLES; j++) {
@@ -237,6 +251,15 @@ for (const set of sets) {
 
 const single = await lagDuring(() => reference.encode(burst[0] as string));
 
+// ── KV-event ingest: decode + index on this thread ───────────────────────────────────────────────────
+console.error('KV-event ingest…');
+const ingestPayloads = sets.flatMap((set) => set.ids.flatMap((ids, p) => storedBatches(ids, 16, 1000 + p)));
+const ingestRows = [KV_INDEX_MAX_ENTRIES, 100_000, 10_000].map((budget) => {
+  ingestRate(ingestPayloads, 16, budget); // warm-up
+  const r = ingestRate(ingestPayloads, 16, budget);
+  return `| ${budget.toLocaleString('en')} | ${r.blocks.toLocaleString('en')} | ${(r.bytes / 1e6).toFixed(1)} | ${Math.round(r.perSecond).toLocaleString('en')} |`;
+});
+
 // ── Report ────────────────────────────────────────────────────────────────────────────────────────────
 const cpu = (navigator.hardwareConcurrency ?? 0).toString();
 console.log(`## Routing decision latency (\`policy.select\`, µs, p50 / p99)\n`);
@@ -244,6 +267,11 @@ console.log(`${SAMPLES} timed decisions per cell after ${WARMUP} warm-up; traffi
 console.log(`| policy | prompt tokens | 1 endpoint | 10 | 100 | 1,000 |`);
 console.log(`|---|---:|---:|---:|---:|---:|`);
 for (const row of decisionRows) console.log(row);
+console.log(`\n## KV-event ingest (kv_aware: decode + index, one thread)\n`);
+console.log(`vLLM-format BlockStored batches (msgpack maps, ${BLOCKS_PER_EVENT} blocks of 16 tokens per event, 64-bit hashes) of every prompt above, through the router's decoder into one endpoint's index; the budget is --kv-index-max-entries (past it the oldest blocks go).\n`);
+console.log(`| index budget (blocks) | blocks stored | payload MB | blocks/s |`);
+console.log(`|---:|---:|---:|---:|`);
+for (const row of ingestRows) console.log(row);
 console.log(`\n## Tokenization (ms; Llama 3.1 tokenizer, completion prompts)\n`);
 console.log(`Pool of ${threads} thread${threads === 1 ? '' : 's'}. Round trip = frame, transfer, render/encode/hash in the thread, answer; "in-process" is what the event loop would be blocked for without the pool.\n`);
 console.log(`| prompt tokens | pool round trip p50 / p99 | thread time p50 | in-process encode p50 |`);

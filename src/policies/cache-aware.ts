@@ -29,7 +29,7 @@
 // be set to an endpoint's KV cache capacity in tokens. A prompt shorter than one block has nothing
 // vLLM could reuse, so it matches nothing and is routed as a miss.
 import type { Endpoint } from '../core/endpoint.ts';
-import type { KvEventsReader } from '../signals/kv-events/kv-events.ts';
+import type { BlockLookup, KvEventsReader } from '../signals/kv-events/kv-events.ts';
 import { createRadixTree, hashOps, stringOps, type SequenceOps } from './radix-tree.ts';
 import type { CacheAwareStats, Policy, PolicyDeps, PolicyFactory, RoutingRequest, SelectContext } from './types.ts';
 
@@ -256,35 +256,40 @@ function kvMatcher(kv: KvEventsReader, guessOf: (seq: Float64Array) => ReadonlyM
   return (hashes: Float64Array, candidates: readonly Endpoint[]): KvBest | undefined => {
     const total = hashes.length;
     const guess = guessOf(hashes);
-    const counted = (id: string, guessed: number, i: number) => {
-      const state = kv.stateOf(id, hashes[i] as number);
-      return state === 'gpu' || state === 'cpu' || (state === 'silent' && i < guessed);
-    };
-    const estimates: { endpoint: Endpoint; run: number }[] = [];
+    const estimates: { endpoint: Endpoint; run: number; held: BlockLookup | undefined }[] = [];
     for (const endpoint of candidates) {
+      const held = kv.holdings(endpoint.id);
       const guessed = guess.get(endpoint.id)?.matched ?? 0;
-      if (!counted(endpoint.id, guessed, 0)) continue;
+      const counted = (i: number): boolean => {
+        const state = held === undefined ? 'silent' : held.stateOf(hashes[i] as number);
+        return state === 'gpu' || state === 'cpu' || (state === 'silent' && i < guessed);
+      };
+      if (!counted(0)) continue;
       let lo = 1;
       let hi = 2;
-      while (hi <= total && counted(endpoint.id, guessed, hi - 1)) (lo = hi), (hi *= 2);
+      while (hi <= total && counted(hi - 1)) (lo = hi), (hi *= 2);
       hi = Math.min(hi, total + 1);
       // counted(lo - 1) holds, counted(hi - 1) does not (or hi - 1 = total): the run ends in [lo, hi).
       while (hi - lo > 1) {
         const mid = (lo + hi) >>> 1;
-        if (counted(endpoint.id, guessed, mid - 1)) lo = mid;
+        if (counted(mid - 1)) lo = mid;
         else hi = mid;
       }
-      estimates.push({ endpoint, run: lo });
+      estimates.push({ endpoint, run: lo, held });
     }
     estimates.sort((a, b) => b.run - a.run || a.endpoint.inFlight - b.endpoint.inFlight);
     let best: KvBest | undefined;
-    for (const { endpoint } of estimates.slice(0, EXACT_SCORES)) {
+    for (const { endpoint, run, held } of estimates.slice(0, EXACT_SCORES)) {
+      // An estimate bounds its score (the exact run never passes it and a CPU block counts less than one): once
+      // the next estimate cannot beat the best score, nor tie it less loaded, no later one can (they are sorted
+      // by estimate, then load), so most decisions score one or two candidates exactly.
+      if (best !== undefined && (run < best.score || (run === best.score && endpoint.inFlight >= best.endpoint.inFlight))) break;
       const g = guess.get(endpoint.id);
       const guessed = g?.matched ?? 0;
       let score = 0;
       let i = 0;
       for (; i < total; i++) {
-        const state = kv.stateOf(endpoint.id, hashes[i] as number);
+        const state = held === undefined ? 'silent' : held.stateOf(hashes[i] as number);
         if (state === 'gpu' || (state === 'silent' && i < guessed)) score += 1;
         else if (state === 'cpu') score += CPU_BLOCK_WEIGHT;
         else break;
@@ -302,4 +307,4 @@ export const kvAwarePolicy: PolicyFactory = (deps) =>
   cacheAware({ mode: 'blocks', blockSize: deps.tokenizer?.blockSize ?? 16, kvEvents: deps.signals?.kvEvents ?? NO_EVENTS })(deps);
 
 /** Without a feed the events say nothing: the guess decides every block. */
-const NO_EVENTS: KvEventsReader = { stateOf: () => 'silent', onPurge: () => () => {} };
+const NO_EVENTS: KvEventsReader = { holdings: () => undefined, onPurge: () => () => {} };

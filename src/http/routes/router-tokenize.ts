@@ -53,8 +53,9 @@ async function tokenize(c: Context<AppEnv>, deps: TokenizeRouteDeps, bytes: Uint
   // Leading blocks each engine's events say it holds (GPU or CPU), as kv_aware counts them before its guess fills in.
   const cached: Record<string, number> = {};
   for (const { id } of deps.kvEvents.endpoints()) {
+    const held = deps.kvEvents.reader.holdings(id);
     let n = 0;
-    while (n < hashes.length && ['gpu', 'cpu'].includes(deps.kvEvents.reader.stateOf(id, hashes[n] as number))) n++;
+    while (held !== undefined && n < hashes.length && ['gpu', 'cpu'].includes(held.stateOf(hashes[n] as number))) n++;
     cached[id] = n;
   }
   return c.json({ ...answer, kv_cached_blocks: cached });

@@ -6,9 +6,15 @@ import { startKvFeed, type KvFeed, type KvFeedRecorder } from './kv-feed.ts';
 import { createKvIndex, type BlockState, type KvIndex, type KvIndexStats } from './kv-index.ts';
 
 /** What a policy reads. */
+/** What one endpoint's events say of a block (its index). */
+export interface BlockLookup {
+  stateOf(hash: number): BlockState;
+}
+
 export interface KvEventsReader {
-  /** What endpoint `id`'s events say of the block with this chain hash ('silent' for an endpoint without a feed). */
-  stateOf(id: string, hash: number): BlockState;
+  /** Endpoint `id`'s blocks, or undefined when it has no feed (every block silent: the guess alone decides).
+   * A policy resolves it once per candidate, then looks blocks up. */
+  holdings(id: string): BlockLookup | undefined;
   /** Calls `listener(id)` whenever an endpoint's index is emptied: what the router guessed about it goes too. */
   onPurge(listener: (id: string) => void): () => void;
 }
@@ -108,7 +114,7 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
   const unsubscribe = options.registry.onChange(sync);
 
   return {
-    stateOf: (id, hash) => tracked.get(id)?.index.stateOf(hash) ?? 'silent',
+    holdings: (id) => tracked.get(id)?.index,
     isAdapter(model) {
       for (const t of tracked.values()) if (t.index.hasAdapter(model)) return true;
       return false;
