@@ -126,6 +126,36 @@ export async function spawnReplicas(count: number, spawn: () => Promise<ChildPro
   return refused;
 }
 
+/** kv_aware's predicted cached tokens, summed over the routers (vllm_router_kv_predicted_cached_tokens_total). */
+export async function predictedCachedTokens(routers: readonly ChildProc[]): Promise<number> {
+  let sum = 0;
+  for (const r of routers) {
+    if (r.second === undefined) continue;
+    const text = await (await fetch(r.second)).text();
+    for (const m of text.matchAll(/^vllm_router_kv_predicted_cached_tokens_total\{[^}]*\} (\S+)$/gm)) sum += Number(m[1]);
+  }
+  return sum;
+}
+
+/**
+ * --restart-router-at: every replica is replaced by a fresh process (a rolling restart: the successor starts, the
+ * balancer sends it the next requests, the old one stops), so it starts with no state of its own; what the old
+ * one predicted is kept for the predicted-vs-reported figure.
+ */
+export async function restartRouters(routers: ChildProc[], targets: string[], spawnOne: () => Promise<ChildProc | { error: string }>, predicted: { before: number }, say: (line: string) => void): Promise<void> {
+  for (const [i, old] of routers.entries()) {
+    const next = await spawnOne();
+    if ('error' in next) {
+      say(`  restart of router ${i} failed: ${next.error}`);
+      continue;
+    }
+    routers[i] = next;
+    targets[i] = next.url;
+    predicted.before += await predictedCachedTokens([old]).catch(() => 0);
+    await old.stop();
+  }
+}
+
 function newestMtime(path: string): number {
   const s = statSync(path);
   if (!s.isDirectory()) return s.mtimeMs;

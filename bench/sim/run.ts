@@ -22,7 +22,7 @@ import type { RequestResult } from './client.ts';
 import { DEFAULT_ENGINE_PARAMS } from './engine-params.ts';
 import { isPresetName, PRESET_NAMES, presetParams } from './engine-presets.ts';
 import { KV_EVENTS_ENGINE_ARGS, ROUTER_TOKENIZER_ARGS, routerKvArgs, usesKvEvents } from './kv-fleet.ts';
-import { ensureRouterBinary, spawnEngine, spawnPdRouter, spawnReplicas, spawnRouter, type ChildProc } from './fleet.ts';
+import { ensureRouterBinary, predictedCachedTokens, restartRouters, spawnEngine, spawnPdRouter, spawnReplicas, spawnRouter, type ChildProc } from './fleet.ts';
 import { modelStamp } from './model-stamp.ts';
 import { slaVsRatePng, ttftCdfPng } from './plot.ts';
 import { createProgress, progressLine, type ProgressState } from './progress.ts';
@@ -231,36 +231,6 @@ const finishedRunsMs: number[] = [];
 let live: ProgressState | null = null;
 const ticker = setInterval(() => live !== null && progress.show(progressLine(live, performance.now())), 1000);
 
-/** kv_aware's predicted cached tokens, summed over the routers (vllm_router_kv_predicted_cached_tokens_total). */
-async function predictedCachedTokens(routers: readonly ChildProc[]): Promise<number> {
-  let sum = 0;
-  for (const r of routers) {
-    if (r.second === undefined) continue;
-    const text = await (await fetch(r.second)).text();
-    for (const m of text.matchAll(/^vllm_router_kv_predicted_cached_tokens_total\{[^}]*\} (\S+)$/gm)) sum += Number(m[1]);
-  }
-  return sum;
-}
-
-/**
- * --restart-router-at: every replica is replaced by a fresh process (a rolling restart: the successor starts, the
- * balancer sends it the next requests, the old one stops), so it starts with no state of its own; what the old
- * one predicted is kept for the predicted-vs-reported figure.
- */
-async function restartRouters(routers: ChildProc[], targets: string[], spawnOne: () => Promise<ChildProc | { error: string }>, predicted: { before: number }, say: (line: string) => void): Promise<void> {
-  for (const [i, old] of routers.entries()) {
-    const next = await spawnOne();
-    if ('error' in next) {
-      say(`  restart of router ${i} failed: ${next.error}`);
-      continue;
-    }
-    routers[i] = next;
-    targets[i] = next.url;
-    predicted.before += await predictedCachedTokens([old]).catch(() => 0);
-    await old.stop();
-  }
-}
-
 /** One policy on one fresh fleet (cold caches) at one rate and seed, or why the router refused to start. */
 async function runOnce(fleet: Fleet, policy: string, work: Work, rate: number, seed: number, shown: ProgressState): Promise<Run | { error: string }> {
   const roles = fleet.kind === 'regular' ? Array<string>(fleet.engines).fill('both') : [...Array<string>(fleet.prefill).fill('prefill'), ...Array<string>(fleet.decode).fill('decode')];
@@ -386,12 +356,13 @@ const workloadNote = agent
   ? `Workload: agent, sessions arriving Poisson at the rate (sessions/s) for ${durationSec} s, each then closed-loop: a turn is sent once the previous reply has arrived and a think (tool) time has passed, its history holding the reply text the engine streamed; the same session scripts for every policy at a rate and seed. Turns due more than ${drainMs / 1000} s after the last session start, or after a turn of their session that did not complete, are not sent (the "not sent" count) and are left out of every other figure. Needs engines with \`--max-model-len\` ≥ 32768 and KV for long contexts (\`--engine-args\`). Shape: ${JSON.stringify(shape)}.`
   : `Workload: ${workload}, Poisson arrivals for ${durationSec} s; the same request sequence for every policy at a rate and seed. Shape: ${JSON.stringify(shape)}.`;
 const routerNote = replicas > 1 ? ` ${replicas} router replicas (each its own process and policy state) in front of the same engines; the client sends ${pinSessions ? 'every request of a session to one replica (sessions spread in turn, requests without a session in turn)' : 'requests to the replicas in turn, as an L4 balancer spreads the pooled connections of an API gateway'}.` : '';
+const restartNote = restartAtMs === undefined ? '' : ` ${replicas > 1 ? 'Each router replica is' : 'The router is'} restarted ${restartAtMs / 1000} s into the replay (--restart-router-at): a fresh process with no state of its own starts, the client sends it every later request, the old one stops once its requests are done.`;
 const md = [
   `# bench:sim ${workload}: ${new Date().toISOString()}`,
   '',
   stampLine(stamp),
   '',
-  `Fleet: ${fleets.map((f) => (f.kind === 'regular' ? `${f.engines} simulated vLLM engines` : `${f.prefill} prefill + ${f.decode} decode engines (\`--role prefill|decode\`, NIXL-style hand-off; router \`--vllm-pd-disaggregation\`${pdArgs.length > 0 ? ` ${pdArgs.join(' ')}` : ''}; rows "<policy> ${fleetName(f)}", the policy used for both stages; their hit rate counts the prefill engines only, their requests per engine list prefill engines first)`)).join(', and ')} (bench/sim/sim-engine-main.ts${presets.length > 0 ? `, presets ${presets.join('/')}` : ''}${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), ${presets.length > 0 ? [...new Set(presets)].map((x) => `${x}: ${engineLine(presetParams(x as (typeof PRESET_NAMES)[number]))}`).join('; ') : `each a small GPU: ${engineLine(p)}`}. Prompts are tokenized with the Llama 3.1 tokenizer and chat template (bench/sim/sim-tokenizer.ts)${outputEstimateNoise !== undefined ? `; the client sends x-expected-output-tokens with a log-normal error σ ${outputEstimateNoise}` : '; the client sends no output-length estimate'}. Router: ${a['router-binary'] !== undefined ? `${a['router-binary']} (--router-binary)` : 'dist/vllm-router'} --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}.${routerNote}`,
+  `Fleet: ${fleets.map((f) => (f.kind === 'regular' ? `${f.engines} simulated vLLM engines` : `${f.prefill} prefill + ${f.decode} decode engines (\`--role prefill|decode\`, NIXL-style hand-off; router \`--vllm-pd-disaggregation\`${pdArgs.length > 0 ? ` ${pdArgs.join(' ')}` : ''}; rows "<policy> ${fleetName(f)}", the policy used for both stages; their hit rate counts the prefill engines only, their requests per engine list prefill engines first)`)).join(', and ')} (bench/sim/sim-engine-main.ts${presets.length > 0 ? `, presets ${presets.join('/')}` : ''}${speeds.length > 0 ? `, speeds ${speeds.join('/')}` : ''}${engineArgs.length > 0 ? `, ${engineArgs.join(' ')}` : ''}), ${presets.length > 0 ? [...new Set(presets)].map((x) => `${x}: ${engineLine(presetParams(x as (typeof PRESET_NAMES)[number]))}`).join('; ') : `each a small GPU: ${engineLine(p)}`}. Prompts are tokenized with the Llama 3.1 tokenizer and chat template (bench/sim/sim-tokenizer.ts)${outputEstimateNoise !== undefined ? `; the client sends x-expected-output-tokens with a log-normal error σ ${outputEstimateNoise}` : '; the client sends no output-length estimate'}. Router: ${a['router-binary'] !== undefined ? `${a['router-binary']} (--router-binary)` : 'dist/vllm-router'} --policy <policy>${routerArgs.length > 0 ? ` ${routerArgs.join(' ')}` : ''}${a['token-routing'] === true ? ' --tokenizer-path <Llama 3.1> (--token-routing)' : ''}; kv_aware runs add the engines\' tokenizer and \`--kv-events-endpoint\`/\`--kv-events-replay-endpoint\` per engine, whose engines publish KV events (\`--kv-events-config\`).${routerNote}${restartNote}`,
   workloadNote,
   seedNote,
   `SLA: TTFT ≤ target and mean inter-token time ≤ target; ${workloadClasses.map((c) => `${c}: TTFT ${CLASSES[c].sla.ttftMs} ms, TPOT ${CLASSES[c].sla.tpotMs} ms`).join('; ')}. Requests unfinished ${drainMs / 1000} s after the last ${agent ? 'session start' : 'send'} are cut off (timed out, SLA missed, TTFT ∞ when no token came).`,
