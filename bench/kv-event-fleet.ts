@@ -1,10 +1,11 @@
 // KV events for the decision benchmark: vLLM-format BlockStored batches (msgpack, the map encoding of vLLM PR
-// #42892) for a fleet of endpoints, fed through the router's own decoder and per-endpoint index, and the
-// reader kv_aware routes on. The same path measures ingest: payload bytes in, index entries out.
+// #42892) for a fleet of endpoints, fed through the router's own decoder, per-endpoint indexes and fleet-wide
+// holders, and the reader kv_aware routes on. The same path measures ingest: payload bytes in, index entries out.
 import { Packr } from 'msgpackr';
 import type { Endpoint } from '../src/core/endpoint.ts';
 import { chainRoot } from '../src/pool/block-hash.ts';
 import { createKvEventDecoder } from '../src/signals/kv-events/decode.ts';
+import { createHolders } from '../src/signals/kv-events/holders.ts';
 import type { KvEventsReader } from '../src/signals/kv-events/kv-events.ts';
 import { createKvIndex, type KvIndex } from '../src/signals/kv-events/kv-index.ts';
 import { mulberry32 } from '../testkit/mulberry32.ts';
@@ -43,14 +44,15 @@ export interface KvFleet {
 export function kvFleet(endpoints: readonly Endpoint[], blockSize: number, maxEntries: number, holds: (i: number) => readonly Uint8Array[]): KvFleet {
   const decode = createKvEventDecoder();
   const indexes = new Map<string, KvIndex>();
+  const holders = createHolders();
   for (const [i, e] of endpoints.entries()) {
-    const index = createKvIndex({ blockSize, maxEntries, rootFor: chainRoot });
+    const index = createKvIndex({ blockSize, maxEntries, rootFor: chainRoot, onHolding: holders.listenerFor(e.id) });
     for (const payload of holds(i)) ingest(decode, index, payload);
     indexes.set(e.id, index);
   }
   return {
     indexes,
-    reader: { holdings: (id) => indexes.get(id), onPurge: () => () => {} },
+    reader: { holdings: (id) => indexes.get(id), holdersOf: holders.holdersOf, onPurge: () => () => {} },
   };
 }
 

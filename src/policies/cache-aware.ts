@@ -246,6 +246,17 @@ interface KvBest {
 }
 
 /**
+ * Whether block i counts for endpoint `id`: held (GPU or CPU) is asked of the fleet's holders, one map for every
+ * candidate; the endpoint's own index only where its guess would fill in, to tell a removed block from a silent
+ * one. A plain function, not a closure per candidate: a select over a thousand candidates allocates nothing here.
+ */
+function counted(kv: KvEventsReader, hashes: Float64Array, i: number, id: string, held: BlockLookup | undefined, guessed: number): boolean {
+  const hash = hashes[i] as number;
+  if (kv.holdersOf(hash)?.has(id) === true) return true;
+  return i < guessed && (held === undefined || held.stateOf(hash) !== 'removed');
+}
+
+/**
  * kv_aware's match: per candidate, the leading run of the request's blocks that its engine holds: a block
  * its events name stored counts (a CPU copy less), a removed one ends the run, and where the events are
  * silent the router's guess (the prefix tree) decides. A run is first estimated by galloping search over
@@ -260,19 +271,15 @@ function kvMatcher(kv: KvEventsReader, guessOf: (seq: Float64Array) => ReadonlyM
     for (const endpoint of candidates) {
       const held = kv.holdings(endpoint.id);
       const guessed = guess.get(endpoint.id)?.matched ?? 0;
-      const counted = (i: number): boolean => {
-        const state = held === undefined ? 'silent' : held.stateOf(hashes[i] as number);
-        return state === 'gpu' || state === 'cpu' || (state === 'silent' && i < guessed);
-      };
-      if (!counted(0)) continue;
+      if (!counted(kv, hashes, 0, endpoint.id, held, guessed)) continue;
       let lo = 1;
       let hi = 2;
-      while (hi <= total && counted(hi - 1)) (lo = hi), (hi *= 2);
+      while (hi <= total && counted(kv, hashes, hi - 1, endpoint.id, held, guessed)) (lo = hi), (hi *= 2);
       hi = Math.min(hi, total + 1);
       // counted(lo - 1) holds, counted(hi - 1) does not (or hi - 1 = total): the run ends in [lo, hi).
       while (hi - lo > 1) {
         const mid = (lo + hi) >>> 1;
-        if (counted(mid - 1)) lo = mid;
+        if (counted(kv, hashes, mid - 1, endpoint.id, held, guessed)) lo = mid;
         else hi = mid;
       }
       estimates.push({ endpoint, run: lo, held });
@@ -307,4 +314,4 @@ export const kvAwarePolicy: PolicyFactory = (deps) =>
   cacheAware({ mode: 'blocks', blockSize: deps.tokenizer?.blockSize ?? 16, kvEvents: deps.signals?.kvEvents ?? NO_EVENTS })(deps);
 
 /** Without a feed the events say nothing: the guess decides every block. */
-const NO_EVENTS: KvEventsReader = { holdings: () => undefined, onPurge: () => () => {} };
+const NO_EVENTS: KvEventsReader = { holdings: () => undefined, holdersOf: () => undefined, onPurge: () => () => {} };

@@ -3,18 +3,22 @@
 import type { Logger } from '../../log/logger.ts';
 import type { ZmtpLimits } from '../../zmq/limits.ts';
 import { startKvFeed, type KvFeed, type KvFeedRecorder } from './kv-feed.ts';
+import { createHolders } from './holders.ts';
 import { createKvIndex, type BlockState, type KvIndex, type KvIndexStats } from './kv-index.ts';
 
-/** What a policy reads. */
 /** What one endpoint's events say of a block (its index). */
 export interface BlockLookup {
   stateOf(hash: number): BlockState;
 }
 
+/** What a policy reads. */
 export interface KvEventsReader {
   /** Endpoint `id`'s blocks, or undefined when it has no feed (every block silent: the guess alone decides).
    * A policy resolves it once per candidate, then looks blocks up. */
   holdings(id: string): BlockLookup | undefined;
+  /** The endpoints whose events say they hold this block (GPU or CPU): `holdings(id).stateOf(hash)` is 'gpu' or
+   * 'cpu' exactly for them. One lookup for the whole fleet. */
+  holdersOf(hash: number): ReadonlySet<string> | undefined;
   /** Calls `listener(id)` whenever an endpoint's index is emptied: what the router guessed about it goes too. */
   onPurge(listener: (id: string) => void): () => void;
 }
@@ -66,10 +70,13 @@ interface Tracked {
   readonly feed: KvFeed;
   /** The address the feed was started for: a changed one starts a new feed. */
   readonly key: string;
+  /** Cleared when the endpoint stops being tracked: a batch its closing feed still applies adds no holder. */
+  readonly live: { on: boolean };
 }
 
 export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<E>): KvEvents {
   const tracked = new Map<string, Tracked>();
+  const holders = createHolders();
   const purgeListeners = new Set<(id: string) => void>();
   const closing = new Set<Promise<void>>();
 
@@ -77,6 +84,8 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
     const t = tracked.get(id);
     if (t === undefined) return;
     tracked.delete(id);
+    t.live.on = false;
+    t.index.purge(); // out of the fleet's holders too
     const closed: Promise<void> = Promise.resolve(t.feed[Symbol.asyncDispose]()).finally(() => closing.delete(closed));
     closing.add(closed);
   };
@@ -91,7 +100,10 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
       if (known !== undefined && known.key === key) continue;
       stop(id);
       if (address === undefined) continue;
-      const index = createKvIndex({ blockSize: options.blockSize, maxEntries: options.maxEntries, rootFor: options.rootFor });
+      const live = { on: true };
+      const listener = holders.listenerFor(id);
+      const onHolding = (hash: number, held: boolean) => (live.on || !held) && listener(hash, held);
+      const index = createKvIndex({ blockSize: options.blockSize, maxEntries: options.maxEntries, rootFor: options.rootFor, onHolding });
       const feed = startKvFeed({
         endpoint: id,
         pub: address.pub,
@@ -106,7 +118,7 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
         limits: options.limits,
         reconnect: options.reconnect,
       });
-      tracked.set(id, { index, feed, key });
+      tracked.set(id, { index, feed, key, live });
     }
   };
 
@@ -115,6 +127,7 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
 
   return {
     holdings: (id) => tracked.get(id)?.index,
+    holdersOf: holders.holdersOf,
     isAdapter(model) {
       for (const t of tracked.values()) if (t.index.hasAdapter(model)) return true;
       return false;

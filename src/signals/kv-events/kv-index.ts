@@ -17,6 +17,8 @@ export interface KvIndexOptions {
   readonly maxEntries: number;
   /** The chain root of a block without parent, for its LoRA adapter and cache salt (pool/block-hash.ts chainRoot). */
   readonly rootFor: (loraName: string | undefined, cacheSalt: string | undefined) => number;
+  /** Told when the index starts (true) or stops (false) holding a chain hash, GPU or CPU (holders.ts). */
+  readonly onHolding?: (hash: number, held: boolean) => void;
 }
 
 /** Where one block of a request stands, as far as the events say. */
@@ -77,10 +79,13 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
   let orphans = 0;
 
   const countOf = (flags: number) => (flags & GPU ? 1 : 0) + (flags & CPU ? CPU_UNIT : 0);
+  const onHolding = options.onHolding;
   const add = (hash: number, delta: number) => {
-    const n = (byHash.get(hash) ?? 0) + delta;
+    const before = byHash.get(hash) ?? 0;
+    const n = before + delta;
     if (n <= 0) byHash.delete(hash);
     else byHash.set(hash, n);
+    if (onHolding !== undefined && before <= 0 !== n <= 0) onHolding(hash, n > 0);
   };
   const tombstone = (hash: number) => {
     if (byHash.has(hash)) return;
@@ -193,6 +198,7 @@ export function createKvIndex(options: KvIndexOptions): KvIndex {
   };
 
   const purge = () => {
+    if (onHolding !== undefined) for (const hash of byHash.keys()) onHolding(hash, false);
     byKey.clear();
     cursor = byKey.keys();
     byHash.clear();

@@ -2,6 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { chainBlockHashes, chainRoot } from '../../../src/pool/block-hash.ts';
 import type { StoredEvent } from '../../../src/signals/kv-events/decode.ts';
+import { createHolders } from '../../../src/signals/kv-events/holders.ts';
 import { createKvIndex } from '../../../src/signals/kv-events/kv-index.ts';
 
 const BS = 4;
@@ -99,5 +100,34 @@ describe('KV index', () => {
     ix.apply({ kind: 'cleared' });
     expect(ix.stats().blocks).toBe(0);
     expect(ix.stateOf(chain(tokens(4))[0]!)).toBe('silent');
+  });
+});
+
+describe("the fleet's holders", () => {
+  test('an endpoint is a holder of a block exactly while its index says gpu or cpu: stores, copies, removals, eviction, purge', () => {
+    const holders = createHolders();
+    const a = createKvIndex({ blockSize: BS, maxEntries: 3, rootFor: chainRoot, onHolding: holders.listenerFor('a') });
+    const b = createKvIndex({ blockSize: BS, maxEntries: 1000, rootFor: chainRoot, onHolding: holders.listenerFor('b') });
+    const ids = tokens(8);
+    const [h0, h1] = chain(ids) as [number, number];
+    const of = (h: number) => [...(holders.holdersOf(h) ?? [])].sort();
+    a.apply(stored(['1', '2'], undefined, ids));
+    b.apply(stored(['7'], undefined, ids.slice(0, 4)));
+    expect([of(h0), of(h1)]).toEqual([['a', 'b'], ['a']]);
+    // A CPU copy next to the GPU one, then the GPU one goes: still held.
+    a.apply(stored(['2'], '1', ids.slice(4), { medium: 'CPU' }));
+    a.apply({ kind: 'removed', keys: ['2'], medium: 'GPU', groupIdx: 0 });
+    expect(of(h1)).toEqual(['a']);
+    a.apply({ kind: 'removed', keys: ['2'], medium: 'CPU', groupIdx: 0 });
+    expect(of(h1)).toEqual([]);
+    expect(holders.holdersOf(h1)).toBeUndefined();
+    // Past its budget of 3 the index drops its oldest block, and is no longer its holder.
+    a.apply(stored(['3', '4', '5'], undefined, tokens(12, 50)));
+    expect(of(h0)).toEqual(['b']);
+    for (const h of chain(tokens(12, 50))) expect(of(h)).toEqual(['a']);
+    b.purge();
+    expect(holders.holdersOf(h0)).toBeUndefined();
+    a.apply({ kind: 'cleared' });
+    for (const h of chain(tokens(12, 50))) expect(holders.holdersOf(h)).toBeUndefined();
   });
 });
