@@ -197,6 +197,9 @@ function decisionCells(name: string, factory: PolicyFactory, set: PromptSet): st
     const kv = name.startsWith('kv_aware') ? kvFleet(endpoints, 16, KV_INDEX_MAX_ENTRIES, (i) => kvHoldings(set, i)) : undefined;
     const policy = factory(kv === undefined ? deps(size) : { ...deps(size), signals: { kvEvents: kv.reader } });
     const blocks = policy.wantsBlockHashes === true;
+    // The previous cell's fleet (a thousand KV indexes) is garbage now: collect it before timing, or its
+    // collection lands in this cell's percentiles.
+    Bun.gc(true);
     const times: number[] = [];
     for (let j = 0; j < WARMUP + SAMPLES; j++) {
       const request = requestFor(set, j, blocks);
