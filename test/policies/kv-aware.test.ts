@@ -143,6 +143,29 @@ describe('kv_aware', () => {
     expect(await complete('m')).toBe(engines[0].url);
   });
 
+  test('PD mode: the prefill stage goes where the events hold the prompt, the decode stage by its own policy', async () => {
+    const prefill = [await startMockEngine({ role: 'prefill', model: 'm' }), await startMockEngine({ role: 'prefill', model: 'm' })] as const;
+    const decode = await startMockEngine({ role: 'decode', model: 'm' });
+    await using _p0 = prefill[0];
+    await using _p1 = prefill[1];
+    await using _d = decode;
+    await using pub = await KvPublisher.start();
+    const ports = await pub.ports();
+    await using router = await startTestRouter([
+      '--vllm-pd-disaggregation', '--prefill', prefill[0].url, '--prefill', prefill[1].url, '--decode', decode.url,
+      '--prefill-policy', 'kv_aware', '--decode-policy', 'round_robin', '--cache-threshold', '0.5',
+      '--tokenizer-path', LLAMA_DIR, '--tokenizer-pool-size', '1',
+      '--kv-events-endpoint', `${prefill[1].url}=${ports.pub}`, '--kv-events-replay-endpoint', `${prefill[1].url}=${ports.replay}`,
+    ]);
+    const scrape = async () => (await fetch(router.router.metricsUrl)).text();
+    const body = conversation(7);
+    const tokens = await tokensOf(router.url, body);
+    await pub.publish([storedFor(tokens, 4000)]);
+    await until(async () => metricValue(await scrape(), 'vllm_router_kv_index_blocks', { worker: prefill[1].url }) > 0, 'the prefill engine\'s blocks');
+    // x-served-by names the prefill engine, then the decode engine.
+    for (let i = 0; i < 3; i++) expect(await servedBy(router.url, body)).toBe(`${prefill[1].url}, ${decode.url}`);
+  });
+
   test('data-parallel ranks map to URL@r, each on its port + r', async () => {
     const engine = await startMockEngine({ model: 'm' });
     await using _e = engine;
