@@ -52,7 +52,7 @@ export function kvFleet(endpoints: readonly Endpoint[], blockSize: number, maxEn
   }
   return {
     indexes,
-    reader: { holdings: (id) => indexes.get(id), holdersOf: holders.holdersOf, onPurge: () => () => {} },
+    reader: { holdings: (id) => indexes.get(id), isHeldBy: holders.isHeldBy, onPurge: () => () => {} },
   };
 }
 

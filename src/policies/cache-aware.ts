@@ -252,7 +252,7 @@ interface KvBest {
  */
 function counted(kv: KvEventsReader, hashes: Float64Array, i: number, id: string, held: BlockLookup | undefined, guessed: number): boolean {
   const hash = hashes[i] as number;
-  if (kv.holdersOf(hash)?.has(id) === true) return true;
+  if (kv.isHeldBy(hash, id)) return true;
   return i < guessed && (held === undefined || held.stateOf(hash) !== 'removed');
 }
 
@@ -314,4 +314,4 @@ export const kvAwarePolicy: PolicyFactory = (deps) =>
   cacheAware({ mode: 'blocks', blockSize: deps.tokenizer?.blockSize ?? 16, kvEvents: deps.signals?.kvEvents ?? NO_EVENTS })(deps);
 
 /** Without a feed the events say nothing: the guess decides every block. */
-const NO_EVENTS: KvEventsReader = { holdings: () => undefined, holdersOf: () => undefined, onPurge: () => () => {} };
+const NO_EVENTS: KvEventsReader = { holdings: () => undefined, isHeldBy: () => false, onPurge: () => () => {} };

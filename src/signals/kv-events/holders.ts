@@ -2,26 +2,38 @@
 // the endpoints whose events say they hold it (GPU or CPU), fed by each endpoint's index as its holdings change.
 // kv_aware asks it first: a block every endpoint holds (a shared system prompt) is one lookup in a map that stays
 // in cache instead of one in each endpoint's own index, which is what a thousand candidates made slow.
+//
+// Most blocks have one holder: it is kept as the id itself, and a set only from the second holder on, so the map
+// costs an entry per block rather than an entry and a set (the flood test's RSS).
 export interface Holders {
   /** The listener endpoint `id`'s index calls when it starts (true) or stops (false) holding a block. */
   listenerFor(id: string): (hash: number, held: boolean) => void;
-  /** The endpoints holding the block with this chain hash, or undefined when none does. */
-  holdersOf(hash: number): ReadonlySet<string> | undefined;
+  /** Whether endpoint `id`'s events say it holds the block with this chain hash. */
+  isHeldBy(hash: number, id: string): boolean;
 }
 
 export function createHolders(): Holders {
-  const byHash = new Map<number, Set<string>>();
+  const byHash = new Map<number, string | Set<string>>();
+  const hold = (hash: number, id: string) => {
+    const now = byHash.get(hash);
+    if (now === undefined) byHash.set(hash, id);
+    else if (typeof now === 'string') {
+      if (now !== id) byHash.set(hash, new Set([now, id]));
+    } else now.add(id);
+  };
+  const release = (hash: number, id: string) => {
+    const now = byHash.get(hash);
+    if (now === id) byHash.delete(hash);
+    else if (typeof now === 'object') {
+      now.delete(id);
+      if (now.size === 1) byHash.set(hash, now.values().next().value as string);
+    }
+  };
   return {
-    listenerFor: (id) => (hash, held) => {
-      const set = byHash.get(hash);
-      if (held) {
-        if (set === undefined) byHash.set(hash, new Set([id]));
-        else set.add(id);
-      } else if (set !== undefined) {
-        set.delete(id);
-        if (set.size === 0) byHash.delete(hash);
-      }
+    listenerFor: (id) => (hash, held) => (held ? hold(hash, id) : release(hash, id)),
+    isHeldBy: (hash, id) => {
+      const now = byHash.get(hash);
+      return now === id || (typeof now === 'object' && now.has(id));
     },
-    holdersOf: (hash) => byHash.get(hash),
   };
 }

@@ -16,9 +16,9 @@ export interface KvEventsReader {
   /** Endpoint `id`'s blocks, or undefined when it has no feed (every block silent: the guess alone decides).
    * A policy resolves it once per candidate, then looks blocks up. */
   holdings(id: string): BlockLookup | undefined;
-  /** The endpoints whose events say they hold this block (GPU or CPU): `holdings(id).stateOf(hash)` is 'gpu' or
-   * 'cpu' exactly for them. One lookup for the whole fleet. */
-  holdersOf(hash: number): ReadonlySet<string> | undefined;
+  /** Whether endpoint `id`'s events say it holds this block (GPU or CPU): `holdings(id).stateOf(hash)` is 'gpu'
+   * or 'cpu'. One map for the whole fleet, so a thousand candidates cost one cache-warm lookup each. */
+  isHeldBy(hash: number, id: string): boolean;
   /** Calls `listener(id)` whenever an endpoint's index is emptied: what the router guessed about it goes too. */
   onPurge(listener: (id: string) => void): () => void;
 }
@@ -127,7 +127,7 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
 
   return {
     holdings: (id) => tracked.get(id)?.index,
-    holdersOf: holders.holdersOf,
+    isHeldBy: holders.isHeldBy,
     isAdapter(model) {
       for (const t of tracked.values()) if (t.index.hasAdapter(model)) return true;
       return false;
