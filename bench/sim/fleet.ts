@@ -12,7 +12,8 @@ export interface ChildProc extends AsyncDisposable {
   readonly pid: number;
   /** The last few KiB of stderr, for error messages. */
   stderrTail(): string;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `killAfterMs` (5 s) if it has not exited. */
+  stop(killAfterMs?: number): Promise<void>;
 }
 
 const TAIL = 8192;
@@ -62,16 +63,16 @@ export async function spawnUntil(cmd: string[], ready: RegExp): Promise<ChildPro
   }
   const url: string = matched;
   let stopping: Promise<void> | null = null;
-  const stop = (): Promise<void> => {
+  const stop = (killAfterMs = 5000): Promise<void> => {
     stopping ??= (async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      const killer = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
       await proc.exited;
       clearTimeout(killer);
     })();
     return stopping;
   };
-  return { url, second, pid: proc.pid, stderrTail: () => err, stop, [Symbol.asyncDispose]: stop };
+  return { url, second, pid: proc.pid, stderrTail: () => err, stop, [Symbol.asyncDispose]: () => stop() };
 }
 
 export async function spawnEngine(args: string[]): Promise<ChildProc> {
@@ -142,6 +143,9 @@ export async function predictedCachedTokens(routers: readonly ChildProc[]): Prom
  * balancer sends it the next requests, the old one stops), so it starts with no state of its own; what the old
  * one predicted is kept for the predicted-vs-reported figure.
  */
+/** How long a replaced router may take to finish its requests (its own --shutdown-grace-period-secs ends them). */
+const RESTART_DRAIN_MS = 60_000;
+
 export async function restartRouters(routers: ChildProc[], targets: string[], spawnOne: () => Promise<ChildProc | { error: string }>, predicted: { before: number }, say: (line: string) => void): Promise<void> {
   for (const [i, old] of routers.entries()) {
     const next = await spawnOne();
@@ -152,7 +156,8 @@ export async function restartRouters(routers: ChildProc[], targets: string[], sp
     routers[i] = next;
     targets[i] = next.url;
     predicted.before += await predictedCachedTokens([old]).catch(() => 0);
-    await old.stop();
+    // A rolling restart lets the old router drain: its streams (up to a chat reply's length) finish first.
+    await old.stop(RESTART_DRAIN_MS);
   }
 }
 
