@@ -70,7 +70,8 @@ interface Tracked {
   readonly feed: KvFeed;
   /** The address the feed was started for: a changed one starts a new feed. */
   readonly key: string;
-  /** Cleared when the endpoint stops being tracked: a batch its closing feed still applies adds no holder. */
+  /** Cleared once the endpoint stops being tracked and its holdings are released: whatever its closing feed still
+   * applies changes no holder (another index may hold the same blocks under the same id by then). */
   readonly live: { on: boolean };
 }
 
@@ -84,8 +85,8 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
     const t = tracked.get(id);
     if (t === undefined) return;
     tracked.delete(id);
-    t.live.on = false;
     t.index.purge(); // out of the fleet's holders too
+    t.live.on = false;
     const closed: Promise<void> = Promise.resolve(t.feed[Symbol.asyncDispose]()).finally(() => closing.delete(closed));
     closing.add(closed);
   };
@@ -102,7 +103,7 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
       if (address === undefined) continue;
       const live = { on: true };
       const listener = holders.listenerFor(id);
-      const onHolding = (hash: number, held: boolean) => (live.on || !held) && listener(hash, held);
+      const onHolding = (hash: number, held: boolean) => live.on && listener(hash, held);
       const index = createKvIndex({ blockSize: options.blockSize, maxEntries: options.maxEntries, rootFor: options.rootFor, onHolding });
       const feed = startKvFeed({
         endpoint: id,
