@@ -6,7 +6,7 @@ import type { Endpoint } from '../src/core/endpoint.ts';
 import { chainRoot } from '../src/pool/block-hash.ts';
 import { createKvEventDecoder } from '../src/signals/kv-events/decode.ts';
 import { createHolders } from '../src/signals/kv-events/holders.ts';
-import type { KvEventsReader } from '../src/signals/kv-events/kv-events.ts';
+import { heldByAll, type KvEventsReader } from '../src/signals/kv-events/kv-events.ts';
 import { createKvIndex, type KvIndex } from '../src/signals/kv-events/kv-index.ts';
 import { mulberry32 } from '../testkit/mulberry32.ts';
 
@@ -52,7 +52,7 @@ export function kvFleet(endpoints: readonly Endpoint[], blockSize: number, maxEn
   }
   return {
     indexes,
-    reader: { holdings: (id) => indexes.get(id), isHeldBy: holders.isHeldBy, onPurge: () => () => {} },
+    reader: { holdings: (id) => indexes.get(id), holdersOf: holders.holdersOf, heldByAll: (hash) => heldByAll(holders.holdersOf(hash), indexes.size), onPurge: () => () => {} },
   };
 }
 

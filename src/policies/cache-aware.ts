@@ -29,6 +29,7 @@
 // be set to an endpoint's KV cache capacity in tokens. A prompt shorter than one block has nothing
 // vLLM could reuse, so it matches nothing and is routed as a miss.
 import type { Endpoint } from '../core/endpoint.ts';
+import { holds, type HolderEntry } from '../signals/kv-events/holders.ts';
 import type { BlockLookup, KvEventsReader } from '../signals/kv-events/kv-events.ts';
 import { createRadixTree, hashOps, stringOps, type SequenceOps } from './radix-tree.ts';
 import type { CacheAwareStats, Policy, PolicyDeps, PolicyFactory, RoutingRequest, SelectContext } from './types.ts';
@@ -245,15 +246,42 @@ interface KvBest {
   readonly shared: boolean;
 }
 
+/** Not looked up yet (a block nobody holds is `undefined`). */
+const UNSEEN = Symbol('unseen');
+
 /**
- * Whether block i counts for endpoint `id`: held (GPU or CPU) is asked of the fleet's holders, one map for every
- * candidate; the endpoint's own index only where its guess would fill in, to tell a removed block from a silent
- * one. A plain function, not a closure per candidate: a select over a thousand candidates allocates nothing here.
+ * Whether block i counts for endpoint `id`: held (GPU or CPU) is asked of the fleet's holders, each probed block
+ * looked up once per decision (`seen`) and asked about every candidate, since the galloping search probes the same
+ * positions for all of them; the endpoint's own index only where its guess would fill in, to tell a removed block
+ * from a silent one.
  */
-function counted(kv: KvEventsReader, hashes: Float64Array, i: number, id: string, held: BlockLookup | undefined, guessed: number): boolean {
-  const hash = hashes[i] as number;
-  if (kv.isHeldBy(hash, id)) return true;
-  return i < guessed && (held === undefined || held.stateOf(hash) !== 'removed');
+function counted(kv: KvEventsReader, hashes: Float64Array, seen: (HolderEntry | typeof UNSEEN)[], i: number, id: string, held: BlockLookup | undefined, guessed: number): boolean {
+  let entry = seen[i] as HolderEntry | typeof UNSEEN;
+  if (entry === UNSEEN) entry = seen[i] = kv.holdersOf(hashes[i] as number);
+  if (holds(entry, id)) return true;
+  return i < guessed && (held === undefined || held.stateOf(hashes[i] as number) !== 'removed');
+}
+
+/**
+ * The length of the leading run of `total` blocks for which `holds(i)` is true, knowing it holds below `from`:
+ * galloping from `from` (1, 2, 4… blocks on), then a binary search in the last step. A cached chain is prefix-closed
+ * in vLLM (a block is found only through its parents), so the run is found in a few dozen probes at most.
+ */
+function leadingRun(total: number, from: number, holds: (i: number) => boolean): number {
+  if (from >= total || !holds(from)) return from;
+  let lo = from + 1; // holds(lo - 1)
+  let step = 1;
+  while (lo + step <= total && holds(lo + step - 1)) {
+    lo += step;
+    step *= 2;
+  }
+  let hi = Math.min(lo + step, total + 1); // !holds(hi - 1), or hi - 1 = total
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (holds(mid - 1)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**
@@ -268,21 +296,22 @@ function kvMatcher(kv: KvEventsReader, guessOf: (seq: Float64Array) => ReadonlyM
     const total = hashes.length;
     const guess = guessOf(hashes);
     const estimates: { endpoint: Endpoint; run: number; held: BlockLookup | undefined }[] = [];
+    const seen = new Array<HolderEntry | typeof UNSEEN>(total).fill(UNSEEN);
+    // Leading blocks every endpoint with a feed holds (a system prompt the fleet has cached): each such candidate's
+    // run starts past them, so a thousand of them are not each searched through the shared head.
+    const shared = leadingRun(total, 0, (i) => kv.heldByAll(hashes[i] as number));
+    // One probe for every candidate (its fields set per candidate), not a closure each.
+    let id = '';
+    let held: BlockLookup | undefined;
+    let guessed = 0;
+    const probe = (i: number) => counted(kv, hashes, seen, i, id, held, guessed);
     for (const endpoint of candidates) {
-      const held = kv.holdings(endpoint.id);
-      const guessed = guess.get(endpoint.id)?.matched ?? 0;
-      if (!counted(kv, hashes, 0, endpoint.id, held, guessed)) continue;
-      let lo = 1;
-      let hi = 2;
-      while (hi <= total && counted(kv, hashes, hi - 1, endpoint.id, held, guessed)) (lo = hi), (hi *= 2);
-      hi = Math.min(hi, total + 1);
-      // counted(lo - 1) holds, counted(hi - 1) does not (or hi - 1 = total): the run ends in [lo, hi).
-      while (hi - lo > 1) {
-        const mid = (lo + hi) >>> 1;
-        if (counted(kv, hashes, mid - 1, endpoint.id, held, guessed)) lo = mid;
-        else hi = mid;
-      }
-      estimates.push({ endpoint, run: lo, held });
+      id = endpoint.id;
+      held = kv.holdings(id);
+      guessed = guess.get(id)?.matched ?? 0;
+      // Without a feed every block is silent: the guess is the run.
+      const run = held === undefined ? guessed : leadingRun(total, shared, probe);
+      if (run > 0) estimates.push({ endpoint, run, held });
     }
     estimates.sort((a, b) => b.run - a.run || a.endpoint.inFlight - b.endpoint.inFlight);
     let best: KvBest | undefined;
@@ -314,4 +343,4 @@ export const kvAwarePolicy: PolicyFactory = (deps) =>
   cacheAware({ mode: 'blocks', blockSize: deps.tokenizer?.blockSize ?? 16, kvEvents: deps.signals?.kvEvents ?? NO_EVENTS })(deps);
 
 /** Without a feed the events say nothing: the guess decides every block. */
-const NO_EVENTS: KvEventsReader = { holdings: () => undefined, isHeldBy: () => false, onPurge: () => () => {} };
+const NO_EVENTS: KvEventsReader = { holdings: () => undefined, holdersOf: () => undefined, heldByAll: () => false, onPurge: () => () => {} };

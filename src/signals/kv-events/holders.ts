@@ -5,11 +5,17 @@
 //
 // Most blocks have one holder: it is kept as the id itself, and a set only from the second holder on, so the map
 // costs an entry per block rather than an entry and a set (the flood test's RSS).
+/** Who holds one block: nobody, one endpoint (its id) or several. Ask it with `holds`. */
+export type HolderEntry = string | ReadonlySet<string> | undefined;
+
+/** Whether `id` is among the holders `entry` names. */
+export const holds = (entry: HolderEntry, id: string): boolean => entry === id || (typeof entry === 'object' && entry.has(id));
+
 export interface Holders {
   /** The listener endpoint `id`'s index calls when it starts (true) or stops (false) holding a block. */
   listenerFor(id: string): (hash: number, held: boolean) => void;
-  /** Whether endpoint `id`'s events say it holds the block with this chain hash. */
-  isHeldBy(hash: number, id: string): boolean;
+  /** Who holds the block with this chain hash: one lookup a caller may keep while it asks about many endpoints. */
+  holdersOf(hash: number): HolderEntry;
 }
 
 export function createHolders(): Holders {
@@ -31,9 +37,6 @@ export function createHolders(): Holders {
   };
   return {
     listenerFor: (id) => (hash, held) => (held ? hold(hash, id) : release(hash, id)),
-    isHeldBy: (hash, id) => {
-      const now = byHash.get(hash);
-      return now === id || (typeof now === 'object' && now.has(id));
-    },
+    holdersOf: (hash) => byHash.get(hash),
   };
 }

@@ -3,7 +3,7 @@
 import type { Logger } from '../../log/logger.ts';
 import type { ZmtpLimits } from '../../zmq/limits.ts';
 import { startKvFeed, type KvFeed, type KvFeedRecorder } from './kv-feed.ts';
-import { createHolders } from './holders.ts';
+import { createHolders, type HolderEntry } from './holders.ts';
 import { createKvIndex, type BlockState, type KvIndex, type KvIndexStats } from './kv-index.ts';
 
 /** What one endpoint's events say of a block (its index). */
@@ -16,9 +16,13 @@ export interface KvEventsReader {
   /** Endpoint `id`'s blocks, or undefined when it has no feed (every block silent: the guess alone decides).
    * A policy resolves it once per candidate, then looks blocks up. */
   holdings(id: string): BlockLookup | undefined;
-  /** Whether endpoint `id`'s events say it holds this block (GPU or CPU): `holdings(id).stateOf(hash)` is 'gpu'
-   * or 'cpu'. One map for the whole fleet, so a thousand candidates cost one cache-warm lookup each. */
-  isHeldBy(hash: number, id: string): boolean;
+  /** The endpoints whose events say they hold this block (GPU or CPU: `holdings(id).stateOf(hash)` is 'gpu' or
+   * 'cpu' exactly for them; ask with `holds`). One map for the whole fleet: a policy looks a block up once and asks
+   * it about every candidate. */
+  holdersOf(hash: number): HolderEntry;
+  /** Whether every endpoint with a feed holds this block (a system prompt the whole fleet has cached): no
+   * candidate with a feed needs asking about it. */
+  heldByAll(hash: number): boolean;
   /** Calls `listener(id)` whenever an endpoint's index is emptied: what the router guessed about it goes too. */
   onPurge(listener: (id: string) => void): () => void;
 }
@@ -75,6 +79,11 @@ interface Tracked {
   readonly live: { on: boolean };
 }
 
+/** Whether `entry` names all `fleet` endpoints (the holders only ever name tracked endpoints). */
+export function heldByAll(entry: HolderEntry, fleet: number): boolean {
+  return fleet > 0 && (typeof entry === 'object' ? entry.size === fleet : entry !== undefined && fleet === 1);
+}
+
 export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<E>): KvEvents {
   const tracked = new Map<string, Tracked>();
   const holders = createHolders();
@@ -128,7 +137,8 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
 
   return {
     holdings: (id) => tracked.get(id)?.index,
-    isHeldBy: holders.isHeldBy,
+    holdersOf: holders.holdersOf,
+    heldByAll: (hash) => heldByAll(holders.holdersOf(hash), tracked.size),
     isAdapter(model) {
       for (const t of tracked.values()) if (t.index.hasAdapter(model)) return true;
       return false;

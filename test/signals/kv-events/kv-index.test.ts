@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import { chainBlockHashes, chainRoot } from '../../../src/pool/block-hash.ts';
 import type { StoredEvent } from '../../../src/signals/kv-events/decode.ts';
-import { createHolders } from '../../../src/signals/kv-events/holders.ts';
+import { createHolders, holds } from '../../../src/signals/kv-events/holders.ts';
 import { createKvIndex } from '../../../src/signals/kv-events/kv-index.ts';
 
 const BS = 4;
@@ -110,7 +110,7 @@ describe("the fleet's holders", () => {
     const b = createKvIndex({ blockSize: BS, maxEntries: 1000, rootFor: chainRoot, onHolding: holders.listenerFor('b') });
     const ids = tokens(8);
     const [h0, h1] = chain(ids) as [number, number];
-    const of = (h: number) => ['a', 'b'].filter((id) => holders.isHeldBy(h, id));
+    const of = (h: number) => ['a', 'b'].filter((id) => holds(holders.holdersOf(h), id));
     a.apply(stored(['1', '2'], undefined, ids));
     b.apply(stored(['7'], undefined, ids.slice(0, 4)));
     expect([of(h0), of(h1)]).toEqual([['a', 'b'], ['a']]);
