@@ -3,12 +3,13 @@
 import { describe, expect, test } from 'bun:test';
 import { createLogger } from '../../../src/log/logger.ts';
 import { chainBlockHashes, chainRoot } from '../../../src/pool/block-hash.ts';
-import { startKvFeed, type KvFeedRecorder } from '../../../src/signals/kv-events/kv-feed.ts';
+import { startKvFeed } from '../../../src/signals/kv-events/kv-feed.ts';
 import { createKvIndex, type KvIndex } from '../../../src/signals/kv-events/kv-index.ts';
 import { until } from '../../../testkit/until.ts';
 import type { BlockHashFormat, KvEventEncoding } from '../kv-events/event-batch.ts';
 import { startSimEngine, type SimEngine } from '../sim-engine.ts';
 import { dialable } from './kv-events-peer.ts';
+import { countingKvRecorder } from '../../../testkit/kv-feed-counts.ts';
 
 const BS = 4;
 const FAST = { stepBaseMs: 1, prefillMsPerToken: 0.01, decodeMsPerSeq: 0, attentionMsPerKTokens: 0, blockSize: BS, kvBlocks: 6 };
@@ -26,16 +27,7 @@ async function complete(engine: SimEngine, prompt: number[]): Promise<void> {
 }
 
 function routerFeed(engine: SimEngine) {
-  const counts: Record<string, number> = {};
-  const add = (k: string, n = 1) => (counts[k] = (counts[k] ?? 0) + n);
-  const recorder: KvFeedRecorder = {
-    batch: () => add('batches'),
-    skipped: (reason, n) => add(`skipped_${reason}`, n),
-    gap: () => add('gaps'),
-    replay: (o) => add(`replay_${o}`),
-    purge: (c) => add(`purge_${c}`),
-    malformed: () => add('malformed'),
-  };
+  const { counts, recorder } = countingKvRecorder();
   const index = createKvIndex({ blockSize: BS, maxEntries: 10_000, rootFor: chainRoot });
   const { endpoint, replayEndpoint } = engine.kvEvents()!;
   const feed = startKvFeed({

@@ -4,32 +4,19 @@ import { describe, expect, test } from 'bun:test';
 import { createLogger } from '../../../src/log/logger.ts';
 import { chainBlockHashes, chainRoot } from '../../../src/pool/block-hash.ts';
 import { createKvIndex, type KvIndex } from '../../../src/signals/kv-events/kv-index.ts';
-import { startKvFeed, type KvFeedRecorder } from '../../../src/signals/kv-events/kv-feed.ts';
+import { startKvFeed } from '../../../src/signals/kv-events/kv-feed.ts';
 import { until } from '../../../testkit/until.ts';
 import { cleared, KvPublisher, removed, stored } from './python-publisher.ts';
+import { countingKvRecorder } from '../../../testkit/kv-feed-counts.ts';
 
 const tokens = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
 const chain = (ids: number[]) => [...chainBlockHashes(ids, 16, chainRoot())];
 const states = (ix: KvIndex, ids: number[]) => chain(ids).map((h) => ix.stateOf(h));
 
-function counting() {
-  const counts: Record<string, number> = {};
-  const add = (k: string, n = 1) => (counts[k] = (counts[k] ?? 0) + n);
-  const recorder: KvFeedRecorder = {
-    batch: () => add('batches'),
-    skipped: (reason, n) => add(`skipped_${reason}`, n),
-    gap: () => add('gaps'),
-    replay: (o) => add(`replay_${o}`),
-    purge: (c) => add(`purge_${c}`),
-    malformed: () => add('malformed'),
-  };
-  return { counts, recorder };
-}
-
 async function feedOn(publisher: KvPublisher, withReplay = true) {
   const { pub, replay } = await publisher.ports();
   const index = createKvIndex({ blockSize: 16, maxEntries: 10_000, rootFor: chainRoot });
-  const { counts, recorder } = counting();
+  const { counts, recorder } = countingKvRecorder();
   let purged = 0;
   const feed = startKvFeed({
     endpoint: 'e1',
