@@ -249,15 +249,21 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
     });
   }
 
-  async function generate(req: Request, path: string): Promise<Response> {
-    if (!(req.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json')) return errorResponse(unsupportedMediaTypeError());
+  /** The request's JSON object, or vLLM's 400 for a body that is not one. */
+  async function jsonObject(req: Request): Promise<Record<string, unknown> | Response> {
     let body: unknown;
     try {
       body = await req.json();
     } catch {
       return errorResponse(validationError('Invalid JSON body.'));
     }
-    if (!isRecord(body)) return errorResponse(validationError('The body must be a JSON object.'));
+    return isRecord(body) ? body : errorResponse(validationError('The body must be a JSON object.'));
+  }
+
+  async function generate(req: Request, path: string): Promise<Response> {
+    if (!(req.headers.get('content-type') ?? '').toLowerCase().startsWith('application/json')) return errorResponse(unsupportedMediaTypeError());
+    const body = await jsonObject(req);
+    if (body instanceof Response) return body;
     const api = path === '/v1/chat/completions' ? 'chat' : 'completion';
     const g = parseGeneration(api, body, req.headers.get('x-request-id'), {
       model: o.model,
@@ -299,13 +305,8 @@ export async function startSimEngine(start: Partial<SimEngineOptions> = {}): Pro
 
   /** vLLM's POST /tokenize: the ids the engine computes for a completion prompt or a chat (template applied). */
   async function tokenize(req: Request): Promise<Response> {
-    let body: unknown;
-    try {
-      body = await req.json();
-    } catch {
-      return errorResponse(validationError('Invalid JSON body.'));
-    }
-    if (!isRecord(body)) return errorResponse(validationError('The body must be a JSON object.'));
+    const body = await jsonObject(req);
+    if (body instanceof Response) return body;
     if (typeof body.model === 'string' && body.model !== o.model) return errorResponse(modelNotFoundError(body.model));
     const encoded = tokenizer.encodeRequest('messages' in body ? '/v1/chat/completions' : '/v1/completions', body);
     if (!encoded.ok) return errorResponse(validationError(encoded.error));
