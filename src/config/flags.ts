@@ -164,18 +164,20 @@ export const FLAGS = {
 
   // ── QoE (qoe_centric, disaggregated_qoe, stream QoE and SLA metrics)
   target_ttft_ms: intFlag(300, 1, { group: 'QoE', help: 'Time-to-first-token target; a request may set its own with the SLA header', value: 'MS' }),
-  target_itl_ms: intFlag(50, 1, { group: 'QoE', help: 'Inter-token latency target', value: 'MS' }),
+  target_itl_ms: intFlag(50, 1, { group: 'QoE', help: 'Inter-token latency (time per output token) target; a request may set its own with the TPOT header', value: 'MS' }),
   optimal_throughput: floatFlag(30, 0.001, { group: 'QoE', help: 'Decode speed that is good enough (tokens/s per stream); also the reading pace stream QoE expects' }),
   priority_header: stringFlag('x-request-priority', { group: 'QoE', help: 'Header with the request priority, 1 (high) to 3 (low), default 2; orders the admission queue', value: 'HEADER' }),
-  sla_target_header: stringFlag('x-sla-target-ms', { group: 'QoE', help: 'Header with the request\'s own TTFT target in ms', value: 'HEADER' }),
-  expected_output_tokens_header: stringFlag('x-expected-output-tokens', { group: 'QoE', help: 'Header with the expected number of output tokens', value: 'HEADER' }),
+  sla_target_header: stringFlag('x-sla-target-ms', { group: 'QoE', help: 'Header with the request\'s own TTFT target in ms (else --target-ttft-ms)', value: 'HEADER' }),
+  sla_tpot_header: stringFlag('x-sla-tpot-ms', { group: 'QoE', help: 'Header with the request\'s own time-per-output-token target in ms (else --target-itl-ms)', value: 'HEADER' }),
+  expected_output_tokens_header: stringFlag('x-expected-output-tokens', { group: 'QoE', help: 'No effect: the QoE policies no longer trust a client\'s output-length guess (issue #18); accepted so existing command lines start', value: 'HEADER' }),
   expected_tps_header: stringFlag('x-expected-tokens-per-second', { group: 'QoE', help: 'Header with the pace (tokens/s) the client reads at, for stream QoE', value: 'HEADER' }),
   worker_tags: listFlag({ group: 'QoE', help: 'Tags of configured endpoints, URL=tag1,tag2 (e.g. http://p:8000=prefill); disaggregated_qoe reads prefill/decode tags', value: 'URL=TAGS...' }),
   engine_metrics_interval_secs: intFlag(5, 0, { group: 'QoE', help: 'How often each endpoint\'s vLLM /metrics is read when a QoE policy is in use (0: never)', value: 'SECS' }),
   engine_metrics_timeout_secs: intFlag(3, 1, { group: 'QoE', help: 'Timeout of one /metrics read', value: 'SECS' }),
-  qoe_weight_min: floatFlag(0.05, 0, { group: 'QoE', help: 'Lower bound of each adaptive cost weight' }, 0.25),
-  qoe_weight_max: floatFlag(0.6, 0.25, { group: 'QoE', help: 'Upper bound of each adaptive cost weight' }, 1),
-  qoe_adapt_interval_secs: intFlag(5, 1, { group: 'QoE', help: 'Cost weights adapt at most once per interval', value: 'SECS' }),
+  qoe_probe_interval_secs: intFlag(5, 1, { group: 'QoE', help: 'An endpoint that got no request from a QoE policy for this long takes the next one, so its measured speed stays current', value: 'SECS' }),
+  qoe_weight_min: floatFlag(0.05, 0, { group: 'QoE', help: 'No effect: the QoE policies decide on predicted latency, not a weighted cost (issue #18); accepted so existing command lines start' }, 0.25),
+  qoe_weight_max: floatFlag(0.6, 0.25, { group: 'QoE', help: 'No effect (see --qoe-weight-min)' }, 1),
+  qoe_adapt_interval_secs: intFlag(5, 1, { group: 'QoE', help: 'No effect (see --qoe-weight-min)', value: 'SECS' }),
 
   // ── KV events (kv_aware): the Rust router's docs/kv_aware.md names, so configurations carry over
   kv_events_endpoint: listFlag({ group: 'KV events', help: 'The KV-event PUB socket of the engine at URL (vLLM --kv-events-config endpoint); repeatable; data-parallel rank r publishes on PORT + r', value: 'URL=tcp://HOST:PORT...' }),

@@ -82,13 +82,21 @@ export interface PolicyOptions {
 /** Live measurements a policy may read; a policy given none falls back to the router's in-flight counts. */
 export interface PolicySignals {
   /** Router-side request statistics (TTFT, ITL, speed, phase counts, error rate) per endpoint id. */
-  readonly endpointStats?: Pick<EndpointStats, 'snapshot'>;
+  readonly endpointStats?: Pick<EndpointStats, 'snapshot'> & Partial<Pick<EndpointStats, 'subscribe'>>;
   /** Engine-side statistics scraped from each endpoint's /metrics. */
   readonly engineMetrics?: EngineMetricsReader;
   /** The clock `endpointStats` is fed with (its QPS window depends on it); default `PolicyDeps.now`. */
   readonly statsClock?: () => number;
   /** What each engine's KV-cache events say it holds (kv_aware). */
   readonly kvEvents?: KvEventsReader;
+}
+
+/** Where the QoE policies report each prediction beside what was then measured (the metrics, in the router). */
+export interface PredictionRecorder {
+  /** The TTFT predicted when the request was sent, and the time from its send to its first token. */
+  ttft(endpoint: string, predictedMs: number, measuredMs: number): void;
+  /** The TPOT the endpoint's decode line predicted for a stream just before its end, and the stream's mean gap. */
+  tpot(endpoint: string, predictedMs: number, measuredMs: number): void;
 }
 
 export interface PolicyDeps {
@@ -103,6 +111,8 @@ export interface PolicyDeps {
    * --model-path): prefix-aware policies then match on those block hashes, vLLM's prefix-cache keys.
    */
   readonly tokenizer?: { readonly blockSize: number };
+  /** The QoE policies' predictions against measurements, for the metrics. */
+  readonly predictions?: PredictionRecorder;
 }
 
 export type PolicyFactory = (deps: PolicyDeps) => Policy;

@@ -104,7 +104,7 @@ export function judgeLeg(deps: LegDeps, leg: Leg, success: boolean | undefined):
  */
 export function closeLeg(deps: LegDeps, leg: Leg, end: { readonly ok: boolean; readonly verdict: boolean | undefined; readonly error?: string }): void {
   leg.release(end.error);
-  deps.stats.finished(leg.endpoint.id, { ok: end.ok, sawFirstByte: false });
+  deps.stats.finished(leg.endpoint.id, { ok: end.ok, sawFirstByte: false, elapsedMs: deps.now() - leg.sentAt });
   judgeLeg(deps, leg, end.verdict);
 }
 
@@ -176,7 +176,7 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
         sawFirstByte = true;
         if (isStream) {
           metrics.ttft.labels(endpoint.id, model).observe((now - startedAt) / 1000);
-          deps.stats.firstByte(endpoint.id, now - startedAt);
+          deps.stats.firstByte(endpoint.id, now - startedAt, now - leg.sentAt);
         }
         hooks.onFirstByte?.(now);
       }

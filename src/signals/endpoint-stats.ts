@@ -16,12 +16,35 @@ export interface EndpointSnapshot {
   readonly completed: number;
 }
 
+/** How one leg at an endpoint ended. */
+export interface LegOutcome {
+  readonly ok: boolean;
+  readonly sawFirstByte: boolean;
+  readonly itlMs?: number | undefined;
+  readonly tokensPerSecond?: number | undefined;
+  /** From the leg's send to its end; set for an answer read whole (a PD prefill leg is its prefill time). */
+  readonly elapsedMs?: number | undefined;
+}
+
+/**
+ * Told of every first byte and every end as they happen, after the counts are updated: the QoE latency
+ * predictor learns each endpoint's speed from them (policies/qoe/latency-predictor.ts).
+ */
+export interface StatsListener {
+  /** `ttftMs` from the request's arrival, `sinceSentMs` from this leg's send. */
+  firstByte?(endpoint: string, ttftMs: number, sinceSentMs: number): void;
+  finished?(endpoint: string, outcome: LegOutcome): void;
+}
+
 export interface EndpointStats {
   started(endpoint: string, now: number): void;
-  firstByte(endpoint: string, ttftMs: number): void;
-  finished(endpoint: string, outcome: { ok: boolean; sawFirstByte: boolean; itlMs?: number; tokensPerSecond?: number }): void;
+  /** `sinceSentMs` defaults to `ttftMs` (the leg was sent when the request arrived). */
+  firstByte(endpoint: string, ttftMs: number, sinceSentMs?: number): void;
+  finished(endpoint: string, outcome: LegOutcome): void;
   snapshot(endpoint: string, now: number): EndpointSnapshot;
   forget(endpoint: string): void;
+  /** Calls `listener` on every first byte and end from now on; the returned function stops it. */
+  subscribe(listener: StatsListener): () => void;
 }
 
 interface Entry {
@@ -43,6 +66,7 @@ const ewma = (old: number | undefined, sample: number) => (old === undefined ? s
 
 export function createEndpointStats(): EndpointStats {
   const entries = new Map<string, Entry>();
+  const listeners = new Set<StatsListener>();
   const entry = (id: string, now = 0) => {
     let e = entries.get(id);
     if (e === undefined) {
@@ -65,11 +89,12 @@ export function createEndpointStats(): EndpointStats {
       e.windowCount++;
       e.inPrefill++;
     },
-    firstByte(id, ttftMs) {
+    firstByte(id, ttftMs, sinceSentMs = ttftMs) {
       const e = entry(id);
       e.inPrefill = Math.max(0, e.inPrefill - 1);
       e.inDecode++;
       e.ttft = ewma(e.ttft, ttftMs);
+      for (const l of listeners) l.firstByte?.(id, ttftMs, sinceSentMs);
     },
     finished(id, o) {
       const e = entry(id);
@@ -79,6 +104,7 @@ export function createEndpointStats(): EndpointStats {
       e.errors = ewma(e.errors, o.ok ? 0 : 1);
       if (o.itlMs !== undefined) e.itl = ewma(e.itl, o.itlMs);
       if (o.tokensPerSecond !== undefined) e.tps = ewma(e.tps, o.tokensPerSecond);
+      for (const l of listeners) l.finished?.(id, o);
     },
     snapshot(id, now) {
       const e = entry(id, now);
@@ -90,6 +116,10 @@ export function createEndpointStats(): EndpointStats {
     },
     forget(id) {
       entries.delete(id);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
   };
 }

@@ -1,4 +1,4 @@
-// Start-up step: the QoE settings (targets, header names, weight adaptation) the flags give, checked once.
+// Start-up step: the QoE settings (targets, header names) the flags give, checked once.
 import type { Config } from '../config/schema.ts';
 import { resolveQoeOptions, type QoeOptions, type QoeOptionsInput } from '../policies/qoe/options.ts';
 import { ConfigProblem } from './config-problem.ts';
@@ -16,8 +16,8 @@ export function qoeInput(c: Config): QoeOptionsInput {
   return {
     targetTtftMs: c.target_ttft_ms,
     targetItlMs: c.target_itl_ms,
+    probeIntervalMs: c.qoe_probe_interval_secs * 1000,
     optimalThroughput: c.optimal_throughput,
-    headers: { priority: c.priority_header, slaTarget: c.sla_target_header, expectedOutputTokens: c.expected_output_tokens_header, expectedTokensPerSecond: c.expected_tps_header },
-    adapt: { min: c.qoe_weight_min, max: c.qoe_weight_max, intervalMs: c.qoe_adapt_interval_secs * 1000 },
+    headers: { priority: c.priority_header, slaTarget: c.sla_target_header, slaTpot: c.sla_tpot_header, expectedTokensPerSecond: c.expected_tps_header },
   };
 }

@@ -36,6 +36,7 @@ export const POLICY_KEYS = [
   'target_ttft_ms',
   'target_itl_ms',
   'optimal_throughput',
+  'qoe_probe_interval_secs',
   'qoe_weight_min',
   'qoe_weight_max',
   'qoe_adapt_interval_secs',

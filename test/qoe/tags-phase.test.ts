@@ -61,21 +61,21 @@ describe('phase detection', () => {
 });
 
 describe('request profile', () => {
-  test('reads priority, expected output and SLA target from the configured headers', () => {
+  test('reads priority and the TTFT and TPOT targets from the configured headers; an expected output length is not read', () => {
     const p = requestProfile(
-      request({ headers: { 'x-request-priority': '1', 'x-expected-output-tokens': '2048', 'x-sla-target-ms': '500' }, body: { prompt: 'x' } }),
+      request({ headers: { 'x-request-priority': '1', 'x-expected-output-tokens': '2048', 'x-sla-target-ms': '500', 'x-sla-tpot-ms': '40' }, body: { prompt: 'x' } }),
       undefined,
       OPTIONS,
     );
-    expect(p).toEqual({ phase: 'prefill', stage: undefined, priority: 1, expectedOutputTokens: 2048, slaTargetMs: 500 });
-    const renamed = resolveQoeOptions({ headers: { priority: 'x-prio', slaTarget: 'x-ttft-budget' } });
-    const q = requestProfile(request({ headers: { 'x-prio': '3', 'x-ttft-budget': '900', 'x-request-priority': '1' } }), 'decode', renamed);
-    expect(q).toMatchObject({ priority: 3, slaTargetMs: 900, stage: 'decode', phase: 'decode' });
+    expect(p).toEqual({ phase: 'prefill', stage: undefined, priority: 1, slaTargetMs: 500, tpotTargetMs: 40 });
+    const renamed = resolveQoeOptions({ headers: { priority: 'x-prio', slaTarget: 'x-ttft-budget', slaTpot: 'x-tpot-budget' } });
+    const q = requestProfile(request({ headers: { 'x-prio': '3', 'x-ttft-budget': '900', 'x-tpot-budget': '25', 'x-request-priority': '1' } }), 'decode', renamed);
+    expect(q).toMatchObject({ priority: 3, slaTargetMs: 900, tpotTargetMs: 25, stage: 'decode', phase: 'decode' });
   });
 
-  test('defaults: priority 2, the configured TTFT target, no expected output', () => {
-    const p = requestProfile(request({ headers: { 'x-sla-target-ms': '-5', 'x-expected-output-tokens': 'lots' } }), undefined, resolveQoeOptions({ targetTtftMs: 250 }));
-    expect(p).toMatchObject({ priority: 2, slaTargetMs: 250, expectedOutputTokens: undefined });
+  test('defaults: priority 2, the configured TTFT and ITL targets', () => {
+    const p = requestProfile(request({ headers: { 'x-sla-target-ms': '-5', 'x-sla-tpot-ms': 'fast' } }), undefined, resolveQoeOptions({ targetTtftMs: 250, targetItlMs: 30 }));
+    expect(p).toMatchObject({ priority: 2, slaTargetMs: 250, tpotTargetMs: 30 });
   });
 
   test('priority is clamped to 1..3 and rounded; garbage is the default', () => {

@@ -1,0 +1,71 @@
+// The QoE choice among predicted candidates: the endpoint most likely to meet the request's TTFT and TPOT
+// targets, which is the one with the widest margin; when none can, the one that misses them least. A
+// low-priority request yields the best endpoints when they are scarce: it takes the endpoint that meets
+// its targets with the least to spare, so the quick queues stay short for urgent requests.
+import type { BreakerState } from '../../core/circuit-breaker.ts';
+import type { Priority } from '../../signals/qoe-expectation.ts';
+import type { Prediction } from './latency-predictor.ts';
+import type { Stage } from './request-profile.ts';
+
+export interface Targets {
+  readonly ttftMs: number;
+  readonly tpotMs: number;
+  readonly priority: Priority;
+  /** Set for a PD stage or a tagged pool: only that phase's latency counts. */
+  readonly stage: Stage | undefined;
+}
+
+export interface Judged {
+  /** Predicted over target: ≤ 1 meets it. Undefined when not predicted (or not this stage's). */
+  readonly ttftRatio: number | undefined;
+  readonly tpotRatio: number | undefined;
+  readonly meets: boolean;
+  /**
+   * Lateness: close to the larger ratio (a 4-norm, so the other still breaks ties), raised by the chance the
+   * request fails there. Lower is better.
+   */
+  readonly score: number;
+}
+
+// When the best endpoint's margin is below this (its score above it), endpoints are scarce.
+const SCARCE = 0.5;
+// Scores closer than this share the choice at random, so equal endpoints share the load.
+const TIE = 1e-9;
+const BREAKER_RISK: Readonly<Record<BreakerState, number>> = { closed: 1, half_open: 2, open: 4 };
+
+export function judge(p: Prediction, breaker: BreakerState, t: Targets): Judged {
+  const ttftRatio = t.stage === 'decode' || p.ttftMs === undefined ? undefined : p.ttftMs / t.ttftMs;
+  const tpotRatio = t.stage === 'prefill' || p.tpotMs === undefined ? undefined : p.tpotMs / t.tpotMs;
+  const a = ttftRatio ?? 0;
+  const b = tpotRatio ?? 0;
+  const lateness = Math.sqrt(Math.sqrt(a ** 4 + b ** 4));
+  // A failed request is retried elsewhere, paying its latency twice: the score grows with the failure odds.
+  const risk = BREAKER_RISK[breaker] / (1 - Math.min(0.9, Math.max(0, p.errorRate)));
+  return { ttftRatio, tpotRatio, meets: a <= 1 && b <= 1, score: lateness * risk };
+}
+
+/**
+ * The index of the chosen candidate. With no prediction anywhere (nothing measured yet, or no signals),
+ * the least prefill work queued there plus this request's own decides, which is least-loaded routing with
+ * prefix affinity.
+ */
+export function choose(predictions: readonly Prediction[], judged: readonly Judged[], t: Targets, random: () => number): number {
+  const predicted = judged.some((j) => j.ttftRatio !== undefined || j.tpotRatio !== undefined);
+  const key = predicted ? (i: number) => (judged[i] as Judged).score : (i: number) => work(predictions[i] as Prediction);
+  let best = Infinity;
+  for (let i = 0; i < judged.length; i++) best = Math.min(best, key(i));
+  if (predicted && t.priority === 3 && best > SCARCE) {
+    // Best fit: the meeting endpoint with the least margin left.
+    let fit = -1;
+    for (let i = 0; i < judged.length; i++) {
+      const j = judged[i] as Judged;
+      if (j.meets && (fit < 0 || j.score > (judged[fit] as Judged).score)) fit = i;
+    }
+    if (fit >= 0) return fit;
+  }
+  const ties: number[] = [];
+  for (let i = 0; i < judged.length; i++) if (key(i) <= best + TIE * Math.max(1, best)) ties.push(i);
+  return ties.length === 1 ? (ties[0] as number) : (ties[Math.min(ties.length - 1, Math.floor(random() * ties.length))] as number);
+}
+
+const work = (p: Prediction): number => p.aheadTokens + p.uncachedTokens;

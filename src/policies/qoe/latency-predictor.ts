@@ -1,0 +1,247 @@
+// Predicted TTFT and TPOT of one request at each candidate endpoint, from what is queued there, what its
+// cache holds and how fast it has been:
+//   TTFT = prefill line(work queued ahead + this request's uncached prompt tokens)
+//   TPOT = decode line(streams decoding there once it joins)
+// The work ahead is the router's own ledger of the prompts it sent there that have not had a first token
+// (corrected upward by the router's in-prefill count and the engine's `vllm:num_requests_waiting`, which
+// see requests the ledger does not: other policies, other router replicas). The lines are learned online
+// (signals/endpoint-speed.ts) from each first token set against the work its request was sent behind, and
+// each stream's inter-token time against the streams beside it. Until an endpoint has a line, its own
+// measurements stand in (the router's TTFT/ITL averages, else the engine's histogram windows from
+// /metrics), and without those the other candidates' lines do.
+import type { Endpoint } from '../../core/endpoint.ts';
+import type { EngineSnapshot, LatencyWindow } from '../../signals/engine-metrics.ts';
+import { createEndpointSpeed, lineAt, type EndpointSpeed, type Line, type SpeedOptions } from '../../signals/endpoint-speed.ts';
+import type { LegOutcome } from '../../signals/endpoint-stats.ts';
+import type { PolicySignals, PredictionRecorder } from '../types.ts';
+import type { PromptCache } from './prefix-affinity.ts';
+
+/** Where an endpoint's line came from; `fleet` and `none` mean it was never measured (or that is forgotten). */
+export type Basis = 'learned' | 'router' | 'engine' | 'fleet' | 'none';
+
+export interface Prediction {
+  /** Undefined only when nothing at all is known of any candidate's speed. */
+  readonly ttftMs: number | undefined;
+  readonly tpotMs: number | undefined;
+  readonly ttftBasis: Basis;
+  readonly tpotBasis: Basis;
+  /** Prompt tokens its engine must prefill for this request. */
+  readonly uncachedTokens: number;
+  /** Prefill work queued ahead of it there, in tokens. */
+  readonly aheadTokens: number;
+  /** Streams decoding there once this one joins. */
+  readonly streams: number;
+  /** Share of recent requests there that failed, 0..1; 0 when not measured. */
+  readonly errorRate: number;
+}
+
+export interface LatencyPredictor {
+  /** One prediction per endpoint, in order. */
+  predict(endpoints: readonly Endpoint[], cache: PromptCache, now: number): Prediction[];
+  /** The request was sent to `endpoint` with this prediction; a PD prefill stage answers whole (its time is its TTFT). */
+  sent(endpoint: Endpoint, prediction: Prediction, stage: 'prefill' | 'decode' | undefined, now: number): void;
+  /** Whether anything can measure an endpoint (otherwise probing one teaches nothing). */
+  readonly learns: boolean;
+  retain(ids: ReadonlySet<string>): void;
+  dispose(): void;
+}
+
+export interface PredictorOptions {
+  readonly signals: PolicySignals | undefined;
+  readonly now: () => number;
+  /** A router or engine measurement older than this (no request sent there since) is not evidence any more. */
+  readonly latencyMemoryMs: number;
+  readonly speed?: SpeedOptions;
+  readonly recorder?: PredictionRecorder | undefined;
+}
+
+interface Job {
+  /** This request's uncached tokens. */
+  readonly tokens: number;
+  /** Ahead + own: the x of its prefill sample. */
+  readonly work: number;
+  readonly predictedTtftMs: number | undefined;
+  /** A PD prefill leg: its whole answer is its prefill. */
+  readonly wholeIsPrefill: boolean;
+  /** A PD decode leg's first token follows a KV transfer, not a prefill: it teaches the prefill line nothing. */
+  readonly teaches: boolean;
+}
+
+interface Ledger {
+  /** Sent, no first token yet, oldest first: engines prefill first come, first served (vLLM's FCFS scheduler). */
+  readonly jobs: Job[];
+  queuedTokens: number;
+  /** Uncached tokens of the requests sent there, averaged (an unknown request ahead counts as one of these). */
+  meanTokens: number | undefined;
+  lastSentAt: number;
+}
+
+// Weight of the newest request in an endpoint's mean request size.
+const MEAN_ALPHA = 0.1;
+// Of a TTFT measured per request, the part that does not grow with the prompt (a decode step, the network):
+// a guess until the endpoint's own line is learned, which fits that part from its samples.
+const FIXED_SHARE = 0.1;
+// A request costs its engine at least this much prefill, cached or not: vLLM computes the last prompt token
+// again even on a full hit, and each request takes its turn in the scheduler. One block of vLLM's default size.
+const MIN_PREFILL_TOKENS = 16;
+
+export function createLatencyPredictor(options: PredictorOptions): LatencyPredictor {
+  const { signals, recorder } = options;
+  const stats = signals?.endpointStats;
+  const statsClock = signals?.statsClock ?? options.now;
+  const speed: EndpointSpeed = createEndpointSpeed(options.speed);
+  const ledgers = new Map<string, Ledger>();
+  // Until the policy sends anywhere, what was measured before it started counts as recent.
+  const sinceStart = options.now();
+  // Without the router's events nothing pops the ledger, so it is not kept: in-flight counts stand in.
+  const tracked = stats?.subscribe !== undefined;
+
+  const ledgerOf = (id: string): Ledger => {
+    let l = ledgers.get(id);
+    if (l === undefined) {
+      l = { jobs: [], queuedTokens: 0, meanTokens: undefined, lastSentAt: -Infinity };
+      ledgers.set(id, l);
+    }
+    return l;
+  };
+  const popJob = (id: string): Job | undefined => {
+    const l = ledgers.get(id);
+    const job = l?.jobs.shift();
+    if (l !== undefined && job !== undefined) l.queuedTokens = Math.max(0, l.queuedTokens - job.tokens);
+    return job;
+  };
+
+  const engineOf = (id: string): EngineSnapshot | undefined => {
+    const e = signals?.engineMetrics?.get(id);
+    return e !== undefined && !e.stale ? e : undefined;
+  };
+
+  const unsubscribe = stats?.subscribe?.({
+    firstByte(id, _ttftMs, sinceSentMs) {
+      const job = popJob(id);
+      if (job === undefined || !job.teaches) return;
+      speed.prefillSample(id, job.work, sinceSentMs, options.now());
+      if (job.predictedTtftMs !== undefined) recorder?.ttft(id, job.predictedTtftMs, sinceSentMs);
+    },
+    finished(id, outcome: LegOutcome) {
+      const now = options.now();
+      if (!outcome.sawFirstByte) {
+        const job = popJob(id);
+        if (job?.wholeIsPrefill && outcome.ok && outcome.elapsedMs !== undefined) {
+          speed.prefillSample(id, job.work, outcome.elapsedMs, now);
+          if (job.predictedTtftMs !== undefined) recorder?.ttft(id, job.predictedTtftMs, outcome.elapsedMs);
+        }
+        return;
+      }
+      if (outcome.itlMs === undefined) return;
+      // The streams beside it: those still decoding there, and itself.
+      const streams = Math.max((stats?.snapshot(id, statsClock()).inDecode ?? 0) + 1, engineOf(id)?.running ?? 0);
+      // Recorded as the line's one-step-ahead error (its prediction just before this sample): streams end in
+      // any order, so an end cannot be matched to the prediction made when its request was sent.
+      const before = speed.decode(id);
+      if (before !== undefined) recorder?.tpot(id, lineAt(before, streams), outcome.itlMs);
+      speed.decodeSample(id, streams, outcome.itlMs, now);
+    },
+  });
+
+  /** An endpoint's own measurement as a line, when it has no learned one: the router's, else the engine's. */
+  const ownLines = (e: Endpoint, now: number, l: Ledger | undefined, promptTokens: number) => {
+    const snap = stats?.snapshot(e.id, statsClock());
+    const engine = engineOf(e.id);
+    // What the router measured is current only while it sends there (the ledger remembers when it last did).
+    const recent = now - (l?.lastSentAt ?? sinceStart) <= options.latencyMemoryMs;
+    const fresh = (w: LatencyWindow | undefined) => (w !== undefined && w.ageMs <= options.latencyMemoryMs ? w.meanMs : undefined);
+    const perRequestTtft = recent ? snap?.ttftMs : undefined;
+    const engineTtft = fresh(engine?.ttft);
+    const routerItl = recent ? snap?.itlMs : undefined;
+    const engineItl = fresh(engine?.itl);
+    // A TTFT measured per request is the time of a request of the usual size there.
+    const usual = Math.max(MIN_PREFILL_TOKENS, l?.meanTokens ?? promptTokens);
+    const ttft = perRequestTtft ?? engineTtft;
+    const itl = routerItl ?? engineItl;
+    return {
+      prefill: ttft === undefined ? undefined : { line: { fixed: FIXED_SHARE * ttft, perUnit: ((1 - FIXED_SHARE) * ttft) / usual, at: now, weight: 1 }, basis: (perRequestTtft !== undefined ? 'router' : 'engine') as Basis },
+      decode: itl === undefined ? undefined : { line: { fixed: itl, perUnit: 0, at: now, weight: 1 }, basis: (routerItl !== undefined ? 'router' : 'engine') as Basis },
+      snap,
+      engine,
+      errorRate: recent && snap !== undefined && snap.completed > 0 ? snap.errorRate : 0,
+    };
+  };
+
+  return {
+    learns: tracked || signals?.engineMetrics !== undefined,
+
+    predict(endpoints, cache, now) {
+      const rows = endpoints.map((e) => {
+        const l = ledgers.get(e.id);
+        const own = ownLines(e, now, l, cache.promptTokens);
+        const learnedP = speed.prefill(e.id);
+        const learnedD = speed.decode(e.id);
+        const prefill = learnedP !== undefined ? { line: learnedP, basis: 'learned' as Basis } : own.prefill;
+        const decode = learnedD !== undefined ? { line: learnedD, basis: 'learned' as Basis } : own.decode;
+        const inPrefill = own.snap?.inPrefill ?? 0;
+        if (l !== undefined && tracked) {
+          // A request chosen but never sent (its breaker refused the leg) would otherwise wait there forever.
+          while (l.jobs.length > inPrefill) popJob(e.id);
+        }
+        const uncached = Math.max(MIN_PREFILL_TOKENS, cache.promptTokens - cache.cachedTokens(e.id));
+        const known = tracked ? (l?.jobs.length ?? 0) : 0;
+        const requestsAhead = Math.max(tracked ? inPrefill : e.inFlight, own.engine?.waiting ?? 0);
+        const mean = l?.meanTokens ?? uncached;
+        const aheadTokens = (tracked ? (l?.queuedTokens ?? 0) : 0) + Math.max(0, requestsAhead - known) * mean;
+        const decoding = own.snap?.inDecode ?? Math.max(0, e.inFlight - inPrefill);
+        const streams = Math.max(decoding + inPrefill, (own.engine?.running ?? 0) + (own.engine?.waiting ?? 0)) + 1;
+        return { prefill, decode, uncached, aheadTokens, streams, errorRate: own.errorRate };
+      });
+      // An endpoint never measured is assumed as fast as the middle of the others: neither a favourite nor shunned.
+      const fleetPrefill = median(rows.map((r) => r.prefill?.line), 1000);
+      const fleetDecode = median(rows.map((r) => r.decode?.line), 4);
+      return rows.map((r) => {
+        const prefill = r.prefill ?? (fleetPrefill === undefined ? undefined : { line: fleetPrefill, basis: 'fleet' as Basis });
+        const decode = r.decode ?? (fleetDecode === undefined ? undefined : { line: fleetDecode, basis: 'fleet' as Basis });
+        return {
+          ttftMs: prefill === undefined ? undefined : lineAt(prefill.line, r.aheadTokens + r.uncached),
+          tpotMs: decode === undefined ? undefined : lineAt(decode.line, r.streams),
+          ttftBasis: prefill?.basis ?? 'none',
+          tpotBasis: decode?.basis ?? 'none',
+          uncachedTokens: r.uncached,
+          aheadTokens: r.aheadTokens,
+          streams: r.streams,
+          errorRate: r.errorRate,
+        };
+      });
+    },
+
+    sent(endpoint, prediction, stage, now) {
+      const l = ledgerOf(endpoint.id);
+      l.lastSentAt = now;
+      const tokens = prediction.uncachedTokens;
+      l.meanTokens = l.meanTokens === undefined ? tokens : l.meanTokens + MEAN_ALPHA * (tokens - l.meanTokens);
+      if (!tracked || stage === 'decode') {
+        // A decode stage prefills nothing of its own (the KV cache arrives from the prefill engine); its first
+        // token still pops a job, so one is kept in line with no work.
+        if (tracked) l.jobs.push({ tokens: 0, work: 0, predictedTtftMs: undefined, wholeIsPrefill: false, teaches: false });
+        return;
+      }
+      l.jobs.push({ tokens, work: prediction.aheadTokens + tokens, predictedTtftMs: prediction.ttftMs, wholeIsPrefill: stage === 'prefill', teaches: true });
+      l.queuedTokens += tokens;
+    },
+
+    retain(ids) {
+      for (const id of [...ledgers.keys()]) if (!ids.has(id)) ledgers.delete(id);
+      for (const id of [...speed.ids()]) if (!ids.has(id)) speed.forget(id);
+    },
+
+    dispose() {
+      unsubscribe?.();
+    },
+  };
+}
+
+/** The line of median speed at a typical point `x` (a thousand tokens of prefill, a few streams). */
+function median(lines: readonly (Line | undefined)[], x: number): Line | undefined {
+  const known = lines.filter((l): l is Line => l !== undefined);
+  if (known.length === 0) return undefined;
+  known.sort((a, b) => lineAt(a, x) - lineAt(b, x));
+  return known[(known.length - 1) >> 1];
+}

@@ -1,0 +1,132 @@
+// How fast each endpoint's engine works, learned online from what the router sees: the time to a first
+// token against the prefill work it waited for (tokens), and the time per output token against the streams
+// decoding beside it. Each is a straight line fitted by least squares over samples whose weight decays with
+// time, so an engine that changes speed is relearned within a few samples, never held to its past.
+
+export interface SpeedOptions {
+  /** A sample's weight halves over this long. */
+  readonly halfLifeMs: number;
+  /** The weight the past may hold, in samples: the newest sample always moves an estimate by at least 1/(1 + this). */
+  readonly maxWeight: number;
+  /**
+   * A sample this many times above or below what the line predicts means the engine changed (a restart, a
+   * load elsewhere ended): the past is cut to the weight of one sample, so the next few samples decide.
+   */
+  readonly surpriseRatio: number;
+}
+
+// Four seconds: an endpoint served once a second keeps about six samples' worth of history, and one probed
+// after a 40 s silence is judged on its new sample alone; sixteen samples at most, however busy it is.
+export const DEFAULT_SPEED_OPTIONS: SpeedOptions = { halfLifeMs: 4_000, maxWeight: 16, surpriseRatio: 2.5 };
+
+/** y = fixed + perUnit · x, with both parts non-negative. */
+export interface Line {
+  readonly fixed: number;
+  readonly perUnit: number;
+  /** `now` of the newest sample. */
+  readonly at: number;
+  /** Decayed sample weight behind the line (1 for a single sample). */
+  readonly weight: number;
+}
+
+export const lineAt = (line: Line, x: number): number => line.fixed + line.perUnit * x;
+
+/** What to assume when every sample had the same x: prefill through the origin (time ∝ work), decode flat. */
+type Degenerate = 'proportional' | 'flat';
+
+interface Sums {
+  w: number;
+  x: number;
+  y: number;
+  xx: number;
+  xy: number;
+  at: number;
+}
+
+/** One decayed least-squares line. */
+export interface DecayedLine {
+  add(x: number, y: number, now: number): void;
+  line(): Line | undefined;
+}
+
+export function createDecayedLine(degenerate: Degenerate, options: SpeedOptions = DEFAULT_SPEED_OPTIONS): DecayedLine {
+  let s: Sums | undefined;
+  let fitted: Line | undefined;
+  const scale = (k: number) => {
+    if (s === undefined) return;
+    s.w *= k;
+    s.x *= k;
+    s.y *= k;
+    s.xx *= k;
+    s.xy *= k;
+  };
+  return {
+    add(x, y, now) {
+      if (!(x >= 0) || !(y >= 0) || !Number.isFinite(x) || !Number.isFinite(y)) return;
+      if (s === undefined) s = { w: 0, x: 0, y: 0, xx: 0, xy: 0, at: now };
+      scale(Math.pow(0.5, Math.max(0, now - s.at) / options.halfLifeMs));
+      if (s.w > options.maxWeight) scale(options.maxWeight / s.w);
+      if (fitted !== undefined && s.w > 1) {
+        const expected = lineAt(fitted, x);
+        if (expected > 0 && (y > expected * options.surpriseRatio || y * options.surpriseRatio < expected)) scale(1 / s.w);
+      }
+      s.w += 1;
+      s.x += x;
+      s.y += y;
+      s.xx += x * x;
+      s.xy += x * y;
+      s.at = now;
+      fitted = fit(s, degenerate);
+    },
+    line: () => fitted,
+  };
+}
+
+function fit(s: Sums, degenerate: Degenerate): Line {
+  const mx = s.x / s.w;
+  const my = s.y / s.w;
+  const varX = s.xx / s.w - mx * mx;
+  const cov = s.xy / s.w - mx * my;
+  const base = { at: s.at, weight: s.w };
+  // The x values must spread by a few percent of their size for a slope to mean anything.
+  if (varX > 1e-4 * (mx * mx + 1)) {
+    const perUnit = cov / varX;
+    const fixed = my - perUnit * mx;
+    if (perUnit >= 0 && fixed >= 0) return { fixed, perUnit, ...base };
+    // A negative intercept is noise around a proportional line; a negative slope is noise around a flat one.
+    if (perUnit >= 0 && s.xx > 0) return { fixed: 0, perUnit: s.xy / s.xx, ...base };
+    return { fixed: my, perUnit: 0, ...base };
+  }
+  if (degenerate === 'proportional' && s.xx > 0) return { fixed: 0, perUnit: s.xy / s.xx, ...base };
+  return { fixed: my, perUnit: 0, ...base };
+}
+
+/** Each endpoint's prefill line (ms against tokens of work) and decode line (ms per token against streams). */
+export interface EndpointSpeed {
+  prefillSample(id: string, workTokens: number, ms: number, now: number): void;
+  decodeSample(id: string, streams: number, itlMs: number, now: number): void;
+  prefill(id: string): Line | undefined;
+  decode(id: string): Line | undefined;
+  forget(id: string): void;
+  ids(): IterableIterator<string>;
+}
+
+export function createEndpointSpeed(options: SpeedOptions = DEFAULT_SPEED_OPTIONS): EndpointSpeed {
+  const lines = new Map<string, { prefill: DecayedLine; decode: DecayedLine }>();
+  const of = (id: string) => {
+    let l = lines.get(id);
+    if (l === undefined) {
+      l = { prefill: createDecayedLine('proportional', options), decode: createDecayedLine('flat', options) };
+      lines.set(id, l);
+    }
+    return l;
+  };
+  return {
+    prefillSample: (id, work, ms, now) => of(id).prefill.add(work, ms, now),
+    decodeSample: (id, streams, itl, now) => of(id).decode.add(streams, itl, now),
+    prefill: (id) => lines.get(id)?.prefill.line(),
+    decode: (id) => lines.get(id)?.decode.line(),
+    forget: (id) => void lines.delete(id),
+    ids: () => lines.keys(),
+  };
+}

@@ -1,0 +1,82 @@
+// The online speed lines on known numbers: what a fit recovers, how fast the past fades, and the surprise cut.
+import { describe, expect, test } from 'bun:test';
+import { createDecayedLine, createEndpointSpeed, lineAt } from '../../src/signals/endpoint-speed.ts';
+
+describe('decayed line', () => {
+  test('recovers a fixed part and a slope from samples spread in x', () => {
+    const line = createDecayedLine('proportional');
+    for (let i = 0; i < 20; i++) line.add(100 * i, 30 + 0.5 * 100 * i, i);
+    const fit = line.line()!;
+    expect(fit.fixed).toBeCloseTo(30, 6);
+    expect(fit.perUnit).toBeCloseTo(0.5, 6);
+  });
+
+  test('samples all at one x: prefill goes through the origin (time ∝ work), decode stays flat', () => {
+    const prefill = createDecayedLine('proportional');
+    const decode = createDecayedLine('flat');
+    for (let i = 0; i < 5; i++) {
+      prefill.add(1000, 200, i);
+      decode.add(8, 25, i);
+    }
+    expect(lineAt(prefill.line()!, 2000)).toBeCloseTo(400, 6);
+    expect(lineAt(decode.line()!, 30)).toBeCloseTo(25, 6);
+  });
+
+  test('an engine twice as fast is relearned within a few samples, and at once after a long silence', () => {
+    const options = { halfLifeMs: 10_000, maxWeight: 16, surpriseRatio: 3 };
+    // Ten seconds of half-life: forty seconds of silence leave the past one sample's weight.
+    const line = createDecayedLine('proportional', options);
+    let t = 0;
+    for (let i = 0; i < 100; i++) line.add(1000, 400, (t += 100));
+    // Twice as fast, sampled at the same pace: the cap on the past's weight keeps each sample worth ≥ 1/17,
+    // so the old speed keeps (16/17)^n of the weight after n samples.
+    for (let i = 0; i < 20; i++) line.add(1000, 200, (t += 100));
+    expect(lineAt(line.line()!, 1000)).toBeLessThan(270);
+    for (let i = 0; i < 20; i++) line.add(1000, 200, (t += 100));
+    expect(lineAt(line.line()!, 1000)).toBeLessThan(220);
+    // Forty seconds without a sample (four half-lives), then one: it counts for most of the estimate.
+    const after = createDecayedLine('proportional', options);
+    t = 0;
+    for (let i = 0; i < 100; i++) after.add(1000, 400, (t += 100));
+    after.add(1000, 200, t + 40_000);
+    const halfway = lineAt(after.line()!, 1000);
+    expect(halfway).toBeGreaterThan(290);
+    expect(halfway).toBeLessThan(310);
+    // The default half-life (4 s) leaves it nothing: the new sample is the estimate.
+    const quick = createDecayedLine('proportional');
+    for (let i = 0; i < 100; i++) quick.add(1000, 400, i * 100);
+    quick.add(1000, 200, 10_000 + 40_000);
+    expect(lineAt(quick.line()!, 1000)).toBeLessThan(205);
+  });
+
+  test('a sample far off the line cuts the past to one sample', () => {
+    const line = createDecayedLine('proportional');
+    for (let i = 0; i < 16; i++) line.add(1000, 900, i);
+    line.add(1000, 100, 16);
+    // Equal weight for the old estimate and the surprise: halfway, not 1/17 of the way.
+    expect(lineAt(line.line()!, 1000)).toBeCloseTo(500, 6);
+  });
+
+  test('ignores samples that are not finite or negative', () => {
+    const line = createDecayedLine('flat');
+    line.add(Number.NaN, 10, 0);
+    line.add(1, -5, 0);
+    line.add(1, Number.POSITIVE_INFINITY, 0);
+    expect(line.line()).toBeUndefined();
+  });
+});
+
+describe('endpoint speed', () => {
+  test('keeps a prefill and a decode line per endpoint and forgets one that left', () => {
+    const speed = createEndpointSpeed();
+    speed.prefillSample('a', 1000, 100, 0);
+    speed.decodeSample('a', 4, 20, 0);
+    speed.prefillSample('b', 1000, 300, 0);
+    expect(lineAt(speed.prefill('a')!, 1000)).toBeCloseTo(100, 6);
+    expect(lineAt(speed.decode('a')!, 4)).toBeCloseTo(20, 6);
+    expect(speed.decode('b')).toBeUndefined();
+    speed.forget('a');
+    expect(speed.prefill('a')).toBeUndefined();
+    expect([...speed.ids()]).toEqual(['b']);
+  });
+});
