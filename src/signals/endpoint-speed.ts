@@ -9,8 +9,8 @@ export interface SpeedOptions {
   /** The weight the past may hold, in samples: the newest sample always moves an estimate by at least 1/(1 + this). */
   readonly maxWeight: number;
   /**
-   * A sample this many times above or below what the line predicts means the engine changed (a restart, a
-   * load elsewhere ended): the past is cut to the weight of one sample, so the next few samples decide.
+   * A sample this many times above or below what the line predicts means the engine changed (it recovered,
+   * another load on it ended): the past is dropped and the sample alone is the estimate, until others join it.
    */
   readonly surpriseRatio: number;
 }
@@ -27,9 +27,11 @@ export interface Line {
   readonly at: number;
   /** Decayed sample weight behind the line (1 for a single sample). */
   readonly weight: number;
+  /** How far the newest sample moved the line at its x, relative to where it was (1 for the first sample). */
+  readonly shift: number;
 }
 
-export const lineAt = (line: Line, x: number): number => line.fixed + line.perUnit * x;
+export const lineAt = (line: Pick<Line, 'fixed' | 'perUnit'>, x: number): number => line.fixed + line.perUnit * x;
 
 /** What to assume when every sample had the same x: prefill through the origin (time ∝ work), decode flat. */
 type Degenerate = 'proportional' | 'flat';
@@ -66,23 +68,23 @@ export function createDecayedLine(degenerate: Degenerate, options: SpeedOptions 
       if (s === undefined) s = { w: 0, x: 0, y: 0, xx: 0, xy: 0, at: now };
       scale(Math.pow(0.5, Math.max(0, now - s.at) / options.halfLifeMs));
       if (s.w > options.maxWeight) scale(options.maxWeight / s.w);
-      if (fitted !== undefined && s.w > 1) {
-        const expected = lineAt(fitted, x);
-        if (expected > 0 && (y > expected * options.surpriseRatio || y * options.surpriseRatio < expected)) scale(1 / s.w);
-      }
+      const expected = fitted === undefined ? undefined : lineAt(fitted, x);
+      if (expected !== undefined && expected > 0 && (y > expected * options.surpriseRatio || y * options.surpriseRatio < expected)) scale(0);
       s.w += 1;
       s.x += x;
       s.y += y;
       s.xx += x * x;
       s.xy += x * y;
       s.at = now;
-      fitted = fit(s, degenerate);
+      const line = fit(s, degenerate);
+      const moved = expected === undefined || !(expected > 0) ? 1 : Math.abs(lineAt(line, x) - expected) / expected;
+      fitted = { ...line, shift: moved };
     },
     line: () => fitted,
   };
 }
 
-function fit(s: Sums, degenerate: Degenerate): Line {
+function fit(s: Sums, degenerate: Degenerate): Omit<Line, 'shift'> {
   const mx = s.x / s.w;
   const my = s.y / s.w;
   const varX = s.xx / s.w - mx * mx;

@@ -104,17 +104,17 @@ describe('qoe_centric', () => {
     const h = harness();
     const [steady, quick] = [endpoint({ url: 'http://steady:1' }), endpoint({ url: 'http://quick:1' })];
     // steady: a slower first token, a faster stream; quick: the other way round.
-    served(h.stats, steady.id, { ttftMs: 260, itlMs: 20 });
+    served(h.stats, steady.id, { ttftMs: 200, itlMs: 20 });
     served(h.stats, quick.id, { ttftMs: 120, itlMs: 45 });
     const policy = qoeCentric(h.deps());
     // Under the default 300 ms / 50 ms both meet, and steady has the wider margin (45 ms is close to 50).
     expect(policy.select(ctx([steady, quick]))).toBe(steady);
-    // A 200 ms TTFT target: steady would miss it.
-    expect(policy.select(ctx([steady, quick], { headers: { 'x-sla-target-ms': '200' } }))).toBe(quick);
+    // A 150 ms TTFT target: steady would miss it.
+    expect(policy.select(ctx([steady, quick], { headers: { 'x-sla-target-ms': '150' } }))).toBe(quick);
     // A loose TPOT target leaves TTFT to decide.
     expect(policy.select(ctx([steady, quick], { headers: { 'x-sla-tpot-ms': '200' } }))).toBe(quick);
     // The configured targets play the same role when the headers are absent.
-    expect(qoeCentric(h.deps({ targetTtftMs: 200 })).select(ctx([steady, quick]))).toBe(quick);
+    expect(qoeCentric(h.deps({ targetTtftMs: 150 })).select(ctx([steady, quick]))).toBe(quick);
     expect(qoeCentric(h.deps({ targetItlMs: 200 })).select(ctx([steady, quick]))).toBe(quick);
   });
 

@@ -49,12 +49,18 @@ describe('decayed line', () => {
     expect(lineAt(quick.line()!, 1000)).toBeLessThan(205);
   });
 
-  test('a sample far off the line cuts the past to one sample', () => {
+  test('a sample far off the line replaces the past, and says how far it moved the line', () => {
     const line = createDecayedLine('proportional');
     for (let i = 0; i < 16; i++) line.add(1000, 900, i);
+    expect(line.line()!.shift).toBeCloseTo(0, 6);
     line.add(1000, 100, 16);
-    // Equal weight for the old estimate and the surprise: halfway, not 1/17 of the way.
-    expect(lineAt(line.line()!, 1000)).toBeCloseTo(500, 6);
+    // Nine times faster: the engine changed, and the new sample is the estimate.
+    expect(lineAt(line.line()!, 1000)).toBeCloseTo(100, 6);
+    expect(line.line()!.shift).toBeCloseTo(8 / 9, 6);
+    // Within the ratio, samples blend.
+    line.add(1000, 200, 17);
+    expect(lineAt(line.line()!, 1000)).toBeGreaterThan(100);
+    expect(lineAt(line.line()!, 1000)).toBeLessThan(200);
   });
 
   test('ignores samples that are not finite or negative', () => {

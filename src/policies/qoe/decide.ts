@@ -1,5 +1,6 @@
 // The QoE choice among predicted candidates: the endpoint most likely to meet the request's TTFT and TPOT
-// targets, which is the one with the widest margin; when none can, the one that misses them least. A
+// targets, which is the one with the widest margin (any within a fifth of it, at random); when none can,
+// the one that misses them least. A
 // low-priority request yields the best endpoints when they are scarce: it takes the endpoint that meets
 // its targets with the least to spare, so the quick queues stay short for urgent requests.
 import type { BreakerState } from '../../core/circuit-breaker.ts';
@@ -29,7 +30,11 @@ export interface Judged {
 
 // When the best endpoint's margin is below this (its score above it), endpoints are scarce.
 const SCARCE = 0.5;
-// Scores closer than this share the choice at random, so equal endpoints share the load.
+// Among endpoints that meet the targets, scores within this share of the best are equal: predictions are no
+// closer than that (the bar is 25% error), and choosing on a smaller difference sends everything to
+// one endpoint at light load, however little better it is predicted to be. Shared at random.
+const NEAR = 0.2;
+// Otherwise scores closer than this are a tie, shared at random.
 const TIE = 1e-9;
 const BREAKER_RISK: Readonly<Record<BreakerState, number>> = { closed: 1, half_open: 2, open: 4 };
 
@@ -64,7 +69,9 @@ export function choose(predictions: readonly Prediction[], judged: readonly Judg
     if (fit >= 0) return fit;
   }
   const ties: number[] = [];
-  for (let i = 0; i < judged.length; i++) if (key(i) <= best + TIE * Math.max(1, best)) ties.push(i);
+  const meetsAtBest = predicted && judged.some((j) => j.score === best && j.meets);
+  const within = best + (meetsAtBest ? NEAR * best : TIE * Math.max(1, best));
+  for (let i = 0; i < judged.length; i++) if (key(i) <= within && (!meetsAtBest || (judged[i] as Judged).meets)) ties.push(i);
   return ties.length === 1 ? (ties[0] as number) : (ties[Math.min(ties.length - 1, Math.floor(random() * ties.length))] as number);
 }
 

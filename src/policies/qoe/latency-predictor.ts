@@ -33,6 +33,8 @@ export interface Prediction {
   readonly streams: number;
   /** Share of recent requests there that failed, 0..1; 0 when not measured. */
   readonly errorRate: number;
+  /** Its learned prefill line just moved by more than a fifth: the engine is changing, measure it again soon. */
+  readonly settling: boolean;
 }
 
 export interface LatencyPredictor {
@@ -81,6 +83,8 @@ const MEAN_ALPHA = 0.1;
 // Of a TTFT measured per request, the part that does not grow with the prompt (a decode step, the network):
 // a guess until the endpoint's own line is learned, which fits that part from its samples.
 const FIXED_SHARE = 0.1;
+// A line whose newest sample moved it by more than this is still settling on a new speed.
+const SETTLED_SHIFT = 0.2;
 // A request costs its engine at least this much prefill, cached or not: vLLM computes the last prompt token
 // again even on a full hit, and each request takes its turn in the scheduler. One block of vLLM's default size.
 const MIN_PREFILL_TOKENS = 16;
@@ -160,8 +164,8 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
     const ttft = perRequestTtft ?? engineTtft;
     const itl = routerItl ?? engineItl;
     return {
-      prefill: ttft === undefined ? undefined : { line: { fixed: FIXED_SHARE * ttft, perUnit: ((1 - FIXED_SHARE) * ttft) / usual, at: now, weight: 1 }, basis: (perRequestTtft !== undefined ? 'router' : 'engine') as Basis },
-      decode: itl === undefined ? undefined : { line: { fixed: itl, perUnit: 0, at: now, weight: 1 }, basis: (routerItl !== undefined ? 'router' : 'engine') as Basis },
+      prefill: ttft === undefined ? undefined : { line: { fixed: FIXED_SHARE * ttft, perUnit: ((1 - FIXED_SHARE) * ttft) / usual, at: now, weight: 1, shift: 0 }, basis: (perRequestTtft !== undefined ? 'router' : 'engine') as Basis },
+      decode: itl === undefined ? undefined : { line: { fixed: itl, perUnit: 0, at: now, weight: 1, shift: 0 }, basis: (routerItl !== undefined ? 'router' : 'engine') as Basis },
       snap,
       engine,
       errorRate: recent && snap !== undefined && snap.completed > 0 ? snap.errorRate : 0,
@@ -208,6 +212,7 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
           aheadTokens: r.aheadTokens,
           streams: r.streams,
           errorRate: r.errorRate,
+          settling: prefill?.basis === 'learned' && prefill.line.shift > SETTLED_SHIFT,
         };
       });
     },

@@ -1,10 +1,14 @@
 // Never starve an endpoint: one that got no request from this policy for a probe interval, or whose speed
 // was never measured, takes the next request, so what is known of it stays current. An engine that was
-// slow and is fast again is seen to be fast within one interval, and takes its share back from there.
-// The share this costs is bounded: one request per endpoint per interval.
+// slow and is fast again is seen to be fast at its next probe; while its speed is still settling (the last
+// sample moved it by a fifth or more) it is probed again after a fifth of the interval, so a recovered
+// engine is known to be fast within seconds, and takes its share back from there. The share this costs is
+// bounded: one request per endpoint per interval, five while its speed moves.
 import type { Endpoint } from '../../core/endpoint.ts';
 import type { Priority } from '../../signals/qoe-expectation.ts';
 import type { Prediction } from './latency-predictor.ts';
+
+const SETTLING_SPEEDUP = 5;
 
 export interface Prober {
   /** The candidate that must take this request, if one is due. */
@@ -30,7 +34,7 @@ export function createProber(intervalMs: number, createdAt: number): Prober {
         // Never sent anything and never measured: its first request is how it gets measured.
         const fresh = sentAt === undefined && (p.ttftBasis === 'fleet' || p.ttftBasis === 'none');
         const idle = now - (sentAt ?? createdAt);
-        if (!fresh && idle < limit) continue;
+        if (!fresh && idle < (p.settling ? limit / SETTLING_SPEEDUP : limit)) continue;
         // New endpoints first, the one with the least work queued; then the longest idle.
         const rank = fresh ? -(p.aheadTokens + p.uncachedTokens) : idle;
         if ((fresh && !chosenNew) || (fresh === chosenNew && rank > chosenRank)) {
