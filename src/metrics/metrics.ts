@@ -11,6 +11,8 @@ const ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.
 const E2E_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
 const QOE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1];
 const TPS_BUCKETS = [1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000];
+// |predicted − measured| / measured: _sum / _count is the mean absolute percentage error.
+const ERROR_RATIO_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10];
 
 export function createMetrics() {
   const registry = new Registry();
@@ -97,6 +99,10 @@ export function createMetrics() {
     e2eByPriority: new LeanHistogram({ name: 'vllm_router_end_to_end_latency_seconds', help: 'Request arrival to the end of the response body, by request priority (1 high … 3 low)', labelNames: ['priority'], buckets: E2E_BUCKETS, registers: r }),
     sla: new LeanCounter({ name: 'vllm_router_sla_requests_total', help: 'Streams whose first token came within their TTFT target (met) or not (missed), by priority', labelNames: ['priority', 'result'], registers: r }),
     streamQoe: new LeanHistogram({ name: 'vllm_router_stream_qoe', help: 'Streaming QoE per stream, 1 − delayed/whole area of the expected token timeline (Andes), by priority and endpoint', labelNames: ['priority', 'worker'], buckets: QOE_BUCKETS, registers: r }),
+    // QoE latency prediction (issue #18): what the QoE policies predicted for the requests they sent, beside what was measured
+    qoeTtft: new LeanHistogram({ name: 'vllm_router_qoe_ttft_seconds', help: 'QoE policies: TTFT predicted when a request was sent (source=predicted) and measured from its send to its first token (source=measured), per endpoint', labelNames: ['worker', 'source'], buckets: TTFT_BUCKETS, registers: r }),
+    qoeTpot: new LeanHistogram({ name: 'vllm_router_qoe_tpot_seconds', help: 'QoE policies: time per output token the endpoint\'s decode line predicted just before a stream ended (source=predicted) and the stream\'s mean gap (source=measured)', labelNames: ['worker', 'source'], buckets: ITL_BUCKETS, registers: r }),
+    qoePredictionError: new LeanHistogram({ name: 'vllm_router_qoe_prediction_error_ratio', help: 'QoE policies: |predicted − measured| / measured per request, by endpoint and metric (ttft, tpot); _sum/_count is the mean absolute percentage error', labelNames: ['worker', 'metric'], buckets: ERROR_RATIO_BUCKETS, registers: r }),
     completionTokens: new LeanCounter({ name: 'vllm_router_completion_tokens_total', help: 'Completion tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
   };
   return m;

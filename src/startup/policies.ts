@@ -6,7 +6,7 @@ import type { EndpointRole } from '../core/endpoint.ts';
 import type { EndpointRegistry } from '../core/registry.ts';
 import { createPolicy } from '../policies/index.ts';
 import { swappablePolicy, type SwappablePolicy } from '../policies/swappable.ts';
-import type { Policy, PolicyDeps, PolicySignals } from '../policies/types.ts';
+import type { Policy, PolicyDeps, PolicySignals, PredictionRecorder } from '../policies/types.ts';
 import type { TokenizerPool } from '../pool/pool.ts';
 import type { EndpointStats } from '../signals/endpoint-stats.ts';
 import type { EngineMetrics } from '../signals/engine-metrics.ts';
@@ -43,12 +43,14 @@ interface Needs {
   readonly engineMetrics: EngineMetrics | undefined;
   /** The engines' KV-cache events, when a policy routes on them. */
   readonly kvEvents: KvEventsReader | undefined;
+  /** Where the QoE policies report predicted against measured latency. */
+  readonly predictions?: PredictionRecorder;
 }
 
-export function buildPolicies(config: Config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents }: Needs): Policies {
+export function buildPolicies(config: Config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents, predictions }: Needs): Policies {
   const signals: PolicySignals = { endpointStats: stats, engineMetrics, statsClock: now, kvEvents };
   // Every policy, for every use (regular and each PD stage), comes from the registry, which a tokenizer serves too.
-  const make = (name: PolicyName, c: Config): Policy => createPolicy(name, policyDeps(c, random, signals, pool !== undefined));
+  const make = (name: PolicyName, c: Config): Policy => createPolicy(name, policyDeps(c, random, signals, pool !== undefined, predictions));
   const main = swappablePolicy(make(config.policy, config));
   const stages =
     pdMode === undefined
@@ -74,7 +76,7 @@ export function buildPolicies(config: Config, { registry, pdMode, pool, random, 
 }
 
 /** What the policy registry needs from a configuration; with a tokenizer, prefix-aware policies match on token blocks. */
-function policyDeps(c: Config, random: () => number, signals: PolicySignals, tokenized: boolean): PolicyDeps {
+function policyDeps(c: Config, random: () => number, signals: PolicySignals, tokenized: boolean, predictions: PredictionRecorder | undefined): PolicyDeps {
   return {
     random,
     now: () => Date.now(),
@@ -88,5 +90,6 @@ function policyDeps(c: Config, random: () => number, signals: PolicySignals, tok
     },
     signals,
     tokenizer: tokenized ? { blockSize: routingBlockSize(c) } : undefined,
+    ...(predictions === undefined ? {} : { predictions }),
   };
 }

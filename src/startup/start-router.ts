@@ -14,6 +14,7 @@ import { openMetricsListener, openRouterListener } from './listeners.ts';
 import { openLogging } from './logging.ts';
 import { pdModeOf } from './pd-mode.ts';
 import { buildPolicies } from './policies.ts';
+import { predictionMetrics } from './prediction-metrics.ts';
 import { resolveQoe } from './qoe.ts';
 import { startRegistration } from './registration.ts';
 import { reconfigurer } from './reload.ts';
@@ -73,7 +74,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const stats = trackEndpointStats(registry);
   const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log }));
   const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log }));
-  const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents }));
+  const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents, predictions: predictionMetrics(metrics) }));
   const health = (built.health = buildHealth(config, { registry, metrics, log }));
   const endpoints = (built.endpoints = buildEndpointManager(config, { registry, health, pdMode, log, now }));
   const discovery = (built.discovery = await startDiscovery(config, { endpoints, pdMode, metrics, log, env: options.env ?? process.env }));

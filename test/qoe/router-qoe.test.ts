@@ -16,7 +16,7 @@ describe('QoE through the router', () => {
     test(`${policy}: most streams go to the fast engine, and move when it slows down`, async () => {
       await using fast = await startMockEngine({ model: 'm', ttftMs: 2, itlMs: 1 });
       await using slow = await startMockEngine({ model: 'm', ttftMs: 80, itlMs: 6 });
-      await using r = await startTestRouter(['--worker-urls', fast.url, slow.url, '--policy', policy, '--engine-metrics-interval-secs', '1', '--qoe-adapt-interval-secs', '1']);
+      await using r = await startTestRouter(['--worker-urls', fast.url, slow.url, '--policy', policy, '--engine-metrics-interval-secs', '1']);
       const openai = new OpenAI({ baseURL: `${r.url}/v1`, apiKey: 'k', maxRetries: 0 });
       const one = async (i: number) => {
         const { data: stream, response } = await openai.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `q${i}` }], max_tokens: 4, stream: true }).withResponse();
@@ -38,6 +38,25 @@ describe('QoE through the router', () => {
       expect(after.filter((s) => s === slow.url).length).toBeGreaterThanOrEqual(14);
     });
   }
+
+  test('predicted and measured TTFT and TPOT per endpoint, and their error, are on /metrics', async () => {
+    await using engine = await startMockEngine({ model: 'm', ttftMs: 40, itlMs: 4 });
+    await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'qoe_centric']);
+    const stream = (i: number) =>
+      fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: `question ${i}`, max_tokens: 6, stream: true }) }).then((res) => res.text());
+    for (let i = 0; i < 8; i++) await stream(i);
+    const text = await (await fetch(r.router.metricsUrl)).text();
+    const worker = `worker="${engine.url}"`;
+    // The first request had nothing to predict from; every later one was predicted when sent and measured at its first token.
+    expect(sample(text, 'vllm_router_qoe_ttft_seconds_count', `${worker},source="predicted"`)).toBe(7);
+    expect(sample(text, 'vllm_router_qoe_ttft_seconds_count', `${worker},source="measured"`)).toBe(7);
+    expect(sample(text, 'vllm_router_qoe_prediction_error_ratio_count', `${worker},metric="ttft"`)).toBe(7);
+    // TPOT: each stream's end after the first, against the decode line's prediction.
+    expect(sample(text, 'vllm_router_qoe_tpot_seconds_count', `${worker},source="measured"`)).toBe(7);
+    // A steady engine is predicted well: a mean absolute percentage error under a half.
+    const mape = sample(text, 'vllm_router_qoe_prediction_error_ratio_sum', `${worker},metric="ttft"`) / 7;
+    expect(mape).toBeLessThan(0.5);
+  });
 
   test('SLA, stream QoE and end-to-end time are recorded by priority; a late first token misses its target', async () => {
     await using engine = await startMockEngine({ model: 'm', ttftMs: 60, itlMs: 2 });
