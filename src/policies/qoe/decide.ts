@@ -1,6 +1,6 @@
 // The QoE choice among predicted candidates: the endpoint most likely to meet the request's TTFT and TPOT
-// targets, which is the one with the widest margin (any within a fifth of it, at random); when none can,
-// the one that misses them least. A
+// targets at the least predicted time (any within a fifth of it on both targets, at random); when none
+// can, the one that misses them least. A
 // low-priority request yields the best endpoints when they are scarce: it takes the endpoint that meets
 // its targets with the least to spare, so the quick queues stay short for urgent requests.
 import type { BreakerState } from '../../core/circuit-breaker.ts';
@@ -22,18 +22,23 @@ export interface Judged {
   readonly tpotRatio: number | undefined;
   readonly meets: boolean;
   /**
-   * Lateness: close to the larger ratio (a 4-norm, so the other still breaks ties), raised by the chance the
-   * request fails there. Lower is better.
+   * The two ratios added (each counts: a loose TTFT target must not hide a long re-prefill behind an equal
+   * TPOT), each miss counted again LATE_WEIGHT times over, raised by the chance the request fails there.
+   * Lower is better.
    */
   readonly score: number;
 }
 
-// When the best endpoint's margin is below this (its score above it), endpoints are scarce.
-const SCARCE = 0.5;
-// Among endpoints that meet the targets, scores within this share of the best are equal: predictions are no
-// closer than that (the issue's bar is 25% error), and choosing on a smaller difference sends everything to
-// one endpoint at light load, however little better it is predicted to be. Shared at random.
+// A predicted miss weighs this much more than the same time within the target: meeting comes first.
+const LATE_WEIGHT = 4;
+// When the best endpoint has used this share of its margin on either target, good endpoints are scarce.
+const SCARCE = 0.45;
+// Endpoints that meet the targets and are predicted within this share of the best on each target are
+// equal: predictions are no closer than that (the issue's bar is 25% error), and choosing on a smaller
+// difference sends everything to one endpoint at light load, however little better it is predicted to be.
+// Shared at random. SLACK keeps tiny ratios (an idle endpoint) from making every difference count.
 const NEAR = 0.2;
+const SLACK = 0.02;
 // Otherwise scores closer than this are a tie, shared at random.
 const TIE = 1e-9;
 const BREAKER_RISK: Readonly<Record<BreakerState, number>> = { closed: 1, half_open: 2, open: 4 };
@@ -43,10 +48,16 @@ export function judge(p: Prediction, breaker: BreakerState, t: Targets): Judged 
   const tpotRatio = t.stage === 'prefill' || p.tpotMs === undefined ? undefined : p.tpotMs / t.tpotMs;
   const a = ttftRatio ?? 0;
   const b = tpotRatio ?? 0;
-  const lateness = Math.sqrt(Math.sqrt(a ** 4 + b ** 4));
+  const lateness = a + b + LATE_WEIGHT * (Math.max(0, a - 1) + Math.max(0, b - 1));
   // A failed request is retried elsewhere, paying its latency twice: the score grows with the failure odds.
   const risk = BREAKER_RISK[breaker] / (1 - Math.min(0.9, Math.max(0, p.errorRate)));
   return { ttftRatio, tpotRatio, meets: a <= 1 && b <= 1, score: lateness * risk };
+}
+
+/** `j` is as good as `best`: it meets the targets and is within NEAR of it on each. */
+function near(j: Judged, best: Judged): boolean {
+  const close = (x: number | undefined, y: number | undefined) => (x ?? 0) <= (y ?? 0) * (1 + NEAR) + SLACK;
+  return j.meets && close(j.ttftRatio, best.ttftRatio) && close(j.tpotRatio, best.tpotRatio) && j.score <= best.score * (1 + NEAR) + SLACK;
 }
 
 /**
@@ -58,8 +69,15 @@ export function choose(predictions: readonly Prediction[], judged: readonly Judg
   const predicted = judged.some((j) => j.ttftRatio !== undefined || j.tpotRatio !== undefined);
   const key = predicted ? (i: number) => (judged[i] as Judged).score : (i: number) => work(predictions[i] as Prediction);
   let best = Infinity;
-  for (let i = 0; i < judged.length; i++) best = Math.min(best, key(i));
-  if (predicted && t.priority === 3 && best > SCARCE) {
+  let bestAt = 0;
+  for (let i = 0; i < judged.length; i++) {
+    if (key(i) < best) {
+      best = key(i);
+      bestAt = i;
+    }
+  }
+  const top = judged[bestAt] as Judged;
+  if (predicted && t.priority === 3 && Math.max(top.ttftRatio ?? 0, top.tpotRatio ?? 0) >= SCARCE) {
     // Best fit: the meeting endpoint with the least margin left.
     let fit = -1;
     for (let i = 0; i < judged.length; i++) {
@@ -69,9 +87,8 @@ export function choose(predictions: readonly Prediction[], judged: readonly Judg
     if (fit >= 0) return fit;
   }
   const ties: number[] = [];
-  const meetsAtBest = predicted && judged.some((j) => j.score === best && j.meets);
-  const within = best + (meetsAtBest ? NEAR * best : TIE * Math.max(1, best));
-  for (let i = 0; i < judged.length; i++) if (key(i) <= within && (!meetsAtBest || (judged[i] as Judged).meets)) ties.push(i);
+  const sharing = predicted && top.meets;
+  for (let i = 0; i < judged.length; i++) if (sharing ? near(judged[i] as Judged, top) : key(i) <= best + TIE * Math.max(1, best)) ties.push(i);
   return ties.length === 1 ? (ties[0] as number) : (ties[Math.min(ties.length - 1, Math.floor(random() * ties.length))] as number);
 }
 
