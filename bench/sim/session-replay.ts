@@ -35,6 +35,7 @@ export function agentTurnSpec(seq: number, at: number, session: AgentSession, tu
     'content-type': 'application/json',
     'x-request-priority': String(priority),
     'x-sla-target-ms': String(sla.ttftMs),
+    'x-sla-tpot-ms': String(sla.tpotMs),
     'x-expected-tokens-per-second': String(qoeExpectationOf(sla).tokensPerSecond),
   };
   if (t.estimate !== undefined) headers['x-expected-output-tokens'] = String(noisyEstimate(t.estimate.rng, maxTokens, t.estimate.sigma));

@@ -4,7 +4,9 @@
 // router's: round robin, seeded random, power of two on in-flight counts, and a consistent hash of the chat
 // opening (system + first user message) taken modulo the fleet size rather than on the router's ring; and
 // cache_aware, which is the router's own policy object (src/policies/cache-aware.ts, character mode, on the
-// router's routing text) fed with the virtual in-flight counts, so its thresholds can be swept in seconds.
+// router's routing text) fed with the virtual in-flight counts, so its thresholds can be swept in seconds;
+// and qoe_centric, the router's own policy object too, fed the router's EndpointStats events (started, first
+// token, end with its mean inter-token gap) at virtual times, with each request's QoE headers.
 // Prompts are tokenized as the engines tokenize them (sim-tokenizer.ts), and each engine can have a preset.
 //
 //   bun bench/sim/virtual-fleet.ts [--workload chat] [--rates 12,16,20] [--duration 15] [--engines 4] [--seed 1]
@@ -14,6 +16,8 @@ import { parseArgs } from 'node:util';
 import { alwaysClosed } from '../../src/core/circuit-breaker.ts';
 import { createEndpoint, type Endpoint } from '../../src/core/endpoint.ts';
 import { cacheAwarePolicy } from '../../src/policies/cache-aware.ts';
+import { qoeCentric } from '../../src/policies/qoe-centric.ts';
+import { createEndpointStats } from '../../src/signals/endpoint-stats.ts';
 import type { Policy, PolicyOptions } from '../../src/policies/types.ts';
 import { routingText } from '../../src/routing/routing-text.ts';
 import { createEngineModel, type EngineModel, type StepPlan } from './engine-model.ts';
@@ -25,8 +29,8 @@ import type { ChatMessage } from './tokens.ts';
 import { buildWorkload, type SimRequestSpec, type WorkloadName } from './workloads.ts';
 import { createRng } from './rng.ts';
 
-export type VirtualPolicy = 'round_robin' | 'random' | 'power_of_two' | 'consistent_hash' | 'cache_aware';
-export const VIRTUAL_POLICIES: readonly VirtualPolicy[] = ['round_robin', 'random', 'power_of_two', 'consistent_hash', 'cache_aware'];
+export type VirtualPolicy = 'round_robin' | 'random' | 'power_of_two' | 'consistent_hash' | 'cache_aware' | 'qoe_centric';
+export const VIRTUAL_POLICIES: readonly VirtualPolicy[] = ['round_robin', 'random', 'power_of_two', 'consistent_hash', 'cache_aware', 'qoe_centric'];
 
 /** The router's defaults (src/config/flags.ts). */
 export const ROUTER_POLICY_OPTIONS: PolicyOptions = { cacheThreshold: 0.3, balanceAbsThreshold: 64, balanceRelThreshold: 1.5, evictionIntervalSecs: 120, maxTreeSize: 67_108_864 };
@@ -89,14 +93,22 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
   const policyRng = createRng(seed).fork('cache-aware');
   const cacheAware: Policy | null =
     policy === 'cache_aware' ? cacheAwarePolicy({ random: () => policyRng.next(), now: () => 0, options: options.policyOptions ?? ROUTER_POLICY_OPTIONS }) : null;
+  let now = 0;
+  const endpointStats = createEndpointStats();
+  const qoeRng = createRng(seed).fork('qoe');
+  const qoe: Policy | null =
+    policy === 'qoe_centric'
+      ? qoeCentric({ random: () => qoeRng.next(), now: () => now, options: options.policyOptions ?? ROUTER_POLICY_OPTIONS, signals: { endpointStats, statsClock: () => now } })
+      : null;
+  const routedBy = cacheAware ?? qoe;
   const endpoints = fleet.map((e) => e.endpoint);
   const info = new Map<string, { spec: SimRequestSpec; engine: Engine; first?: number; last?: number; tokens: number }>();
   let rr = 0;
   const pick = (key: string, spec: SimRequestSpec, body: Record<string, unknown>): Engine => {
-    if (cacheAware !== null) {
+    if (routedBy !== null) {
       for (const e of fleet) e.endpoint.inFlight = e.inFlight;
       const text = routingText(spec.path, body, () => spec.body);
-      const chosen = cacheAware.select({ candidates: endpoints, all: endpoints, request: { route: spec.path, headers: new Headers(), body, text } });
+      const chosen = routedBy.select({ candidates: endpoints, all: endpoints, request: { route: spec.path, headers: new Headers(spec.headers), body, text } });
       return fleet[endpoints.indexOf(chosen as Endpoint)] as Engine;
     }
     if (policy === 'round_robin') return fleet[rr++ % engines]!;
@@ -122,8 +134,10 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
     if (arrival === Number.POSITIVE_INFINITY && stepEnd === Number.POSITIVE_INFINITY) break;
     if (arrival <= stepEnd) {
       const spec = specs[next++]!;
+      now = spec.at;
       const { ids, key, body } = promptOf(spec, options.tokenizer);
       const target = pick(key, spec, body);
+      endpointStats.started(target.endpoint.id, now);
       target.requests++;
       const err = target.model.add({ id: String(spec.seq), promptIds: ids, maxTokens: spec.maxTokens, arrival: spec.at });
       if (err !== null) throw new Error(err);
@@ -132,12 +146,20 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
       if (target.plan === null) start(target, spec.at);
     } else {
       const engine = e as Engine;
+      now = stepEnd;
       for (const ev of engine.model.commit(engine.plan as StepPlan, stepEnd)) {
         const r = info.get(ev.id)!;
-        if (ev.index === 0) r.first = stepEnd;
+        if (ev.index === 0) {
+          r.first = stepEnd;
+          endpointStats.firstByte(engine.endpoint.id, stepEnd - r.spec.at, stepEnd - r.spec.at);
+        }
         r.last = stepEnd;
         r.tokens++;
-        if (ev.finish !== null) engine.inFlight--;
+        if (ev.finish !== null) {
+          engine.inFlight--;
+          const itlMs = r.tokens > 1 ? (stepEnd - r.first!) / (r.tokens - 1) : undefined;
+          endpointStats.finished(engine.endpoint.id, { ok: true, sawFirstByte: true, itlMs });
+        }
       }
       start(engine, stepEnd);
     }
@@ -155,6 +177,7 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
     preemptions += c.preemptions;
   }
   cacheAware?.dispose?.();
+  qoe?.dispose?.();
   const stats = cacheAware === null ? undefined : cacheAware.cacheStats?.();
   return {
     policy,

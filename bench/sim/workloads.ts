@@ -212,6 +212,7 @@ export function buildWorkload(name: WorkloadName, o: WorkloadOptions): SimReques
       'content-type': 'application/json',
       'x-request-priority': String(priority),
       'x-sla-target-ms': String(sla.ttftMs),
+      'x-sla-tpot-ms': String(sla.tpotMs),
       'x-expected-tokens-per-second': String(qoeExpectationOf(sla).tokensPerSecond),
     };
     if (o.outputEstimateNoise !== undefined) headers['x-expected-output-tokens'] = String(noisyEstimate(estimateRng, maxTokens, o.outputEstimateNoise));

@@ -72,6 +72,8 @@ describe('workloads', () => {
       // No foresight: a real client does not know the output length, so by default no estimate is sent.
       expect(r.headers['x-expected-output-tokens']).toBeUndefined();
       expect(r.headers['x-sla-target-ms']).toBe(String(r.sla.ttftMs));
+      // The TPOT target, which the QoE policies predict against (--sla-tpot-header).
+      expect(r.headers['x-sla-tpot-ms']).toBe(String(r.sla.tpotMs));
       // The stream-QoE pace, so the router's QoE histogram and the client's figure expect the same timeline.
       expect(Number(r.headers['x-expected-tokens-per-second'])).toBe(1000 / r.sla.tpotMs);
       expect(r.headers['x-request-id']).toBeUndefined(); // would become the hash policies' session key
