@@ -33,6 +33,9 @@ describe('prefix affinity', () => {
         const held = events.get(id);
         return held === undefined ? undefined : { stateOf: (h) => held.get(h) ?? 'silent' };
       },
+      // The QoE affinity asks each candidate's holdings; the fleet-wide lookups are kv_aware's.
+      holdersOf: () => undefined,
+      heldByAll: () => false,
       onPurge: (listener) => {
         purge = listener;
         return () => (purge = undefined);
