@@ -54,6 +54,8 @@ export interface VirtualResult {
   ttft: { p50: number; p90: number; p99: number };
   sla: number;
   preemptions: number;
+  /** qoe_centric only: mean absolute percentage error of its TTFT and TPOT predictions. */
+  mape?: { ttft: number; tpot: number };
 }
 
 interface Engine {
@@ -96,9 +98,16 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
   let now = 0;
   const endpointStats = createEndpointStats();
   const qoeRng = createRng(seed).fork('qoe');
+  const errors = { ttft: { sum: 0, n: 0 }, tpot: { sum: 0, n: 0 } };
+  const count = (e: { sum: number; n: number }, predicted: number, measured: number) => {
+    if (measured <= 0) return;
+    e.sum += Math.abs(predicted - measured) / measured;
+    e.n++;
+  };
+  const predictions = { ttft: (_: string, p: number, m: number) => count(errors.ttft, p, m), tpot: (_: string, p: number, m: number) => count(errors.tpot, p, m) };
   const qoe: Policy | null =
     policy === 'qoe_centric'
-      ? qoeCentric({ random: () => qoeRng.next(), now: () => now, options: options.policyOptions ?? ROUTER_POLICY_OPTIONS, signals: { endpointStats, statsClock: () => now } })
+      ? qoeCentric({ random: () => qoeRng.next(), now: () => now, options: options.policyOptions ?? ROUTER_POLICY_OPTIONS, signals: { endpointStats, statsClock: () => now }, predictions })
       : null;
   const routedBy = cacheAware ?? qoe;
   const endpoints = fleet.map((e) => e.endpoint);
@@ -187,6 +196,7 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
     ttft: { p50: percentile(ttft, 0.5), p90: percentile(ttft, 0.9), p99: percentile(ttft, 0.99) },
     sla: all.length > 0 ? met.length / all.length : Number.NaN,
     preemptions,
+    ...(qoe === null ? {} : { mape: { ttft: errors.ttft.sum / errors.ttft.n, tpot: errors.tpot.sum / errors.tpot.n } }),
   };
 }
 
@@ -220,7 +230,7 @@ if (import.meta.main) {
   const engines = presets?.length ?? Number(a.engines);
   const engine = presets === null ? kv : presets.map((n) => ({ ...presetParams(n as (typeof PRESET_NAMES)[number]), ...kv }));
   const tokenizer = loadSimTokenizer();
-  console.log('| rate | policy | hit rate | TTFT p50 | p90 | p99 ms | SLA met | preemptions | requests per engine | cache_aware hits/misses/fallbacks |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| rate | policy | hit rate | TTFT p50 | p90 | p99 ms | SLA met | preemptions | requests per engine | cache_aware hits/misses/fallbacks | QoE MAPE TTFT/TPOT |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const rate of (a.rates as string).split(',').map(Number)) {
     const specs = buildWorkload(a.workload as WorkloadName, { seed, rate, durationSec: Number(a.duration), model: 'sim', tokenizer, ...(a['system-prompts'] === undefined ? {} : { systemPrompts: Number(a['system-prompts']) }) });
     for (const policy of (a.policies as string).split(',') as VirtualPolicy[]) {
@@ -228,7 +238,7 @@ if (import.meta.main) {
       const r = simulateFleet(specs, policy, engines, seed, { tokenizer, policyOptions, engine });
       const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : '∞');
       const d = r.decisions === undefined ? '' : `${r.decisions.hits}/${r.decisions.misses}/${r.decisions.fallbacks}`;
-      console.log(`| ${rate} | ${policy} | ${(r.hitRate * 100).toFixed(1)}% | ${ms(r.ttft.p50)} | ${ms(r.ttft.p90)} | ${ms(r.ttft.p99)} | ${(r.sla * 100).toFixed(1)}% | ${r.preemptions} | ${r.perEngine.join(' / ')} | ${d} |`);
+      console.log(`| ${rate} | ${policy} | ${(r.hitRate * 100).toFixed(1)}% | ${ms(r.ttft.p50)} | ${ms(r.ttft.p90)} | ${ms(r.ttft.p99)} | ${(r.sla * 100).toFixed(1)}% | ${r.preemptions} | ${r.perEngine.join(' / ')} | ${d} | ${r.mape === undefined ? '' : `${(r.mape.ttft * 100).toFixed(0)}% / ${(r.mape.tpot * 100).toFixed(0)}%`} |`);
     }
   }
 }

@@ -22,6 +22,22 @@ describe('decayed line', () => {
     expect(lineAt(decode.line()!, 30)).toBeCloseTo(25, 6);
   });
 
+  test('samples that fall with work: prefill stays proportional (a longer prompt never prefills quicker), decode goes flat', () => {
+    // Quick answers behind long queues the ledger over-counted: time falls as counted work grows.
+    const prefill = createDecayedLine('proportional');
+    const decode = createDecayedLine('flat');
+    for (let i = 0; i < 10; i++) {
+      prefill.add(500 + 500 * i, 400 - 20 * i, i);
+      decode.add(2 + i, 30 - i, i);
+    }
+    const p = prefill.line()!;
+    expect(p.fixed).toBe(0);
+    expect(p.perUnit).toBeGreaterThan(0);
+    // Twice the work, twice the time: the line does not predict a 5,000-token prefill as quick as a small one.
+    expect(lineAt(p, 5000)).toBeCloseTo(2 * lineAt(p, 2500), 6);
+    expect(decode.line()!.perUnit).toBe(0);
+  });
+
   test('an engine twice as fast is relearned within a few samples, and at once after a long silence', () => {
     const options = { halfLifeMs: 10_000, maxWeight: 16, surpriseRatio: 3 };
     // Ten seconds of half-life: forty seconds of silence leave the past one sample's weight.

@@ -1,8 +1,9 @@
 // The QoE choice among predicted candidates: the endpoint most likely to meet the request's TTFT and TPOT
-// targets at the least predicted time (any within a fifth of it on both targets, at random); when none
-// can, the one that misses them least. A
-// low-priority request yields the best endpoints when they are scarce: it takes the endpoint that meets
-// its targets with the least to spare, so the quick queues stay short for urgent requests.
+// targets at the least predicted time and the least harm to the requests already there (its uncached prompt
+// is prefill work every stream beside it waits through); any near the best on both targets are equal, and
+// the one with the fewest streams takes it. When none can meet them, the one that misses
+// them least. A low-priority request yields the best endpoints when they are scarce: it takes the endpoint
+// that meets its targets with the least to spare, so the quick queues stay short for urgent requests.
 import type { BreakerState } from '../../core/circuit-breaker.ts';
 import type { Priority } from '../../signals/qoe-expectation.ts';
 import type { Prediction } from './latency-predictor.ts';
@@ -23,8 +24,8 @@ export interface Judged {
   readonly meets: boolean;
   /**
    * The two ratios added (each counts: a loose TTFT target must not hide a long re-prefill behind an equal
-   * TPOT), each miss counted again LATE_WEIGHT times over, raised by the chance the request fails there.
-   * Lower is better.
+   * TPOT), each miss counted again LATE_WEIGHT times over, raised by the chance the request fails there, plus
+   * the harm its prefill does to the streams there. Lower is better.
    */
   readonly score: number;
   /** The failure odds' factor in the score: 1 for a closed breaker and no recent errors. */
@@ -33,21 +34,21 @@ export interface Judged {
 
 // A predicted miss weighs this much more than the same time within the target: meeting comes first.
 const LATE_WEIGHT = 4;
-// An endpoint predicted within this share of both targets, with no failure odds, meets them comfortably:
-// among those, the one that must prefill the least of the prompt is chosen. A request that hops to a
-// slightly quicker endpoint prefills its context again, and that work delays everyone else (virtual fleet,
-// chat at 20 req/s on 4 engines: 40% of SLAs met choosing the quickest, against cache_aware's 97%).
-const COMFORTABLE = 0.7;
-// Prompt work within this share (and one block) of the least is the same work.
-const SAME_WORK = 0.1;
-const BLOCK_TOKENS = 16;
+// The harm of a prefill to the streams decoding beside it: each waits the prefill's time for one token, which
+// raises its mean time per token by that time over its length (a typical reply, STREAM_TOKENS), counted as a
+// share of this request's TPOT target, HARM times over (the streams that will join during it, and the requests
+// queued behind it, wait too). Without it a conversation hopped to a slightly quicker engine and re-prefilled its
+// context there, and chat at 20 req/s on an even fleet met 64% of SLAs against cache_aware's 99%; with it 97%
+// (virtual fleet, means of seeds 1–3; 3 and 12 did no better across chat, longdoc and the mixed workload).
+const HARM = 6;
+const STREAM_TOKENS = 200;
 // When the best endpoint has used this share of its margin on either target, good endpoints are scarce.
 const SCARCE = 0.45;
 // Endpoints that meet the targets and are predicted within this share of the best on each target are
 // equal: predictions are no closer than that (the issue's bar is 25% error), and choosing on a smaller
 // difference sends everything to one endpoint at light load, however little better it is predicted to be.
-// Shared at random. SLACK only absorbs rounding: a loose target makes a re-prefill a small ratio, and it must
-// still count (0.02 of a 1 s target let chat conversations hop engines: hit rate 80% against 88%).
+// SLACK only absorbs rounding: a loose target makes a re-prefill a small ratio, and it must still count
+// (0.02 of a 1 s target let chat conversations hop engines: hit rate 80% against 88%).
 const NEAR = 0.2;
 const SLACK = 0.001;
 // Otherwise scores closer than this are a tie, shared at random.
@@ -62,7 +63,9 @@ export function judge(p: Prediction, breaker: BreakerState, t: Targets): Judged 
   const lateness = a + b + LATE_WEIGHT * (Math.max(0, a - 1) + Math.max(0, b - 1));
   // A failed request is retried elsewhere, paying its latency twice: the score grows with the failure odds.
   const risk = BREAKER_RISK[breaker] / (1 - Math.min(0.9, Math.max(0, p.errorRate)));
-  return { ttftRatio, tpotRatio, meets: a <= 1 && b <= 1, score: lateness * risk, risk };
+  // A PD prefill engine runs no streams of ours beside the prefill; a decode stage prefills nothing.
+  const harm = t.stage === 'prefill' ? 0 : (HARM * Math.max(0, p.streams - 1) * p.prefillMs) / (STREAM_TOKENS * t.tpotMs);
+  return { ttftRatio, tpotRatio, meets: a <= 1 && b <= 1, score: lateness * risk + harm, risk };
 }
 
 /** `j` is as good as `best`: it meets the targets and is within NEAR of it on each. */
@@ -75,8 +78,9 @@ function near(j: Judged, best: Judged): boolean {
  * The index of the chosen candidate. With no prediction anywhere (nothing measured yet, or no signals),
  * the least prefill work queued there plus this request's own decides, which is least-loaded routing with
  * prefix affinity. Otherwise: a low-priority request takes the tightest fit when good endpoints are scarce;
- * among the endpoints that meet the targets comfortably, those with the least of the prompt to prefill;
- * among those (or all, when none is comfortable), the best score, shared with any near it.
+ * else the best score, shared with any near it; among those the one with the fewest streams, so new
+ * conversations spread over the fleet instead of filling one engine until its streams miss their TPOT (chat
+ * at 24 req/s on an even fleet: 79% of SLAs met sharing at random, 88% to the fewest streams; cache_aware 86%).
  */
 export function choose(predictions: readonly Prediction[], judged: readonly Judged[], t: Targets, random: () => number): number {
   const all = judged.map((_, i) => i);
@@ -85,27 +89,20 @@ export function choose(predictions: readonly Prediction[], judged: readonly Judg
     const least = Math.min(...all.map((i) => work(predictions[i] as Prediction)));
     return pickAmong(all.filter((i) => work(predictions[i] as Prediction) <= least + TIE * Math.max(1, least)), random);
   }
-  const best = (pool: readonly number[]) => pool.reduce((b, i) => ((judged[i] as Judged).score < (judged[b] as Judged).score ? i : b), pool[0] as number);
-  const top = judged[best(all)] as Judged;
-  if (t.priority === 3 && Math.max(top.ttftRatio ?? 0, top.tpotRatio ?? 0) >= SCARCE) {
+  const best = all.reduce((b, i) => ((judged[i] as Judged).score < (judged[b] as Judged).score ? i : b), 0);
+  const lead = judged[best] as Judged;
+  if (t.priority === 3 && Math.max(lead.ttftRatio ?? 0, lead.tpotRatio ?? 0) >= SCARCE) {
     // Best fit: the meeting endpoint with the least margin left.
     let fit = -1;
     for (const i of all) if ((judged[i] as Judged).meets && (fit < 0 || (judged[i] as Judged).score > (judged[fit] as Judged).score)) fit = i;
     if (fit >= 0) return fit;
   }
-  let pool = all.filter((i) => comfortable(judged[i] as Judged));
-  if (pool.length > 0) {
-    const least = Math.min(...pool.map((i) => (predictions[i] as Prediction).uncachedTokens));
-    pool = pool.filter((i) => (predictions[i] as Prediction).uncachedTokens <= least * (1 + SAME_WORK) + BLOCK_TOKENS);
-  } else pool = all;
-  const lead = judged[best(pool)] as Judged;
-  return pickAmong(
-    pool.filter((i) => (lead.meets ? near(judged[i] as Judged, lead) : (judged[i] as Judged).score <= lead.score + TIE * Math.max(1, lead.score))),
-    random,
-  );
+  const ties = all.filter((i) => (lead.meets ? near(judged[i] as Judged, lead) : (judged[i] as Judged).score <= lead.score + TIE * Math.max(1, lead.score)));
+  if (ties.length === 1) return ties[0] as number;
+  const streams = (i: number) => (predictions[i] as Prediction).streams;
+  const fewest = Math.min(...ties.map(streams));
+  return pickAmong(ties.filter((i) => streams(i) <= fewest), random);
 }
-
-const comfortable = (j: Judged): boolean => j.risk === 1 && (j.ttftRatio ?? 0) <= COMFORTABLE && (j.tpotRatio ?? 0) <= COMFORTABLE;
 
 function pickAmong(ties: readonly number[], random: () => number): number {
   return ties.length === 1 ? (ties[0] as number) : (ties[Math.min(ties.length - 1, Math.floor(random() * ties.length))] as number);

@@ -31,6 +31,9 @@ export interface Prediction {
   readonly aheadTokens: number;
   /** Streams decoding there once this one joins. */
   readonly streams: number;
+  /** Engine time this request's own uncached prompt takes to prefill there (0 when not predicted): every stream
+   * decoding beside it waits that long for a token, and every request queued behind it for its first. */
+  readonly prefillMs: number;
   /** Share of recent requests there that failed, 0..1; 0 when not measured. */
   readonly errorRate: number;
   /** Its learned prefill line just moved by more than a fifth: the engine is changing, measure it again soon. */
@@ -211,6 +214,7 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
           uncachedTokens: r.uncached,
           aheadTokens: r.aheadTokens,
           streams: r.streams,
+          prefillMs: prefill === undefined ? 0 : prefill.line.perUnit * r.uncached,
           errorRate: r.errorRate,
           settling: prefill?.basis === 'learned' && prefill.line.shift > SETTLED_SHIFT,
         };
