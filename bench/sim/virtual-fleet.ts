@@ -11,7 +11,7 @@
 //
 //   bun bench/sim/virtual-fleet.ts [--workload chat] [--rates 12,16,20] [--duration 15] [--engines 4] [--seed 1]
 //        [--policies a,b] [--cache-threshold 0.3] [--balance-abs-threshold 64] [--balance-rel-threshold 1.5]
-//        [--kv-blocks N] [--system-prompts N] [--presets a100-80g,l4,…]
+//        [--kv-blocks N] [--system-prompts N] [--presets a100-80g,l4,…] [--seeds 1,2,3 (means)]
 import { parseArgs } from 'node:util';
 import { alwaysClosed } from '../../src/core/circuit-breaker.ts';
 import { createEndpoint, type Endpoint } from '../../src/core/endpoint.ts';
@@ -54,6 +54,10 @@ export interface VirtualResult {
   ttft: { p50: number; p90: number; p99: number };
   sla: number;
   preemptions: number;
+  /** SLA met per priority (1 high … 3 low), for the classes the workload has. */
+  slaByPriority: Record<number, number>;
+  /** Requests that met their SLA, per second of arrivals. */
+  metPerSecond: number;
   /** qoe_centric only: mean absolute percentage error of its TTFT and TPOT predictions. */
   mape?: { ttft: number; tpot: number };
 }
@@ -176,6 +180,9 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
   const all = [...info.values()];
   const ttft = all.map((r) => (r.first ?? Number.POSITIVE_INFINITY) - r.spec.at);
   const met = all.filter((r) => r.first !== undefined && r.first - r.spec.at <= r.spec.sla.ttftMs && (r.tokens <= 1 || (r.last! - r.first) / (r.tokens - 1) <= r.spec.sla.tpotMs));
+  const slaByPriority: Record<number, number> = {};
+  for (const p of new Set(all.map((r) => r.spec.priority))) slaByPriority[p] = met.filter((r) => r.spec.priority === p).length / all.filter((r) => r.spec.priority === p).length;
+  const span = all.length > 1 ? (Math.max(...all.map((r) => r.spec.at)) - Math.min(...all.map((r) => r.spec.at))) / 1000 : 1;
   let queries = 0;
   let hits = 0;
   let preemptions = 0;
@@ -196,6 +203,8 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
     ttft: { p50: percentile(ttft, 0.5), p90: percentile(ttft, 0.9), p99: percentile(ttft, 0.99) },
     sla: all.length > 0 ? met.length / all.length : Number.NaN,
     preemptions,
+    slaByPriority,
+    metPerSecond: met.length / span,
     ...(qoe === null ? {} : { mape: { ttft: errors.ttft.sum / errors.ttft.n, tpot: errors.tpot.sum / errors.tpot.n } }),
   };
 }
@@ -208,6 +217,7 @@ if (import.meta.main) {
       duration: { type: 'string', default: '15' },
       engines: { type: 'string', default: '4' },
       seed: { type: 'string', default: '1' },
+      seeds: { type: 'string' },
       policies: { type: 'string', default: VIRTUAL_POLICIES.join(',') },
       'cache-threshold': { type: 'string', default: String(ROUTER_POLICY_OPTIONS.cacheThreshold) },
       'balance-abs-threshold': { type: 'string', default: String(ROUTER_POLICY_OPTIONS.balanceAbsThreshold) },
@@ -217,7 +227,6 @@ if (import.meta.main) {
       presets: { type: 'string' },
     },
   });
-  const seed = Number(a.seed);
   const policyOptions: PolicyOptions = {
     ...ROUTER_POLICY_OPTIONS,
     cacheThreshold: Number(a['cache-threshold']),
@@ -230,15 +239,39 @@ if (import.meta.main) {
   const engines = presets?.length ?? Number(a.engines);
   const engine = presets === null ? kv : presets.map((n) => ({ ...presetParams(n as (typeof PRESET_NAMES)[number]), ...kv }));
   const tokenizer = loadSimTokenizer();
-  console.log('| rate | policy | hit rate | TTFT p50 | p90 | p99 ms | SLA met | preemptions | requests per engine | cache_aware hits/misses/fallbacks | QoE MAPE TTFT/TPOT |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const rate of (a.rates as string).split(',').map(Number)) {
+  const policies = (a.policies as string).split(',') as VirtualPolicy[];
+  for (const policy of policies) if (!VIRTUAL_POLICIES.includes(policy)) throw new Error(`--policies: unknown ${JSON.stringify(policy)}; one of ${VIRTUAL_POLICIES.join(', ')}`);
+  const rates = (a.rates as string).split(',').map(Number);
+  const runAt = (rate: number, seed: number) => {
     const specs = buildWorkload(a.workload as WorkloadName, { seed, rate, durationSec: Number(a.duration), model: 'sim', tokenizer, ...(a['system-prompts'] === undefined ? {} : { systemPrompts: Number(a['system-prompts']) }) });
-    for (const policy of (a.policies as string).split(',') as VirtualPolicy[]) {
-      if (!VIRTUAL_POLICIES.includes(policy)) throw new Error(`--policies: unknown ${JSON.stringify(policy)}; one of ${VIRTUAL_POLICIES.join(', ')}`);
-      const r = simulateFleet(specs, policy, engines, seed, { tokenizer, policyOptions, engine });
-      const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : '∞');
-      const d = r.decisions === undefined ? '' : `${r.decisions.hits}/${r.decisions.misses}/${r.decisions.fallbacks}`;
-      console.log(`| ${rate} | ${policy} | ${(r.hitRate * 100).toFixed(1)}% | ${ms(r.ttft.p50)} | ${ms(r.ttft.p90)} | ${ms(r.ttft.p99)} | ${(r.sla * 100).toFixed(1)}% | ${r.preemptions} | ${r.perEngine.join(' / ')} | ${d} | ${r.mape === undefined ? '' : `${(r.mape.ttft * 100).toFixed(0)}% / ${(r.mape.tpot * 100).toFixed(0)}%`} |`);
+    return policies.map((policy) => simulateFleet(specs, policy, engines, seed, { tokenizer, policyOptions, engine }));
+  };
+  const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : '∞');
+  const pct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '–' : `${(v * 100).toFixed(1)}%`);
+  if (a.seeds !== undefined) {
+    // Means over seeds (each seed its own arrivals and prompts), the SLA's range after it.
+    const seeds = a.seeds.split(',').map(Number);
+    console.log(`Means of seeds ${seeds.join(', ')}.\n\n| rate | policy | hit rate | TTFT p50 | p90 ms | SLA met (range) | SLA met p1 / p2 / p3 | SLA-met req/s | QoE MAPE TTFT / TPOT |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|`);
+    for (const rate of rates) {
+      const runs = seeds.map((seed) => runAt(rate, seed));
+      policies.forEach((policy, k) => {
+        const rs = runs.map((r) => r[k] as VirtualResult);
+        const mean = (f: (r: VirtualResult) => number | undefined) => {
+          const xs = rs.map(f).filter((x): x is number => x !== undefined && !Number.isNaN(x));
+          return xs.length === 0 ? undefined : xs.reduce((x, y) => x + y, 0) / xs.length;
+        };
+        const slas = rs.map((r) => r.sla);
+        const mape = mean((r) => r.mape?.ttft);
+        console.log(`| ${rate} | ${policy} | ${pct(mean((r) => r.hitRate))} | ${ms(mean((r) => r.ttft.p50) ?? NaN)} | ${ms(mean((r) => r.ttft.p90) ?? NaN)} | ${pct(mean((r) => r.sla))} (${pct(Math.min(...slas))}–${pct(Math.max(...slas))}) | ${[1, 2, 3].map((p) => pct(mean((r) => r.slaByPriority[p]))).join(' / ')} | ${(mean((r) => r.metPerSecond) ?? 0).toFixed(2)} | ${mape === undefined ? '' : `${(mape * 100).toFixed(0)}% / ${((mean((r) => r.mape?.tpot) ?? 0) * 100).toFixed(0)}%`} |`);
+      });
+    }
+  } else {
+    console.log('| rate | policy | hit rate | TTFT p50 | p90 | p99 ms | SLA met | preemptions | requests per engine | cache_aware hits/misses/fallbacks | QoE MAPE TTFT/TPOT | SLA met p1 / p2 / p3 | SLA-met req/s |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const rate of rates) {
+      for (const r of runAt(rate, Number(a.seed))) {
+        const d = r.decisions === undefined ? '' : `${r.decisions.hits}/${r.decisions.misses}/${r.decisions.fallbacks}`;
+        console.log(`| ${rate} | ${r.policy} | ${pct(r.hitRate)} | ${ms(r.ttft.p50)} | ${ms(r.ttft.p90)} | ${ms(r.ttft.p99)} | ${pct(r.sla)} | ${r.preemptions} | ${r.perEngine.join(' / ')} | ${d} | ${r.mape === undefined ? '' : `${(r.mape.ttft * 100).toFixed(0)}% / ${(r.mape.tpot * 100).toFixed(0)}%`} | ${[1, 2, 3].map((p) => pct(r.slaByPriority[p])).join(' / ')} | ${r.metPerSecond.toFixed(2)} |`);
+      }
     }
   }
 }

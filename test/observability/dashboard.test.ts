@@ -292,7 +292,7 @@ describe('deploy/grafana/vllm-router.json', () => {
     expect(found).toEqual([]);
   });
 
-  test('covers traffic, errors, TTFT/ITL, health and breakers, cache hits, PD phases, admission, the tokenizer pool and the KV-event feeds', () => {
+  test('covers traffic, errors, TTFT/ITL, health and breakers, cache hits, PD phases, admission, the tokenizer pool, the KV-event feeds and the QoE predictions', () => {
     const used = new Set(queries.flatMap((q) => parsePromQL(q.expr).selectors.map((s) => resolve(s.name, exposition.families)?.family)));
     for (const family of [
       'vllm_router_requests_total',
@@ -314,6 +314,9 @@ describe('deploy/grafana/vllm-router.json', () => {
       'vllm_router_kv_event_gaps_total',
       'vllm_router_kv_predicted_cached_tokens_total',
       'vllm_router_kv_feed_connected',
+      'vllm_router_qoe_ttft_seconds',
+      'vllm_router_qoe_tpot_seconds',
+      'vllm_router_qoe_prediction_error_ratio',
     ])
       expect(used).toContain(family);
   });
