@@ -15,9 +15,9 @@ const decide = (ps: readonly Prediction[], t: Targets = targets, random = () => 
 
 describe('QoE choice', () => {
   test('a conversation stays where its context is cached rather than re-prefilling it beside many streams on a quicker engine', () => {
-    // The holder prefills 16 new tokens; the other is a little quicker to a first token but must prefill 3,000
-    // (750 ms of engine time) while 30 streams decode there.
-    const holder = prediction({ ttftMs: 300, tpotMs: 50, uncachedTokens: 16, prefillMs: 4, streams: 31 });
+    // The holder prefills 16 new tokens behind a queue; the other is much quicker to a first token but must
+    // prefill 3,000 (750 ms of engine time) while 30 streams decode there.
+    const holder = prediction({ ttftMs: 600, tpotMs: 50, uncachedTokens: 16, prefillMs: 4, streams: 31 });
     const other = prediction({ ttftMs: 250, tpotMs: 45, uncachedTokens: 3000, prefillMs: 750, streams: 31 });
     expect(decide([other, holder])).toBe(1);
     // With no streams beside it the re-prefill harms no one there, and the quicker engine is taken.
@@ -29,6 +29,12 @@ describe('QoE choice', () => {
     const quick = prediction({ ttftMs: 250, tpotMs: undefined, uncachedTokens: 3000, prefillMs: 750, streams: 31 });
     const holder = prediction({ ttftMs: 400, tpotMs: undefined, uncachedTokens: 16, prefillMs: 4, streams: 31 });
     expect(decide([quick, holder], prefill)).toBe(0);
+  });
+
+  test('among endpoints predicted equal, the one holding the prompt: a little quicker is not worth a re-prefill', () => {
+    const holder = prediction({ ttftMs: 300, uncachedTokens: 40, prefillMs: 10, streams: 6 });
+    const quicker = prediction({ ttftMs: 270, uncachedTokens: 2600, prefillMs: 650, streams: 2 });
+    for (const r of [0, 0.5, 0.99]) expect(decide([quicker, holder], targets, () => r)).toBe(1);
   });
 
   test('among endpoints predicted equal, the one with the fewest streams', () => {

@@ -1,7 +1,7 @@
 // The QoE choice among predicted candidates: the endpoint most likely to meet the request's TTFT and TPOT
 // targets at the least predicted time and the least harm to the requests already there (its uncached prompt
 // is prefill work every stream beside it waits through); any near the best on both targets are equal, and
-// the one with the fewest streams takes it. When none can meet them, the one that misses
+// of those, the one that must prefill the least, then the one with the fewest streams, takes it. When none can meet them, the one that misses
 // them least. A low-priority request yields the best endpoints when they are scarce: it takes the endpoint
 // that meets its targets with the least to spare, so the quick queues stay short for urgent requests.
 import type { BreakerState } from '../../core/circuit-breaker.ts';
@@ -51,6 +51,9 @@ const SCARCE = 0.45;
 // (0.02 of a 1 s target let chat conversations hop engines: hit rate 80% against 88%).
 const NEAR = 0.2;
 const SLACK = 0.001;
+// Prompt work within this share (and one block) of the least is the same work.
+const SAME_WORK = 0.1;
+const BLOCK_TOKENS = 16;
 // Otherwise scores closer than this are a tie, shared at random.
 const TIE = 1e-9;
 const BREAKER_RISK: Readonly<Record<BreakerState, number>> = { closed: 1, half_open: 2, open: 4 };
@@ -78,9 +81,11 @@ function near(j: Judged, best: Judged): boolean {
  * The index of the chosen candidate. With no prediction anywhere (nothing measured yet, or no signals),
  * the least prefill work queued there plus this request's own decides, which is least-loaded routing with
  * prefix affinity. Otherwise: a low-priority request takes the tightest fit when good endpoints are scarce;
- * else the best score, shared with any near it; among those the one with the fewest streams, so new
- * conversations spread over the fleet instead of filling one engine until its streams miss their TPOT (chat
- * at 24 req/s on an even fleet: 79% of SLAs met sharing at random, 88% to the fewest streams; cache_aware 86%).
+ * else the best score, shared with any near it; among those the ones that hold the most of the prompt (a
+ * quicker engine that must prefill a conversation's context again is no better than its holder within the
+ * predictions' error), and of those the one with the fewest streams, so new conversations spread over the
+ * fleet instead of filling one engine until its streams miss their TPOT (chat at 24 req/s on an even fleet,
+ * one seed: 79% of SLAs met sharing at random, 88% to the fewest streams; cache_aware 86%).
  */
 export function choose(predictions: readonly Prediction[], judged: readonly Judged[], t: Targets, random: () => number): number {
   const all = judged.map((_, i) => i);
@@ -99,9 +104,13 @@ export function choose(predictions: readonly Prediction[], judged: readonly Judg
   }
   const ties = all.filter((i) => (lead.meets ? near(judged[i] as Judged, lead) : (judged[i] as Judged).score <= lead.score + TIE * Math.max(1, lead.score)));
   if (ties.length === 1) return ties[0] as number;
+  // Among equals, the least prefill work for the fleet, then the fewest streams.
+  const uncached = (i: number) => (predictions[i] as Prediction).uncachedTokens;
+  const leastWork = Math.min(...ties.map(uncached));
+  const holders = ties.filter((i) => uncached(i) <= leastWork * (1 + SAME_WORK) + BLOCK_TOKENS);
   const streams = (i: number) => (predictions[i] as Prediction).streams;
-  const fewest = Math.min(...ties.map(streams));
-  return pickAmong(ties.filter((i) => streams(i) <= fewest), random);
+  const fewest = Math.min(...holders.map(streams));
+  return pickAmong(holders.filter((i) => streams(i) <= fewest), random);
 }
 
 function pickAmong(ties: readonly number[], random: () => number): number {
