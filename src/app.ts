@@ -17,6 +17,7 @@ import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
 import { createBodyBudget, inflightBodyBytes } from './http/body-budget.ts';
 import type { BodyLimits } from './http/body.ts';
 import { addFallbackRoute } from './http/routes/fallback.ts';
+import { addFinishSessionRoute, type SessionRelease } from './http/routes/finish-session.ts';
 import { addInferenceRoutes } from './http/routes/inference.ts';
 import { addInfoRoutes } from './http/routes/info.ts';
 import { addResponsesRoutes } from './http/routes/responses.ts';
@@ -60,6 +61,10 @@ export interface AppDeps {
   readonly staticKeys?: readonly string[];
   /** --api-key-validation-urls. */
   readonly keyValidator?: ApiKeyValidator;
+  /** The policy slots, which /finish_session releases sessions from. */
+  readonly sessions?: SessionRelease;
+  /** --metrics-on-router-port: the Prometheus page, served at /metrics on this listener. */
+  readonly metricsPage?: () => Promise<Response>;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -112,6 +117,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     apiKey: config.api_key,
     endpointTimeoutMs: config.health_check_timeout_secs * 1000,
   });
+  if (deps.sessions) addFinishSessionRoute(app, { sessions: deps.sessions, metrics, log, sessionHeader: config.session_header });
+  const page = deps.metricsPage;
+  if (page) app.get('/metrics', () => page());
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).
   if (config.backend !== 'openai')
