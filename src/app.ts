@@ -17,6 +17,7 @@ import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
 import { createBodyBudget, inflightBodyBytes } from './http/body-budget.ts';
 import type { BodyLimits } from './http/body.ts';
 import { addFallbackRoute } from './http/routes/fallback.ts';
+import { addProductionStackRoutes } from './http/routes/production-stack.ts';
 import { addFinishSessionRoute, type SessionRelease } from './http/routes/finish-session.ts';
 import { addInferenceRoutes } from './http/routes/inference.ts';
 import { addInfoRoutes } from './http/routes/info.ts';
@@ -63,6 +64,8 @@ export interface AppDeps {
   readonly keyValidator?: ApiKeyValidator;
   /** The policy slots, which /finish_session releases sessions from. */
   readonly sessions?: SessionRelease;
+  /** The router's version (/version with --production-stack-api). */
+  readonly version?: string;
   /** --metrics-on-router-port: the Prometheus page, served at /metrics on this listener. */
   readonly metricsPage?: () => Promise<Response>;
 }
@@ -117,6 +120,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     apiKey: config.api_key,
     endpointTimeoutMs: config.health_check_timeout_secs * 1000,
   });
+  if (config.production_stack_api)
+    addProductionStackRoutes(app, { registry: deps.registry, metrics, log, adminAuth: adminAuth(adminOptions), apiKey: config.api_key, timeoutMs: config.health_check_timeout_secs * 1000, version: deps.version ?? 'dev' });
   if (deps.sessions) addFinishSessionRoute(app, { sessions: deps.sessions, metrics, log, sessionHeader: config.session_header });
   const page = deps.metricsPage;
   if (page) app.get('/metrics', () => page());

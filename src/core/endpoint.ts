@@ -26,6 +26,8 @@ export interface Endpoint {
   inFlight: number;
   /** Set when the endpoint is being removed: it takes no new requests. */
   draining: boolean;
+  /** Put to sleep through the router (production-stack's POST /sleep?id=): it takes no requests until /wake_up. */
+  sleeping: boolean;
 }
 
 export interface EndpointSpec {
@@ -39,9 +41,9 @@ export interface EndpointSpec {
   kvEventsEndpoint?: string;
 }
 
-/** An endpoint may take a new request: healthy, not draining, and its breaker lets it through. */
+/** An endpoint may take a new request: healthy, not draining, not asleep, and its breaker lets it through. */
 export function isAvailable(endpoint: Endpoint): boolean {
-  return endpoint.healthy && !endpoint.draining && endpoint.breaker.allows();
+  return endpoint.healthy && !endpoint.draining && !endpoint.sleeping && endpoint.breaker.allows();
 }
 
 /** `host:port` of a base URL, with the scheme's default port when none is written. */
@@ -81,5 +83,6 @@ export function createEndpoint(spec: EndpointSpec, breaker: CircuitBreaker): End
     healthy: true,
     inFlight: 0,
     draining: false,
+    sleeping: false,
   };
 }

@@ -106,6 +106,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     keyValidator,
     shutdownPhase,
     sessions: policies,
+    version: options.version,
     metricsPage: config.metrics_on_router_port ? page : undefined,
   }));
   const metricsServer = (built.metricsServer = openMetricsListener(config, page));
