@@ -29,8 +29,9 @@ export const MAX_VERBATIM_TEXT_BYTES = 100;
 
 /**
  * The key a request is hashed on, first hit wins:
- * 0. with `--session-header NAME` (production-stack's `--session-key`): that header → `header:<name>:<value>`,
- *    else the body's top-level field NAME → `session:<value>`, as production-stack's session router reads it;
+ * 0. with `--session-header NAME` (production-stack's `--session-key`): that header, else the body's top-level
+ *    field NAME, as production-stack's session router reads it → `header:<name>:<value>` from either, so a
+ *    session keeps its endpoint whichever way a request carries it;
  * 1. a non-empty session header → `header:<name>:<value>`;
  * 2. body `session_params.session_id` → `session:<v>`, `user` → `user:<v>`, `session_id` → `session:<v>`,
  *    `user_id` → `user:<v>`;
@@ -42,7 +43,7 @@ export function hashKey(request: RoutingRequest, sessionHeader?: string): string
     const value = request.headers.get(sessionHeader);
     if (value) return `header:${sessionHeader.toLowerCase()}:${value}`;
     const field = request.body === undefined ? undefined : scalar(request.body[sessionHeader]);
-    if (field !== undefined) return `session:${field}`;
+    if (field !== undefined) return `header:${sessionHeader.toLowerCase()}:${field}`;
   }
   for (const name of SESSION_HEADERS) {
     const value = request.headers.get(name);

@@ -155,7 +155,7 @@ describe('a configured session header (--session-header, production-stack --sess
   test('is read first, then the body field of the same name, then the built-in order', () => {
     const both = request({ headers: { 'X-Conversation': 'c1', 'x-session-id': 's' }, body: { 'x-conversation': 'b1' } });
     expect(hashKey(both, 'x-conversation')).toBe('header:x-conversation:c1');
-    expect(hashKey(request({ headers: { 'x-session-id': 's' }, body: { 'x-conversation': 'b1' } }), 'x-conversation')).toBe('session:b1');
+    expect(hashKey(request({ headers: { 'x-session-id': 's' }, body: { 'x-conversation': 'b1' } }), 'x-conversation')).toBe('header:x-conversation:b1');
     expect(hashKey(request({ headers: { 'x-session-id': 's' } }), 'x-conversation')).toBe('header:x-session-id:s');
     // Without it configured, the header is not a session header.
     expect(hashKey(request({ headers: { 'x-conversation': 'c1' }, body: { prompt: 'p' } }))).toBe('request:p');
