@@ -17,6 +17,8 @@ export interface Endpoint {
   readonly kvAddress: string;
   readonly tags: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
+  /** What the endpoint is called besides its URL: a discovered pod's name, or the admin API's `labels.name`. */
+  readonly name: string | undefined;
   /** `tcp://host:port` of the engine's KV-event PUB socket when given for this endpoint (admin API); else the flags decide. */
   readonly kvEventsEndpoint: string | undefined;
   readonly breaker: CircuitBreaker;
@@ -38,6 +40,7 @@ export interface EndpointSpec {
   kvAddress?: string;
   tags?: readonly string[];
   labels?: Readonly<Record<string, string>>;
+  name?: string;
   kvEventsEndpoint?: string;
 }
 
@@ -78,6 +81,7 @@ export function createEndpoint(spec: EndpointSpec, breaker: CircuitBreaker): End
     kvAddress: spec.kvAddress ?? hostPort(url),
     tags: spec.tags ?? [],
     labels: spec.labels ?? {},
+    name: spec.name ?? spec.labels?.['name'],
     kvEventsEndpoint: spec.kvEventsEndpoint,
     breaker,
     healthy: true,
