@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (clientAuth !== undefined) app.use('*', clientAuth);
 
   const { router } = deps;
-  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode });
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode, processHealth: config.production_stack_api });
   // One budget for every route that reads a request body (--max-inflight-body-bytes).
   const budget = createBodyBudget(inflightBodyBytes(config.max_inflight_body_bytes, config.max_payload_size), (held) => metrics.bodyBytesHeld.set(held));
   metrics.bodyBytesLimit.set(budget.limit);

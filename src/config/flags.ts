@@ -213,7 +213,7 @@ export const FLAGS = {
   // ── Metrics and logs
   prometheus_port: intFlag(29000, 0, { group: 'Metrics', help: 'Port of the Prometheus /metrics listener (0: any free port)', value: 'PORT' }, 65535),
   prometheus_host: stringFlag('127.0.0.1', { group: 'Metrics', help: 'Address of the Prometheus /metrics listener', value: 'ADDR' }),
-  production_stack_api: switchFlag({ group: 'Server', help: 'Serve production-stack\'s own routes: GET /engines, GET /version (the router\'s), and POST /sleep, POST /wake_up, GET /is_sleeping with ?id=ENGINE_ID (behind the admin key); set by production-stack\'s command line' }),
+  production_stack_api: switchFlag({ group: 'Server', help: 'Serve production-stack\'s own routes: GET /engines, GET /version (the router\'s), POST /sleep, POST /wake_up and GET /is_sleeping with ?id=ENGINE_ID (behind the admin key), and its /health (200 while the router serves, whatever its engines\' state, as its Helm chart\'s liveness probe expects); set by production-stack\'s command line' }),
   metrics_on_router_port: switchFlag({ group: 'Metrics', help: 'Serve /metrics on the router\'s own --port (production-stack\'s layout, behind the client keys when they are set) and open no --prometheus-port listener' }),
   log_level: flag(
     z.preprocess(

@@ -65,8 +65,8 @@ const PS_INTRO = [
   'by its own flags (--routing-logic, --static-backends…) or by --service-discovery static|k8s, for example:',
   '  vllm-router --service-discovery static --static-backends http://a:8000,http://b:8000 --static-models M,M \\',
   '              --routing-logic session --session-key x-user-id',
-  'Its defaults apply (--host 0.0.0.0, --port 8001, /metrics on that port, /engines, /version, /sleep, /wake_up and',
-  "/is_sleeping served). This router's own flags may be added for what it has no flag for (--admin-api-key,",
+  'Its defaults apply (--host 0.0.0.0, --port 8001, /metrics on that port, its /health, /engines, /version, /sleep,',
+  "/wake_up and /is_sleeping served). This router's own flags may be added for what it has no flag for (--admin-api-key,",
   '--kv-events-port…), not for a setting one of its flags makes. A flag this router has no counterpart for is refused.',
 ];
 

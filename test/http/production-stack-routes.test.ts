@@ -5,13 +5,14 @@ import { engineId } from '../../src/http/routes/production-stack.ts';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { metricValue } from '../../testkit/metric-value.ts';
 import { startTestRouter } from '../support/router.ts';
+import { until } from '../../testkit/until.ts';
 
 const ADMIN = { authorization: 'Bearer admin-key' };
 
-async function fleet() {
+async function fleet(extra: string[] = []) {
   const a = await startMockEngine({ model: 'm1', devMode: true });
   const b = await startMockEngine({ model: 'm2', devMode: true });
-  const r = await startTestRouter(['--service-discovery', 'static', '--static-backends', `${a.url},${b.url}`, '--static-models', 'm1,m2', '--routing-logic', 'roundrobin', '--admin-api-key', 'admin-key']);
+  const r = await startTestRouter(['--service-discovery', 'static', '--static-backends', `${a.url},${b.url}`, '--static-models', 'm1,m2', '--routing-logic', 'roundrobin', '--admin-api-key', 'admin-key', ...extra]);
   return {
     a,
     b,
@@ -71,6 +72,15 @@ describe("production-stack's routes", () => {
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as { error: { message: string } }).error.message).toBe('Engine with Id nope not found.');
     expect(f.a.devCalls).toEqual([]);
+  });
+
+  test("/health is the router's own, as production-stack answers it: 200 while one engine is down", async () => {
+    await using f = await fleet(['--health-check-interval-secs', '1', '--health-failure-threshold', '1']);
+    f.a.set({ healthy: false });
+    await until(() => f.r.router.registry.all().some((e) => !e.healthy), 'engine a marked unhealthy');
+    const health = await fetch(`${f.r.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'healthy' });
   });
 
   test('/metrics is served on the router port', async () => {
