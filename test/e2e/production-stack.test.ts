@@ -1,6 +1,9 @@
 // The compiled binary started with production-stack's command line, as its users run it (static backends), routing
 // as that router does: round robin, session affinity on --session-key, qoe_centric, PD by model labels.
 import { afterAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMockEngine, type MockEngine } from '../../testkit/mock-engine.ts';
 import { buildRouterBinary } from '../../testkit/router-binary.ts';
 import { spawnChild } from '../../testkit/spawn-child.ts';
@@ -89,6 +92,26 @@ describe("production-stack's command line, compiled binary", () => {
     expect((p!.json as { max_tokens: number }).max_tokens).toBe(1);
     expect((d!.json as { max_tokens: number }).max_tokens).toBe(5);
     expect(decode.handoffs.some((h) => h.side === 'decode' && h.accepted)).toBe(true);
+  });
+
+  test('--dynamic-config-yaml: production-stack keys, re-read when the file changes', async () => {
+    await using a = await startMockEngine({ model: 'm' });
+    await using b = await startMockEngine({ model: 'm' });
+    const file = join(mkdtempSync(join(tmpdir(), 'vllm-router-ps-')), 'dynamic.yaml');
+    const write = (text: string) => {
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
+    };
+    // production-stack's YAML shorthand: models with their backends.
+    write(`service_discovery: static\nrouting_logic: roundrobin\nstatic_models:\n  m:\n    static_backends: [${a.url}]\n`);
+    await using router = await productionStack(['--dynamic-config-yaml', file]);
+    for (let i = 0; i < 2; i++) expect((await complete(router.url)).status).toBe(200);
+    expect(completions(a)).toHaveLength(2);
+    write(`service_discovery: static\nrouting_logic: roundrobin\nstatic_backends: ${b.url}\nstatic_models: m\n`);
+    await router.waitFor(/"msg":"configuration reloaded"[^\n]*/);
+    for (let i = 0; i < 3; i++) expect((await complete(router.url)).status).toBe(200);
+    expect(completions(a)).toHaveLength(2);
+    expect(completions(b)).toHaveLength(3);
   });
 
   test('a production-stack flag with no counterpart is refused by name with exit 2; --help shows both dialects', () => {
