@@ -7,9 +7,13 @@ import type { PolicyFactory, SessionStats } from './types.ts';
 export const DEFAULT_SESSION_TTL_MS = 3_600_000;
 export const DEFAULT_MAX_SESSIONS = 100_000;
 
+/** A session in the table; the table is also a list in order of last use, oldest at the head. */
 interface Pin {
+  readonly id: string;
   readonly endpoint: string;
   lastUsed: number;
+  older: Pin | undefined;
+  newer: Pin | undefined;
 }
 
 /**
@@ -22,14 +26,31 @@ interface Pin {
  * A request that names no session is not pinned: it goes to the candidate with the fewest requests in flight
  * (then fewest sessions, then at random), so it neither sticks nor counts as a session.
  *
- * The table is a Map in order of last use, so both the idle expiry (from the front while the oldest is past
- * the TTL) and the bound (drop the front) cost O(1) per removed session, done during `select`: no timer.
+ * The table is a Map plus a list in order of last use, so a hit moves its session to the tail, the idle expiry
+ * takes from the head while the oldest is past the TTL and the bound drops the head: O(1) per request and per
+ * removed session, during `select`, with no timer. (Re-inserting into the Map to keep its order would not do:
+ * iterating it from the front walks over the slots of every deleted entry, which grow with the traffic.)
  */
 export const stickyLeastLoaded: PolicyFactory = ({ now, random, options }) => {
   const ttlMs = options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS;
   const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
   const { sessionHeader } = options;
   const pins = new Map<string, Pin>();
+  let oldest: Pin | undefined;
+  let newest: Pin | undefined;
+  const unlink = (pin: Pin) => {
+    if (pin.older === undefined) oldest = pin.newer;
+    else pin.older.newer = pin.newer;
+    if (pin.newer === undefined) newest = pin.older;
+    else pin.newer.older = pin.older;
+    pin.older = pin.newer = undefined;
+  };
+  const append = (pin: Pin) => {
+    pin.older = newest;
+    if (newest === undefined) oldest = pin;
+    else newest.newer = pin;
+    newest = pin;
+  };
   const perEndpoint = new Map<string, number>();
   let evictions = 0;
   let expiries = 0;
@@ -37,16 +58,16 @@ export const stickyLeastLoaded: PolicyFactory = ({ now, random, options }) => {
   let repins = 0;
 
   const count = (endpoint: string) => perEndpoint.get(endpoint) ?? 0;
-  const unpin = (id: string, pin: Pin) => {
-    pins.delete(id);
+  const unpin = (pin: Pin) => {
+    pins.delete(pin.id);
+    unlink(pin);
     const n = count(pin.endpoint) - 1;
     if (n > 0) perEndpoint.set(pin.endpoint, n);
     else perEndpoint.delete(pin.endpoint);
   };
   const expireIdle = (t: number) => {
-    for (const [id, pin] of pins) {
-      if (t - pin.lastUsed < ttlMs) break;
-      unpin(id, pin);
+    while (oldest !== undefined && t - oldest.lastUsed >= ttlMs) {
+      unpin(oldest);
       expiries++;
     }
   };
@@ -91,21 +112,21 @@ export const stickyLeastLoaded: PolicyFactory = ({ now, random, options }) => {
       if (pin !== undefined) {
         const home = candidates.find((e) => e.id === pin.endpoint);
         if (home !== undefined) {
-          // Re-inserted at the back: the table stays in order of last use.
-          pins.delete(id);
           pin.lastUsed = t;
-          pins.set(id, pin);
+          unlink(pin);
+          append(pin);
           return home;
         }
-        unpin(id, pin);
+        unpin(pin);
         repins++;
       }
       const chosen = forSession(candidates, id);
-      pins.set(id, { endpoint: chosen.id, lastUsed: t });
+      const created: Pin = { id, endpoint: chosen.id, lastUsed: t, older: undefined, newer: undefined };
+      pins.set(id, created);
+      append(created);
       perEndpoint.set(chosen.id, count(chosen.id) + 1);
-      for (const [oldest, oldPin] of pins) {
-        if (pins.size <= maxSessions) break;
-        unpin(oldest, oldPin);
+      while (pins.size > maxSessions && oldest !== undefined) {
+        unpin(oldest);
         evictions++;
       }
       return chosen;
@@ -113,13 +134,13 @@ export const stickyLeastLoaded: PolicyFactory = ({ now, random, options }) => {
     finishSession(id) {
       const pin = pins.get(id);
       if (pin === undefined) return false;
-      unpin(id, pin);
+      unpin(pin);
       released++;
       return true;
     },
     onMembershipChange(all) {
       const present = new Set(all.map((e) => e.id));
-      for (const [id, pin] of pins) if (!present.has(pin.endpoint)) unpin(id, pin);
+      for (const pin of pins.values()) if (!present.has(pin.endpoint)) unpin(pin);
     },
     sessionStats(): SessionStats {
       expireIdle(now());
