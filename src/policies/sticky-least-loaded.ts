@@ -132,6 +132,7 @@ export const stickyLeastLoaded: PolicyFactory = ({ now, random, options }) => {
       return chosen;
     },
     finishSession(id) {
+      expireIdle(now());
       const pin = pins.get(id);
       if (pin === undefined) return false;
       unpin(pin);

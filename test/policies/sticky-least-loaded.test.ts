@@ -168,4 +168,42 @@ describe('sticky_least_loaded', () => {
     }
     expect(used.size).toBe(4);
   });
+
+  test('under a random mix of turns, releases, idling and the bound, the table holds what a plain LRU list would', () => {
+    const clock = fakeClock();
+    const ttlMs = 50;
+    const policy = sticky(clock, { sessionTtlMs: ttlMs, maxSessions: 12 });
+    const pool = endpoints(3);
+    const rand = mulberry32(42);
+    // The reference: sessions oldest first, each with its last use, expired and bounded the slow way.
+    let model: { id: string; lastUsed: number }[] = [];
+    for (let step = 0; step < 3000; step++) {
+      const id = `s${Math.floor(rand() * 40)}`;
+      const roll = rand();
+      if (roll < 0.15) {
+        const held = model.some((m) => m.id === id && clock.now() - m.lastUsed < ttlMs);
+        model = model.filter((m) => clock.now() - m.lastUsed < ttlMs);
+        expect(policy.finishSession!(id)).toBe(held);
+        model = model.filter((m) => m.id !== id);
+      } else if (roll < 0.3) {
+        clock.skip(Math.floor(rand() * 20));
+      } else {
+        pick(policy, pool, inSession(id));
+        model = model.filter((m) => m.id !== id && clock.now() - m.lastUsed < ttlMs);
+        model.push({ id, lastUsed: clock.now() });
+        if (model.length > 12) model = model.slice(model.length - 12);
+      }
+      model = model.filter((m) => clock.now() - m.lastUsed < ttlMs);
+      const stats = policy.sessionStats!()!;
+      expect(stats.size).toBe(model.length);
+      expect([...stats.perEndpoint.values()].reduce((a, b) => a + b, 0)).toBe(model.length);
+      // Every few steps, the very sessions: release them all and start the table again from the reference.
+      if (step % 500 === 499) {
+        for (const m of model) expect(policy.finishSession!(m.id)).toBe(true);
+        expect(policy.sessionStats!()!.size).toBe(0);
+        for (const m of model) pick(policy, pool, inSession(m.id));
+        model = model.map((m) => ({ id: m.id, lastUsed: clock.now() }));
+      }
+    }
+  });
 });
