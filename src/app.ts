@@ -17,6 +17,8 @@ import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
 import { createBodyBudget, inflightBodyBytes } from './http/body-budget.ts';
 import type { BodyLimits } from './http/body.ts';
 import { addFallbackRoute } from './http/routes/fallback.ts';
+import { addProductionStackRoutes } from './http/routes/production-stack.ts';
+import { addFinishSessionRoute, type SessionRelease } from './http/routes/finish-session.ts';
 import { addInferenceRoutes } from './http/routes/inference.ts';
 import { addInfoRoutes } from './http/routes/info.ts';
 import { addResponsesRoutes } from './http/routes/responses.ts';
@@ -60,6 +62,12 @@ export interface AppDeps {
   readonly staticKeys?: readonly string[];
   /** --api-key-validation-urls. */
   readonly keyValidator?: ApiKeyValidator;
+  /** The policy slots, which /finish_session releases sessions from. */
+  readonly sessions?: SessionRelease;
+  /** The router's version (/version with --production-stack-api). */
+  readonly version?: string;
+  /** --metrics-on-router-port: the Prometheus page, served at /metrics on this listener. */
+  readonly metricsPage?: () => Promise<Response>;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -90,7 +98,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (clientAuth !== undefined) app.use('*', clientAuth);
 
   const { router } = deps;
-  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode });
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode, processHealth: config.production_stack_api });
   // One budget for every route that reads a request body (--max-inflight-body-bytes).
   const budget = createBodyBudget(inflightBodyBytes(config.max_inflight_body_bytes, config.max_payload_size), (held) => metrics.bodyBytesHeld.set(held));
   metrics.bodyBytesLimit.set(budget.limit);
@@ -112,6 +120,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     apiKey: config.api_key,
     endpointTimeoutMs: config.health_check_timeout_secs * 1000,
   });
+  if (config.production_stack_api)
+    addProductionStackRoutes(app, { registry: deps.registry, metrics, log, adminAuth: adminAuth(adminOptions), apiKey: config.api_key, timeoutMs: config.health_check_timeout_secs * 1000, version: deps.version ?? 'dev' });
+  if (deps.sessions) addFinishSessionRoute(app, { sessions: deps.sessions, metrics, log, sessionHeader: config.session_header });
+  const page = deps.metricsPage;
+  if (page) app.get('/metrics', () => page());
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).
   if (config.backend !== 'openai')

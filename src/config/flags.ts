@@ -152,6 +152,9 @@ export const FLAGS = {
   policy: enumFlag(POLICY_NAMES, 'cache_aware', { group: 'Policy', help: 'Routing policy' }),
   prefill_policy: optionalEnumFlag(POLICY_NAMES, { group: 'Policy', help: 'PD prefill-stage policy (default: --policy)' }),
   decode_policy: optionalEnumFlag(POLICY_NAMES, { group: 'Policy', help: 'PD decode-stage policy (default: --policy)' }),
+  session_header: optionalStringFlag({ group: 'Policy', help: 'Header naming a request\'s session, read before the built-in session headers (x-session-id…); when absent, the body\'s top-level field of that name. consistent_hash, rendezvous_hash and sticky_least_loaded key on it (production-stack\'s --session-key)', value: 'HEADER' }),
+  session_ttl_secs: intFlag(3600, 1, { group: 'Sticky sessions', help: 'sticky_least_loaded: a session with no request for this long is forgotten; its next request is placed again', value: 'SECS' }),
+  max_sessions: intFlag(100000, 1, { group: 'Sticky sessions', help: 'sticky_least_loaded: the most sessions remembered; past it the least recently used one is forgotten' }),
   cache_threshold: floatFlag(0.3, 0, { group: 'Cache-aware', help: 'Prefix match ratio above which a request goes to the best-matching endpoint' }, 1),
   balance_abs_threshold: intFlag(64, 0, { group: 'Cache-aware', help: 'Load is imbalanced when max − min in-flight exceeds this…' }),
   balance_rel_threshold: floatFlag(1.5, 1, { group: 'Cache-aware', help: '…and max exceeds min × this' }),
@@ -172,6 +175,7 @@ export const FLAGS = {
   expected_output_tokens_header: stringFlag('x-expected-output-tokens', { group: 'QoE', help: 'No effect: the QoE policies no longer trust a client\'s output-length guess (issue #18); accepted so existing command lines start', value: 'HEADER' }),
   expected_tps_header: stringFlag('x-expected-tokens-per-second', { group: 'QoE', help: 'Header with the pace (tokens/s) the client reads at, for stream QoE', value: 'HEADER' }),
   worker_tags: listFlag({ group: 'QoE', help: 'Tags of configured endpoints, URL=tag1,tag2 (e.g. http://p:8000=prefill); disaggregated_qoe reads prefill/decode tags', value: 'URL=TAGS...' }),
+  request_stats_window_secs: intFlag(10, 1, { group: 'QoE', help: 'Window over which each endpoint\'s requests per second are counted (production-stack\'s --request-stats-window)', value: 'SECS' }),
   engine_metrics_interval_secs: intFlag(5, 0, { group: 'QoE', help: 'How often each endpoint\'s vLLM /metrics is read when a QoE policy is in use (0: never)', value: 'SECS' }),
   engine_metrics_timeout_secs: intFlag(3, 1, { group: 'QoE', help: 'Timeout of one /metrics read', value: 'SECS' }),
   qoe_probe_interval_secs: intFlag(5, 1, { group: 'QoE', help: 'An endpoint that got no request from a QoE policy for this long takes the next one, so its measured speed stays current', value: 'SECS' }),
@@ -211,6 +215,8 @@ export const FLAGS = {
   // ── Metrics and logs
   prometheus_port: intFlag(29000, 0, { group: 'Metrics', help: 'Port of the Prometheus /metrics listener (0: any free port)', value: 'PORT' }, 65535),
   prometheus_host: stringFlag('127.0.0.1', { group: 'Metrics', help: 'Address of the Prometheus /metrics listener', value: 'ADDR' }),
+  production_stack_api: switchFlag({ group: 'Server', help: 'Serve production-stack\'s own routes: GET /engines, GET /version (the router\'s), POST /sleep, POST /wake_up and GET /is_sleeping with ?id=ENGINE_ID (behind the admin key), and its /health (200 while the router serves, whatever its engines\' state, as its Helm chart\'s liveness probe expects); set by production-stack\'s command line' }),
+  metrics_on_router_port: switchFlag({ group: 'Metrics', help: 'Serve /metrics on the router\'s own --port (production-stack\'s layout, behind the client keys when they are set) and open no --prometheus-port listener' }),
   log_level: flag(
     z.preprocess(
       (v) => (v === 'warning' ? 'warn' : v === 'critical' ? 'error' : v),

@@ -9,5 +9,6 @@ export const POLICY_NAMES = [
   'qoe_centric',
   'disaggregated_qoe',
   'kv_aware',
+  'sticky_least_loaded',
 ] as const;
 export type PolicyName = (typeof POLICY_NAMES)[number];

@@ -17,6 +17,8 @@ export interface Endpoint {
   readonly kvAddress: string;
   readonly tags: readonly string[];
   readonly labels: Readonly<Record<string, string>>;
+  /** What the endpoint is called besides its URL: a discovered pod's name, or the admin API's `labels.name`. */
+  readonly name: string | undefined;
   /** `tcp://host:port` of the engine's KV-event PUB socket when given for this endpoint (admin API); else the flags decide. */
   readonly kvEventsEndpoint: string | undefined;
   readonly breaker: CircuitBreaker;
@@ -26,6 +28,8 @@ export interface Endpoint {
   inFlight: number;
   /** Set when the endpoint is being removed: it takes no new requests. */
   draining: boolean;
+  /** Put to sleep through the router (production-stack's POST /sleep?id=): it takes no requests until /wake_up. */
+  sleeping: boolean;
 }
 
 export interface EndpointSpec {
@@ -36,12 +40,13 @@ export interface EndpointSpec {
   kvAddress?: string;
   tags?: readonly string[];
   labels?: Readonly<Record<string, string>>;
+  name?: string;
   kvEventsEndpoint?: string;
 }
 
-/** An endpoint may take a new request: healthy, not draining, and its breaker lets it through. */
+/** An endpoint may take a new request: healthy, not draining, not asleep, and its breaker lets it through. */
 export function isAvailable(endpoint: Endpoint): boolean {
-  return endpoint.healthy && !endpoint.draining && endpoint.breaker.allows();
+  return endpoint.healthy && !endpoint.draining && !endpoint.sleeping && endpoint.breaker.allows();
 }
 
 /** `host:port` of a base URL, with the scheme's default port when none is written. */
@@ -76,10 +81,12 @@ export function createEndpoint(spec: EndpointSpec, breaker: CircuitBreaker): End
     kvAddress: spec.kvAddress ?? hostPort(url),
     tags: spec.tags ?? [],
     labels: spec.labels ?? {},
+    name: spec.name ?? spec.labels?.['name'],
     kvEventsEndpoint: spec.kvEventsEndpoint,
     breaker,
     healthy: true,
     inFlight: 0,
     draining: false,
+    sleeping: false,
   };
 }

@@ -86,6 +86,6 @@ export function podVerdict(pod: Pod, rule: PodRule): PodVerdict {
   if (!ip) return { serving: false, why: 'no_ip' };
   if (!isReady(pod)) return { serving: false, why: 'not_ready' };
   const host = ip.includes(':') ? `[${ip}]` : ip;
-  const spec: EndpointSpec = { url: `http://${host}:${rule.port}`, role: rule.role };
+  const spec: EndpointSpec = { url: `http://${host}:${rule.port}`, role: rule.role, name: pod.metadata?.name };
   return { serving: true, spec: rule.role === 'prefill' ? { ...spec, bootstrapPort: bootstrapPort(pod) } : spec };
 }

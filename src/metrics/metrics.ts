@@ -65,6 +65,11 @@ export function createMetrics() {
     maxLoad: new LeanGauge({ name: 'vllm_router_max_load', help: 'Highest in-flight count at the last imbalance', registers: r }),
     minLoad: new LeanGauge({ name: 'vllm_router_min_load', help: 'Lowest in-flight count at the last imbalance', registers: r }),
     treeSize: new LeanGauge({ name: 'vllm_router_tree_size', help: 'Prefix-index size per endpoint (characters, or tokens with a tokenizer)', labelNames: ['worker'], registers: r }),
+    // sticky_least_loaded's session table (read at scrape time, summed over the policy slots)
+    stickySessions: new LeanGauge({ name: 'vllm_router_sticky_sessions', help: 'Sessions sticky_least_loaded holds pinned now', registers: r }),
+    stickySessionsPerWorker: new LeanGauge({ name: 'vllm_router_sticky_sessions_per_worker', help: 'Sessions pinned to each endpoint', labelNames: ['worker'], registers: r }),
+    stickySessionsEnded: new LeanCounter({ name: 'vllm_router_sticky_sessions_ended_total', help: 'Sessions forgotten, by reason: finished (/finish_session), expired (idle past --session-ttl-secs), evicted (past --max-sessions, least recently used first)', labelNames: ['reason'], registers: r }),
+    stickySessionRepins: new LeanCounter({ name: 'vllm_router_sticky_session_repins_total', help: 'Sessions moved to another endpoint because theirs could not take the request (unhealthy, breaker open, draining, removed)', registers: r }),
     tokenizeDuration: new LeanHistogram({ name: 'vllm_tokenizer_encode_duration_seconds', help: 'Time a pool thread spent rendering, encoding and hashing one prompt', buckets: DURATION_BUCKETS, registers: r }),
     tokenizeErrors: new LeanCounter({ name: 'vllm_tokenizer_encode_errors_total', help: 'Prompts the pool could not tokenize (routed without block hashes)', registers: r }),
     poolQueueDepth: new LeanGauge({ name: 'vllm_router_tokenizer_pool_queue_depth', help: 'Tokenize jobs waiting for a pool thread', registers: r }),

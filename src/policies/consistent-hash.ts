@@ -132,7 +132,8 @@ function sameMembers(members: readonly Endpoint[], all: readonly Endpoint[]): bo
  * onto that one worker; walking spreads them as if the endpoint had left the ring, and they return when
  * it recovers.
  */
-export const consistentHash: PolicyFactory = () => {
+export const consistentHash: PolicyFactory = ({ options }) => {
+  const { sessionHeader } = options;
   let ring: Ring | undefined;
   /** The array the ring was last checked against, to skip the element-wise compare. */
   let source: readonly Endpoint[] | undefined;
@@ -167,7 +168,7 @@ export const consistentHash: PolicyFactory = () => {
       const current = ringOver(all);
       const size = current.owner.length;
       if (size === 0) return candidates[0];
-      const start = firstNodeFrom(current, fbiHashParts(hashKey(request)));
+      const start = firstNodeFrom(current, fbiHashParts(hashKey(request, sessionHeader)));
       const target = current.members[current.owner[start]!]!;
       if (candidates.includes(target)) return target;
 

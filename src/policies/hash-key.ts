@@ -18,18 +18,33 @@ export const SESSION_HEADERS = [
   'x-trace-id',
 ] as const;
 
+/**
+ * Of those, the ones that name one request rather than a conversation: a session keyed on them would be a
+ * new session per request, so sticky_least_loaded skips them (each would take a table entry and count as load).
+ */
+const REQUEST_SCOPED_HEADERS: ReadonlySet<string> = new Set(['x-request-id', 'x-trace-id']);
+
 /** Texts longer than this many UTF-8 bytes are keyed by their hash rather than verbatim, as in Rust. */
 export const MAX_VERBATIM_TEXT_BYTES = 100;
 
 /**
  * The key a request is hashed on, first hit wins:
+ * 0. with `--session-header NAME` (production-stack's `--session-key`): that header, else the body's top-level
+ *    field NAME, as production-stack's session router reads it → `header:<name>:<value>` from either, so a
+ *    session keeps its endpoint whichever way a request carries it;
  * 1. a non-empty session header → `header:<name>:<value>`;
  * 2. body `session_params.session_id` → `session:<v>`, `user` → `user:<v>`, `session_id` → `session:<v>`,
  *    `user_id` → `user:<v>`;
  * 3. a chat request (`messages` array) → `conversation:<hash of its opening>`;
  * 4. otherwise the routing text: `request:<text>` up to 100 bytes, else `request_hash:<fbi_hash hex>`.
  */
-export function hashKey(request: RoutingRequest): string {
+export function hashKey(request: RoutingRequest, sessionHeader?: string): string {
+  if (sessionHeader !== undefined) {
+    const value = request.headers.get(sessionHeader);
+    if (value) return `header:${sessionHeader.toLowerCase()}:${value}`;
+    const field = request.body === undefined ? undefined : scalar(request.body[sessionHeader]);
+    if (field !== undefined) return `header:${sessionHeader.toLowerCase()}:${field}`;
+  }
   for (const name of SESSION_HEADERS) {
     const value = request.headers.get(name);
     if (value) return `header:${name}:${value}`;
@@ -45,6 +60,29 @@ export function hashKey(request: RoutingRequest): string {
   // A string of n UTF-16 units has at least n UTF-8 bytes, so long texts skip the byte count.
   const long = text.length > MAX_VERBATIM_TEXT_BYTES || Buffer.byteLength(text, 'utf8') > MAX_VERBATIM_TEXT_BYTES;
   return long ? `request_hash:${fbiHashHex(text)}` : `request:${text}`;
+}
+
+/**
+ * The id of the session a request belongs to, for policies that pin sessions (sticky_least_loaded): the
+ * value hashKey's steps 0–2 find (the configured header or body field, the session headers except the
+ * request-scoped ones, the body's session fields), without a prefix, so `/finish_session?session_id=<v>`
+ * names it whichever way the requests carried it. Undefined when the request names no session.
+ */
+export function sessionId(request: RoutingRequest, sessionHeader?: string): string | undefined {
+  if (sessionHeader !== undefined) {
+    const value = request.headers.get(sessionHeader);
+    if (value) return value;
+    const field = request.body === undefined ? undefined : scalar(request.body[sessionHeader]);
+    if (field !== undefined) return field;
+  }
+  for (const name of SESSION_HEADERS) {
+    if (REQUEST_SCOPED_HEADERS.has(name)) continue;
+    const value = request.headers.get(name);
+    if (value) return value;
+  }
+  if (request.body === undefined) return undefined;
+  const key = bodyFieldKey(request.body);
+  return key === undefined ? undefined : key.slice(key.indexOf(':') + 1);
 }
 
 /**

@@ -7,6 +7,7 @@ import { qoeCentric } from './qoe-centric.ts';
 import { random } from './random.ts';
 import { rendezvousHash } from './rendezvous-hash.ts';
 import { roundRobin } from './round-robin.ts';
+import { stickyLeastLoaded } from './sticky-least-loaded.ts';
 import type { PolicyName } from '../config/policy-names.ts';
 import type { Policy, PolicyDeps, PolicyFactory } from './types.ts';
 
@@ -20,6 +21,7 @@ export const POLICIES = {
   qoe_centric: qoeCentric,
   disaggregated_qoe: disaggregatedQoe,
   kv_aware: kvAwarePolicy,
+  sticky_least_loaded: stickyLeastLoaded,
 } satisfies Record<PolicyName, PolicyFactory>;
 
 /** A fresh instance of the named policy. */

@@ -7,11 +7,11 @@ import type { PolicyFactory } from './types.ts';
  * Stateless and knob-free: a key keeps its endpoint while that endpoint is a candidate, and when one
  * leaves only its own keys move (vllm-project/router PR #128). Costs one fbi_hash per candidate per request.
  */
-export const rendezvousHash: PolicyFactory = () => ({
+export const rendezvousHash: PolicyFactory = ({ options }) => ({
   name: 'rendezvous_hash',
   select({ candidates, request }) {
     if (candidates.length === 0) return undefined;
-    const key = hashKey(request);
+    const key = hashKey(request, options.sessionHeader);
     let best = candidates[0];
     let bestHi = -1;
     let bestLo = -1;

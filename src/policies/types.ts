@@ -46,6 +46,25 @@ export interface Policy {
   dispose?(): void;
   /** The prefix index's counters, from a policy that keeps one (cache_aware); undefined from a slot holding another. */
   cacheStats?(): CacheAwareStats | undefined;
+  /** Forgets a pinned session (POST /finish_session); true when the policy held it. */
+  finishSession?(sessionId: string): boolean;
+  /** The session table's counters, from a policy that pins sessions (sticky_least_loaded). */
+  sessionStats?(): SessionStats | undefined;
+}
+
+/** What sticky_least_loaded's session table holds and has dropped, read at scrape time for the session metrics. */
+export interface SessionStats {
+  readonly size: number;
+  /** Sessions pushed out by --max-sessions, least recently used first. */
+  readonly evictions: number;
+  /** Sessions idle past --session-ttl-secs. */
+  readonly expiries: number;
+  /** Sessions ended by /finish_session. */
+  readonly released: number;
+  /** Sessions moved because their endpoint could not take the request. */
+  readonly repins: number;
+  /** Sessions pinned to each endpoint id. */
+  readonly perEndpoint: ReadonlyMap<string, number>;
 }
 
 /** What cache_aware has done so far, read at scrape time for the cache metrics. */
@@ -75,6 +94,12 @@ export interface PolicyOptions {
   balanceRelThreshold: number;
   evictionIntervalSecs: number;
   maxTreeSize: number;
+  /** --session-header: a header (or top-level body field) naming the session, checked first by the session-keyed policies. */
+  sessionHeader?: string;
+  /** sticky_least_loaded: a session idle this long is forgotten (--session-ttl-secs), in milliseconds. */
+  sessionTtlMs?: number;
+  /** sticky_least_loaded: the most sessions remembered (--max-sessions); the least recently used go first. */
+  maxSessions?: number;
   /** qoe_centric and disaggregated_qoe; every field has a default (src/policies/qoe/options.ts). */
   qoe?: QoeOptionsInput;
 }

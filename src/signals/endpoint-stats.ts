@@ -61,10 +61,11 @@ interface Entry {
 }
 
 const ALPHA = 0.2; // weight of the newest sample: about the last 5–10 requests dominate
-const QPS_WINDOW_MS = 10_000;
+const DEFAULT_QPS_WINDOW_MS = 10_000;
 const ewma = (old: number | undefined, sample: number) => (old === undefined ? sample : old + ALPHA * (sample - old));
 
-export function createEndpointStats(): EndpointStats {
+/** `qpsWindowMs`: the window requests per second are counted over (--request-stats-window-secs). */
+export function createEndpointStats({ qpsWindowMs = DEFAULT_QPS_WINDOW_MS }: { qpsWindowMs?: number } = {}): EndpointStats {
   const entries = new Map<string, Entry>();
   const listeners = new Set<StatsListener>();
   const entry = (id: string, now = 0) => {
@@ -76,7 +77,7 @@ export function createEndpointStats(): EndpointStats {
     return e;
   };
   const roll = (e: Entry, now: number) => {
-    if (now - e.windowStart >= QPS_WINDOW_MS) {
+    if (now - e.windowStart >= qpsWindowMs) {
       e.lastQps = (e.windowCount * 1000) / (now - e.windowStart);
       e.windowStart = now;
       e.windowCount = 0;

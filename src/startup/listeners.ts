@@ -3,7 +3,7 @@ import { createApp, type AppDeps } from '../app.ts';
 import type { Config } from '../config/schema.ts';
 import type { Admission } from '../core/admission.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { CacheAwareStats, Policy } from '../policies/types.ts';
+import type { CacheAwareStats, Policy, SessionStats } from '../policies/types.ts';
 import type { TokenizerPool } from '../pool/pool.ts';
 import type { KvEvents } from '../signals/kv-events/kv-events.ts';
 import type { Tracing } from '../tracing/setup.ts';
@@ -25,29 +25,48 @@ interface ScrapeSources {
   readonly admission: Admission;
   readonly pool: TokenizerPool | undefined;
   /** The --policy slot's prefix-index counters are exported; kv_aware's predictions from every slot. */
-  readonly policies: Pick<Policies, 'main' | 'stages'>;
+  readonly policies: Pick<Policies, 'main' | 'stages' | 'sessionStats'>;
   readonly kvEvents: KvEvents | undefined;
   readonly tracing: Tracing | undefined;
 }
 
-/** Gauges that mirror state owned elsewhere are read at scrape time, just before the page is written. */
-export function openMetricsListener(config: Config, { metrics, admission, pool, policies, kvEvents, tracing }: ScrapeSources): Bun.Server<unknown> {
+/** The Prometheus page. Gauges that mirror state owned elsewhere are read at scrape time, just before the page is written. */
+export function metricsPage({ metrics, admission, pool, policies, kvEvents, tracing }: ScrapeSources): () => Promise<Response> {
+  return async () => {
+    const a = admission.stats();
+    metrics.queueDepth.set(a.queued);
+    metrics.admissionInUse.set(a.inUse);
+    if (pool !== undefined) metrics.poolQueueDepth.set(pool.stats().queueDepth);
+    const cache = policies.main.cacheStats?.();
+    if (cache !== undefined) copyCacheAwareStats(cache, metrics);
+    copyKvStats([policies.main, policies.stages?.prefill, policies.stages?.decode], kvEvents, metrics);
+    const sessions = policies.sessionStats();
+    if (sessions !== undefined) copySessionStats(sessions, metrics);
+    if (tracing !== undefined) for (const [result, n] of Object.entries(tracing.exporter.stats())) metrics.traceSpans.set({ result }, n);
+    return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
+  };
+}
+
+/** The --prometheus-port listener; none with --metrics-on-router-port, where the router's own port serves the page. */
+export function openMetricsListener(config: Config, page: () => Promise<Response>): Bun.Server<unknown> | undefined {
+  if (config.metrics_on_router_port) return undefined;
   return Bun.serve({
     hostname: config.prometheus_host,
     port: config.prometheus_port,
-    fetch: async (req) => {
-      if (new URL(req.url).pathname !== '/metrics') return new Response('Not Found', { status: 404 });
-      const a = admission.stats();
-      metrics.queueDepth.set(a.queued);
-      metrics.admissionInUse.set(a.inUse);
-      if (pool !== undefined) metrics.poolQueueDepth.set(pool.stats().queueDepth);
-      const cache = policies.main.cacheStats?.();
-      if (cache !== undefined) copyCacheAwareStats(cache, metrics);
-      copyKvStats([policies.main, policies.stages?.prefill, policies.stages?.decode], kvEvents, metrics);
-      if (tracing !== undefined) for (const [result, n] of Object.entries(tracing.exporter.stats())) metrics.traceSpans.set({ result }, n);
-      return new Response(await metrics.registry.metrics(), { headers: { 'content-type': metrics.registry.contentType } });
-    },
+    fetch: (req) => (new URL(req.url).pathname === '/metrics' ? page() : new Response('Not Found', { status: 404 })),
   });
+}
+
+function copySessionStats(s: SessionStats, metrics: Metrics): void {
+  metrics.stickySessions.set(s.size);
+  metrics.stickySessionsPerWorker.reset();
+  for (const [worker, n] of s.perEndpoint) metrics.stickySessionsPerWorker.set({ worker }, n);
+  metrics.stickySessionsEnded.reset();
+  metrics.stickySessionsEnded.inc({ reason: 'finished' }, s.released);
+  metrics.stickySessionsEnded.inc({ reason: 'expired' }, s.expiries);
+  metrics.stickySessionsEnded.inc({ reason: 'evicted' }, s.evictions);
+  metrics.stickySessionRepins.reset();
+  metrics.stickySessionRepins.inc(s.repins);
 }
 
 /** The policy keeps cumulative counts; Prometheus counters take them at scrape time. */

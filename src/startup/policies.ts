@@ -6,7 +6,7 @@ import type { EndpointRole } from '../core/endpoint.ts';
 import type { EndpointRegistry } from '../core/registry.ts';
 import { createPolicy } from '../policies/index.ts';
 import { swappablePolicy, type SwappablePolicy } from '../policies/swappable.ts';
-import type { Policy, PolicyDeps, PolicySignals, PredictionRecorder } from '../policies/types.ts';
+import type { Policy, PolicyDeps, PolicySignals, PredictionRecorder, SessionStats } from '../policies/types.ts';
 import type { TokenizerPool } from '../pool/pool.ts';
 import type { EndpointStats } from '../signals/endpoint-stats.ts';
 import type { EngineMetrics } from '../signals/engine-metrics.ts';
@@ -20,6 +20,10 @@ export interface Policies {
   readonly main: SwappablePolicy;
   /** In PD mode, one per stage. */
   readonly stages: StagePolicies | undefined;
+  /** Forgets a session in every slot that pins sessions (POST /finish_session); true when one held it. */
+  finishSession(sessionId: string): boolean;
+  /** The session tables of the slots that pin sessions, summed; undefined when none does. */
+  sessionStats(): SessionStats | undefined;
   /** Builds every policy again from `next` and puts each in its slot (a reload changed their settings). */
   replace(next: Config): void;
   /** Stops their background work (cache_aware's eviction timer). */
@@ -59,9 +63,22 @@ export function buildPolicies(config: Config, { registry, pdMode, pool, random, 
   const slotOf = (role: EndpointRole) => (role === 'regular' ? main : stages?.[role]);
   for (const role of ['regular', 'prefill', 'decode'] as const) slotOf(role)?.onMembershipChange?.(registry.all(role));
   registry.onChange((role) => slotOf(role)?.onMembershipChange?.(registry.all(role)));
+  const slots = () => [main, stages?.prefill, stages?.decode].filter((p) => p !== undefined);
   return {
     main,
     stages,
+    finishSession(id) {
+      // Every slot is asked: in PD mode the session is pinned once per stage.
+      let released = false;
+      for (const slot of slots()) released = slot.finishSession(id) || released;
+      return released;
+    },
+    sessionStats() {
+      const all = slots()
+        .map((slot) => slot.sessionStats())
+        .filter((s) => s !== undefined);
+      return all.length === 0 ? undefined : all.reduce(sumSessionStats);
+    },
     replace(next) {
       main.replace(make(next.policy, next), registry.all('regular'));
       stages?.prefill.replace(make(next.prefill_policy ?? next.policy, next), registry.all('prefill'));
@@ -86,10 +103,19 @@ function policyDeps(c: Config, random: () => number, signals: PolicySignals, tok
       balanceRelThreshold: c.balance_rel_threshold,
       evictionIntervalSecs: c.eviction_interval,
       maxTreeSize: c.max_tree_size,
+      sessionHeader: c.session_header,
+      sessionTtlMs: c.session_ttl_secs * 1000,
+      maxSessions: c.max_sessions,
       qoe: qoeInput(c),
     },
     signals,
     tokenizer: tokenized ? { blockSize: routingBlockSize(c) } : undefined,
     ...(predictions === undefined ? {} : { predictions }),
   };
+}
+
+function sumSessionStats(a: SessionStats, b: SessionStats): SessionStats {
+  const perEndpoint = new Map(a.perEndpoint);
+  for (const [id, n] of b.perEndpoint) perEndpoint.set(id, (perEndpoint.get(id) ?? 0) + n);
+  return { size: a.size + b.size, evictions: a.evictions + b.evictions, expiries: a.expiries + b.expiries, released: a.released + b.released, repins: a.repins + b.repins, perEndpoint };
 }

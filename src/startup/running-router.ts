@@ -40,7 +40,8 @@ export interface RouterParts {
   readonly mooncake: MooncakeBootstrap | undefined;
   readonly tracing: Tracing | undefined;
   readonly server: Bun.Server<unknown>;
-  readonly metricsServer: Bun.Server<unknown>;
+  /** Absent with --metrics-on-router-port: the router's own listener serves /metrics. */
+  readonly metricsServer: Bun.Server<unknown> | undefined;
   /** Applies a new configuration (SIGHUP); see RunningRouter.reconfigure. */
   readonly reconfigure: Reconfigure;
 }
@@ -89,7 +90,8 @@ export class RunningRouter implements AsyncDisposable {
     return `http://${this.parts.server.hostname}:${this.parts.server.port}`;
   }
   get metricsUrl(): string {
-    return `http://${this.parts.metricsServer.hostname}:${this.parts.metricsServer.port}/metrics`;
+    const server = this.parts.metricsServer ?? this.parts.server;
+    return `http://${server.hostname}:${server.port}/metrics`;
   }
   /** Port of the ZMQ self-registration socket, when --vllm-discovery-address is set. */
   get registrationPort(): number | undefined {

@@ -6,8 +6,8 @@ import { createEndpointStats, type EndpointStats } from '../signals/endpoint-sta
 import { createEngineMetrics, type EngineMetrics } from '../signals/engine-metrics.ts';
 
 /** Per-endpoint request statistics; an endpoint's are dropped when it leaves the registry. */
-export function trackEndpointStats(registry: EndpointRegistry): EndpointStats {
-  const stats = createEndpointStats();
+export function trackEndpointStats(registry: EndpointRegistry, qpsWindowMs?: number): EndpointStats {
+  const stats = createEndpointStats({ qpsWindowMs });
   let known = new Set(registry.all().map((e) => e.id));
   registry.onChange(() => {
     const present = new Set(registry.all().map((e) => e.id));

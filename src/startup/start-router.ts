@@ -10,7 +10,7 @@ import { startDiscovery } from './discovery.ts';
 import { buildEndpointManager } from './endpoint-manager.ts';
 import { buildEndpointRegistry } from './endpoint-registry.ts';
 import { buildHealth, waitForHealthy } from './health.ts';
-import { openMetricsListener, openRouterListener } from './listeners.ts';
+import { metricsPage, openMetricsListener, openRouterListener } from './listeners.ts';
 import { openLogging } from './logging.ts';
 import { pdModeOf } from './pd-mode.ts';
 import { buildPolicies } from './policies.ts';
@@ -71,7 +71,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const metrics = createMetrics();
   const { registry, addEndpoint } = buildEndpointRegistry(config, { pdMode, metrics, log, now });
   const pool = (built.pool = await startTokenizer(config, { metrics, log }));
-  const stats = trackEndpointStats(registry);
+  const stats = trackEndpointStats(registry, config.request_stats_window_secs * 1000);
   const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log }));
   const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log }));
   const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents, predictions: predictionMetrics(metrics) }));
@@ -87,6 +87,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const blockHashes = blockHashesFrom(pool, { metrics, log, blockSize: routingBlockSize(config), adapters: kvEvents });
   const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes });
   const { staticKeys, keyValidator } = loadApiKeys(config, { log, now });
+  const page = metricsPage({ metrics, admission, pool, policies, kvEvents, tracing });
   const server = (built.server = openRouterListener({
     config,
     registry,
@@ -105,7 +106,10 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     staticKeys,
     keyValidator,
     shutdownPhase,
+    sessions: policies,
+    version: options.version,
+    metricsPage: config.metrics_on_router_port ? page : undefined,
   }));
-  const metricsServer = (built.metricsServer = openMetricsListener(config, { metrics, admission, pool, policies, kvEvents, tracing }));
+  const metricsServer = (built.metricsServer = openMetricsListener(config, page));
   return { config, log, logFile, metrics, registry, stats, pool, engineMetrics, kvEvents, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
 }

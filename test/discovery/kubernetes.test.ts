@@ -373,7 +373,7 @@ describe('the sink', () => {
       expect.objectContaining({ attempt: 2, retryInMs: 10 }),
     ]);
     expect(w.ids()).toEqual([url('10.0.0.1')]);
-    expect(w.discovery.endpoints()).toEqual([{ url: url('10.0.0.1'), role: 'regular' }]);
+    expect(w.discovery.endpoints()).toEqual([{ url: url('10.0.0.1'), role: 'regular', name: expect.any(String) }]);
   });
 
   test('a sink that throws is a refusal too; the pod is tried again on its next change', async () => {

@@ -45,7 +45,7 @@ describe('selectors', () => {
 
 describe('pod verdict', () => {
   test('a Running, Ready pod with an IP serves at http://<podIP>:<port>', () => {
-    expect(podVerdict(pod(), regular)).toEqual({ serving: true, spec: { url: 'http://10.0.0.1:8000', role: 'regular' } });
+    expect(podVerdict(pod(), regular)).toEqual({ serving: true, spec: { url: 'http://10.0.0.1:8000', role: 'regular', name: 'vllm-0' } });
   });
 
   test('IPv6 pod IPs are bracketed in the URL', () => {
@@ -71,9 +71,9 @@ describe('pod verdict', () => {
     const decode: PodRule = { role: 'decode', selector: parseSelector(['app=vllm']), yieldsTo: prefill.selector, port: 8200 };
     const annotations = { 'vllm.ai/bootstrap-port': '8998' };
     const both = pod({ labels: { app: 'vllm', stage: 'prefill' }, annotations });
-    expect(podVerdict(both, prefill)).toEqual({ serving: true, spec: { url: 'http://10.0.0.1:8100', role: 'prefill', bootstrapPort: 8998 } });
+    expect(podVerdict(both, prefill)).toEqual({ serving: true, spec: { url: 'http://10.0.0.1:8100', role: 'prefill', name: 'vllm-0', bootstrapPort: 8998 } });
     expect(podVerdict(both, decode)).toEqual({ serving: false, why: 'not_selected' });
-    expect(podVerdict(pod({ annotations }), decode)).toEqual({ serving: true, spec: { url: 'http://10.0.0.1:8200', role: 'decode' } });
+    expect(podVerdict(pod({ annotations }), decode)).toEqual({ serving: true, spec: { url: 'http://10.0.0.1:8200', role: 'decode', name: 'vllm-0' } });
   });
 
   test('a bootstrap port annotation that is not a port is no port', () => {

@@ -150,3 +150,14 @@ describe('fallback', () => {
     expect(hashKey(request({ text: 'é'.repeat(51) }))).toBe(`request_hash:${fbiHashHex('é'.repeat(51))}`);
   });
 });
+
+describe('a configured session header (--session-header, production-stack --session-key)', () => {
+  test('is read first, then the body field of the same name, then the built-in order', () => {
+    const both = request({ headers: { 'X-Conversation': 'c1', 'x-session-id': 's' }, body: { 'x-conversation': 'b1' } });
+    expect(hashKey(both, 'x-conversation')).toBe('header:x-conversation:c1');
+    expect(hashKey(request({ headers: { 'x-session-id': 's' }, body: { 'x-conversation': 'b1' } }), 'x-conversation')).toBe('header:x-conversation:b1');
+    expect(hashKey(request({ headers: { 'x-session-id': 's' } }), 'x-conversation')).toBe('header:x-session-id:s');
+    // Without it configured, the header is not a session header.
+    expect(hashKey(request({ headers: { 'x-conversation': 'c1' }, body: { prompt: 'p' } }))).toBe('request:p');
+  });
+});

@@ -20,6 +20,10 @@ describe('endpoint tags', () => {
     expect(hasTag(ep({ url: 'http://10.0.0.1:8000', role: 'prefill' }), 'prefill')).toBe(true);
     expect(hasTag(ep({ url: 'http://vllm-PREFILL-1.example.com' }), 'prefill')).toBe(true);
     expect(hasTag(ep({ url: 'http://gateway:8000/decoding/v1' }), 'decoding')).toBe(true);
+    // The seeds' other place: the endpoint's name (a discovered pod's, or the admin API's labels.name).
+    expect(hasTag(ep({ url: 'http://10.0.0.7:8000', name: 'vllm-Decoding-0' }), 'decoding')).toBe(true);
+    expect(hasTag(ep({ url: 'http://10.0.0.7:8000', labels: { name: 'llama-prefill-a' } }), 'prefill')).toBe(true);
+    expect(hasTag(ep({ url: 'http://10.0.0.7:8000', name: 'vllm-decoding-0' }), 'prefill')).toBe(false);
   });
 
   test('do not match other labels, the scheme or the port', () => {

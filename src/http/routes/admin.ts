@@ -70,6 +70,7 @@ export function workerView(e: Endpoint) {
     dp_rank: e.dpRank ?? null,
     in_flight: e.inFlight,
     draining: e.draining,
+    sleeping: e.sleeping,
     circuit_breaker: e.breaker.state,
     labels: e.labels,
     tags: e.tags,

@@ -23,6 +23,12 @@ export interface InfoDeps {
   readonly isDraining: () => boolean;
   /** Prefill/decode mode: ready needs a healthy prefill and a healthy decode endpoint. */
   readonly pdMode: boolean;
+  /**
+   * production-stack's /health (--production-stack-api): the router's own health, 200 `{"status":"healthy"}` while
+   * it serves, whatever its engines' state. Its Helm chart probes /health for liveness, so the fleet answer
+   * (503 while any endpoint is down) would have Kubernetes restart the router whenever one engine dies.
+   */
+  readonly processHealth?: boolean;
 }
 
 interface ModelCard {
@@ -53,6 +59,7 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
   app.get('/liveness', (c) => c.text('OK'));
 
   app.get('/health', (c) => {
+    if (deps.processHealth) return c.json({ status: 'healthy' });
     const unhealthy = registry.all().filter((e) => !e.healthy);
     if (unhealthy.length === 0) return c.text('All servers healthy');
     return c.text(`Unhealthy servers: [${unhealthy.map((e) => e.id).join(', ')}]`, 503);

@@ -5,12 +5,12 @@ import type { RequestPhase } from './phase.ts';
 /** Label keys whose (comma-separated) values are read as tags, e.g. a Kubernetes label `role=prefill`. */
 const TAG_LABELS = ['role', 'tags', 'tag', 'phase'] as const;
 
-type Tagged = Pick<Endpoint, 'url' | 'tags' | 'labels' | 'role'>;
+type Tagged = Pick<Endpoint, 'url' | 'tags' | 'labels' | 'role'> & { readonly name?: string | undefined };
 
 /**
  * As the seeds define it: the tag is in the endpoint's metadata (`tags`, a tag-like label, or its PD role),
- * or appears in its URL (`http://vllm-prefill-1:8000`). Case-insensitive. The URL match is on host and
- * path only, so a tag never matches the scheme or the port digits.
+ * or appears in its URL (`http://vllm-prefill-1:8000`) or its name (a pod `vllm-decoding-0`). Case-insensitive.
+ * The URL match is on host and path only, so a tag never matches the scheme or the port digits.
  */
 export function hasTag(endpoint: Tagged, tag: string): boolean {
   const want = tag.toLowerCase();
@@ -20,6 +20,7 @@ export function hasTag(endpoint: Tagged, tag: string): boolean {
     const value = endpoint.labels[key];
     if (value !== undefined && value.split(',').some((v) => v.trim().toLowerCase() === want)) return true;
   }
+  if (endpoint.name !== undefined && endpoint.name.toLowerCase().includes(want)) return true;
   return urlText(endpoint.url).includes(want);
 }
 
