@@ -54,7 +54,7 @@ const WorkerRequest = z.strictObject({
   kv_events_endpoint: z.string().regex(/^tcp:\/\/[^\s/:]+:\d{1,5}$/, 'expected tcp://HOST:PORT').optional(),
   /** The models it serves; without them they are read from its /v1/models. */
   models: z.array(z.string().min(1)).min(1, 'must list at least one model (or leave models out)').optional(),
-  /** The Rust router's one model per worker: taken as `models: [model_id]` when `models` is not given. */
+  /** The Rust router's field; its routing never read it (typed handlers pass no model), so neither does this one. */
   model_id: z.string().nullable().optional(),
   priority: z.number().nullable().optional(),
   cost: z.number().nullable().optional(),
@@ -161,7 +161,7 @@ export function addAdminRoutes(app: Hono<AppEnv>, deps: AdminDeps): void {
       return fail(c, failure(400, param === null ? issue.message : `${param}: ${issue.message}`, param ?? undefined));
     }
     const body = parsed.data;
-    const added = await manager.add({ url: body.url, role: body.worker_type ?? 'regular', bootstrapPort: body.bootstrap_port ?? null, labels: body.labels, tags: body.tags, kvEventsEndpoint: body.kv_events_endpoint, models: body.models ?? (body.model_id && body.model_id !== 'unknown' ? [body.model_id] : undefined) });
+    const added = await manager.add({ url: body.url, role: body.worker_type ?? 'regular', bootstrapPort: body.bootstrap_port ?? null, labels: body.labels, tags: body.tags, kvEventsEndpoint: body.kv_events_endpoint, models: body.models });
     if (!added.ok) return addFailed(c, added);
     return c.json({ success: true, message: `Successfully added worker: ${added.endpoint.url}`, worker: workerView(added.endpoint) });
   });
