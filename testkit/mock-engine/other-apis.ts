@@ -3,7 +3,9 @@
 // and /score (vllm/entrypoints/pooling). Answers are small and deterministic; the model check is vLLM's.
 import { SSE_CONTENT_TYPE, errorSpec, randomUuidHex, validationError } from '../vllm-wire.ts';
 import type { EngineContext } from './context.ts';
-import { errorResponse, jsonResponse } from './reply.ts';
+import { untilAborted } from './generation.ts';
+import { takeFailure } from './options.ts';
+import { errorResponse, jsonResponse, resetResponse } from './reply.ts';
 import { modelError } from './requests.ts';
 import { splitWords } from './toy-tokenizer.ts';
 
@@ -53,11 +55,15 @@ export async function serveSpeechToText(ctx: EngineContext, contentType: string,
   return jsonResponse({ text: `transcribed ${file.size} bytes`, usage: { type: 'duration', seconds: 1 } });
 }
 
-/** POST /pooling, /classify, /score, /v1/score. */
-export function servePoolingApis(ctx: EngineContext, path: string, body: Record<string, unknown>): Response {
+/** POST /pooling, /classify, /score, /v1/score; injected faults apply as on the other pooling routes. */
+export async function servePoolingApis(ctx: EngineContext, req: Request, path: string, body: Record<string, unknown>): Promise<Response> {
   const { options } = ctx;
   const err = modelError(body, options);
   if (err) return errorResponse(err, options.legacyErrors);
+  const failure = takeFailure(options);
+  if (failure?.kind === 'hang' || failure?.kind === 'stall') await untilAborted([req.signal, ctx.stopSignal]);
+  if (failure?.kind === 'reset') return resetResponse();
+  if (failure?.kind === 'status') return errorResponse(errorSpec(failure.status, failure.message ?? 'injected failure'), options.legacyErrors);
   const head = { id: `${path === '/classify' ? 'classify' : path === '/pooling' ? 'pool' : 'score'}-${randomUuidHex()}`, object: 'list', created: Math.floor(Date.now() / 1000), model: typeof body.model === 'string' ? body.model : options.model };
   const usage = { prompt_tokens: 1, total_tokens: 1, completion_tokens: 0, prompt_tokens_details: null };
   if (path === '/pooling') return jsonResponse({ ...head, data: [{ index: 0, object: 'pooling', data: [0.5, 0.5] }], usage });
