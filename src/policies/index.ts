@@ -23,8 +23,13 @@ export const POLICIES = {
   kv_aware: kvAwarePolicy,
 } satisfies Record<PolicyName, PolicyFactory>;
 
-/** Policies whose state holds for one model only: each model the fleet lists gets an instance (per-model.ts). */
-const PER_MODEL: ReadonlySet<PolicyName> = new Set(['round_robin', 'cache_aware', 'kv_aware']);
+/**
+ * Policies whose state holds for one model only: each model the fleet lists gets an instance (per-model.ts).
+ * kv_aware is not among them: its block hashes start from a chain root per LoRA adapter (as vLLM's do), so an
+ * adapter's blocks never match the base model's, and two base models never share an engine (vLLM serves one),
+ * which the model filter already keeps apart.
+ */
+const PER_MODEL: ReadonlySet<PolicyName> = new Set(['round_robin', 'cache_aware']);
 
 /** A fresh instance of the named policy. */
 export function createPolicy(name: PolicyName, deps: PolicyDeps): Policy {

@@ -82,8 +82,9 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
         // The router reads this body (routing text, PD hand-off), so it gets the same nesting bound as its own routes.
         const tooDeep = json === undefined ? undefined : jsonDepthError(json);
         if (tooDeep !== undefined) return reject(deps, ROUTE, requestId, tooDeep);
-        if (json !== undefined) ({ model, bytes } = jsonRequestModel(json, bytes, deps.aliases ?? NO_ALIASES));
-      } else if (bytes !== null && bytes.byteLength > 0) {
+        // vLLM's routes that take a model take it by POST; another method gets the engine's own answer (405).
+        if (json !== undefined && method === 'POST') ({ model, bytes } = jsonRequestModel(json, bytes, deps.aliases ?? NO_ALIASES));
+      } else if (bytes !== null && bytes.byteLength > 0 && method === 'POST') {
         // Audio transcriptions and translations name their model in a form field.
         ({ model, bytes } = formRequestModel(contentType, bytes, deps.aliases ?? NO_ALIASES));
       }
