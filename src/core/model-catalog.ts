@@ -52,7 +52,14 @@ export function createModelCatalog(registry: EndpointRegistry): ModelCatalog {
     indexes.delete(role);
     for (const l of listeners) l(role);
   };
-  registry.onChange(changed);
+  // What every endpoint serves is remembered as it arrives, so a model whose last engine left is a 503, not a 404.
+  const rememberServed = (endpoints: readonly Endpoint[]) => {
+    for (const e of endpoints) for (const m of e.models ?? []) remember(m);
+  };
+  registry.onChange((role) => {
+    rememberServed(registry.all(role));
+    changed(role);
+  });
 
   const build = (role: EndpointRole): RoleIndex => {
     const endpoints = registry.all(role);
@@ -84,6 +91,7 @@ export function createModelCatalog(registry: EndpointRegistry): ModelCatalog {
     remembered.add(model);
   };
   const indexOf = (role: EndpointRole) => indexes.get(role) ?? build(role);
+  rememberServed(registry.all());
 
   return {
     serving(role, model) {
@@ -99,6 +107,7 @@ export function createModelCatalog(registry: EndpointRegistry): ModelCatalog {
       const before = endpoint.models;
       if (before !== undefined && before.size === next.size && [...next].every((m) => before.has(m))) return;
       endpoint.models = next;
+      for (const m of next) remember(m);
       changed(endpoint.role);
     },
     onChange(listener) {
