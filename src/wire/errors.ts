@@ -128,7 +128,11 @@ export function errorResponse(e: RouterError, requestId: string, headers?: Recor
   });
 }
 
-/** The one frame written into an SSE stream that fails after it started, followed by [DONE] as vLLM does. */
-export function sseErrorFrame(e: RouterError): Uint8Array {
+/**
+ * The one frame written into an SSE stream that fails after it started: followed by [DONE] as vLLM does, or on
+ * the Messages API the `error` event Anthropic's streams carry (they have no [DONE]).
+ */
+export function sseErrorFrame(e: RouterError, envelope: Envelope = 'openai'): Uint8Array {
+  if (envelope === 'anthropic') return new TextEncoder().encode(`event: error\ndata: ${errorBody(e, 'anthropic')}\n\n`);
   return new TextEncoder().encode(`data: ${errorBody(e)}\n\ndata: [DONE]\n\n`);
 }
