@@ -54,9 +54,7 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
     if (c.worker_urls.length !== 1) problem('worker_urls', '--backend openai needs exactly one URL', c.worker_urls.join(' '));
     if (c.service_discovery) problem('service_discovery', 'cannot be used with --backend openai', true);
   } else if (pd) {
-    const discovery = c.vllm_discovery_address !== undefined || c.service_discovery;
-    if (!discovery && (c.prefill.length === 0 || c.decode.length === 0))
-      problem(c.prefill.length === 0 ? 'prefill' : 'decode', 'PD mode needs at least one --prefill and one --decode (or a discovery source)');
+    // Prefill and decode endpoints may also come later (admin API, ZMQ registration): none at start-up is allowed.
     if (c.service_discovery && c.prefill_selector.length === 0 && c.decode_selector.length === 0)
       problem('prefill_selector', 'PD service discovery needs --prefill-selector or --decode-selector');
   } else if (c.service_discovery) {

@@ -56,6 +56,9 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
   }
   parts.health.start();
   if (parts.registry.all().length === 0) parts.log.warn(EMPTY_START_WARNING);
+  else if (pdModeOf(config) !== undefined)
+    for (const role of ['prefill', 'decode'] as const)
+      if (parts.registry.all(role).length === 0) parts.log.warn(`no ${role} endpoints yet: PD requests get 503 until one is healthy; add one with POST /workers {"url": …, "worker_type": "${role}"}, --${role}, or self-registration (--vllm-discovery-address)`);
   parts.log.info('vllm-router listening', { url: router.url, metrics: router.metricsUrl, policy: config.policy, endpoints: parts.registry.all().length });
   return router;
 }

@@ -43,4 +43,17 @@ describe('an empty start (compiled binary)', () => {
     const workers = ((await (await fetch(`${router.url}/workers`)).json()) as { workers: { url: string; models: string[]; models_source: string }[] }).workers;
     expect(workers.find((w) => w.url === alpha.url)).toMatchObject({ models: ['alpha'], models_source: 'listed' });
   });
+
+  test('PD mode with no endpoint: starts, and becomes ready once a prefill and a decode endpoint are added', async () => {
+    await using router = await startRouterProcess(build.path, ['--vllm-pd-disaggregation', '--prefill-policy', 'power_of_two']);
+    expect((await fetch(`${router.url}/readiness`)).status).toBe(503);
+    await using prefill = await startMockEngine({ model: 'm', role: 'prefill' });
+    await using decode = await startMockEngine({ model: 'm', role: 'decode' });
+    const add = (url: string, worker_type: string) => fetch(`${router.url}/workers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url, worker_type }) });
+    expect((await add(prefill.url, 'prefill')).status).toBe(200);
+    expect((await fetch(`${router.url}/readiness`)).status).toBe(503);
+    expect((await add(decode.url, 'decode')).status).toBe(200);
+    expect((await fetch(`${router.url}/readiness`)).status).toBe(200);
+    expect((await chat(router.url, 'm')).status).toBe(200);
+  });
 });
