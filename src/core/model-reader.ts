@@ -1,7 +1,6 @@
 // Reads what each endpoint serves from its /v1/models and tells the model catalog: after each good health
 // probe, when an endpoint is added, and (at most once per interval) when a request names a model nobody lists,
 // since a LoRA adapter loaded a moment ago is listed before the next health round.
-import type { Logger } from '../log/logger.ts';
 import { ENGINE_DOCUMENT_MAX_BYTES } from '../net/body-limits.ts';
 import { isSuccess, probe } from '../net/probe.ts';
 import { redirectNote } from '../net/redirect.ts';
@@ -53,14 +52,13 @@ export interface ModelRefresherDeps {
   readonly registry: EndpointRegistry;
   readonly catalog: ModelCatalog;
   readonly read: (url: string) => Promise<ModelListing>;
-  readonly log: Logger;
   /** Least time between two fleet-wide reads triggered by requests. */
   readonly minIntervalMs: number;
   readonly now: () => number;
 }
 
 export function createModelRefresher(deps: ModelRefresherDeps): ModelRefresher {
-  const { registry, catalog, log } = deps;
+  const { registry, catalog } = deps;
   const reading = new Map<string, Promise<void>>();
   let fleetRead: Promise<void> | undefined;
   let lastFleetRead = -Infinity;
@@ -68,10 +66,8 @@ export function createModelRefresher(deps: ModelRefresherDeps): ModelRefresher {
   const readOne = async (url: string) => {
     const listing = await deps.read(url);
     const endpoints = registry.all().filter((e) => e.url === url);
-    if (!listing.ok) {
-      if (endpoints.length > 0) log.debug('model listing not read', { endpoint: url, reason: listing.reason });
-      return;
-    }
+    // A failed read keeps what the endpoint had (the read wrapper counts and logs it).
+    if (!listing.ok) return;
     for (const e of endpoints) catalog.learn(e, listing.cards);
   };
   const refresh = (url: string): Promise<void> => {
