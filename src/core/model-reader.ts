@@ -42,8 +42,11 @@ export async function readModels(url: string, options: ModelReaderOptions): Prom
 }
 
 export interface ModelRefresher {
-  /** Reads the models of the engine at base URL `url` (all its data-parallel ranks); one read at a time per URL. */
-  refresh(url: string): Promise<void>;
+  /**
+   * Reads the models of the engine at base URL `url` (all its data-parallel ranks); one read at a time per URL.
+   * `fresh`: a read that starts after this call (the engine just changed), not one already under way.
+   */
+  refresh(url: string, fresh?: boolean): Promise<void>;
   /** Reads every registered engine's models, unless that was done less than the interval ago; resolves when done. */
   refreshAll(): Promise<void>;
 }
@@ -70,9 +73,9 @@ export function createModelRefresher(deps: ModelRefresherDeps): ModelRefresher {
     if (!listing.ok) return;
     for (const e of endpoints) catalog.learn(e, listing.cards);
   };
-  const refresh = (url: string): Promise<void> => {
+  const refresh = (url: string, fresh = false): Promise<void> => {
     const running = reading.get(url);
-    if (running !== undefined) return running;
+    if (running !== undefined) return fresh ? running.then(() => refresh(url)) : running;
     const next = readOne(url).finally(() => reading.delete(url));
     reading.set(url, next);
     return next;
@@ -84,7 +87,7 @@ export function createModelRefresher(deps: ModelRefresherDeps): ModelRefresher {
       if (deps.now() - lastFleetRead < deps.minIntervalMs) return Promise.resolve();
       lastFleetRead = deps.now();
       const urls = new Set(registry.all().filter((e) => !e.modelsConfigured).map((e) => e.url));
-      fleetRead = Promise.all([...urls].map(refresh)).then(() => {
+      fleetRead = Promise.all([...urls].map((url) => refresh(url))).then(() => {
         fleetRead = undefined;
       });
       return fleetRead;

@@ -23,7 +23,7 @@ interface Needs {
 }
 
 /** Fleet-wide re-reads that requests for an unlisted model may cause, at most one per this interval. */
-const UNLISTED_MODEL_REREAD_MS = 5000;
+const UNLISTED_MODEL_REREAD_MS = 1000;
 
 export function buildModels(config: Config, { registry, metrics, log, now }: Needs): ModelsPart {
   const catalog = createModelCatalog(registry);

@@ -72,3 +72,22 @@ export async function servePoolingApis(ctx: EngineContext, req: Request, path: s
   return jsonResponse({ ...head, data: [{ index: 0, object: 'score', score: 0.5 }], usage });
 }
 
+
+/**
+ * POST /v1/load_lora_adapter and /v1/unload_lora_adapter (vllm/entrypoints/serve/lora): the adapter joins or
+ * leaves /v1/models at once; answers are vLLM's plain-text successes and its 400/404 errors.
+ */
+export function serveLoraUpdate(ctx: EngineContext, path: string, body: Record<string, unknown>): Response {
+  const { options } = ctx;
+  const name = typeof body.lora_name === 'string' ? body.lora_name : '';
+  if (name === '') return errorResponse(validationError('Field required', 'lora_name'), options.legacyErrors);
+  const loaded = options.loras.includes(name);
+  if (path === '/v1/load_lora_adapter') {
+    if (loaded) return errorResponse(errorSpec(400, `The lora adapter '${name}' has already been loaded. If you want to load the adapter in place, set 'load_inplace' to True.`, 'lora_name'), options.legacyErrors);
+    ctx.set({ loras: [...options.loras, name] });
+    return new Response(`Success: LoRA adapter '${name}' added successfully.`);
+  }
+  if (!loaded) return errorResponse(errorSpec(404, `The lora adapter '${name}' cannot be found.`, 'lora_name', 'NotFoundError'), options.legacyErrors);
+  ctx.set({ loras: options.loras.filter((l) => l !== name) });
+  return new Response(`Success: LoRA adapter '${name}' removed successfully.`);
+}

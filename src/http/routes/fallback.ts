@@ -27,7 +27,12 @@ export interface FallbackDeps extends AdmitDeps {
   readonly adminCheck: AdminCheck;
   /** --static-aliases: alias → served model, rewritten in the body (JSON or multipart form) before it is routed. */
   readonly aliases?: ReadonlyMap<string, string>;
+  /** An engine loaded or unloaded a LoRA adapter through the router: read what it serves before answering. */
+  readonly modelsChanged?: (endpointId: string) => Promise<void>;
 }
+
+/** vLLM's routes that change what an engine serves (serve/lora). */
+const LORA_UPDATES: ReadonlySet<string> = new Set(['/v1/load_lora_adapter', '/v1/unload_lora_adapter']);
 
 const NO_ALIASES: ReadonlyMap<string, string> = new Map();
 
@@ -95,6 +100,7 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
       allowLongRequest(c);
       const onSettled = settleOnce(admitted.permit, c.get('holdSpan')?.());
       const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, model, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), queueMs: admitted.queueMs, onSettled });
+      if (res.ok && LORA_UPDATES.has(path)) await deps.modelsChanged?.(res.headers.get('x-served-by') ?? '');
       if (res.status !== 404 && res.status !== 405) return res;
       // An endpoint's own "no such route" (FastAPI's {"detail":...}) becomes the router's OpenAI-style answer.
       const body = await readAnswer(res, REWRITE_MAX_BYTES);
