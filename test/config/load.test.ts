@@ -215,6 +215,10 @@ describe('cross-flag rules', () => {
     expect(error([...WORKER, '--static-aliases', 'gpt-4']).flag).toBe('--static-aliases');
     expect(error([...WORKER, '--static-aliases', 'a:m1,a:m2']).reason).toContain('alias twice');
   });
+  test('a config file gives --static-models as a list and --static-aliases as a map', () => {
+    const readFile = () => JSON.stringify({ worker_urls: ['http://a:1', 'http://b:1'], static_models: ['m1', 'm2'], static_aliases: { 'gpt-4o': 'm2' } });
+    expect(config(['--config', '/c.json'], { readFile })).toMatchObject({ static_models: ['m1', 'm2'], static_aliases: ['gpt-4o:m2'] });
+  });
   test('--max-inflight-body-bytes below --max-payload-size is refused, naming both; unset it follows --max-payload-size up', () => {
     const e = error([...WORKER, '--max-payload-size', '1000', '--max-inflight-body-bytes', '999']);
     expect(e).toMatchObject({ flag: '--max-inflight-body-bytes', value: '999' });

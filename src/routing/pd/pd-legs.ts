@@ -14,7 +14,7 @@ import { streamEndsWithDone } from '../sse-done.ts';
 import type { ProxyRequest } from '../router.ts';
 import { reject } from '../../wire/reject.ts';
 import { createRoutingRequest } from '../routing-request.ts';
-import { eligibleEndpoints, type ModelRouting } from '../eligible-endpoints.ts';
+import { eligibleEndpoints, unlistedModel, type ModelRouting } from '../eligible-endpoints.ts';
 import { httpUpstreams, type UpstreamOf } from '../upstream.ts';
 
 export type PdStage = 'prefill' | 'decode';
@@ -74,6 +74,8 @@ export interface Run {
 export async function startRun(deps: PdDeps, req: ProxyRequest): Promise<Run> {
   const wanted = (deps.prefillPolicy.wantsBlockHashes || deps.decodePolicy.wantsBlockHashes) && deps.blockHashes !== undefined && req.json !== undefined;
   const hashes = wanted ? await deps.blockHashes?.(req.route, req.json as Readonly<Record<string, unknown>>) : undefined;
+  // A model nobody lists may be a LoRA adapter loaded since the listings were read: read them again first.
+  if (unlistedModel(deps.models, 'prefill', req.model) || unlistedModel(deps.models, 'decode', req.model)) await deps.models!.refresher!.refreshAll();
   return {
     req,
     // Armed after tokenizing, as in the regular router: the deadline covers the upstream calls.
