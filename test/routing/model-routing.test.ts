@@ -48,4 +48,23 @@ describe('models follow the engines', () => {
     const res = await complete(r.url, 'anything');
     expect(res.status).toBe(401);
   });
+
+  test('PD mode: both stages go only to endpoints serving the model; an unknown one is a 404', async () => {
+    await using p1 = await startMockEngine({ model: 'alpha', role: 'prefill' });
+    await using p2 = await startMockEngine({ model: 'beta', role: 'prefill' });
+    await using d1 = await startMockEngine({ model: 'alpha', role: 'decode' });
+    await using d2 = await startMockEngine({ model: 'beta', role: 'decode' });
+    await using r = await startTestRouter(['--vllm-pd-disaggregation', '--prefill', p1.url, '--prefill', p2.url, '--decode', d1.url, '--decode', d2.url, '--policy', 'round_robin']);
+    for (let i = 0; i < 3; i++) {
+      for (const model of ['alpha', 'beta']) {
+        const res = await complete(r.url, model);
+        expect(res.status).toBe(200);
+        const [prefill, decode] = model === 'alpha' ? [p1, d1] : [p2, d2];
+        expect(res.headers.get('x-served-by')).toBe(`${prefill.url}, ${decode.url}`);
+      }
+    }
+    const unknown = await complete(r.url, 'gamma');
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('model_not_found');
+  });
 });
