@@ -6,8 +6,12 @@
 import type { Endpoint } from '../core/endpoint.ts';
 import type { CacheAwareStats, Policy, SelectContext } from './types.ts';
 
-/** Models given their own instance at most; requests for further ones share the default instance. */
-const MAX_MODELS = 256;
+/**
+ * Models given their own instance at most; requests for further ones share the default instance. Each
+ * cache_aware instance bounds its index by --max-tree-size per endpoint, so this also bounds what all of them
+ * may hold together.
+ */
+const MAX_MODELS = 64;
 
 export function perModel(make: () => Policy): Policy {
   const fallback = make();
