@@ -4,6 +4,8 @@ import { cors } from 'hono/cors';
 import type { Config } from './config/schema.ts';
 import type { Admission } from './core/admission.ts';
 import type { EndpointRegistry } from './core/registry.ts';
+import type { ModelCatalog } from './core/model-catalog.ts';
+import type { ModelRefresher } from './core/model-reader.ts';
 import type { TokenizerPool } from './pool/pool.ts';
 import { addTokenizeRoute } from './http/routes/router-tokenize.ts';
 import { pathOf, type AppEnv } from './http/context.ts';
@@ -58,6 +60,8 @@ export interface AppDeps {
   readonly qoe: QoeOptions;
   /** Adds and removes endpoints at run time (admin API). */
   readonly endpoints: EndpointManager;
+  /** What each endpoint serves (GET /v1/models) and --static-aliases (rewritten in request bodies). */
+  readonly models?: { readonly catalog: ModelCatalog; readonly aliases: ReadonlyMap<string, string>; readonly refresher: Pick<ModelRefresher, 'refresh'> };
   /** Client keys accepted as they are (--api-key-file, --api-keys / VLLM_ROUTER_API_KEYS). */
   readonly staticKeys?: readonly string[];
   /** --api-key-validation-urls. */
@@ -98,7 +102,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (clientAuth !== undefined) app.use('*', clientAuth);
 
   const { router } = deps;
-  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode, processHealth: config.production_stack_api });
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode, processHealth: config.production_stack_api, catalog: deps.models?.catalog });
   // One budget for every route that reads a request body (--max-inflight-body-bytes).
   const budget = createBodyBudget(inflightBodyBytes(config.max_inflight_body_bytes, config.max_payload_size), (held) => metrics.bodyBytesHeld.set(held));
   metrics.bodyBytesLimit.set(budget.limit);
@@ -109,7 +113,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     readTimeoutMs: config.body_read_timeout_secs * 1000,
   };
   const admitDeps: AdmitDeps = { admission: deps.admission, metrics, tracer, now: deps.now, priorityHeader: deps.qoe.headers.priority };
-  addInferenceRoutes(app, { router, log, bodyLimits, openAiBackend: config.backend === 'openai', ...admitDeps });
+  const aliases = deps.models?.aliases;
+  const models = deps.models;
+  const modelsChanged =
+    models === undefined
+      ? undefined
+      : async (id: string) => {
+          const endpoint = deps.registry.get(id);
+          if (endpoint !== undefined) await models.refresher.refresh(endpoint.url, true);
+        };
+  addInferenceRoutes(app, { router, log, bodyLimits, openAiBackend: config.backend === 'openai', aliases, ...admitDeps });
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, bodyLimits, kvEvents: deps.kvEvents && { reader: deps.kvEvents, endpoints: () => deps.registry.all() } });
   const adminOptions = { adminApiKey: config.admin_api_key, log, count: countAuthRefusal };
   addAdminRoutes(app, {
@@ -128,7 +141,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).
   if (config.backend !== 'openai')
-    addFallbackRoute(app, { router, log, bodyLimits, rules: forwardRules(config.forward_paths), adminCheck: adminCheck(adminOptions), ...admitDeps });
+    addFallbackRoute(app, { router, log, bodyLimits, rules: forwardRules(config.forward_paths), adminCheck: adminCheck(adminOptions), aliases, modelsChanged, ...admitDeps });
   else app.all('*', (c) => reject({ metrics, log }, 'fallback', c.get('requestId'), routerError('not_found', `Unknown route: ${c.req.method} ${c.req.path} (--backend openai serves the OpenAI API routes only)`)));
 
   app.onError((err, c) => {

@@ -41,6 +41,12 @@ const toBoolean = (v: unknown) => {
 };
 const toList = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v);
 
+/** A comma-separated value, or a list from a config file whose items may themselves be comma-separated. */
+const toCommaList = (v: unknown) => (typeof v === 'string' || Array.isArray(v) ? [v].flat().flatMap((s) => (typeof s === 'string' ? s.split(',').map((x) => x.trim()) : [s])) : v);
+/** `alias:model,…`, or a config file's `{alias: model}` map. */
+const toAliasList = (v: unknown) =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v).map(([k, x]) => `${k}:${String(x)}`) : typeof v === 'string' || Array.isArray(v) ? toCommaList(v) : v;
+
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .number({ error: 'expected a number' })
@@ -140,6 +146,18 @@ export const FLAGS = {
 
   // ── Endpoints ("workers" in the Rust router's vocabulary)
   worker_urls: listFlag({ group: 'Workers', help: 'Base URLs of the vLLM endpoints (http:// or https://)', value: 'URL...' }),
+  static_models: flag(z.preprocess(toCommaList, z.array(z.string().min(1, 'must not be empty')).default([])), {
+    group: 'Workers',
+    help: 'The model each --worker-urls entry serves, in the same order, comma-separated (one per URL); an endpoint then gets only requests for its model. Without it each endpoint serves what its /v1/models lists (LoRA adapters included), and any model until that is read',
+    arity: 'one',
+    value: 'MODEL,...',
+  }),
+  static_aliases: flag(z.preprocess(toAliasList, z.array(z.string()).default([])), {
+    group: 'Workers',
+    help: "Model names clients may use for served ones, alias:model comma-separated (production-stack's format); the body's model is rewritten before it is forwarded",
+    arity: 'one',
+    value: 'ALIAS:MODEL,...',
+  }),
   worker_startup_timeout_secs: intFlag(600, 1, { group: 'Workers', help: 'Longest wait at start-up for a first healthy endpoint', value: 'SECS' }),
   worker_startup_check_interval: intFlag(30, 1, { group: 'Workers', help: 'Poll interval of the start-up health wait', value: 'SECS' }),
   intra_node_data_parallel_size: intFlag(1, 1, { group: 'Workers', help: 'Data-parallel ranks per endpoint URL (URL@0…URL@N-1), routed with X-data-parallel-rank; probed once per URL' }),

@@ -195,7 +195,8 @@ export function translateProductionStack(ps: PsValues): PsTranslation | ConfigEr
     const models = list(str('static_models'));
     if (models.length === 0) return { flag: '--static-models', reason: 'Static models must be provided when using static service discovery' };
     if (models.length !== backends.length) return { flag: '--static-models', value: str('static_models'), reason: `names ${models.length} models for ${backends.length} backends (one per --static-backends URL, in order)` };
-    set('static_models', str('static_models'), 'static_models');
+    // In PD mode the engines' own /v1/models say what each serves (--static-models pairs with --worker-urls only).
+    if (!pd) set('static_models', str('static_models'), 'static_models');
     if (str('static_aliases') !== undefined) set('static_aliases', str('static_aliases'), 'static_aliases');
     const types = list(str('static_model_types'));
     const unknownType = types.find((t) => !MODEL_TYPES.includes(t as never));

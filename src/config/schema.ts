@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { FLAGS, type FlagKey } from './flags.ts';
 import { forwardPathProblem } from '../wire/engine-paths.ts';
 import { otlpTracesUrl } from '../tracing/otlp-exporter.ts';
+import { aliasMap, aliasProblem } from './model-aliases.ts';
 
 const shape = Object.fromEntries(Object.entries(FLAGS).map(([key, f]) => [key, f.schema])) as {
   [K in FlagKey]: (typeof FLAGS)[K]['schema'];
@@ -53,22 +54,26 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
     if (c.worker_urls.length !== 1) problem('worker_urls', '--backend openai needs exactly one URL', c.worker_urls.join(' '));
     if (c.service_discovery) problem('service_discovery', 'cannot be used with --backend openai', true);
   } else if (pd) {
-    const discovery = c.vllm_discovery_address !== undefined || c.service_discovery;
-    if (!discovery && (c.prefill.length === 0 || c.decode.length === 0))
-      problem(c.prefill.length === 0 ? 'prefill' : 'decode', 'PD mode needs at least one --prefill and one --decode (or a discovery source)');
-    if (!discovery) {
-      if (c.prefill_policy === 'power_of_two' && c.prefill.length < 2) problem('prefill_policy', 'power_of_two needs at least two --prefill endpoints', c.prefill_policy);
-      if (c.decode_policy === 'power_of_two' && c.decode.length < 2) problem('decode_policy', 'power_of_two needs at least two --decode endpoints', c.decode_policy);
-    }
+    // Prefill and decode endpoints may also come later (admin API, ZMQ registration): none at start-up is allowed.
     if (c.service_discovery && c.prefill_selector.length === 0 && c.decode_selector.length === 0)
       problem('prefill_selector', 'PD service discovery needs --prefill-selector or --decode-selector');
   } else if (c.service_discovery) {
     if (c.selector.length === 0) problem('selector', 'service discovery needs a non-empty --selector');
-  } else if (c.worker_urls.length === 0) {
-    problem('worker_urls', 'at least one endpoint URL is required (or --service-discovery)');
-  } else if (c.policy === 'power_of_two' && c.worker_urls.length < 2) {
-    problem('policy', 'power_of_two needs at least two --worker-urls', c.policy);
   }
+  // No endpoint at start-up is allowed: they can arrive later (admin API, ZMQ registration, discovery), and a
+  // policy that wants two (power_of_two) makes do with what is there when it picks.
+
+  if (c.static_models.length > 0) {
+    if (pd) problem('static_models', 'pairs with --worker-urls, which PD mode does not use', c.static_models.join(','));
+    else if (c.static_models.length !== c.worker_urls.length)
+      problem('static_models', `expected one model per --worker-urls entry, in order: ${c.worker_urls.length} URLs, ${c.static_models.length} models`, c.static_models.join(','));
+  }
+  c.static_aliases.forEach((item) => {
+    const p = aliasProblem(item);
+    if (p) problem('static_aliases', p, item);
+  });
+  if (c.static_aliases.length > 0 && aliasMap(c.static_aliases).size !== c.static_aliases.length)
+    problem('static_aliases', 'names an alias twice', c.static_aliases.join(','));
 
   if (c.kv_connector === 'moriio' && c.vllm_discovery_address === undefined)
     problem('kv_connector', 'moriio needs --vllm-discovery-address', c.kv_connector);

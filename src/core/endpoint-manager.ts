@@ -25,6 +25,8 @@ export interface AddSpec {
   readonly tags?: readonly string[];
   /** `tcp://host:port` of its KV-event PUB socket (kv_aware), when the flags do not say. */
   readonly kvEventsEndpoint?: string;
+  /** The models it serves; without them they are read from its /v1/models. */
+  readonly models?: readonly string[];
 }
 
 export type AddResult =
@@ -66,6 +68,8 @@ export interface EndpointManagerDeps {
   readonly roles?: readonly EndpointRole[];
   /** Data-parallel ranks per URL (--intra-node-data-parallel-size); each rank is its own endpoint. */
   readonly dpSize?: number;
+  /** Runs once an endpoint is in the registry, before the add answers (what it serves is read then). */
+  readonly onAdded?: (url: string) => Promise<void>;
   /** How often a drain looks at the in-flight counts. */
   readonly drainPollMs?: number;
 }
@@ -144,7 +148,7 @@ export function createEndpointManager(deps: EndpointManagerDeps): EndpointManage
         log.warn('endpoint refused: health probe failed', { endpoint: url });
         return { ok: false, status: 502, message: `Endpoint ${url} failed its health probe; it was not added` };
       }
-      const base: EndpointSpec = { url, role, bootstrapPort: spec.bootstrapPort ?? null, labels: spec.labels, tags: spec.tags, kvEventsEndpoint: spec.kvEventsEndpoint };
+      const base: EndpointSpec = { url, role, bootstrapPort: spec.bootstrapPort ?? null, labels: spec.labels, tags: spec.tags, kvEventsEndpoint: spec.kvEventsEndpoint, models: spec.models };
       const specs = rankSpecs(base, dpSize);
       const added: Endpoint[] = [];
       for (const s of specs) {
@@ -156,7 +160,8 @@ export function createEndpointManager(deps: EndpointManagerDeps): EndpointManage
         }
         added.push(result);
       }
-      log.info('endpoint added', { endpoint: url, role, ranks: added.length });
+      await deps.onAdded?.(url);
+      log.info('endpoint added', { endpoint: url, role, ranks: added.length, models: [...(added[0]!.models ?? [])].join(' ') || undefined });
       return { ok: true, endpoint: added[0]!, endpoints: added };
     },
 

@@ -22,6 +22,16 @@ export interface Endpoint {
   /** `tcp://host:port` of the engine's KV-event PUB socket when given for this endpoint (admin API); else the flags decide. */
   readonly kvEventsEndpoint: string | undefined;
   readonly breaker: CircuitBreaker;
+  /**
+   * The models it serves (LoRA adapters included, by their served names): fixed when the configuration names
+   * them (--static-models, the admin API's `models`), else what its /v1/models listed when last read, and
+   * undefined until that first read, while it may take any model (model-catalog.ts).
+   */
+  models: ReadonlySet<string> | undefined;
+  /** Whether `models` came from the configuration (never replaced by a read of /v1/models). */
+  readonly modelsConfigured: boolean;
+  /** Its /v1/models cards as it listed them (`owned_by`, LoRA `parent`…), for the router's own listing. */
+  modelCards: readonly ModelCard[];
   /** Health as decided by the health checker; endpoints start healthy, as in the Rust router. */
   healthy: boolean;
   /** Requests this router has in flight to the endpoint, for every policy. */
@@ -42,6 +52,14 @@ export interface EndpointSpec {
   labels?: Readonly<Record<string, string>>;
   name?: string;
   kvEventsEndpoint?: string;
+  /** The models it serves, when the configuration says (else they are read from its /v1/models). */
+  models?: readonly string[];
+}
+
+/** One entry of an OpenAI `/v1/models` listing: `id` and whatever else the engine said about it. */
+export interface ModelCard {
+  readonly id: string;
+  readonly [field: string]: unknown;
 }
 
 /** An endpoint may take a new request: healthy, not draining, not asleep, and its breaker lets it through. */
@@ -84,6 +102,9 @@ export function createEndpoint(spec: EndpointSpec, breaker: CircuitBreaker): End
     name: spec.name ?? spec.labels?.['name'],
     kvEventsEndpoint: spec.kvEventsEndpoint,
     breaker,
+    models: spec.models === undefined || spec.models.length === 0 ? undefined : new Set(spec.models),
+    modelsConfigured: spec.models !== undefined && spec.models.length > 0,
+    modelCards: [],
     healthy: true,
     inFlight: 0,
     draining: false,

@@ -16,6 +16,8 @@ export interface HealthOptions {
   readonly apiKey: string | undefined;
   /** Which probe answers mean healthy (default: any 2xx). */
   readonly healthyStatus?: (status: number) => boolean;
+  /** After each good probe of a base URL in a round or at start-up (what it serves is read then). */
+  readonly onGoodProbe?: (url: string) => Promise<void>;
 }
 
 interface Streak {
@@ -46,7 +48,13 @@ export class HealthChecker implements Disposable {
   async round(): Promise<void> {
     const byUrl = Map.groupBy(this.registry.all(), (e) => e.url);
     for (const url of this.#lastFailure.keys()) if (!byUrl.has(url)) this.#lastFailure.delete(url);
-    await Promise.all([...byUrl].map(async ([url, endpoints]) => this.apply(endpoints, await this.probe(url))));
+    await Promise.all(
+      [...byUrl].map(async ([url, endpoints]) => {
+        const ok = await this.probe(url);
+        this.apply(endpoints, ok);
+        if (ok) await this.options.onGoodProbe?.(url);
+      }),
+    );
   }
 
   /** Start-up: the first probe decides health directly, so a dead endpoint takes no traffic from the first request. */
@@ -56,6 +64,7 @@ export class HealthChecker implements Disposable {
       [...byUrl].map(async ([url, group]) => {
         const ok = await this.probe(url);
         for (const e of group) this.set(e, ok);
+        if (ok) await this.options.onGoodProbe?.(url);
       }),
     );
   }

@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.ts';
 import type { ApiKeyValidator } from './api-key-validator.ts';
 import { tokenDigest } from './api-key-validator.ts';
 import type { AppContext, AppEnv } from './context.ts';
-import { errorResponse, routerError, type RouterError } from '../wire/errors.ts';
+import { envelopeOf, errorResponse, routerError, type RouterError } from '../wire/errors.ts';
 
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 9110 §11.1). */
 export function bearerToken(header: string | null | undefined): string | undefined {
@@ -49,7 +49,7 @@ export type RefusalCounter = (path: string, e: RouterError) => void;
 
 const refuse = (c: AppContext, count: RefusalCounter | undefined, e: RouterError, headers?: Record<string, string>) => {
   count?.(c.req.path, e);
-  return errorResponse(e, c.get('requestId') ?? '', headers);
+  return errorResponse(e, c.get('requestId') ?? '', headers, envelopeOf(c.req.path));
 };
 const CHALLENGE = { 'www-authenticate': 'Bearer' };
 

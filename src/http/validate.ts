@@ -12,6 +12,7 @@ export function validateFields(route: string, body: Readonly<Record<string, unkn
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') return wrongType('stream', 'a boolean', body.stream);
   switch (route) {
     case '/v1/chat/completions':
+    case '/v1/messages':
       if (body.messages === undefined) return routerError('invalid_body', "'messages' is required", { param: 'messages' });
       if (!Array.isArray(body.messages)) return wrongType('messages', 'an array of messages', body.messages);
       for (const m of body.messages) if (m === null || typeof m !== 'object' || Array.isArray(m)) return wrongType('messages[]', 'an object', m);

@@ -27,6 +27,8 @@ export function createMetrics() {
     policyDecisions: new LeanCounter({ name: 'vllm_router_policy_decisions_total', help: 'Routing decisions by policy and chosen endpoint', labelNames: ['policy', 'worker'], registers: r }),
     activeWorkers: new LeanGauge({ name: 'vllm_router_active_workers', help: 'Endpoints registered', registers: r }),
     workerHealth: new LeanGauge({ name: 'vllm_router_worker_health', help: 'Endpoint health (1 healthy, 0 unhealthy)', labelNames: ['worker'], registers: r }),
+    endpointModels: new LeanGauge({ name: 'vllm_router_endpoint_models', help: 'Models each endpoint serves (1 per pair): configured, or read from its /v1/models; an endpoint not listed here may take any model until it is read', labelNames: ['worker', 'model'], registers: r }),
+    modelListingFailures: new LeanCounter({ name: 'vllm_router_model_listing_failures_total', help: 'Reads of an endpoint\'s /v1/models that failed (it keeps the models it had; one never read may take any model)', labelNames: ['worker'], registers: r }),
     healthChecks: new LeanCounter({ name: 'vllm_router_health_checks_total', help: 'Health probes by endpoint and result', labelNames: ['worker', 'result'], registers: r }),
     streamOutcomes: new LeanCounter({ name: 'vllm_router_stream_outcomes_total', help: 'How response bodies ended: complete, upstream_error, stalled, truncated (a chat or completions stream without data: [DONE]), client_closed', labelNames: ['route', 'outcome'], registers: r }),
 

@@ -27,6 +27,14 @@ export interface RoutingRequest {
 export interface SelectContext {
   /** Endpoints that may take the request now (healthy, breaker closed, not draining). Never empty. */
   readonly candidates: readonly Endpoint[];
+  /**
+   * On a retry, the endpoints that were eligible before the ones this request already tried were set aside
+   * (`candidates` keeps their order): round_robin steps through this list, as the Rust router's re-run of
+   * the policy does. Unset on a first attempt, when it is `candidates` itself.
+   */
+  readonly eligible?: readonly Endpoint[];
+  /** The model the request names, when some endpoint lists it; policies that keep per-model state key it on this. */
+  readonly model?: string;
   /** Every endpoint of this pool, available or not; hash rings are built over it so they stay stable. */
   readonly all: readonly Endpoint[];
   readonly request: RoutingRequest;

@@ -10,7 +10,7 @@ import type { ExperienceFactory } from '../signals/experience.ts';
 import { createStreamMeter } from '../signals/stream-meter.ts';
 import { injectTraceContext } from '../tracing/traceparent.ts';
 import { NOOP_SPAN, type Span, type Tracer } from '../tracing/tracer.ts';
-import { statusClass } from '../wire/errors.ts';
+import { envelopeOf, statusClass } from '../wire/errors.ts';
 import { upstreamHeaders } from '../wire/forward-headers.ts';
 import { isBrokenOutcome, relay, type StreamOutcome } from './relay.ts';
 
@@ -170,6 +170,7 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
     servedBy: ctx.servedBy,
     stallTimeoutMs: deps.stallTimeoutMs,
     expectDone: ctx.expectDone,
+    envelope: envelopeOf(route === 'fallback' ? pathOnly(ctx.upstreamPath) : route),
     onChunk(chunk) {
       const now = deps.now();
       if (!sawFirstByte) {
@@ -219,5 +220,10 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
     },
   });
 }
+
+const pathOnly = (pathAndQuery: string) => {
+  const q = pathAndQuery.indexOf('?');
+  return q === -1 ? pathAndQuery : pathAndQuery.slice(0, q);
+};
 
 const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 10) / 10);

@@ -10,6 +10,7 @@ import { reject } from '../wire/reject.ts';
 import { abortOnClientOrDeadline } from './deadline.ts';
 import { claimLeg, closeLeg, legHeaders, relayLeg, type Leg, type LegDeps } from './leg.ts';
 import type { ProxyRequest, Router } from './router.ts';
+import { eligibleEndpoints, unlistedModel, type ModelRouting } from './eligible-endpoints.ts';
 import { createRoutingRequest } from './routing-request.ts';
 import { streamEndsWithDone } from './sse-done.ts';
 import { httpUpstreams, type UpstreamOf } from './upstream.ts';
@@ -24,6 +25,8 @@ export interface RegularRouterDeps extends LegDeps {
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
   /** How each endpoint is reached (default: vLLM's HTTP API). */
   readonly upstreamOf?: UpstreamOf;
+  /** What each endpoint serves; without it every endpoint takes every model. */
+  readonly models?: ModelRouting;
 }
 
 export function createRegularRouter(deps: RegularRouterDeps): Router {
@@ -37,6 +40,8 @@ async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise
   // Tokenizing happens once, in the pool, before the first pick; retries reuse the hashes.
   const blockHashes = deps.policy.wantsBlockHashes && deps.blockHashes && req.json ? await deps.blockHashes(req.route, req.json) : undefined;
   const request = createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0), blockHashes);
+  // A model nobody lists may be a LoRA adapter loaded since the listings were read: read them again first.
+  if (unlistedModel(deps.models, 'regular', req.model)) await deps.models!.refresher!.refreshAll();
   for (let n = 0; ; n++) {
     const ended = n > 0 ? await backoff(deps, req, n) : undefined;
     if (ended !== undefined) return refuse(deps, req, ended);
@@ -73,9 +78,10 @@ async function backoff(deps: RegularRouterDeps, req: ProxyRequest, n: number): P
 function pick(deps: RegularRouterDeps, req: ProxyRequest, request: RoutingRequest, failed: ReadonlySet<string>, attemptNo: number): Endpoint | RouterError {
   const { registry, policy } = deps;
   const choose = (): Endpoint | RouterError => {
-    const available = registry.available('regular');
-    if (available.length === 0) return routerError('no_available_endpoints', 'No available endpoints (all unhealthy, circuits open or none registered)');
-    const chosen = policy.select({ candidates: untriedCandidates(available, failed), all: registry.all('regular'), request });
+    const eligible = eligibleEndpoints(registry, deps.models, 'regular', req.model);
+    if (isRouterError(eligible)) return eligible;
+    const candidates = untriedCandidates(eligible.endpoints, failed);
+    const chosen = policy.select({ candidates, eligible: candidates === eligible.endpoints ? undefined : eligible.endpoints, model: eligible.model, all: registry.all('regular'), request });
     return chosen ?? routerError('no_available_endpoints', `Policy ${policy.name} found no endpoint for this request`);
   };
   if (req.span === undefined || !req.span.recording) return choose();
@@ -133,7 +139,7 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     startedAt: req.startedAt,
     queueMs: req.queueMs,
     headers: req.headers,
-    model: typeof req.json?.model === 'string' ? req.json.model : undefined,
+    model: req.model,
     servedBy: endpoint.id,
     expectDone: streamEndsWithDone(req.route, req.upstreamPath),
     done: abort.done,

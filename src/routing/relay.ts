@@ -1,5 +1,5 @@
 // The relay of an endpoint's answer to the client with the same bytes, chunk by chunk, with hooks for the accounting.
-import { errorBody, routerError, sseErrorFrame, statusOf } from '../wire/errors.ts';
+import { errorBody, routerError, sseErrorFrame, statusOf, type Envelope } from '../wire/errors.ts';
 import { downstreamHeaders } from '../wire/forward-headers.ts';
 import { createDoneWatch } from './sse-done.ts';
 import { createStallGuard } from './stall-guard.ts';
@@ -20,6 +20,8 @@ export interface RelayHooks {
   readonly servedBy?: string;
   /** A 2xx SSE answer must end with `data: [DONE]` (chat and completions: see sse-done.ts). */
   readonly expectDone?: boolean;
+  /** The shape of an error event the router writes into the stream (Anthropic's on the Messages API). */
+  readonly envelope?: Envelope;
   /** Each chunk as it leaves for the client (same bytes, not copied). */
   onChunk?(chunk: Uint8Array): void;
   /** Exactly once, when the body is done one way or another. */
@@ -52,7 +54,7 @@ export async function relay(upstream: Response, requestId: string, hooks: RelayH
   } catch (e) {
     hooks.onEnd('upstream_error');
     const error = routerError('stream_interrupted', `Endpoint broke off its response: ${(e as Error).message}`);
-    return new Response(errorBody(error), { status: statusOf(error), headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
+    return new Response(errorBody(error, hooks.envelope), { status: statusOf(error), headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
   }
   if (bytes.byteLength > 0) hooks.onChunk?.(bytes);
   hooks.onEnd('complete');
@@ -65,7 +67,7 @@ function declaredLength(headers: Headers): number {
   return value === null ? Number.NaN : Number(value);
 }
 
-const frame = (kind: 'stream_interrupted' | 'upstream_stalled', message: string) => sseErrorFrame(routerError(kind, message));
+const frame = (kind: 'stream_interrupted' | 'upstream_stalled', message: string, envelope?: Envelope) => sseErrorFrame(routerError(kind, message), envelope);
 
 /** The error event for a stream that ended without [DONE], starting on a line of its own. */
 function truncatedFrame(trailingNewlines: number): Uint8Array {
@@ -102,7 +104,7 @@ function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: b
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>, message: string) => {
     const outcome = stalled ? 'stalled' : 'upstream_error';
     if (sse) {
-      controller.enqueue(stalled ? frame('upstream_stalled', stallMessage()) : frame('stream_interrupted', message));
+      controller.enqueue(stalled ? frame('upstream_stalled', stallMessage(), hooks.envelope) : frame('stream_interrupted', message, hooks.envelope));
       controller.close();
     } else controller.error(new Error(stalled ? stallMessage() : message));
     end(outcome);

@@ -10,6 +10,7 @@ import { createPdRouter, type PdRouterDeps } from './pd/vllm-pd.ts';
 import { createRegularRouter } from './regular.ts';
 import type { Router } from './router.ts';
 import type { UpstreamOf } from './upstream.ts';
+import type { ModelRouting } from './eligible-endpoints.ts';
 
 export type RoutingMode =
   | { readonly kind: 'regular'; readonly policy: Policy }
@@ -29,6 +30,8 @@ export interface RouterDeps extends LegDeps {
   readonly maxAnswerBytes?: number;
   /** How each endpoint is reached (default: vLLM's HTTP API). */
   readonly upstreamOf?: UpstreamOf;
+  /** What each endpoint serves: a request naming a model goes only where it is served. */
+  readonly models?: ModelRouting;
 }
 
 export function createRouter(mode: RoutingMode, deps: RouterDeps): Router {

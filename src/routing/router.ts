@@ -12,6 +12,8 @@ export interface ProxyRequest {
   readonly headers: Headers;
   readonly bytes: Uint8Array | null;
   readonly json: Record<string, unknown> | undefined;
+  /** The model the request names (the JSON body's `model`, a multipart form's `model` field), after aliases. */
+  readonly model?: string;
   readonly requestId: string;
   readonly clientSignal: AbortSignal;
   readonly startedAt: number;

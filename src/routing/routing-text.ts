@@ -36,6 +36,9 @@ function promptText(prompt: unknown): string {
 
 export function routingText(route: string, body: Readonly<Record<string, unknown>> | undefined, raw: () => string): string {
   if (body === undefined) return '';
+  // Anthropic's Messages API keeps the system prompt beside the messages: it opens the prompt the engine sees.
+  if (route === '/v1/messages' && Array.isArray(body.messages))
+    return body.system === undefined ? conversationText(body.messages) : `system: ${contentText(body.system)}\n${conversationText(body.messages)}`;
   if (Array.isArray(body.messages)) return conversationText(body.messages);
   if (route.endsWith('/completions')) return promptText(body.prompt);
   if (route === '/generate') return typeof body.text === 'string' ? body.text : body.prompt !== undefined ? promptText(body.prompt) : promptText(body.input_ids);

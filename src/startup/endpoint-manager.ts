@@ -4,6 +4,7 @@ import { createEndpointManager, type EndpointManager } from '../core/endpoint-ma
 import type { HealthChecker } from '../core/health.ts';
 import type { EndpointRegistry } from '../core/registry.ts';
 import type { Logger } from '../log/logger.ts';
+import type { ModelsPart } from './models.ts';
 import type { PdMode } from './pd-mode.ts';
 
 interface Needs {
@@ -12,9 +13,10 @@ interface Needs {
   readonly pdMode: PdMode;
   readonly log: Logger;
   readonly now: () => number;
+  readonly models: ModelsPart;
 }
 
-export function buildEndpointManager(config: Config, { registry, health, pdMode, log, now }: Needs): EndpointManager {
+export function buildEndpointManager(config: Config, { registry, health, pdMode, log, now, models }: Needs): EndpointManager {
   return createEndpointManager({
     registry,
     probe: (url) => health.probe(url),
@@ -23,5 +25,6 @@ export function buildEndpointManager(config: Config, { registry, health, pdMode,
     now,
     roles: pdMode === undefined ? ['regular'] : ['prefill', 'decode'],
     dpSize: config.intra_node_data_parallel_size,
+    onAdded: (url) => models.refresher.refresh(url),
   });
 }

@@ -32,7 +32,7 @@ export function buildEndpointRegistry(config: Config, { pdMode, metrics, log, no
       if ('error' in added) log.warn('duplicate endpoint ignored', { endpoint: endpointId(s) });
     }
   };
-  if (pdMode === undefined) for (const url of config.worker_urls) addEndpoint({ url });
+  if (pdMode === undefined) config.worker_urls.forEach((url, i) => addEndpoint({ url, models: config.static_models[i] === undefined ? undefined : [config.static_models[i]] }));
   else {
     // Static endpoints and self-registered ones both live in the registry (the Rust router ignored the static ones).
     for (const { url, bootstrapPort } of config.prefill) addEndpoint({ url, role: 'prefill', bootstrapPort });

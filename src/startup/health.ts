@@ -5,15 +5,17 @@ import type { EndpointRegistry } from '../core/registry.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { openAiHealthy } from '../routing/openai-backend.ts';
+import type { ModelsPart } from './models.ts';
 
 interface Needs {
   readonly registry: EndpointRegistry;
   readonly metrics: Metrics;
   readonly log: Logger;
+  readonly models: ModelsPart;
 }
 
 /** Built stopped: start-up probes once itself (waitForHealthy), then starts the polling. */
-export function buildHealth(config: Config, { registry, metrics, log }: Needs): HealthChecker {
+export function buildHealth(config: Config, { registry, metrics, log, models }: Needs): HealthChecker {
   return new HealthChecker(
     registry,
     {
@@ -25,6 +27,8 @@ export function buildHealth(config: Config, { registry, metrics, log }: Needs): 
       path: config.backend === 'openai' && config.health_check_endpoint === '/health' ? '/v1/models' : config.health_check_endpoint,
       apiKey: config.api_key,
       healthyStatus: config.backend === 'openai' ? openAiHealthy : undefined,
+      // What an engine serves changes with LoRA adapters loaded at run time: read again after each good probe.
+      onGoodProbe: (url) => models.refresher.refresh(url),
     },
     metrics,
     log,

@@ -10,6 +10,8 @@ export interface ConfiguredEndpoint {
   readonly url: string;
   readonly role: EndpointRole;
   readonly bootstrapPort: number | null;
+  /** Its --static-models entry, when given. */
+  readonly models?: readonly string[];
 }
 
 export interface ReloadPlan {
@@ -22,7 +24,7 @@ export interface ReloadPlan {
   readonly needsRestart: readonly string[];
 }
 
-const ENDPOINT_KEYS = ['worker_urls', 'prefill', 'decode'] as const satisfies readonly FlagKey[];
+const ENDPOINT_KEYS = ['worker_urls', 'static_models', 'prefill', 'decode'] as const satisfies readonly FlagKey[];
 /** Settings the policies are built from. */
 export const POLICY_KEYS = [
   'policy',
@@ -47,7 +49,7 @@ export const POLICY_KEYS = [
 const APPLIED: ReadonlySet<string> = new Set<string>([...ENDPOINT_KEYS, ...POLICY_KEYS, 'log_level', 'config']);
 
 export function configuredEndpoints(c: Config): ConfiguredEndpoint[] {
-  if (!c.vllm_pd_disaggregation && !c.pd_disaggregation) return c.worker_urls.map((url) => ({ url: baseUrl(url), role: 'regular', bootstrapPort: null }));
+  if (!c.vllm_pd_disaggregation && !c.pd_disaggregation) return c.worker_urls.map((url, i) => ({ url: baseUrl(url), role: 'regular', bootstrapPort: null, ...(c.static_models[i] !== undefined && { models: [c.static_models[i]] }) }));
   return [
     ...c.prefill.map(({ url, bootstrapPort }) => ({ url: baseUrl(url), role: 'prefill' as const, bootstrapPort })),
     ...c.decode.map((url) => ({ url: baseUrl(url), role: 'decode' as const, bootstrapPort: null })),
@@ -55,7 +57,7 @@ export function configuredEndpoints(c: Config): ConfiguredEndpoint[] {
 }
 
 export function planReload(old: Config, next: Config): ReloadPlan {
-  const key = (e: ConfiguredEndpoint) => `${e.role} ${e.url} ${e.bootstrapPort}`;
+  const key = (e: ConfiguredEndpoint) => `${e.role} ${e.url} ${e.bootstrapPort} ${e.models?.join(',') ?? ''}`;
   const before = new Map(configuredEndpoints(old).map((e) => [key(e), e]));
   const after = new Map(configuredEndpoints(next).map((e) => [key(e), e]));
   const same = (k: FlagKey) => JSON.stringify(old[k]) === JSON.stringify(next[k]);

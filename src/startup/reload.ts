@@ -43,7 +43,7 @@ export function reconfigurer(initial: Config, { log, policies, endpoints }: Need
     const failed: { url: string; reason: string }[] = [];
     await Promise.all(
       plan.add.map(async (e) => {
-        const r = await endpoints.add({ url: e.url, role: e.role, bootstrapPort: e.bootstrapPort });
+        const r = await endpoints.add({ url: e.url, role: e.role, bootstrapPort: e.bootstrapPort, models: e.models });
         if (r.ok) added.push(...r.endpoints.map((x) => x.id));
         else if (r.status !== 409) failed.push({ url: e.url, reason: r.message });
       }),

@@ -10,6 +10,7 @@ import { startDiscovery } from './discovery.ts';
 import { buildEndpointManager } from './endpoint-manager.ts';
 import { buildEndpointRegistry } from './endpoint-registry.ts';
 import { buildHealth, waitForHealthy } from './health.ts';
+import { buildModels } from './models.ts';
 import { metricsPage, openMetricsListener, openRouterListener } from './listeners.ts';
 import { openLogging } from './logging.ts';
 import { pdModeOf } from './pd-mode.ts';
@@ -55,9 +56,16 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
     throw new Error(`no endpoint became healthy within --worker-startup-timeout-secs ${config.worker_startup_timeout_secs}`);
   }
   parts.health.start();
+  if (parts.registry.all().length === 0) parts.log.warn(EMPTY_START_WARNING);
+  else if (pdModeOf(config) !== undefined)
+    for (const role of ['prefill', 'decode'] as const)
+      if (parts.registry.all(role).length === 0) parts.log.warn(`no ${role} endpoints yet: PD requests get 503 until one is healthy; add one with POST /workers {"url": …, "worker_type": "${role}"}, --${role}, or self-registration (--vllm-discovery-address)`);
   parts.log.info('vllm-router listening', { url: router.url, metrics: router.metricsUrl, policy: config.policy, endpoints: parts.registry.all().length });
   return router;
 }
+
+const EMPTY_START_WARNING =
+  'no endpoints yet: inference requests get 503 no_available_endpoints and /readiness answers 503 until one is healthy. Add one with the admin API (POST /add_worker?url=http://HOST:PORT, or POST /workers with {"url": …}), or start with --worker-urls, --service-discovery or --vllm-discovery-address';
 
 /** Each step takes the configuration and the parts before it; whatever owns a resource goes in `built` at once. */
 async function buildParts(config: Config, options: StartOptions, built: PartsSoFar, shutdownPhase: () => ShutdownPhase): Promise<RouterParts> {
@@ -75,8 +83,9 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log }));
   const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log }));
   const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents, predictions: predictionMetrics(metrics) }));
-  const health = (built.health = buildHealth(config, { registry, metrics, log }));
-  const endpoints = (built.endpoints = buildEndpointManager(config, { registry, health, pdMode, log, now }));
+  const models = buildModels(config, { registry, metrics, log, now });
+  const health = (built.health = buildHealth(config, { registry, metrics, log, models }));
+  const endpoints = (built.endpoints = buildEndpointManager(config, { registry, health, pdMode, log, now, models }));
   const discovery = (built.discovery = await startDiscovery(config, { endpoints, pdMode, metrics, log, env: options.env ?? process.env }));
   const reconfigure = reconfigurer(config, { log, policies, endpoints });
   const admission = (built.admission = buildAdmission(config, now));
@@ -85,7 +94,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const tracing = (built.tracing = startTracingFor(config, { random, log, version: options.version }));
   const tracer = tracing?.tracer;
   const blockHashes = blockHashesFrom(pool, { metrics, log, blockSize: routingBlockSize(config), adapters: kvEvents });
-  const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes });
+  const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes, models });
   const { staticKeys, keyValidator } = loadApiKeys(config, { log, now });
   const page = metricsPage({ metrics, admission, pool, policies, kvEvents, tracing });
   const server = (built.server = openRouterListener({
@@ -103,6 +112,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     tracer,
     qoe,
     endpoints,
+    models,
     staticKeys,
     keyValidator,
     shutdownPhase,

@@ -7,6 +7,7 @@ export type RouterErrorKind =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'not_found'
+  | 'model_not_found'
   | 'method_not_allowed'
   | 'not_implemented'
   | 'no_available_endpoints'
@@ -46,6 +47,7 @@ const STATUS: Record<RouterErrorKind, number> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   not_found: 404,
+  model_not_found: 404,
   method_not_allowed: 405,
   not_implemented: 501,
   no_available_endpoints: 503,
@@ -88,21 +90,49 @@ export const routerError = (kind: RouterErrorKind, message: string, extra?: Part
   ...extra,
 });
 
-/** `{"error":{"message","type","param","code"}}` as a string. */
-export function errorBody(e: RouterError): string {
+/**
+ * Which error shape a client expects: OpenAI's, or Anthropic's on the Messages API (vLLM serves
+ * /v1/messages and answers its errors as `{"type":"error","error":{"type","message"}}`).
+ */
+export type Envelope = 'openai' | 'anthropic';
+
+const ANTHROPIC_PATHS: ReadonlySet<string> = new Set(['/v1/messages', '/v1/messages/count_tokens']);
+
+/** The envelope for a route label or request path. */
+export const envelopeOf = (routeOrPath: string): Envelope => (ANTHROPIC_PATHS.has(routeOrPath) ? 'anthropic' : 'openai');
+
+/** Anthropic's error `type` for a status (docs.anthropic.com, "Errors"). */
+function anthropicTypeOf(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 413) return 'request_too_large';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'overloaded_error';
+  if (status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
+
+/** `{"error":{"message","type","param","code"}}` as a string, or Anthropic's `{"type":"error","error":{"type","message"}}`. */
+export function errorBody(e: RouterError, envelope: Envelope = 'openai'): string {
+  if (envelope === 'anthropic') return JSON.stringify({ type: 'error', error: { type: anthropicTypeOf(statusOf(e)), message: e.message } });
   return JSON.stringify({ error: { message: e.message, type: typeOf(statusOf(e)), param: e.param ?? null, code: e.kind } });
 }
 
-export function errorResponse(e: RouterError, requestId: string, headers?: Record<string, string>): Response {
+export function errorResponse(e: RouterError, requestId: string, headers?: Record<string, string>, envelope: Envelope = 'openai'): Response {
   const retry = e.retryAfterSecs === undefined ? undefined : { 'retry-after': String(e.retryAfterSecs) };
   const close = e.closeConnection === true ? { connection: 'close' } : undefined;
-  return new Response(errorBody(e), {
+  return new Response(errorBody(e, envelope), {
     status: statusOf(e),
     headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...retry, ...close, ...headers },
   });
 }
 
-/** The one frame written into an SSE stream that fails after it started, followed by [DONE] as vLLM does. */
-export function sseErrorFrame(e: RouterError): Uint8Array {
+/**
+ * The one frame written into an SSE stream that fails after it started: followed by [DONE] as vLLM does, or on
+ * the Messages API the `error` event Anthropic's streams carry (they have no [DONE]).
+ */
+export function sseErrorFrame(e: RouterError, envelope: Envelope = 'openai'): Uint8Array {
+  if (envelope === 'anthropic') return new TextEncoder().encode(`event: error\ndata: ${errorBody(e, 'anthropic')}\n\n`);
   return new TextEncoder().encode(`data: ${errorBody(e)}\n\ndata: [DONE]\n\n`);
 }

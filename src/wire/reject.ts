@@ -1,6 +1,7 @@
-// Answers a request the router itself refuses or cannot serve: counted, logged, OpenAI envelope.
+// Answers a request the router itself refuses or cannot serve: counted, logged, in the OpenAI envelope (the
+// Anthropic one on the Messages API route).
 // The counters and the log are given as the little this needs, so the wire layer depends on nothing of ours.
-import { errorResponse, statusClass, statusOf, type RouterError } from './errors.ts';
+import { envelopeOf, errorResponse, statusClass, statusOf, type RouterError } from './errors.ts';
 
 interface Counter<L extends string> {
   inc(labels: Record<L, string>): void;
@@ -30,5 +31,5 @@ export function reject(deps: { metrics: RefusalCounters; log: RefusalLog }, rout
   const status = statusOf(e);
   countRefusal(deps.metrics, route, e);
   deps.log[status >= 500 ? 'warn' : 'info']('request refused', { request_id: requestId, route, status, error: e.kind, message: e.message });
-  return errorResponse(e, requestId, headers);
+  return errorResponse(e, requestId, headers, envelopeOf(route));
 }

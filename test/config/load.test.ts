@@ -192,16 +192,32 @@ describe('--prefill URL [PORT|none]', () => {
 });
 
 describe('cross-flag rules', () => {
-  test('regular mode needs --worker-urls', () => {
-    expect(error([]).flag).toBe('--worker-urls');
+  test('no endpoint at start-up is allowed (they can be added later); PD mode too', () => {
+    expect(config([]).worker_urls).toEqual([]);
+    expect(config(['--vllm-pd-disaggregation', '--prefill', 'http://p:1', '--decode', 'http://d:1', '--prefill-policy', 'power_of_two']).prefill_policy).toBe('power_of_two');
   });
   test('worker URLs must be http(s) with a host', () => {
     expect(error(['--worker-urls', 'ftp://x'])).toMatchObject({ flag: '--worker-urls', value: 'ftp://x' });
     expect(error(['--worker-urls', 'http://'])).toMatchObject({ flag: '--worker-urls', value: 'http://' });
   });
-  test('power_of_two needs two endpoints', () => {
-    expect(error([...WORKER, '--policy', 'power_of_two']).flag).toBe('--policy');
-    expect(config(['--worker-urls', 'http://a:1', 'http://b:1', '--policy', 'power_of_two']).policy).toBe('power_of_two');
+  test('power_of_two with one endpoint is allowed: it picks among what is there', () => {
+    expect(config([...WORKER, '--policy', 'power_of_two']).policy).toBe('power_of_two');
+  });
+  test('--static-models: one model per --worker-urls entry, comma-separated; a count mismatch names the flag', () => {
+    expect(config(['--worker-urls', 'http://a:1', 'http://b:1', '--static-models', 'm1,m2']).static_models).toEqual(['m1', 'm2']);
+    const e = error(['--worker-urls', 'http://a:1', 'http://b:1', '--static-models', 'm1']);
+    expect(e).toMatchObject({ flag: '--static-models', value: 'm1' });
+    expect(e.reason).toContain('2 URLs, 1 models');
+    expect(error(['--worker-urls', 'http://a:1', 'http://b:1', '--static-models', 'm1,']).flag).toBe('--static-models');
+  });
+  test("--static-aliases: production-stack's alias:model list; a model name may hold a colon", () => {
+    expect(config([...WORKER, '--static-aliases', 'gpt-4:llama3:8b,small:qwen']).static_aliases).toEqual(['gpt-4:llama3:8b', 'small:qwen']);
+    expect(error([...WORKER, '--static-aliases', 'gpt-4']).flag).toBe('--static-aliases');
+    expect(error([...WORKER, '--static-aliases', 'a:m1,a:m2']).reason).toContain('alias twice');
+  });
+  test('a config file gives --static-models as a list and --static-aliases as a map', () => {
+    const readFile = () => JSON.stringify({ worker_urls: ['http://a:1', 'http://b:1'], static_models: ['m1', 'm2'], static_aliases: { 'gpt-4o': 'm2' } });
+    expect(config(['--config', '/c.json'], { readFile })).toMatchObject({ static_models: ['m1', 'm2'], static_aliases: ['gpt-4o:m2'] });
   });
   test('--max-inflight-body-bytes below --max-payload-size is refused, naming both; unset it follows --max-payload-size up', () => {
     const e = error([...WORKER, '--max-payload-size', '1000', '--max-inflight-body-bytes', '999']);

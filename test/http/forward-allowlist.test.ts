@@ -32,7 +32,7 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const adminArrivals = (engine: MockEngine) => engine.received.map((q) => routedPath(q.path)).filter((p) => (ENGINE_ADMIN_PATHS as readonly string[]).includes(p));
 
 /** What the engine received from clients through the router (the router's own health probes left out). */
-const forwarded = (engine: MockEngine) => engine.received.filter((q) => q.path !== '/health').map((q) => q.path);
+const forwarded = (engine: MockEngine) => engine.received.filter((q) => q.path !== '/health' && !(q.method === 'GET' && q.path === '/v1/models')).map((q) => q.path);
 
 async function envelopeOf(res: Response) {
   const text = await res.text();

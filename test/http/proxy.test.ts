@@ -253,7 +253,7 @@ describe('errors the router makes', () => {
     await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'round_robin', '--max-concurrent-requests', '1', '--queue-size', '0']);
     const leave = new AbortController();
     const pooling = fetch(`${r.url}/pooling`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m","input":"a b"}', signal: leave.signal }).catch(() => undefined);
-    await until(() => engine.received.length === 1, 'the forwarded request to reach the engine');
+    await until(() => engine.received.some((q) => q.path === '/pooling'), 'the forwarded request to reach the engine');
     const refused = await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m","prompt":"x","max_tokens":1}' });
     expect(refused.status).toBe(429);
     expect((await envelope(refused)).code).toBe('rate_limited');

@@ -103,8 +103,13 @@ export function verdict(route: string, body: Uint8Array, limit: number): Expecte
   }
   if (!isObject(value)) return refused(400, 'invalid_json');
   if (nesting(value) > 128) return refused(400, 'invalid_body');
-  return fieldProblem(route, value) === undefined ? { by: 'endpoint' } : refused(400, 'invalid_body');
+  if (fieldProblem(route, value) !== undefined) return refused(400, 'invalid_body');
+  // The fuzz fleet serves the one model `m` (read from its /v1/models): another model is the router's 404.
+  return typeof value.model === 'string' && value.model !== FLEET_MODEL ? refused(404, 'model_not_found') : { by: 'endpoint' };
 }
+
+/** The model the fuzz test's engine serves. */
+export const FLEET_MODEL = 'm';
 
 /** Whether `body` is JSON text of an object nested more than 128 levels deep. */
 function nestedTooDeep(body: Uint8Array): boolean {

@@ -43,7 +43,7 @@ export function isAdminPath(path: string): boolean {
 const ROLES = ['regular', 'prefill', 'decode'] as const;
 const MAX_BODY = 64 * 1024;
 
-/** POST /workers, as the Rust router's WorkerConfigRequest; model_id, priority and cost are accepted and unused. */
+/** POST /workers, as the Rust router's WorkerConfigRequest (priority and cost are accepted and unused), plus `models`. */
 const WorkerRequest = z.strictObject({
   url: z.string().min(1),
   worker_type: z.enum(ROLES).optional(),
@@ -52,6 +52,9 @@ const WorkerRequest = z.strictObject({
   tags: z.array(z.string()).optional(),
   /** Where the engine publishes its KV-cache events (kv_aware), when --kv-events-port does not say. */
   kv_events_endpoint: z.string().regex(/^tcp:\/\/[^\s/:]+:\d{1,5}$/, 'expected tcp://HOST:PORT').optional(),
+  /** The models it serves; without them they are read from its /v1/models. */
+  models: z.array(z.string().min(1)).min(1, 'must list at least one model (or leave models out)').optional(),
+  /** The Rust router's field; its routing never read it (typed handlers pass no model), so neither does this one. */
   model_id: z.string().nullable().optional(),
   priority: z.number().nullable().optional(),
   cost: z.number().nullable().optional(),
@@ -75,6 +78,9 @@ export function workerView(e: Endpoint) {
     labels: e.labels,
     tags: e.tags,
     kv_events_endpoint: e.kvEventsEndpoint ?? null,
+    /** What it serves (null: not known yet, so it may take any model); `models_source` says where that came from. */
+    models: e.models === undefined ? null : [...e.models],
+    models_source: e.modelsConfigured ? 'configured' : e.models === undefined ? 'unknown' : 'listed',
   };
 }
 
@@ -156,7 +162,7 @@ export function addAdminRoutes(app: Hono<AppEnv>, deps: AdminDeps): void {
       return fail(c, failure(400, param === null ? issue.message : `${param}: ${issue.message}`, param ?? undefined));
     }
     const body = parsed.data;
-    const added = await manager.add({ url: body.url, role: body.worker_type ?? 'regular', bootstrapPort: body.bootstrap_port ?? null, labels: body.labels, tags: body.tags, kvEventsEndpoint: body.kv_events_endpoint });
+    const added = await manager.add({ url: body.url, role: body.worker_type ?? 'regular', bootstrapPort: body.bootstrap_port ?? null, labels: body.labels, tags: body.tags, kvEventsEndpoint: body.kv_events_endpoint, models: body.models });
     if (!added.ok) return addFailed(c, added);
     return c.json({ success: true, message: `Successfully added worker: ${added.endpoint.url}`, worker: workerView(added.endpoint) });
   });

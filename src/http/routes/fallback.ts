@@ -13,6 +13,7 @@ import { allowLongRequest, pathAndQuery, type AppEnv } from '../context.ts';
 import type { ForwardRules } from '../../wire/engine-paths.ts';
 import { routerError, isRouterError } from '../../wire/errors.ts';
 import { jsonDepthError } from '../../wire/json-depth.ts';
+import { formRequestModel, jsonRequestModel } from '../request-model.ts';
 
 export interface FallbackDeps extends AdmitDeps {
   readonly router: Router;
@@ -24,7 +25,16 @@ export interface FallbackDeps extends AdmitDeps {
   readonly rules: ForwardRules;
   /** The router's admin rule (auth.ts adminCheck), applied to the engines' administrative routes. */
   readonly adminCheck: AdminCheck;
+  /** --static-aliases: alias → served model, rewritten in the body (JSON or multipart form) before it is routed. */
+  readonly aliases?: ReadonlyMap<string, string>;
+  /** An engine loaded or unloaded a LoRA adapter through the router: read what it serves before answering. */
+  readonly modelsChanged?: (endpointId: string) => Promise<void>;
 }
+
+/** vLLM's routes that change what an engine serves (serve/lora). */
+const LORA_UPDATES: ReadonlySet<string> = new Set(['/v1/load_lora_adapter', '/v1/unload_lora_adapter']);
+
+const NO_ALIASES: ReadonlyMap<string, string> = new Map();
 
 const ROUTE = 'fallback';
 const SHOWN_PATH = 200;
@@ -63,9 +73,11 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
     }
     // The body's share of the budget comes back once the answer is under way (or refused), whatever happens.
     try {
-      const bytes = held?.bytes ?? null;
+      let bytes = held?.bytes ?? null;
       let json: Record<string, unknown> | undefined;
-      if (bytes !== null && bytes.byteLength > 0 && (c.req.header('content-type') ?? '').includes('json')) {
+      let model: string | undefined;
+      const contentType = c.req.header('content-type') ?? null;
+      if (bytes !== null && bytes.byteLength > 0 && (contentType ?? '').includes('json')) {
         try {
           const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
           if (value !== null && typeof value === 'object' && !Array.isArray(value)) json = value as Record<string, unknown>;
@@ -75,6 +87,11 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
         // The router reads this body (routing text, PD hand-off), so it gets the same nesting bound as its own routes.
         const tooDeep = json === undefined ? undefined : jsonDepthError(json);
         if (tooDeep !== undefined) return reject(deps, ROUTE, requestId, tooDeep);
+        // vLLM's routes that take a model take it by POST; another method gets the engine's own answer (405).
+        if (json !== undefined && method === 'POST') ({ model, bytes } = jsonRequestModel(json, bytes, deps.aliases ?? NO_ALIASES));
+      } else if (bytes !== null && bytes.byteLength > 0 && method === 'POST') {
+        // Audio transcriptions and translations name their model in a form field.
+        ({ model, bytes } = formRequestModel(contentType, bytes, deps.aliases ?? NO_ALIASES));
       }
       // Forwarded requests hold an admission slot too: --max-concurrent-requests bounds every upstream call
       // a client can open, the limit Bun's fetch concurrency is sized from (startup/capacity.ts).
@@ -82,7 +99,8 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
       if (isRouterError(admitted)) return reject(deps, ROUTE, requestId, admitted);
       allowLongRequest(c);
       const onSettled = settleOnce(admitted.permit, c.get('holdSpan')?.());
-      const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), queueMs: admitted.queueMs, onSettled });
+      const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, model, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), queueMs: admitted.queueMs, onSettled });
+      if (res.ok && LORA_UPDATES.has(path)) await deps.modelsChanged?.(res.headers.get('x-served-by') ?? '');
       if (res.status !== 404 && res.status !== 405) return res;
       // An endpoint's own "no such route" (FastAPI's {"detail":...}) becomes the router's OpenAI-style answer.
       const body = await readAnswer(res, REWRITE_MAX_BYTES);

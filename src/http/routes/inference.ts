@@ -10,6 +10,9 @@ import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { openAiBody } from '../../routing/openai-backend.ts';
 import { admit, settleOnce, type AdmitDeps } from '../admit.ts';
+import { jsonRequestModel } from '../request-model.ts';
+
+const NO_ALIASES: ReadonlyMap<string, string> = new Map();
 
 export const INFERENCE_ROUTES = [
   '/v1/chat/completions',
@@ -19,6 +22,8 @@ export const INFERENCE_ROUTES = [
   '/v1/rerank',
   '/rerank',
   '/v1/responses',
+  // Anthropic's Messages API (vLLM serves it): routed like chat, the router's own errors in Anthropic's envelope.
+  '/v1/messages',
 ] as const;
 
 export interface InferenceDeps extends AdmitDeps {
@@ -29,6 +34,8 @@ export interface InferenceDeps extends AdmitDeps {
   readonly bodyLimits: BodyLimits;
   /** --backend openai: refuse vLLM-only routes and strip vLLM-only fields before routing. */
   readonly openAiBackend?: boolean;
+  /** --static-aliases: alias → served model, rewritten in the body before it is routed. */
+  readonly aliases?: ReadonlyMap<string, string>;
 }
 
 export function addInferenceRoutes(app: Hono<AppEnv>, deps: InferenceDeps): void {
@@ -54,7 +61,8 @@ async function routeBody(c: AppContext, route: string, deps: InferenceDeps, byte
   if (isRouterError(json)) return reject(deps, route, requestId, json);
   const invalid = validateFields(route, json);
   if (invalid) return reject(deps, route, requestId, invalid);
-  const upstreamBytes = deps.openAiBackend ? openAiBody(route, json, bytes) : bytes;
+  const named = jsonRequestModel(json, bytes, deps.aliases ?? NO_ALIASES);
+  const upstreamBytes = deps.openAiBackend ? openAiBody(route, json, named.bytes) : named.bytes;
   if (isRouterError(upstreamBytes)) return reject(deps, route, requestId, upstreamBytes);
   // Admission after validation: a malformed request never takes a slot or a place in the queue.
   const admitted = await admit(c, deps);
@@ -70,6 +78,7 @@ async function routeBody(c: AppContext, route: string, deps: InferenceDeps, byte
     headers: c.req.raw.headers,
     bytes: upstreamBytes,
     json,
+    model: named.model,
     requestId,
     clientSignal: c.req.raw.signal,
     startedAt: c.get('startedAt'),

@@ -1,6 +1,8 @@
 // Health, readiness and model listing: answered from the registry or gathered from healthy endpoints.
 import type { Hono } from 'hono';
-import { isAvailable, type Endpoint } from '../../core/endpoint.ts';
+import { isAvailable, type Endpoint, type ModelCard } from '../../core/endpoint.ts';
+import type { ModelCatalog } from '../../core/model-catalog.ts';
+import { modelCardsOf } from '../../core/model-reader.ts';
 import type { EndpointRegistry } from '../../core/registry.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
@@ -29,12 +31,12 @@ export interface InfoDeps {
    * (503 while any endpoint is down) would have Kubernetes restart the router whenever one engine dies.
    */
   readonly processHealth?: boolean;
+  /** Told what each engine's listing says, so routing by model follows what /v1/models shows. */
+  readonly catalog?: ModelCatalog;
 }
 
-interface ModelCard {
-  id: string;
-  [key: string]: unknown;
-}
+/** The card of a model the configuration names for an endpoint, shaped as production-stack's static listing. */
+const configuredCard = (id: string, created: number): ModelCard => ({ id, object: 'model', created, owned_by: 'vllm', root: null, parent: null });
 
 export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
   const { registry } = deps;
@@ -80,20 +82,35 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
     return c.json({ status: 'not_ready', reason: 'no healthy workers available', total_workers: total }, 503);
   });
 
-  // The union of the models of every healthy endpoint: one dead endpoint does not break the listing.
+  // The union of the models of every healthy endpoint, cards as the engines list them (LoRA adapters with their
+  // `parent`), first one wins; an endpoint whose models the configuration names shows those. One dead endpoint
+  // does not break the listing.
   app.get('/v1/models', async (c) => {
-    const endpoints = [...new Map(registry.all().filter(isAvailable).map((e) => [e.url, e])).values()];
+    const available = registry.all().filter(isAvailable);
+    const endpoints = [...new Map(available.filter((e) => !e.modelsConfigured).map((e) => [e.url, e])).values()];
     const results = await Promise.allSettled(endpoints.map((e) => getJson(`${e.url}/v1/models`, c.req.raw.headers)));
     const models = new Map<string, ModelCard>();
+    const created = Math.floor(Date.now() / 1000);
     let answered = 0;
+    for (const e of available) {
+      if (!e.modelsConfigured) continue;
+      answered++;
+      for (const id of e.models ?? []) if (!models.has(id)) models.set(id, e.modelCards.find((card) => card.id === id) ?? configuredCard(id, created));
+    }
     results.forEach((r, i) => {
+      const url = endpoints[i]!.url;
       if (r.status === 'rejected') {
-        deps.log.warn('model listing failed', { endpoint: endpoints[i]!.url, request_id: c.get('requestId'), message: String(r.reason) });
+        deps.log.warn('model listing failed', { endpoint: url, request_id: c.get('requestId'), message: String(r.reason) });
+        return;
+      }
+      const listing = modelCardsOf(r.value);
+      if (!listing.ok) {
+        deps.log.warn('model listing failed', { endpoint: url, request_id: c.get('requestId'), message: listing.reason });
         return;
       }
       answered++;
-      const data = (r.value as { data?: unknown }).data;
-      if (Array.isArray(data)) for (const card of data) if (card && typeof card.id === 'string' && !models.has(card.id)) models.set(card.id, card);
+      for (const e of available) if (e.url === url) deps.catalog?.learn(e, listing.cards);
+      for (const card of listing.cards) if (!models.has(card.id)) models.set(card.id, card);
     });
     if (answered === 0)
       return reject(deps, '/v1/models', c.get('requestId'), routerError('no_available_endpoints', 'No healthy endpoint answered /v1/models'));
@@ -106,7 +123,7 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
     const requestId = c.get('requestId');
     if (endpoint === undefined) return reject(deps, '/health_generate', requestId, routerError('no_available_endpoints', 'No available endpoints'));
     try {
-      const listing = (await getJson(`${endpoint.url}/v1/models`, c.req.raw.headers)) as { data?: ModelCard[] };
+      const listing = (await getJson(`${endpoint.url}/v1/models`, c.req.raw.headers)) as { data?: { id?: string }[] };
       const model = listing.data?.[0]?.id;
       const res = await outboundFetch(`${endpoint.url}/v1/completions`, {
         method: 'POST',

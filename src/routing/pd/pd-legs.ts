@@ -14,6 +14,7 @@ import { streamEndsWithDone } from '../sse-done.ts';
 import type { ProxyRequest } from '../router.ts';
 import { reject } from '../../wire/reject.ts';
 import { createRoutingRequest } from '../routing-request.ts';
+import { eligibleEndpoints, unlistedModel, type ModelRouting } from '../eligible-endpoints.ts';
 import { httpUpstreams, type UpstreamOf } from '../upstream.ts';
 
 export type PdStage = 'prefill' | 'decode';
@@ -52,6 +53,8 @@ export interface PdDeps extends LegDeps {
   readonly maxAnswerBytes?: number;
   /** How each endpoint is reached (default: vLLM's HTTP API). */
   readonly upstreamOf?: UpstreamOf;
+  /** What each endpoint serves; without it every endpoint takes every model. */
+  readonly models?: ModelRouting;
 }
 
 /** One request while it is routed. */
@@ -71,6 +74,8 @@ export interface Run {
 export async function startRun(deps: PdDeps, req: ProxyRequest): Promise<Run> {
   const wanted = (deps.prefillPolicy.wantsBlockHashes || deps.decodePolicy.wantsBlockHashes) && deps.blockHashes !== undefined && req.json !== undefined;
   const hashes = wanted ? await deps.blockHashes?.(req.route, req.json as Readonly<Record<string, unknown>>) : undefined;
+  // A model nobody lists may be a LoRA adapter loaded since the listings were read: read them again first.
+  if (unlistedModel(deps.models, 'prefill', req.model) || unlistedModel(deps.models, 'decode', req.model)) await deps.models!.refresher!.refreshAll();
   return {
     req,
     // Armed after tokenizing, as in the regular router: the deadline covers the upstream calls.
@@ -85,10 +90,11 @@ const policyOf = (deps: PdDeps, stage: PdStage) => (stage === 'prefill' ? deps.p
 
 /** The stage's policy choice among its available endpoints, preferring ones this request has not failed on. */
 export function pick(deps: PdDeps, run: Run, stage: PdStage): Endpoint | RouterError {
-  const available = deps.registry.available(stage);
-  if (available.length === 0) return routerError('no_available_endpoints', `No available ${stage} endpoints (all unhealthy, circuits open or none registered)`);
+  const eligible = eligibleEndpoints(deps.registry, deps.models, stage, run.req.model);
+  if (isRouterError(eligible)) return eligible;
   const policy = policyOf(deps, stage);
-  const chosen = policy.select({ candidates: untriedCandidates(available, run.failed[stage]), all: deps.registry.all(stage), request: run.routing, stage });
+  const candidates = untriedCandidates(eligible.endpoints, run.failed[stage]);
+  const chosen = policy.select({ candidates, eligible: candidates === eligible.endpoints ? undefined : eligible.endpoints, model: eligible.model, all: deps.registry.all(stage), request: run.routing, stage });
   return chosen ?? routerError('no_available_endpoints', `Policy ${policy.name} found no ${stage} endpoint for this request`);
 }
 
@@ -163,7 +169,7 @@ export function relayDecode(deps: PdDeps, run: Run, leg: Leg, upstream: Response
       startedAt: req.startedAt,
       queueMs: req.queueMs,
       headers: req.headers,
-      model: typeof req.json?.model === 'string' ? req.json.model : undefined,
+      model: req.model,
       servedBy: run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`,
       expectDone: streamEndsWithDone(route, req.upstreamPath),
       done: run.abort.done,
