@@ -4,6 +4,7 @@
 //
 //   bun run bench [--warmup 2] [--seconds 5] [--rounds 3] [--connections 64] [--modes completions,stream,long]
 //                 [--peers nginx,haproxy,forwarder,round_robin,cache_aware,pd] [--ab meter,experience,…] [--c1-seconds 3]
+//                 [--router-binary label=path …]
 //
 // Each mode (non-streaming completions; streaming chat of 64 tokens; long streams of 1,024) is driven by wrk
 // (1 thread, 64 connections): 2 s of warm-up then 5 s measured per peer, the peer order rotated over 3
@@ -36,6 +37,8 @@ const { values: args } = parseArgs({
     modes: { type: 'string', default: 'completions,stream,long' },
     peers: { type: 'string', default: 'nginx,haproxy,forwarder,round_robin,cache_aware,pd' },
     ab: { type: 'string', default: '' },
+    /** Another router build as an extra round_robin row, `label=path` (e.g. the commit before, for a before/after in one run). */
+    'router-binary': { type: 'string', multiple: true, default: [] },
     'c1-seconds': { type: 'string', default: '3' },
     streams: { type: 'string', default: '300' },
     out: { type: 'string' },
@@ -257,6 +260,11 @@ async function main(): Promise<void> {
   });
   await add('round_robin', () => startChildPeer('round_robin', router(binary, 'round_robin'), direct));
   await add('cache_aware', () => startChildPeer('cache_aware', router(binary, 'cache_aware'), direct));
+  for (const spec of args['router-binary'] ?? []) {
+    const [label, path] = spec.split('=');
+    if (!label || !path) throw new Error(`--router-binary ${spec}: expected label=path`);
+    peers.push(await startChildPeer(label, router(path, 'round_robin'), direct));
+  }
   for (const { v, path } of variantBinaries) peers.push(await startChildPeer(`round_robin, ${v.label}`, router(path, 'round_robin'), direct));
   await add('pd', () =>
     startChildPeer('pd', spawnChild([binary, '--vllm-pd-disaggregation', '--prefill', pdEngines[0]!.url, '--decode', pdEngines[1]!.url, '--policy', 'round_robin', ...routerCommon]), pdEngines[1]!.url),
