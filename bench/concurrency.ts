@@ -4,7 +4,10 @@
 // - `no fetch limit set` is the same router started straight from startRouter, under Bun's default of 256
 //   concurrent fetches: what the router did before (issue #14).
 //
-//   bun run bench:concurrency [--streams 9000] [--engines 2] [--itl-ms 2000] [--hold-secs 10]
+//   bun run bench:concurrency [--streams 9000] [--engines 2] [--itl-ms 2000] [--hold-secs 10] [--router-only]
+//
+// RSS per stream: the router's resident memory with every stream open, less its resident memory just before
+// they were opened (after a warm-up request), over the streams that reached the engines; its peak is VmHWM.
 //
 // The streams are raw TCP connections from this process (its own fetch would be capped at 256 too).
 import { join } from 'node:path';
@@ -23,6 +26,8 @@ const { values: args } = parseArgs({
     engines: { type: 'string', default: '2' },
     'itl-ms': { type: 'string', default: '2000' },
     'hold-secs': { type: 'string', default: '10' },
+    /** Only the compiled router (skip the row under Bun's default fetch limit). */
+    'router-only': { type: 'boolean', default: false },
   },
 });
 const STREAMS = Number(args.streams);
@@ -41,6 +46,9 @@ interface Row {
   readiness: number;
   smallMs: (number | 'timeout')[];
   rssMb: number;
+  /** (RSS with the streams open − RSS before them) / streams reached, KiB. */
+  rssPerStreamKib: number;
+  peakRssMb: number;
   fds: number;
   cpuPerStreamMs: number;
 }
@@ -56,6 +64,9 @@ async function measure(name: string, router: Child, engines: string[]): Promise<
     return n;
   };
   const base = await running();
+  // One request first, so what is measured is the streams, not the first request's start-up (JIT, pools).
+  await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 1 }) }).then((r) => r.text());
+  const rssBefore = memoryKb(pid).rss;
   const body = JSON.stringify({ model: 'm', prompt: 'tell me', max_tokens: 4000, stream: true });
   const request = `POST /v1/completions HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
   const started = performance.now();
@@ -102,6 +113,8 @@ async function measure(name: string, router: Child, engines: string[]): Promise<
     readiness,
     smallMs,
     rssMb: Math.round(memoryKb(pid).rss / 1024),
+    rssPerStreamKib: Math.round(((memoryKb(pid).rss - rssBefore) / Math.max(1, reached)) * 10) / 10,
+    peakRssMb: Math.round(memoryKb(pid).peak / 1024),
     fds: Number(Bun.spawnSync(['sh', '-c', `ls /proc/${pid}/fd | wc -l`]).stdout.toString().trim()),
     cpuPerStreamMs: Math.round((cpu * 1000 * 100) / Math.max(1, reached)) / 100,
   };
@@ -118,7 +131,7 @@ try {
     await using router = spawnChild([binary.path, ...common, ...probes]);
     rows.push(await measure('router (compiled)', router, engines.map((e) => e.url)));
   }
-  {
+  if (!args['router-only']) {
     // Same router, Bun's default fetch concurrency, small enough an admission for the client side to hold.
     await using router = spawnChild(['bun', join(root, 'testkit/router-main.ts'), ...common, ...probes, '--max-concurrent-requests', String(STREAMS)]);
     rows.push(await measure('no fetch limit set (before)', router, engines.map((e) => e.url)));
@@ -129,13 +142,13 @@ try {
 }
 
 console.log(`\n${STREAMS} streams (one token per ${ITL_MS} ms each) to ${engines.length} mock engines; health probes every 2 s, 2 s timeout, unhealthy after 1 failure\n`);
-console.log('| router | streams reaching the engines | time to open them | probes passed / failed during the hold | /readiness | small request p50 / max (ms) | timeouts (10 s) | RSS | fds | CPU per stream-second |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('| router | streams reaching the engines | time to open them | probes passed / failed during the hold | /readiness | small request p50 / max (ms) | timeouts (10 s) | RSS (peak) | RSS per stream | fds | CPU per stream-second |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const done = r.smallMs.filter((x): x is number => x !== 'timeout');
   const timeouts = r.smallMs.length - done.length;
   console.log(
-    `| ${r.name} | ${r.reached} / ${STREAMS} | ${(r.openMs / 1000).toFixed(1)} s | ${r.probesOk} / ${r.probesFailed} | ${r.readiness || 'no answer'} | ${done.length ? `${median(done)} / ${Math.max(...done)}` : '–'} | ${timeouts} of ${r.smallMs.length} | ${r.rssMb} MiB | ${r.fds} | ${((r.cpuPerStreamMs * 1000) / HOLD_MS).toFixed(3)} ms |`,
+    `| ${r.name} | ${r.reached} / ${STREAMS} | ${(r.openMs / 1000).toFixed(1)} s | ${r.probesOk} / ${r.probesFailed} | ${r.readiness || 'no answer'} | ${done.length ? `${median(done)} / ${Math.max(...done)}` : '–'} | ${timeouts} of ${r.smallMs.length} | ${r.rssMb} MiB (${r.peakRssMb}) | ${r.rssPerStreamKib} KiB | ${r.fds} | ${((r.cpuPerStreamMs * 1000) / HOLD_MS).toFixed(3)} ms |`,
   );
 }
 process.exit(0);

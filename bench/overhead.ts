@@ -1,13 +1,19 @@
-// The router's cost, measured in one run: the same load against an engine directly, through the compiled
-// router, and through nginx (when installed), each in front of the same two mock engines.
+// The router's cost next to other proxies, measured in one run: nginx (1 worker), haproxy (1 thread, when
+// installed), a minimal Bun forwarder (bench/min-proxy.ts) and the compiled router (round_robin, cache_aware
+// in character mode, vLLM PD), all in front of the same mock engines with no delays.
 //
-//   bun run bench [--seconds 4] [--rounds 3] [--connections 32]
+//   bun run bench [--warmup 2] [--seconds 5] [--rounds 3] [--connections 64] [--modes completions,stream,long]
+//                 [--peers nginx,haproxy,forwarder,round_robin,cache_aware,pd] [--ab meter,experience,…] [--c1-seconds 3]
+//                 [--router-binary label=path …]
 //
-// Throughput and latency come from wrk when installed (a separate C process), else from a Bun client.
-// Time to first token is measured by a Bun client on sequential streams. Figures are ratios within one
-// run because the machine is shared and noisy: the targets take turns, round after round, and each figure
-// is the median over rounds. CPU per request (the proxy process's user + system time over the requests it
-// served, Bun's HTTP client thread included) moves least with the neighbours' load.
+// Each mode (non-streaming completions; streaming chat of 64 tokens; long streams of 1,024) is driven by wrk
+// (1 thread, 64 connections): 2 s of warm-up then 5 s measured per peer, the peer order rotated over 3
+// rounds, every figure the median over rounds. CPU per request is the proxy process's own user + system time
+// (/proc/<pid>/stat, every thread) over the requests it served in the measured window. The machine is shared:
+// read the ratios (×nginx, ×forwarder), which the rotation keeps fair, rather than the absolute figures.
+//
+// --ab adds router builds with one piece of the hot path replaced by a no-op (bench/ab-variants.ts): the
+// difference to `round_robin` is what that piece costs. The switch lives here, never in the product.
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,26 +24,83 @@ import { memoryKb } from '../testkit/memory-kb.ts';
 import { buildRouterBinary } from '../testkit/router-binary.ts';
 import { spawnChild, type Child } from '../testkit/spawn-child.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
+import { AB_VARIANTS, buildVariant, type AbVariant } from './ab-variants.ts';
 import { median, quantile } from './quantile.ts';
 import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '32' }, streams: { type: 'string', default: '300' }, out: { type: 'string' } },
+  options: {
+    warmup: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '64' },
+    modes: { type: 'string', default: 'completions,stream,long' },
+    peers: { type: 'string', default: 'nginx,haproxy,forwarder,round_robin,cache_aware,pd' },
+    ab: { type: 'string', default: '' },
+    /** Another router build as an extra round_robin row, `label=path` (e.g. the commit before, for a before/after in one run). */
+    'router-binary': { type: 'string', multiple: true, default: [] },
+    'c1-seconds': { type: 'string', default: '3' },
+    streams: { type: 'string', default: '300' },
+    out: { type: 'string' },
+  },
 });
+const WARMUP = Number(args.warmup);
 const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
+const C1_SECONDS = Number(args['c1-seconds']);
 const STREAMS = Number(args.streams);
 const root = new URL('..', import.meta.url).pathname;
 const which = (cmd: string) => Bun.which(cmd) ?? (existsSync(`/usr/sbin/${cmd}`) ? `/usr/sbin/${cmd}` : null);
-
-interface Target {
-  name: string;
-  url: string;
-  pid?: number;
+const wrk = which('wrk');
+if (!wrk) {
+  process.stderr.write('bench/overhead.ts needs wrk (apt-get install wrk)\n');
+  process.exit(2);
 }
 
-async function startNginx(upstreams: string[]): Promise<(Target & { stop: () => void }) | null> {
+interface Mode {
+  readonly name: string;
+  readonly label: string;
+  readonly path: string;
+  readonly body: string;
+}
+
+const chat = (maxTokens: number) =>
+  JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'Stream to the benchmark' }], max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } });
+const MODES: readonly Mode[] = [
+  { name: 'completions', label: 'non-streaming completions (4 tokens)', path: '/v1/completions', body: JSON.stringify({ model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 }) },
+  { name: 'stream', label: 'streaming chat, 64 tokens', path: '/v1/chat/completions', body: chat(64) },
+  { name: 'long', label: 'long streams, 1,024 tokens', path: '/v1/chat/completions', body: chat(1024) },
+];
+
+interface Peer {
+  readonly name: string;
+  /** Where each mode's requests go (PD has its own engines). */
+  readonly url: string;
+  readonly pid: number;
+  /** The direct engine the added latency is taken against. */
+  readonly engineUrl: string;
+  readonly stop: () => Promise<void>;
+}
+
+/** Peak resident memory in MiB, or NaN once the process is gone. */
+function peakRssMiB(pid: number): number {
+  try {
+    return memoryKb(pid).peak / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function waitHealthy(url: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return;
+    await Bun.sleep(25);
+  }
+  throw new Error(`${url} never answered /health`);
+}
+
+async function startNginx(upstreams: readonly string[], engineUrl: string): Promise<Peer | null> {
   const nginx = which('nginx');
   if (!nginx) return null;
   const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
@@ -50,170 +113,262 @@ async function startNginx(upstreams: string[]): Promise<(Target & { stop: () => 
 events { worker_connections 4096; }
 http { access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir};
   upstream engines { ${servers} keepalive 128; }
-  server { listen 127.0.0.1:${port}; client_max_body_size 512m;
+  server { listen 127.0.0.1:${port}; client_max_body_size 512m; keepalive_requests 1000000;
     location / { proxy_pass http://engines; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; } } }\n`,
   );
   const proc = Bun.spawn([nginx, '-p', dir, '-c', join(dir, 'nginx.conf')], { stdout: 'ignore', stderr: 'inherit' });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200 && !(await fetch(`${url}/health`).then((r) => r.ok, () => false)); i++) await Bun.sleep(20);
-  return { name: 'nginx', url, pid: proc.pid, stop: () => proc.kill('SIGTERM') };
+  await waitHealthy(url);
+  return { name: 'nginx', url, pid: proc.pid, engineUrl, stop: async () => (proc.kill('SIGTERM'), void (await proc.exited)) };
+}
+
+async function startHaproxy(upstreams: readonly string[], engineUrl: string): Promise<Peer | null> {
+  const haproxy = which('haproxy');
+  if (!haproxy) return null;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-haproxy-'));
+  const port = freePort();
+  const servers = upstreams.map((u, i) => `  server e${i} ${new URL(u).host}`).join('\n');
+  writeFileSync(
+    join(dir, 'haproxy.cfg'),
+    `global
+  nbthread 1
+  maxconn 9000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+  option http-keep-alive
+  http-reuse always
+frontend front
+  bind 127.0.0.1:${port}
+  default_backend engines
+backend engines
+  balance roundrobin
+${servers}
+`,
+  );
+  const proc = Bun.spawn([haproxy, '-db', '-f', join(dir, 'haproxy.cfg')], { stdout: 'ignore', stderr: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(url);
+  return { name: 'haproxy', url, pid: proc.pid, engineUrl, stop: async () => (proc.kill('SIGTERM'), void (await proc.exited)) };
+}
+
+async function startChildPeer(name: string, child: Child, engineUrl: string, url?: string): Promise<Peer> {
+  const at = url ?? (await readyRouterUrl(child.proc.pid));
+  return { name, url: at, pid: child.proc.pid, engineUrl, stop: async () => await child[Symbol.asyncDispose]() };
 }
 
 interface LoadResult {
-  requests: number;
-  rps: number;
-  p50: number;
-  p99: number;
+  readonly requests: number;
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
 }
 
-const BODY = JSON.stringify({ model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 });
-
-/** wrk's latency distribution is in text; read the p50/p99 lines and Requests/sec. */
+/** wrk's latency distribution is text: read Requests/sec, the p50/p99 lines and the non-2xx and socket errors. */
 function parseWrk(out: string): LoadResult {
   const ms = (label: string) => {
-    const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    const m = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
     if (!m) return Number.NaN;
     const v = Number(m[1]);
     return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
   };
-  return { requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN), rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN), p50: ms('50'), p99: ms('99') };
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + (socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return { requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN), rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN), p50: ms('50'), p99: ms('99'), errors };
 }
 
-async function loadWithWrk(url: string, connections: number): Promise<LoadResult> {
-  const script = join(mkdtempSync(join(tmpdir(), 'bench-wrk-')), 'post.lua');
-  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${BODY}'\nwrk.headers["Content-Type"] = "application/json"\n`);
-  const proc = Bun.spawnSync([which('wrk')!, '-t1', `-c${connections}`, `-d${SECONDS}s`, '--latency', '-s', script, `${url}/v1/completions`], { stdout: 'pipe' });
-  return parseWrk(proc.stdout.toString());
+const scripts = new Map<string, string>();
+function scriptFor(mode: Mode): string {
+  let path = scripts.get(mode.name);
+  if (path === undefined) {
+    path = join(mkdtempSync(join(tmpdir(), 'bench-wrk-')), `${mode.name}.lua`);
+    writeFileSync(path, `wrk.method = "POST"\nwrk.body = '${mode.body}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+    scripts.set(mode.name, path);
+  }
+  return path;
 }
 
-async function loadWithBun(url: string, connections: number): Promise<LoadResult> {
-  const latencies: number[] = [];
-  const end = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY });
-        await res.arrayBuffer();
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, rps: latencies.length / SECONDS, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+/** wrk as its own process, awaited (not spawnSync): this process keeps reading its children's pipes meanwhile. */
+async function runWrk(url: string, mode: Mode, connections: number, seconds: number): Promise<LoadResult> {
+  const proc = Bun.spawn([wrk!, '-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', scriptFor(mode), `${url}${mode.path}`], { stdout: 'pipe', stderr: 'pipe' });
+  const out = await new Response(proc.stdout).text();
+  await proc.exited;
+  return parseWrk(out);
 }
 
-/** Sequential streams: milliseconds from sending the request to the first body chunk. */
-async function ttft(url: string): Promise<{ p50: number; p99: number }> {
+/** Sequential streams from one client: milliseconds from sending the request to the first body chunk. */
+async function ttft(url: string): Promise<number> {
   const times: number[] = [];
-  const body = JSON.stringify({ model: 'm', prompt: 'Stream to the benchmark', max_tokens: 8, stream: true });
+  const body = chat(8);
   for (let i = 0; i < STREAMS; i++) {
     const t = performance.now();
-    const res = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const reader = res.body!.getReader();
     await reader.read();
     times.push(performance.now() - t);
     while (!(await reader.read()).done);
   }
   times.sort((a, b) => a - b);
-  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+  return quantile(times, 0.5);
 }
 
-/** Peak resident memory, or NaN once the process is gone. */
-function peakRssMiB(pid: number): number {
-  try {
-    return memoryKb(pid).peak / 1024;
-  } catch {
-    return Number.NaN;
-  }
+interface Cell {
+  rps: number[];
+  p50: number[];
+  p99: number[];
+  cpu: number[];
+  errors: number;
 }
 
-const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 
 async function main(): Promise<void> {
+  const modes = MODES.filter((m) => args.modes.split(',').includes(m.name));
+  const wanted = new Set(args.peers.split(','));
+  const variants: AbVariant[] = args.ab === '' ? [] : args.ab.split(',').map((name) => {
+    const v = AB_VARIANTS.find((x) => x.name === name);
+    if (!v) throw new Error(`--ab ${name}: unknown; one of ${AB_VARIANTS.map((x) => x.name).join(', ')}`);
+    return v;
+  });
   const binary = buildRouterBinary(join(root, 'dist/vllm-router')).path;
-  const children: Child[] = [];
+  const variantBinaries = await Promise.all(variants.map(async (v) => ({ v, path: await buildVariant(v, join(root, `dist/vllm-router-ab-${v.name}`)) })));
+
   const engines = await Promise.all([spawnMockEngine(['--model', 'm']), spawnMockEngine(['--model', 'm'])]);
-  children.push(...engines);
-  const routerArgs = [binary, '--worker-urls', ...engines.map((e) => e.url), '--policy', 'round_robin', '--port', '0', '--prometheus-port', '0', '--log-json'];
-  const router = spawnChild([...routerArgs, '--log-level', 'warn']);
-  // The same router writing one JSON line per request to stdout, here a file: a pipe this process read would
-  // stall while wrk runs (spawnSync), and the router would then buffer its log in memory.
-  const logPath = join(mkdtempSync(join(tmpdir(), 'bench-router-log-')), 'router.log');
-  const logging = Bun.spawn([...routerArgs, '--log-level', 'info'], { stdout: Bun.file(logPath), stderr: 'inherit' });
-  const minimal = spawnChild(['bun', join(root, 'bench/min-proxy.ts'), ...engines.map((e) => e.url)]);
-  children.push(router, minimal);
-  // The listening line is at info level; with --log-level warn it is not printed, so probe readiness instead.
-  const routerUrl = await readyRouterUrl(router.proc.pid);
-  const loggingUrl = await readyRouterUrl(logging.pid);
-  const [, minimalUrl] = await minimal.waitFor(/LISTENING (\S+)/);
-  const nginx = await startNginx(engines.map((e) => e.url));
-  const targets: Target[] = [
-    { name: 'direct (one engine)', url: engines[0]!.url },
-    { name: 'vllm-router', url: routerUrl, pid: router.proc.pid },
-    { name: 'vllm-router, request logs on', url: loggingUrl, pid: logging.pid },
-    { name: 'Bun minimal proxy', url: minimalUrl!, pid: minimal.proc.pid },
-  ];
-  if (nginx) targets.push(nginx);
-
-  const load = which('wrk') ? loadWithWrk : loadWithBun;
-  const loader = which('wrk') ? 'wrk (1 thread)' : 'Bun fetch client';
-  for (const t of targets) await load(t.url, 4); // warm-up: JIT, connection pools
-
-  const samples = targets.map(() => ({ rps: [] as number[], p50: [] as number[], p99: [] as number[], p50c1: [] as number[], cpu: [] as number[] }));
-  for (let round = 0; round < ROUNDS; round++)
-    for (const [i, t] of targets.entries()) {
-      const cpuBefore = t.pid ? cpuSeconds(t.pid) : Number.NaN;
-      const saturated = await load(t.url, CONNECTIONS);
-      const cpuPerRequest = t.pid ? ((cpuSeconds(t.pid) - cpuBefore) * 1e6) / saturated.requests : Number.NaN;
-      const single = await load(t.url, 1);
-      const s = samples[i]!;
-      s.rps.push(saturated.rps);
-      s.p50.push(saturated.p50);
-      s.p99.push(saturated.p99);
-      s.p50c1.push(single.p50);
-      s.cpu.push(cpuPerRequest);
-    }
-  const rows: { name: string; rps: number; p50: number; p99: number; p50c1: number; cpu: number; ttft50: number; ttft99: number; rss: number }[] = [];
-  for (const [i, t] of targets.entries()) {
-    const s = samples[i]!;
-    const stream = await ttft(t.url);
-    rows.push({ name: t.name, rps: median(s.rps), p50: median(s.p50), p99: median(s.p99), p50c1: median(s.p50c1), cpu: median(s.cpu), ttft50: stream.p50, ttft99: stream.p99, rss: t.pid ? peakRssMiB(t.pid) : Number.NaN });
+  const needPd = wanted.has('pd');
+  const pdEngines = needPd
+    ? await Promise.all([spawnMockEngine(['--model', 'm', '--role', 'prefill', '--handoff-check', 'record']), spawnMockEngine(['--model', 'm', '--role', 'decode', '--handoff-check', 'record'])])
+    : [];
+  const urls = engines.map((e) => e.url);
+  const direct = urls[0]!;
+  const routerCommon = ['--port', '0', '--prometheus-port', '0', '--log-json', '--log-level', 'warn'];
+  const router = (bin: string, policy: string) => spawnChild([bin, '--worker-urls', ...urls, '--policy', policy, ...routerCommon]);
+  const peers: Peer[] = [];
+  const add = async (name: string, start: () => Promise<Peer | null>) => {
+    if (!wanted.has(name)) return;
+    const p = await start();
+    if (p) peers.push(p);
+  };
+  await add('nginx', () => startNginx(urls, direct));
+  await add('haproxy', () => startHaproxy(urls, direct));
+  await add('forwarder', async () => {
+    const child = spawnChild(['bun', join(root, 'bench/min-proxy.ts'), ...urls]);
+    const [, url] = await child.waitFor(/LISTENING (\S+)/);
+    return startChildPeer('forwarder', child, direct, url);
+  });
+  await add('round_robin', () => startChildPeer('round_robin', router(binary, 'round_robin'), direct));
+  await add('cache_aware', () => startChildPeer('cache_aware', router(binary, 'cache_aware'), direct));
+  for (const spec of args['router-binary'] ?? []) {
+    const [label, path] = spec.split('=');
+    if (!label || !path) throw new Error(`--router-binary ${spec}: expected label=path`);
+    peers.push(await startChildPeer(label, router(path, 'round_robin'), direct));
   }
+  for (const { v, path } of variantBinaries) peers.push(await startChildPeer(`round_robin, ${v.label}`, router(path, 'round_robin'), direct));
+  await add('pd', () =>
+    startChildPeer('pd', spawnChild([binary, '--vllm-pd-disaggregation', '--prefill', pdEngines[0]!.url, '--decode', pdEngines[1]!.url, '--policy', 'round_robin', ...routerCommon]), pdEngines[1]!.url),
+  );
 
-  const row = (name: string) => rows.find((r) => r.name === name);
-  const direct = row('direct (one engine)')!;
-  const routerRow = row('vllm-router')!;
-  const loggingRow = row('vllm-router, request logs on')!;
-  const minimalRow = row('Bun minimal proxy')!;
-  const nginxRow = row('nginx');
-  const lines = [
-    `Load: ${loader}, ${SECONDS} s per case, ${CONNECTIONS} connections (saturated) and 1 connection, targets in turn for ${ROUNDS} rounds (medians); ${STREAMS} sequential streams for TTFT.`,
-    `Engines: two mock vLLM processes (testkit/mock-engine-main.ts, no delays). Machine: ${navigator.hardwareConcurrency} cores, shared by load generator, engines and proxy.`,
+  const cells = new Map<string, Cell>();
+  const cell = (peer: string, mode: string) => {
+    const key = `${peer}\u0000${mode}`;
+    let c = cells.get(key);
+    if (!c) cells.set(key, (c = { rps: [], p50: [], p99: [], cpu: [], errors: 0 }));
+    return c;
+  };
+  const started = performance.now();
+  for (let round = 0; round < ROUNDS; round++)
+    for (const mode of modes)
+      for (let k = 0; k < peers.length; k++) {
+        const peer = peers[(k + round) % peers.length]!;
+        await runWrk(peer.url, mode, CONNECTIONS, WARMUP);
+        const cpu0 = cpuSeconds(peer.pid);
+        const r = await runWrk(peer.url, mode, CONNECTIONS, SECONDS);
+        const c = cell(peer.name, mode.name);
+        c.rps.push(r.rps);
+        c.p50.push(r.p50);
+        c.p99.push(r.p99);
+        c.cpu.push(((cpuSeconds(peer.pid) - cpu0) * 1e6) / r.requests);
+        c.errors += r.errors;
+        process.stderr.write(`round ${round + 1} ${mode.name} ${peer.name}: ${r.rps.toFixed(0)} req/s\n`);
+      }
+
+  // Added latency at one client: the same request at c=1 through each peer and straight to its engine.
+  const one = new Map<string, { p50: number; ttft: number }>();
+  const c1 = async (name: string, url: string) => {
+    const p50s: number[] = [];
+    const ttfts: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      p50s.push((await runWrk(url, MODES[0]!, 1, C1_SECONDS)).p50);
+      ttfts.push(await ttft(url));
+    }
+    one.set(name, { p50: median(p50s), ttft: median(ttfts) });
+  };
+  if (C1_SECONDS > 0) {
+    await c1('engine', direct);
+    if (needPd) await c1('pd engine', pdEngines[1]!.url);
+    for (const p of peers) await c1(p.name, p.url);
+  }
+  const minutes = ((performance.now() - started) / 60_000).toFixed(1);
+  const rss = new Map(peers.map((p) => [p.name, peakRssMiB(p.pid)]));
+  for (const p of peers) await p.stop();
+  for (const e of [...engines, ...pdEngines]) await e[Symbol.asyncDispose]();
+
+  const lines: string[] = [
+    `Load: wrk, 1 thread, ${CONNECTIONS} connections; ${WARMUP} s warm-up then ${SECONDS} s measured per peer and mode, peer order rotated over ${ROUNDS} rounds; medians (${minutes} min in all).`,
+    `Engines: two mock vLLM processes (testkit/mock-engine-main.ts, no delays; PD: one prefill and one decode engine). Machine: ${navigator.hardwareConcurrency} cores shared by wrk, the engines, the proxy and other work. CPU µs/req: the proxy process's own CPU time (/proc) over the requests it served.`,
+    'Peers: nginx (1 worker, `proxy_buffering off`), haproxy (`nbthread 1`), `bench/min-proxy.ts` (Bun.serve + fetch, SSE bodies passed on as they are: the runtime\'s floor), the compiled router (`--log-level warn`, metrics on) with `round_robin`, `cache_aware` (character mode, no tokenizer) and `--vllm-pd-disaggregation` (2 legs).',
     '',
-    'Rows: the router as deployed (`--log-level warn`, metrics on); the same with one JSON log line per request; `bench/min-proxy.ts` (Bun.serve + fetch and nothing else: the runtime\'s ceiling); nginx with one worker.',
-    '',
-    '| Target | req/s (c=' + CONNECTIONS + ') | p50 ms | p99 ms | p50 ms (c=1) | CPU µs/req | TTFT p50 ms | TTFT p99 ms | peak RSS MiB |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p50c1, 3)} | ${fmt(r.cpu, 0)} | ${fmt(r.ttft50, 3)} | ${fmt(r.ttft99, 3)} | ${fmt(r.rss, 0)} |`),
-    '',
-    `Router added p50 latency at c=1: ${fmt((routerRow.p50c1 - direct.p50c1) * 1000, 0)} µs (target ≤ 500); added TTFT p50: ${fmt((routerRow.ttft50 - direct.ttft50) * 1000, 0)} µs.`,
-    `Request logs on / off: throughput ${fmt(loggingRow.rps / routerRow.rps)}, CPU per request ${fmt(loggingRow.cpu / routerRow.cpu)}.`,
-    `Router / Bun minimal proxy: throughput ${fmt(routerRow.rps / minimalRow.rps)}, CPU per request ${fmt(routerRow.cpu / minimalRow.cpu)}.`,
   ];
-  if (nginxRow)
+  const baseOf = (name: string, mode: string) => {
+    const c = cells.get(`${name}\u0000${mode}`);
+    return c && { rps: median(c.rps), cpu: median(c.cpu) };
+  };
+  for (const mode of modes) {
+    const nginx = baseOf('nginx', mode.name);
+    const forwarder = baseOf('forwarder', mode.name);
+    lines.push(`### ${mode.label}`, '', '| peer | req/s | ×nginx | ×forwarder | CPU µs/req | CPU ×forwarder | p50 ms | p99 ms | errors | peak RSS MiB |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const p of peers) {
+      const c = cells.get(`${p.name}\u0000${mode.name}`);
+      if (!c) continue;
+      const rps = median(c.rps);
+      const cpu = median(c.cpu);
+      lines.push(
+        `| ${p.name} | ${fmt(rps, 0)} | ${nginx ? fmt(rps / nginx.rps) : '–'} | ${forwarder ? fmt(rps / forwarder.rps) : '–'} | ${fmt(cpu, 0)} | ${forwarder ? fmt(cpu / forwarder.cpu) : '–'} | ${fmt(median(c.p50))} | ${fmt(median(c.p99))} | ${c.errors} | ${fmt(rss.get(p.name) ?? Number.NaN, 0)} |`,
+      );
+    }
+    lines.push('');
+  }
+  if (one.size > 0) {
     lines.push(
-      `Router / nginx throughput: ${fmt(routerRow.rps / nginxRow.rps)} (target ≥ 0.9); Bun minimal proxy / nginx: ${fmt(minimalRow.rps / nginxRow.rps)}. CPU per request router / nginx: ${fmt(routerRow.cpu / nginxRow.cpu)}. nginx added p50 at c=1: ${fmt((nginxRow.p50c1 - direct.p50c1) * 1000, 0)} µs.`,
+      `### One client (c=1): added latency over the engine (non-streaming p50 from wrk over ${C1_SECONDS} s; TTFT p50 of ${STREAMS} sequential 8-token chat streams; medians of ${ROUNDS} rounds)`,
+      '',
+      '| peer | p50 ms | added p50 µs | ×forwarder | TTFT p50 ms | added TTFT µs | ×forwarder |',
+      '|---|---:|---:|---:|---:|---:|---:|',
     );
+    const fwd = one.get('forwarder');
+    const engine = one.get('engine')!;
+    const fwdAdded = fwd && { p50: fwd.p50 - engine.p50, ttft: fwd.ttft - engine.ttft };
+    for (const [name, r] of one) {
+      if (name.endsWith('engine')) {
+        lines.push(`| ${name} (direct) | ${fmt(r.p50, 3)} | – | – | ${fmt(r.ttft, 3)} | – | – |`);
+        continue;
+      }
+      const base = name === 'pd' ? (one.get('pd engine') ?? engine) : engine;
+      const addedP50 = r.p50 - base.p50;
+      const addedTtft = r.ttft - base.ttft;
+      lines.push(
+        `| ${name} | ${fmt(r.p50, 3)} | ${fmt(addedP50 * 1000, 0)} | ${fwdAdded && name !== 'pd' ? fmt(addedP50 / fwdAdded.p50) : '–'} | ${fmt(r.ttft, 3)} | ${fmt(addedTtft * 1000, 0)} | ${fwdAdded && name !== 'pd' ? fmt(addedTtft / fwdAdded.ttft) : '–'} |`,
+      );
+    }
+    lines.push('');
+  }
   const report = lines.join('\n');
   console.log(report);
   const out = args.out ?? join(root, 'bench/results/overhead.md');
-  await Bun.write(out, `# bench/overhead.ts — ${new Date().toISOString()}\n\n${report}\n`);
-
-  nginx?.stop();
-  logging.kill();
-  await logging.exited;
-  for (const c of children) await c[Symbol.asyncDispose]();
+  const command = `bun run bench ${process.argv.slice(2).join(' ')}`.trim();
+  await Bun.write(out, `# bench/overhead.ts (\`flock /tmp/bench.lock ${command}\`), ${new Date().toISOString()}, Bun ${Bun.version}\n\n${report}\n`);
 }
 
 await main();

@@ -2,7 +2,8 @@
 // drives it (as in `bun run bench`), then sums self time by module. The group "metrics, stats and logs" is
 // what observability costs on the request path (issue #7's budget: under 5%).
 //
-//   bun bench/profile.ts [--seconds 8] [--connections 32] [--interval-us 200] [--log-level warn|info] [--top 25]
+//   bun bench/profile.ts [--mode completions|stream|long] [--policy round_robin] [--pd] [--seconds 8] [--connections 64]
+//                        [--interval-us 200] [--log-level warn|info] [--top 25]
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,10 @@ import { readyRouterUrl } from './router-url.ts';
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '8' },
-    connections: { type: 'string', default: '32' },
+    connections: { type: 'string', default: '64' },
+    mode: { type: 'string', default: 'completions' },
+    policy: { type: 'string', default: 'round_robin' },
+    pd: { type: 'boolean', default: false },
     'interval-us': { type: 'string', default: '200' },
     'log-level': { type: 'string', default: 'warn' },
     top: { type: 'string', default: '25' },
@@ -46,20 +50,34 @@ function groupOf(url: string): string {
 }
 
 async function main(): Promise<void> {
-  const engines = await Promise.all([spawnMockEngine(['--model', 'm']), spawnMockEngine(['--model', 'm'])]);
+  const pd = args.pd === true;
+  const engines = await Promise.all(
+    pd
+      ? [spawnMockEngine(['--model', 'm', '--role', 'prefill', '--handoff-check', 'record']), spawnMockEngine(['--model', 'm', '--role', 'decode', '--handoff-check', 'record'])]
+      : [spawnMockEngine(['--model', 'm']), spawnMockEngine(['--model', 'm'])],
+  );
+  const endpoints = pd ? ['--vllm-pd-disaggregation', '--prefill', engines[0]!.url, '--decode', engines[1]!.url] : ['--worker-urls', ...engines.map((e) => e.url)];
   const dir = mkdtempSync(join(tmpdir(), 'router-profile-'));
   // Its stdout goes to a file: a pipe read by this process would stall during wrk's run (spawnSync).
   const router = Bun.spawn(
     [
       'bun', '--cpu-prof', `--cpu-prof-interval=${args['interval-us']}`, `--cpu-prof-dir=${dir}`,
-      join(root, 'src/main.ts'), '--worker-urls', ...engines.map((e) => e.url), '--policy', 'round_robin',
+      join(root, 'src/main.ts'), ...endpoints, '--policy', args.policy!,
       '--port', '0', '--prometheus-port', '0', '--log-json', '--log-level', args['log-level']!,
     ],
     { stdout: Bun.file(join(dir, 'router.log')), stderr: 'inherit' });
   const url = await readyRouterUrl(router.pid);
   const script = join(dir, 'post.lua');
-  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${JSON.stringify({ model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 })}'\nwrk.headers["Content-Type"] = "application/json"\n`);
-  const out = Bun.spawnSync([wrk!, '-t1', `-c${args.connections}`, `-d${args.seconds}s`, '-s', script, `${url}/v1/completions`], { stdout: 'pipe' }).stdout.toString();
+  const chat = (maxTokens: number) => ({ model: 'm', messages: [{ role: 'user', content: 'Stream to the benchmark' }], max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } });
+  const modes: Record<string, { path: string; body: unknown }> = {
+    completions: { path: '/v1/completions', body: { model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 } },
+    stream: { path: '/v1/chat/completions', body: chat(64) },
+    long: { path: '/v1/chat/completions', body: chat(1024) },
+  };
+  const mode = modes[args.mode!];
+  if (!mode) throw new Error(`--mode ${args.mode}: one of ${Object.keys(modes).join(', ')}`);
+  writeFileSync(script, `wrk.method = "POST"\nwrk.body = '${JSON.stringify(mode.body)}'\nwrk.headers["Content-Type"] = "application/json"\n`);
+  const out = Bun.spawnSync([wrk!, '-t1', `-c${args.connections}`, `-d${args.seconds}s`, '-s', script, `${url}${mode.path}`], { stdout: 'pipe' }).stdout.toString();
   router.kill('SIGINT'); // the profile is written on a clean exit
   await router.exited;
   for (const e of engines) await e[Symbol.asyncDispose]();

@@ -3,7 +3,8 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 export async function readyRouterUrl(pid: number): Promise<string> {
-  for (let i = 0; i < 400; i++) {
+  // Up to ~30 s: a router started from source on a busy machine takes a while to load.
+  for (let i = 0; i < 1200; i++) {
     for (const port of listeningPorts(pid)) {
       const url = `http://127.0.0.1:${port}`;
       if (await fetch(`${url}/readiness`).then((r) => r.ok, () => false)) return url;

@@ -12,7 +12,11 @@ import { injectTraceContext } from '../tracing/traceparent.ts';
 import { NOOP_SPAN, type Span, type Tracer } from '../tracing/tracer.ts';
 import { envelopeOf, statusClass } from '../wire/errors.ts';
 import { upstreamHeaders } from '../wire/forward-headers.ts';
+import { createCoarseTimer, type CoarseTimer } from './coarse-timer.ts';
 import { isBrokenOutcome, relay, type StreamOutcome } from './relay.ts';
+
+/** The router's shared timer, or one of the call's own when the deps bring none. */
+export const legTimer = (deps: LegDeps): CoarseTimer => deps.timer ?? createCoarseTimer({ now: deps.now });
 
 export interface LegDeps {
   readonly metrics: Metrics;
@@ -26,6 +30,11 @@ export interface LegDeps {
   readonly tracer?: Tracer;
   /** Cut a relayed stream that sends nothing for this long (0 or unset: never). */
   readonly stallTimeoutMs?: number;
+  /**
+   * The one timer request deadlines and stall limits share, on the `now` clock (start-up builds one per
+   * router; absent, as in some tests, each call makes its own).
+   */
+  readonly timer?: CoarseTimer;
   /** The user's experience of each answer (SLA, stream QoE, time by priority). */
   readonly experience?: ExperienceFactory;
   /** Bounded metric label for the client-supplied model name. */
@@ -171,8 +180,8 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
     stallTimeoutMs: deps.stallTimeoutMs,
     expectDone: ctx.expectDone,
     envelope: envelopeOf(route === 'fallback' ? pathOnly(ctx.upstreamPath) : route),
-    onChunk(chunk) {
-      const now = deps.now();
+    timer: legTimer(deps),
+    onChunk(chunk, now) {
       if (!sawFirstByte) {
         sawFirstByte = true;
         if (isStream) {

@@ -8,7 +8,7 @@ import { NOOP_TRACER } from '../tracing/tracer.ts';
 import { isRouterError, routerError, type RouterError } from '../wire/errors.ts';
 import { reject } from '../wire/reject.ts';
 import { abortOnClientOrDeadline } from './deadline.ts';
-import { claimLeg, closeLeg, legHeaders, relayLeg, type Leg, type LegDeps } from './leg.ts';
+import { claimLeg, closeLeg, legHeaders, legTimer, relayLeg, type Leg, type LegDeps } from './leg.ts';
 import type { ProxyRequest, Router } from './router.ts';
 import { eligibleEndpoints, unlistedModel, type ModelRouting } from './eligible-endpoints.ts';
 import { createRoutingRequest } from './routing-request.ts';
@@ -102,7 +102,7 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
   const { retry, metrics } = deps;
   const { endpoint } = leg;
   // --request-timeout-secs bounds the whole request: retries share what is left of it.
-  const abort = abortOnClientOrDeadline(req.clientSignal, Math.max(0, req.startedAt + deps.requestTimeoutMs - deps.now()));
+  const abort = abortOnClientOrDeadline(req.clientSignal, Math.max(0, req.startedAt + deps.requestTimeoutMs - deps.now()), legTimer(deps));
   const upstream = await (deps.upstreamOf ?? httpUpstreams)(endpoint).send({
     endpoint,
     path: req.upstreamPath,

@@ -1,6 +1,7 @@
 // The relay of an endpoint's answer to the client with the same bytes, chunk by chunk, with hooks for the accounting.
 import { errorBody, routerError, sseErrorFrame, statusOf, type Envelope } from '../wire/errors.ts';
 import { downstreamHeaders } from '../wire/forward-headers.ts';
+import type { CoarseTimer } from './coarse-timer.ts';
 import { createDoneWatch } from './sse-done.ts';
 import { createStallGuard } from './stall-guard.ts';
 
@@ -22,8 +23,10 @@ export interface RelayHooks {
   readonly expectDone?: boolean;
   /** The shape of an error event the router writes into the stream (Anthropic's on the Messages API). */
   readonly envelope?: Envelope;
-  /** Each chunk as it leaves for the client (same bytes, not copied). */
-  onChunk?(chunk: Uint8Array): void;
+  /** The router's shared timer: the stall guard's deadline lives there, and chunks are timed on its clock. */
+  readonly timer: CoarseTimer;
+  /** Each chunk as it leaves for the client (same bytes, not copied), at `now` on the timer's clock. */
+  onChunk?(chunk: Uint8Array, now: number): void;
   /** Exactly once, when the body is done one way or another. */
   onEnd(outcome: StreamOutcome): void;
 }
@@ -56,7 +59,7 @@ export async function relay(upstream: Response, requestId: string, hooks: RelayH
     const error = routerError('stream_interrupted', `Endpoint broke off its response: ${(e as Error).message}`);
     return new Response(errorBody(error, hooks.envelope), { status: statusOf(error), headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
   }
-  if (bytes.byteLength > 0) hooks.onChunk?.(bytes);
+  if (bytes.byteLength > 0) hooks.onChunk?.(bytes, hooks.timer.now());
   hooks.onEnd('complete');
   return new Response(bytes, { status: upstream.status, headers });
 }
@@ -83,25 +86,43 @@ function truncatedFrame(trailingNewlines: number): Uint8Array {
  * The same chunks, in order, as a stream the client reads; ends the hooks exactly once. A failure after the
  * first byte reaches an SSE client as one error event (then [DONE]); any other body is cut (the client sees
  * the connection end early), since bytes appended to JSON would only corrupt it.
+ *
+ * One loop per answer reads the endpoint and enqueues each chunk (not a `pull` per chunk: Bun's sink takes
+ * chunks already queued without a round trip through the stream's promise machinery, bench/overhead.ts
+ * measures the difference). It reads one chunk ahead at most: after each enqueue it waits while the client
+ * has not taken the queued chunk (highWaterMark 1), so the router still holds a chunk or two, whatever the
+ * answer's size, and the endpoint is read only as fast as the client reads.
  */
 function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
   const reader = source.getReader();
+  const { timer } = hooks;
   const watch = expectDone ? createDoneWatch() : undefined;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let wake: (() => void) | undefined;
   let ended = false;
   let stalled = false;
   const stallMs = hooks.stallTimeoutMs ?? 0;
-  const guard = createStallGuard(stallMs, () => {
-    stalled = true;
-    reader.cancel(new Error('stream stalled')).catch(() => {});
-  });
+  const guard = createStallGuard(
+    stallMs,
+    () => {
+      stalled = true;
+      reader.cancel(new Error('stream stalled')).catch(() => {});
+    },
+    timer,
+  );
   const end = (outcome: StreamOutcome) => {
     if (ended) return;
     ended = true;
     guard.stop();
     hooks.onEnd(outcome);
   };
+  const resume = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
   const stallMessage = () => `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut`;
-  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, message: string) => {
+  const fail = (message: string) => {
     const outcome = stalled ? 'stalled' : 'upstream_error';
     if (sse) {
       controller.enqueue(stalled ? frame('upstream_stalled', stallMessage(), hooks.envelope) : frame('stream_interrupted', message, hooks.envelope));
@@ -109,37 +130,49 @@ function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: b
     } else controller.error(new Error(stalled ? stallMessage() : message));
     end(outcome);
   };
+  const finish = () => {
+    if (watch !== undefined && !watch.sawDone()) {
+      controller.enqueue(truncatedFrame(watch.trailingNewlines()));
+      controller.close();
+      end('truncated');
+      return;
+    }
+    controller.close();
+    end('complete');
+  };
+  const pump = async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (ended) return; // the client left meanwhile
+        if (stalled) return fail('');
+        if (done) return finish();
+        const now = timer.now();
+        guard.touch(now);
+        watch?.push(value);
+        hooks.onChunk?.(value, now);
+        controller.enqueue(value);
+        if ((controller.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (wake = resolve));
+        if (ended) return;
+      }
+    } catch (e) {
+      // The endpoint broke off (or stalled) mid-body.
+      if (!ended) fail(`Endpoint stream broke off: ${(e as Error).message}`);
+    }
+  };
   return new ReadableStream<Uint8Array>(
     {
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (stalled) return fail(controller, '');
-          if (done) {
-            if (watch !== undefined && !watch.sawDone()) {
-              controller.enqueue(truncatedFrame(watch.trailingNewlines()));
-              controller.close();
-              end('truncated');
-              return;
-            }
-            controller.close();
-            end('complete');
-            return;
-          }
-          guard.touch();
-          watch?.push(value);
-          hooks.onChunk?.(value);
-          controller.enqueue(value);
-        } catch (e) {
-          // The endpoint broke off (or stalled) mid-body.
-          fail(controller, `Endpoint stream broke off: ${(e as Error).message}`);
-        }
+      start(c) {
+        controller = c;
+        void pump();
       },
+      pull: resume,
       cancel(reason) {
         reader.cancel(reason).catch(() => {});
         end('client_closed');
+        resume();
       },
     },
-    { highWaterMark: 0 },
+    { highWaterMark: 1 },
   );
 }

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { QoeOptions } from '../policies/qoe/options.ts';
 import { createMooncakeBootstrap, type MooncakeBootstrap } from '../routing/pd/mooncake-bootstrap.ts';
 import type { RegistrationListener } from '../routing/pd/registration.ts';
+import { createCoarseTimer } from '../routing/coarse-timer.ts';
 import { createRouter, type RouterDeps, type RoutingMode } from '../routing/router-factory.ts';
 import type { Router } from '../routing/router.ts';
 import type { EndpointStats } from '../signals/endpoint-stats.ts';
@@ -51,6 +52,7 @@ export function buildRouter(config: Config, needs: Needs): Router {
     retry: retryFrom(config),
     requestTimeoutMs: config.request_timeout_secs * 1000,
     stallTimeoutMs: config.stream_stall_timeout_secs * 1000,
+    timer: createCoarseTimer({ now }),
     maxAnswerBytes: config.max_buffered_response_size,
     apiKey: config.api_key,
     modelLabel: boundedLabel(64),

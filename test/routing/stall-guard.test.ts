@@ -1,23 +1,28 @@
 import { describe, expect, test } from 'bun:test';
+import { createCoarseTimer } from '../../src/routing/coarse-timer.ts';
 import { createStallGuard } from '../../src/routing/stall-guard.ts';
 import { fakeClock } from '../../testkit/fake-clock.ts';
 
+const TICK = 250;
+
 function setup(timeoutMs = 1000) {
   const clock = fakeClock();
+  const timer = createCoarseTimer({ now: clock.now, timers: clock.timers, tickMs: TICK });
   let stalls = 0;
-  const guard = createStallGuard(timeoutMs, () => stalls++, { now: clock.now, timers: clock.timers });
-  return { clock, guard, stalls: () => stalls };
+  const guard = createStallGuard(timeoutMs, () => stalls++, timer);
+  return { clock, timer, guard, stalls: () => stalls };
 }
 
 describe('stall guard', () => {
-  test('reports a stall once the stream has been silent for the timeout, and only once', () => {
-    const { clock, stalls } = setup();
+  test('reports a stall at the first tick once the stream has been silent for the timeout, and only once', () => {
+    const { clock, timer, stalls } = setup();
     clock.advance(999);
     expect(stalls()).toBe(0);
     clock.advance(1);
     expect(stalls()).toBe(1);
     clock.advance(10_000);
     expect(stalls()).toBe(1);
+    expect(timer.size).toBe(0);
     expect(clock.pending).toBe(0);
   });
 
@@ -25,28 +30,30 @@ describe('stall guard', () => {
     const { clock, guard, stalls } = setup();
     for (let i = 0; i < 50; i++) {
       clock.advance(300);
-      guard.touch();
+      guard.touch(clock.now());
     }
     expect(stalls()).toBe(0);
     clock.advance(999);
     expect(stalls()).toBe(0);
-    clock.advance(1);
+    clock.advance(TICK);
     expect(stalls()).toBe(1);
   });
 
-  test('a chunk costs no timer: the timer is re-armed only when it fires early', () => {
-    const { clock, guard } = setup();
+  test('a chunk arms no timer: one shared tick runs while any guard waits', () => {
+    const { clock, timer, guard } = setup();
+    const others = Array.from({ length: 100 }, () => createStallGuard(60_000, () => {}, timer));
     const before = clock.armed;
     for (let i = 0; i < 1000; i++) {
       clock.advance(10);
-      guard.touch();
+      guard.touch(clock.now());
     }
-    // 10 s of chunks every 10 ms with a 1 s limit: about one re-arm per second, not one per chunk.
-    expect(clock.armed - before).toBeLessThanOrEqual(11);
+    // 10 s with 101 guards: one tick every 250 ms, whatever the number of guards or chunks.
+    expect(clock.armed - before).toBeLessThanOrEqual(10_000 / TICK + 1);
     expect(clock.pending).toBe(1);
+    for (const o of others) o.stop();
   });
 
-  test('stop() ends the watch: no stall, no timer, safe to repeat', () => {
+  test('stop() ends the watch: no stall, and with nothing left to watch no timer; safe to repeat', () => {
     const { clock, guard, stalls } = setup();
     clock.advance(500);
     guard.stop();
@@ -58,10 +65,11 @@ describe('stall guard', () => {
 
   test('disposing stops it', () => {
     const clock = fakeClock();
+    const timer = createCoarseTimer({ now: clock.now, timers: clock.timers });
     let stalls = 0;
     {
-      using guard = createStallGuard(1000, () => stalls++, { now: clock.now, timers: clock.timers });
-      guard.touch();
+      using guard = createStallGuard(1000, () => stalls++, timer);
+      guard.touch(clock.now());
     }
     clock.advance(5000);
     expect(stalls).toBe(0);
@@ -70,9 +78,10 @@ describe('stall guard', () => {
 
   test('a timeout of 0 disables it', () => {
     const clock = fakeClock();
+    const timer = createCoarseTimer({ now: clock.now, timers: clock.timers });
     let stalls = 0;
-    const guard = createStallGuard(0, () => stalls++, { now: clock.now, timers: clock.timers });
-    guard.touch();
+    const guard = createStallGuard(0, () => stalls++, timer);
+    guard.touch(clock.now());
     clock.advance(1_000_000);
     expect(stalls).toBe(0);
     expect(clock.armed).toBe(0);
@@ -81,7 +90,7 @@ describe('stall guard', () => {
   test('works on real timers: a silent stream is reported', async () => {
     const started = performance.now();
     const { promise, resolve } = Promise.withResolvers<number>();
-    createStallGuard(20, () => resolve(performance.now()));
+    createStallGuard(20, () => resolve(performance.now()), createCoarseTimer({ tickMs: 5 }));
     const firedAt = await promise;
     expect(firedAt - started).toBeGreaterThanOrEqual(19);
   });

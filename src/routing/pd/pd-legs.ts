@@ -8,7 +8,7 @@ import { isRouterError, routerError, type RouterError } from '../../wire/errors.
 import { stripClientKvParams } from './prefill-request.ts';
 import type { Policy, RoutingRequest } from '../../policies/types.ts';
 import { abortOnClientOrDeadline, type RequestAbort } from '../deadline.ts';
-import { claimLeg, closeLeg, relayLeg, type Leg, type LegDeps } from '../leg.ts';
+import { claimLeg, closeLeg, legTimer, relayLeg, type Leg, type LegDeps } from '../leg.ts';
 import { isBrokenOutcome } from '../relay.ts';
 import { streamEndsWithDone } from '../sse-done.ts';
 import type { ProxyRequest } from '../router.ts';
@@ -79,7 +79,7 @@ export async function startRun(deps: PdDeps, req: ProxyRequest): Promise<Run> {
   return {
     req,
     // Armed after tokenizing, as in the regular router: the deadline covers the upstream calls.
-    abort: abortOnClientOrDeadline(req.clientSignal, deps.requestTimeoutMs),
+    abort: abortOnClientOrDeadline(req.clientSignal, deps.requestTimeoutMs, legTimer(deps)),
     body: req.json === undefined ? {} : stripClientKvParams(req.json),
     routing: createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0), hashes),
     failed: { prefill: new Set(), decode: new Set() },
