@@ -35,7 +35,8 @@ describe('gRPC engine stand-in', () => {
     expect(chunks.flatMap((c) => c.token_ids)).toEqual([...expected, engine.vocab.eosId]);
     expect(chunks.every((c) => c.completion_tokens === 1 && c.prompt_tokens === 3)).toBe(true);
     const complete = messages.at(-1)!.complete;
-    expect(complete).toMatchObject({ finish_reason: 'stop', output_ids: [engine.vocab.eosId], matched_token_id: engine.vocab.eosId });
+    expect(complete).toMatchObject({ finish_reason: 'stop', output_ids: [engine.vocab.eosId] });
+    expect(complete.matched_stop).toBeUndefined();
     client.close();
   });
 

@@ -1,7 +1,7 @@
 // The stand-in's vllm.grpc.engine.VllmEngine service, sending what smg-grpc-servicer sends
 // (lightseekorg/smg grpc_servicer/smg_grpc_servicer/vllm/servicer.py): per step a chunk per sequence with the delta
 // ids and the delta count, then on its end a `complete` that repeats the last delta (streaming), or one `complete`
-// per sequence with every id (not streaming).
+// per sequence with every id (not streaming). EOS is no stop reason (vLLM's stop_reason is None for it).
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { status, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -117,7 +117,7 @@ function generateHandler(ctx: ServiceContext) {
                 ...(logprobsOf(ids) ? { output_logprobs: logprobsOf(ids) } : {}),
                 ...(step.finish!.stopString !== undefined
                   ? { matched_stop_str: step.finish!.stopString }
-                  : step.finish!.stopTokenId !== undefined
+                  : step.finish!.stopTokenId !== undefined && !step.finish!.stopIsEos
                     ? { matched_token_id: step.finish!.stopTokenId }
                     : {}),
               },
