@@ -60,6 +60,8 @@ export interface AppDeps {
   readonly staticKeys?: readonly string[];
   /** --api-key-validation-urls. */
   readonly keyValidator?: ApiKeyValidator;
+  /** The model cards of a grpc:// endpoint (its model info), for /v1/models. */
+  readonly grpc?: { readonly models: (url: string) => Promise<readonly Record<string, unknown>[]> };
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -90,7 +92,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (clientAuth !== undefined) app.use('*', clientAuth);
 
   const { router } = deps;
-  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode });
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode, ...(deps.grpc ? { grpcModels: deps.grpc.models } : {}) });
   // One budget for every route that reads a request body (--max-inflight-body-bytes).
   const budget = createBodyBudget(inflightBodyBytes(config.max_inflight_body_bytes, config.max_payload_size), (held) => metrics.bodyBytesHeld.set(held));
   metrics.bodyBytesLimit.set(budget.limit);

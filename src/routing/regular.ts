@@ -24,6 +24,18 @@ export interface RegularRouterDeps extends LegDeps {
   readonly blockHashes?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<Float64Array | undefined>;
   /** How each endpoint is reached (default: vLLM's HTTP API). */
   readonly upstreamOf?: UpstreamOf;
+  /**
+   * The prompt's token ids and block hashes, computed once in the pool for a fleet with gRPC endpoints (which are
+   * sent token ids); the policy's block hashes then come from the same tokenization.
+   */
+  readonly promptTokens?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<PromptTokens | undefined>;
+  /** Whether any endpoint of the fleet needs the prompt as token ids (a gRPC endpoint). */
+  readonly fleetNeedsTokens?: () => boolean;
+}
+
+export interface PromptTokens {
+  readonly ids: readonly number[];
+  readonly blockHashes: Float64Array | undefined;
 }
 
 export function createRegularRouter(deps: RegularRouterDeps): Router {
@@ -34,8 +46,15 @@ export function createRegularRouter(deps: RegularRouterDeps): Router {
 async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise<Response> {
   const { retry } = deps;
   const failed = new Set<string>();
-  // Tokenizing happens once, in the pool, before the first pick; retries reuse the hashes.
-  const blockHashes = deps.policy.wantsBlockHashes && deps.blockHashes && req.json ? await deps.blockHashes(req.route, req.json) : undefined;
+  // Tokenizing happens once, in the pool, before the first pick; retries reuse the ids and hashes.
+  const tokens = deps.promptTokens && req.json && deps.fleetNeedsTokens?.() ? await deps.promptTokens(req.route, req.json) : undefined;
+  const blockHashes = !deps.policy.wantsBlockHashes
+    ? undefined
+    : tokens !== undefined
+      ? tokens.blockHashes
+      : deps.blockHashes && req.json
+        ? await deps.blockHashes(req.route, req.json)
+        : undefined;
   const request = createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0), blockHashes);
   for (let n = 0; ; n++) {
     const ended = n > 0 ? await backoff(deps, req, n) : undefined;
@@ -56,7 +75,7 @@ async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise
       if (last) return refuse(deps, req, routerError('no_available_endpoints', 'No endpoint could take the request (circuits open)'));
       continue;
     }
-    const answer = await attempt(deps, req, leg, last, n + 1);
+    const answer = await attempt(deps, req, leg, last, n + 1, tokens?.ids);
     if (answer !== 'retry') return answer;
   }
 }
@@ -73,8 +92,13 @@ async function backoff(deps: RegularRouterDeps, req: ProxyRequest, n: number): P
 function pick(deps: RegularRouterDeps, req: ProxyRequest, request: RoutingRequest, failed: ReadonlySet<string>, attemptNo: number): Endpoint | RouterError {
   const { registry, policy } = deps;
   const choose = (): Endpoint | RouterError => {
-    const available = registry.available('regular');
-    if (available.length === 0) return routerError('no_available_endpoints', 'No available endpoints (all unhealthy, circuits open or none registered)');
+    const upstreamOf = deps.upstreamOf ?? httpUpstreams;
+    const all = registry.available('regular');
+    if (all.length === 0) return routerError('no_available_endpoints', 'No available endpoints (all unhealthy, circuits open or none registered)');
+    // A route only some kinds of endpoint serve (gRPC engines answer chat, completions and embeddings) goes to those.
+    const available = all.filter((e) => upstreamOf(e).serves?.(req.route) ?? true);
+    if (available.length === 0)
+      return routerError('not_implemented', `No endpoint of the fleet serves ${req.route === 'fallback' ? req.upstreamPath.split('?')[0] : req.route}: gRPC endpoints answer only /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models, and no HTTP endpoint is available`);
     const chosen = policy.select({ candidates: untriedCandidates(available, failed), all: registry.all('regular'), request });
     return chosen ?? routerError('no_available_endpoints', `Policy ${policy.name} found no endpoint for this request`);
   };
@@ -92,7 +116,7 @@ function pick(deps: RegularRouterDeps, req: ProxyRequest, request: RoutingReques
  * One attempt on the claimed endpoint: the client's response, or 'retry' when this failure may be tried
  * elsewhere (nothing has reached the client yet).
  */
-async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, last: boolean, attemptNo: number): Promise<Response | 'retry'> {
+async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, last: boolean, attemptNo: number, promptIds: readonly number[] | undefined): Promise<Response | 'retry'> {
   const { retry, metrics } = deps;
   const { endpoint } = leg;
   // --request-timeout-secs bounds the whole request: retries share what is left of it.
@@ -105,6 +129,9 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     body: req.bytes,
     signal: abort.signal,
     timedOut: () => abort.timedOut,
+    route: req.route,
+    ...(req.json !== undefined ? { json: req.json } : {}),
+    ...(promptIds !== undefined ? { promptIds } : {}),
   });
   if (isRouterError(upstream)) {
     abort.done();

@@ -7,7 +7,7 @@ import type { LegDeps } from './leg.ts';
 import { pdRecorder } from './pd/pd-legs.ts';
 import { createSglangPdRouter } from './pd/sglang-pd.ts';
 import { createPdRouter, type PdRouterDeps } from './pd/vllm-pd.ts';
-import { createRegularRouter } from './regular.ts';
+import { createRegularRouter, type RegularRouterDeps } from './regular.ts';
 import type { Router } from './router.ts';
 import type { UpstreamOf } from './upstream.ts';
 
@@ -29,6 +29,9 @@ export interface RouterDeps extends LegDeps {
   readonly maxAnswerBytes?: number;
   /** How each endpoint is reached (default: vLLM's HTTP API). */
   readonly upstreamOf?: UpstreamOf;
+  /** Prompt token ids and block hashes in one tokenization, for fleets with gRPC endpoints (regular mode). */
+  readonly promptTokens?: RegularRouterDeps['promptTokens'];
+  readonly fleetNeedsTokens?: () => boolean;
 }
 
 export function createRouter(mode: RoutingMode, deps: RouterDeps): Router {

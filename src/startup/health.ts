@@ -1,6 +1,6 @@
 // Start-up step: the health checker, and the wait at start-up for a first healthy endpoint.
 import type { Config } from '../config/schema.ts';
-import { HealthChecker } from '../core/health.ts';
+import { HealthChecker, type HealthOptions } from '../core/health.ts';
 import type { EndpointRegistry } from '../core/registry.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -10,10 +10,12 @@ interface Needs {
   readonly registry: EndpointRegistry;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** The probe of grpc:// endpoints (startup/grpc.ts). */
+  readonly grpcProbe?: HealthOptions['grpcProbe'];
 }
 
 /** Built stopped: start-up probes once itself (waitForHealthy), then starts the polling. */
-export function buildHealth(config: Config, { registry, metrics, log }: Needs): HealthChecker {
+export function buildHealth(config: Config, { registry, metrics, log, grpcProbe }: Needs): HealthChecker {
   return new HealthChecker(
     registry,
     {
@@ -25,6 +27,7 @@ export function buildHealth(config: Config, { registry, metrics, log }: Needs): 
       path: config.backend === 'openai' && config.health_check_endpoint === '/health' ? '/v1/models' : config.health_check_endpoint,
       apiKey: config.api_key,
       healthyStatus: config.backend === 'openai' ? openAiHealthy : undefined,
+      ...(grpcProbe ? { grpcProbe } : {}),
     },
     metrics,
     log,

@@ -14,6 +14,7 @@ import type { EndpointStats } from '../signals/endpoint-stats.ts';
 import { experienceFactory } from '../signals/experience.ts';
 import type { Tracer } from '../tracing/tracer.ts';
 import type { PdMode } from './pd-mode.ts';
+import type { GrpcFront } from './grpc.ts';
 import type { Policies } from './policies.ts';
 
 /** vLLM PD with --kv-connector mooncake: the bootstrap server the prefill and decode engines meet on. */
@@ -35,10 +36,11 @@ interface Needs {
   readonly qoe: QoeOptions;
   readonly tracer: Tracer | undefined;
   readonly blockHashes: RouterDeps['blockHashes'];
+  readonly grpc: GrpcFront;
 }
 
 export function buildRouter(config: Config, needs: Needs): Router {
-  const { registry, metrics, stats, log, now, random, qoe, tracer, blockHashes } = needs;
+  const { registry, metrics, stats, log, now, random, qoe, tracer, blockHashes, grpc } = needs;
   return createRouter(routingMode(config, needs), {
     registry,
     metrics,
@@ -53,6 +55,9 @@ export function buildRouter(config: Config, needs: Needs): Router {
     apiKey: config.api_key,
     modelLabel: boundedLabel(64),
     blockHashes,
+    upstreamOf: grpc.upstreamOf,
+    fleetNeedsTokens: grpc.fleetNeedsTokens,
+    ...(grpc.promptTokens ? { promptTokens: grpc.promptTokens } : {}),
     tracer,
     experience: experienceFactory(metrics, qoe),
   });

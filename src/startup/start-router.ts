@@ -9,6 +9,7 @@ import { loadApiKeys } from './api-keys.ts';
 import { startDiscovery } from './discovery.ts';
 import { buildEndpointManager } from './endpoint-manager.ts';
 import { buildEndpointRegistry } from './endpoint-registry.ts';
+import { buildGrpcFront } from './grpc.ts';
 import { buildHealth, waitForHealthy } from './health.ts';
 import { openMetricsListener, openRouterListener } from './listeners.ts';
 import { openLogging } from './logging.ts';
@@ -71,10 +72,11 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const { registry, addEndpoint } = buildEndpointRegistry(config, { pdMode, metrics, log, now });
   const pool = (built.pool = await startTokenizer(config, { metrics, log }));
   const stats = trackEndpointStats(registry);
-  const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log }));
+  const grpc = (built.grpc = buildGrpcFront(config, { registry, metrics, log, pool }));
+  const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log, loadOf: grpc.loadOf }));
   const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log }));
   const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents }));
-  const health = (built.health = buildHealth(config, { registry, metrics, log }));
+  const health = (built.health = buildHealth(config, { registry, metrics, log, grpcProbe: grpc.probe }));
   const endpoints = (built.endpoints = buildEndpointManager(config, { registry, health, pdMode, log, now }));
   const discovery = (built.discovery = await startDiscovery(config, { endpoints, pdMode, metrics, log, env: options.env ?? process.env }));
   const reconfigure = reconfigurer(config, { log, policies, endpoints });
@@ -84,7 +86,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const tracing = (built.tracing = startTracingFor(config, { random, log, version: options.version }));
   const tracer = tracing?.tracer;
   const blockHashes = blockHashesFrom(pool, { metrics, log, blockSize: routingBlockSize(config), adapters: kvEvents });
-  const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes });
+  const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes, grpc });
   const { staticKeys, keyValidator } = loadApiKeys(config, { log, now });
   const server = (built.server = openRouterListener({
     config,
@@ -98,6 +100,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     admission,
     pool,
     kvEvents,
+    grpc,
     tracer,
     qoe,
     endpoints,
@@ -106,5 +109,5 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     shutdownPhase,
   }));
   const metricsServer = (built.metricsServer = openMetricsListener(config, { metrics, admission, pool, policies, kvEvents, tracing }));
-  return { config, log, logFile, metrics, registry, stats, pool, engineMetrics, kvEvents, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
+  return { config, log, logFile, metrics, registry, stats, pool, grpc, engineMetrics, kvEvents, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
 }

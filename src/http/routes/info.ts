@@ -9,6 +9,7 @@ import { outboundFetch } from '../../net/fetch.ts';
 import { readBody, readJson } from '../../net/read-body.ts';
 import { isRedirect, redirectNote } from '../../net/redirect.ts';
 import { reject } from '../../wire/reject.ts';
+import { isGrpcUrl } from '../../grpc/grpc-url.ts';
 import type { AppEnv } from '../context.ts';
 import { routerError } from '../../wire/errors.ts';
 import { downstreamHeaders } from '../../wire/forward-headers.ts';
@@ -23,6 +24,8 @@ export interface InfoDeps {
   readonly isDraining: () => boolean;
   /** Prefill/decode mode: ready needs a healthy prefill and a healthy decode endpoint. */
   readonly pdMode: boolean;
+  /** The model cards of a grpc:// endpoint, from its model info (it has no /v1/models). */
+  readonly grpcModels?: (url: string) => Promise<readonly Record<string, unknown>[]>;
 }
 
 interface ModelCard {
@@ -48,7 +51,8 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
     if (!read.ok) throw new Error(`${url}: ${read.error}`);
     return read.value;
   };
-  const firstAvailable = (): Endpoint | undefined => registry.all().find(isAvailable);
+  // The routes below ask an endpoint over HTTP: a grpc:// endpoint has none of them.
+  const firstAvailable = (): Endpoint | undefined => registry.all().find((e) => isAvailable(e) && !isGrpcUrl(e.url));
 
   app.get('/liveness', (c) => c.text('OK'));
 
@@ -76,7 +80,9 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
   // The union of the models of every healthy endpoint: one dead endpoint does not break the listing.
   app.get('/v1/models', async (c) => {
     const endpoints = [...new Map(registry.all().filter(isAvailable).map((e) => [e.url, e])).values()];
-    const results = await Promise.allSettled(endpoints.map((e) => getJson(`${e.url}/v1/models`, c.req.raw.headers)));
+    const results = await Promise.allSettled(
+      endpoints.map((e) => (isGrpcUrl(e.url) && deps.grpcModels ? deps.grpcModels(e.url).then((data) => ({ data })) : getJson(`${e.url}/v1/models`, c.req.raw.headers))),
+    );
     const models = new Map<string, ModelCard>();
     let answered = 0;
     results.forEach((r, i) => {
