@@ -102,3 +102,14 @@ describe('gRPC engine stand-in', () => {
     control.close();
   });
 });
+
+test('a status fault answers Generate with that gRPC status before any message', async () => {
+  await using engine = await startGrpcEngine({ vocab, failure: { kind: 'status', code: 14, times: 1 } });
+  const client = clientOf('vllmEngine', engine.port);
+  const failed = await collect(client.Generate({ request_id: 's', tokenized: { input_ids: [1] }, sampling_params: { max_tokens: 2 }, stream: true }));
+  expect(failed.error?.code).toBe(14);
+  expect(failed.messages).toEqual([]);
+  const next = await collect(client.Generate({ request_id: 't', tokenized: { input_ids: [1] }, sampling_params: { max_tokens: 2 }, stream: true }));
+  expect(next.error).toBeUndefined();
+  client.close();
+});

@@ -66,7 +66,7 @@ function generateHandler(ctx: ServiceContext) {
     const failure = ctx.options.failure;
     if (failure?.kind === 'status') {
       ctx.options.failure = failure.times === undefined ? failure : failure.times <= 1 ? null : { ...failure, times: failure.times - 1 };
-      call.destroy(grpcError(failure.code, failure.message ?? 'injected failure'));
+      call.emit('error', grpcError(failure.code, failure.message ?? 'injected failure'));
       return;
     }
     const params: Msg = request.sampling_params ?? {};
@@ -213,7 +213,7 @@ export function vllmEngineService(ctx: ServiceContext): UntypedServiceImplementa
       })();
     },
     SubscribeKvEvents: (call: ServerWritableStream<Msg, Msg>) => {
-      call.destroy(grpcError(status.UNIMPLEMENTED, 'KV cache events not enabled. Start vLLM with --kv-events-config'));
+      call.emit('error', grpcError(status.UNIMPLEMENTED, 'KV cache events not enabled. Start vLLM with --kv-events-config'));
     },
   };
 }

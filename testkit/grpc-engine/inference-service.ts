@@ -34,7 +34,7 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
   record.metadata.set(requestId, Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, String(v)])));
   const fail = (error: Error): void => {
     if (reply) reply(error);
-    else call.destroy(error);
+    else call.emit('error', error);
   };
   if (request.model && request.model !== options.model) return fail(grpcError(status.NOT_FOUND, `model ${request.model} not found`));
   const failure = options.failure;
@@ -179,6 +179,6 @@ export function healthService(ctx: ServiceContext): UntypedServiceImplementation
   return {
     Check: (_call: ServerUnaryCall<Msg, Msg>, callback: (e: Error | null, m?: Msg) => void) =>
       callback(null, { status: ctx.options.healthy ? 'SERVING' : 'NOT_SERVING' }),
-    Watch: (call: ServerWritableStream<Msg, Msg>) => call.destroy(grpcError(status.UNIMPLEMENTED, 'Watch is not served')),
+    Watch: (call: ServerWritableStream<Msg, Msg>) => call.emit('error', grpcError(status.UNIMPLEMENTED, 'Watch is not served')),
   };
 }

@@ -1,0 +1,228 @@
+// gRPC engine mode through the compiled binary, with the openai SDK: the router is the OpenAI server in front of
+// vLLM's gRPC engines (both protocols, stand-ins generating with real tokenizers).
+import { afterAll, describe, expect, test } from 'bun:test';
+import OpenAI from 'openai';
+import { loadStandInVocabulary, standInTokenizerDir, startGrpcEngine, type GrpcEngine } from '../../testkit/grpc-engine.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
+import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { until } from '../../testkit/until.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+
+const build = buildRouterBinary();
+afterAll(() => build[Symbol.dispose]());
+const llama = loadStandInVocabulary('llama3_1');
+const LLAMA_DIR = standInTokenizerDir('llama3_1');
+
+const router = (engines: readonly { url: string }[], extra: string[] = []): Promise<RouterProcess> =>
+  startRouterProcess(build.path, ['--worker-urls', ...engines.map((e) => e.url), '--model-path', LLAMA_DIR, '--tokenizer-pool-size', '1', '--policy', 'round_robin', ...extra]);
+const client = (r: RouterProcess) => new OpenAI({ baseURL: `${r.url}/v1`, apiKey: 'k', maxRetries: 0 });
+const chatOf = (content: string) => [{ role: 'user' as const, content }];
+
+async function collectChat(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
+  const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  const text = (i: number) => chunks.flatMap((c) => c.choices.filter((x) => x.index === i).map((x) => x.delta.content ?? '')).join('');
+  return { chunks, text };
+}
+
+describe('gRPC engine mode, VllmEngine protocol', () => {
+  test('chat, streamed and not: the text of the engine tokens, EOS ends it with stop, usage and ids as vLLM', async () => {
+    await using engine = await startGrpcEngine({ vocab: llama, output: 'Paris is the capital of France.', cachedTokens: 3 });
+    await using r = await router([engine]);
+    const openai = client(r);
+    const whole = await openai.chat.completions.create({ model: 'grpc-model', messages: chatOf('Capital of France?') });
+    expect(whole.choices[0]!.message.content).toBe('Paris is the capital of France.');
+    expect(whole.choices[0]!.finish_reason).toBe('stop');
+    expect(whole.object).toBe('chat.completion');
+    expect(whole.id).toMatch(/^chatcmpl-/);
+    expect(whole.system_fingerprint).toBeNull();
+    const expectedTokens = llama.tokenizer.encode('Paris is the capital of France.', { add_special_tokens: false }).ids.length + 1; // + EOS
+    expect(whole.usage).toMatchObject({ completion_tokens: expectedTokens, prompt_tokens_details: { cached_tokens: 3 } });
+    // The router rendered the Llama 3.1 template and sent token ids; the engine got an explicit max.
+    const sent = engine.record.received[0] as { tokenized: { input_ids: number[] }; sampling_params: { max_tokens: number; temperature: number } };
+    expect(sent.tokenized.input_ids[0]).toBe(llama.tokenizer.token_to_id('<|begin_of_text|>'));
+    expect(sent.sampling_params.max_tokens).toBe(131072 - sent.tokenized.input_ids.length);
+    expect(sent.sampling_params.temperature).toBe(1);
+    expect(whole.usage!.prompt_tokens).toBe(sent.tokenized.input_ids.length);
+
+    const stream = await openai.chat.completions.create({ model: 'grpc-model', messages: chatOf('Capital of France?'), stream: true, stream_options: { include_usage: true } });
+    const { chunks, text } = await collectChat(stream);
+    expect(text(0)).toBe('Paris is the capital of France.');
+    expect(chunks[0]!.choices[0]!.delta).toEqual({ role: 'assistant', content: '' });
+    const finish = chunks.filter((c) => c.choices[0]?.finish_reason);
+    expect(finish.map((c) => c.choices[0]!.finish_reason)).toEqual(['stop']);
+    const usage = chunks.at(-1)!;
+    expect(usage.choices).toEqual([]);
+    expect(usage.usage).toMatchObject({ prompt_tokens: whole.usage!.prompt_tokens, completion_tokens: expectedTokens });
+  });
+
+  test('completions with stop strings: cut before the stop, stop_reason names it; include_stop_str_in_output keeps it', async () => {
+    await using engine = await startGrpcEngine({ vocab: llama, output: 'one two three four five six' });
+    await using r = await router([engine]);
+    const openai = client(r);
+    const cut = await openai.completions.create({ model: 'grpc-model', prompt: 'Count:', max_tokens: 50, stop: ['four', 'zzz'] });
+    expect(cut.choices[0]!.text).toBe('one two three ');
+    expect(cut.choices[0]!.finish_reason).toBe('stop');
+    expect((cut.choices[0] as unknown as { stop_reason: unknown }).stop_reason).toBe('four');
+    const kept = await openai.completions.create({ model: 'grpc-model', prompt: 'Count:', max_tokens: 50, stop: ['four'], include_stop_str_in_output: true } as never);
+    expect((kept as OpenAI.Completions.Completion).choices[0]!.text).toBe('one two three four');
+    const streamed = await openai.completions.create({ model: 'grpc-model', prompt: 'Count:', max_tokens: 50, stop: ['thr'], stream: true });
+    let text = '';
+    for await (const chunk of streamed) text += chunk.choices[0]?.text ?? '';
+    expect(text).toBe('one two ');
+    const length = await openai.completions.create({ model: 'grpc-model', prompt: 'Count:', max_tokens: 2 });
+    expect(length.choices[0]).toMatchObject({ text: 'one two', finish_reason: 'length' });
+  });
+
+  test('n > 1: every choice streams its own text and finish', async () => {
+    await using engine = await startGrpcEngine({ vocab: llama, output: 'red green blue' });
+    await using r = await router([engine]);
+    const stream = await client(r).chat.completions.create({ model: 'grpc-model', messages: chatOf('colours'), n: 3, stream: true });
+    const { chunks, text } = await collectChat(stream);
+    expect([text(0), text(1), text(2)]).toEqual(['red green blue', 'green blue red', 'blue red green']);
+    expect(chunks.filter((c) => c.choices[0]?.finish_reason === 'stop').map((c) => c.choices[0]!.index).sort()).toEqual([0, 1, 2]);
+    const whole = await client(r).chat.completions.create({ model: 'grpc-model', messages: chatOf('colours'), n: 2 });
+    expect(whole.choices.map((c) => c.message.content)).toEqual(['red green blue', 'green blue red']);
+  });
+
+  test('a multi-byte character split across tokens never reaches the client in halves (byte-level BPE and byte fallback)', async () => {
+    const output = 'Fête 🎉 au 東京 ꙮ!';
+    await using engine = await startGrpcEngine({ vocab: llama, output, tokensPerMessage: 1 });
+    await using r = await router([engine]);
+    const { chunks, text } = await collectChat(await client(r).chat.completions.create({ model: 'grpc-model', messages: chatOf('x'), stream: true }));
+    expect(text(0)).toBe(output);
+    expect(chunks.some((c) => (c.choices[0]?.delta.content ?? '').includes('\uFFFD'))).toBe(false);
+    const ids = llama.tokenizer.encode(output, { add_special_tokens: false }).ids;
+    expect(ids.length).toBeGreaterThan([...output].length - 6); // the emoji and the CJK run take several byte tokens
+
+    const llama2 = loadStandInVocabulary('llama2');
+    const byteFallback = llama2.tokenizer.encode(output, { add_special_tokens: false }).tokens.filter((t) => /^<0x[0-9A-F]{2}>$/.test(t));
+    expect(byteFallback.length).toBeGreaterThan(0);
+    await using engine2 = await startGrpcEngine({ vocab: llama2, tokenizer: 'llama2', output });
+    await using r2 = await startRouterProcess(build.path, ['--worker-urls', engine2.url, '--model-path', standInTokenizerDir('llama2'), '--tokenizer-pool-size', '1']);
+    const parts: string[] = [];
+    for await (const c of await client(r2).completions.create({ model: 'grpc-model', prompt: 'x', max_tokens: 100, stream: true })) parts.push(c.choices[0]?.text ?? '');
+    expect(parts.some((p) => p.includes('\uFFFD'))).toBe(false);
+    expect(parts.join('')).toBe(` ${output}`);
+  });
+
+  test('a client that leaves mid-stream aborts the request on the engine', async () => {
+    await using engine = await startGrpcEngine({ vocab: llama, output: 'tick '.repeat(50), eosAtEnd: false, itlMs: 20 });
+    await using r = await router([engine]);
+    const controller = new AbortController();
+    const stream = await client(r).chat.completions.create({ model: 'grpc-model', messages: chatOf('go'), stream: true, max_tokens: 10000 }, { signal: controller.signal });
+    let seen = 0;
+    try {
+      for await (const _ of stream) if (++seen === 3) controller.abort();
+    } catch {
+      // the SDK's abort
+    }
+    await until(() => engine.record.aborted.length === 1 && engine.record.running === 0, 'the engine is told to abort');
+    const id = (engine.record.received[0] as { request_id: string }).request_id;
+    expect(engine.record.aborted).toEqual([id]);
+    await until(async () => metricValue(await r.scrape(), 'vllm_router_grpc_aborts_total', { reason: 'client_closed' }) === 1, 'the abort is counted');
+  });
+
+  test('an engine killed mid-stream: the client gets a clear SSE error after the text it was sent', async () => {
+    await using engine = await startGrpcEngine({ vocab: llama, output: 'alpha beta gamma delta epsilon zeta', failure: { kind: 'kill', afterTokens: 3 } });
+    await using r = await router([engine]);
+    const res = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'grpc-model', messages: chatOf('go'), stream: true }) });
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body).toContain('"content":"alpha"');
+    const events = body.split('\n\n').filter((e) => e.startsWith('data: '));
+    expect(events.at(-1)).toBe('data: [DONE]');
+    const error = JSON.parse(events.at(-2)!.slice(6)) as { error: { message: string; code: string } };
+    expect(error.error.code).toBe('stream_interrupted');
+    expect(error.error.message).toContain('gRPC engine grpc://127.0.0.1');
+    expect(metricValue(await r.scrape(), 'vllm_router_stream_outcomes_total', { outcome: 'upstream_error' })).toBe(1);
+  });
+
+  test('an engine that fails before the first token is retried on another; a bad request is a 400, an unknown model a 404', async () => {
+    await using down = await startGrpcEngine({ vocab: llama, output: 'ok', failure: { kind: 'status', code: 14, times: 1 } });
+    await using up = await startGrpcEngine({ vocab: llama, output: 'ok' });
+    await using r = await router([down, up]);
+    const openai = client(r);
+    for (let i = 0; i < 2; i++) expect((await openai.chat.completions.create({ model: 'grpc-model', messages: chatOf('x') })).choices[0]!.message.content).toBe('ok');
+    expect(metricValue(await r.scrape(), 'vllm_router_retries_total', {})).toBeGreaterThanOrEqual(1);
+    const bad = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'grpc-model', messages: chatOf('x'), temperature: -1 }) });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string; param: string } }).error).toMatchObject({ message: 'temperature must be non-negative, got -1.', param: 'temperature' });
+    const unknown = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'nope', messages: chatOf('x') }) });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.text()).toContain('The model `nope` does not exist.');
+  });
+
+  test('embeddings go through Embed; /v1/models lists the engine model', async () => {
+    await using engine = await startGrpcEngine({ vocab: llama, embeddingDim: 4 });
+    await using r = await router([engine]);
+    const openai = client(r);
+    const e = await openai.embeddings.create({ model: 'grpc-model', input: ['hello', 'world'] });
+    expect(e.data.map((d) => d.embedding.length)).toEqual([4, 4]);
+    expect(e.usage.prompt_tokens).toBeGreaterThan(0);
+    const models = await openai.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(['grpc-model']);
+  });
+});
+
+describe('gRPC engine mode, vllm.Inference protocol', () => {
+  test('chat streams the engine text; a client that leaves is aborted with Control.Abort (a dropped stream does not abort there)', async () => {
+    await using engine = await startGrpcEngine({ vocab: llama, protocol: 'vllm-inference', output: 'Bonjour 🎉 le monde' });
+    await using r = await router([engine]);
+    const { text } = await collectChat(await client(r).chat.completions.create({ model: 'grpc-model', messages: chatOf('hi'), stream: true }));
+    expect(text(0)).toBe('Bonjour 🎉 le monde');
+    const sent = engine.record.received[0] as { stopping: { max_new_tokens: number }; token_ids: { ids: number[] } };
+    expect(sent.stopping.max_new_tokens).toBe(131072 - sent.token_ids.ids.length);
+    engine.options.itlMs = 20;
+    engine.options.eosAtEnd = false;
+    const controller = new AbortController();
+    const stream = await client(r).chat.completions.create({ model: 'grpc-model', messages: chatOf('go'), stream: true, max_tokens: 10000 }, { signal: controller.signal });
+    let seen = 0;
+    try {
+      for await (const _ of stream) if (++seen === 3) controller.abort();
+    } catch {}
+    await until(() => engine.record.aborted.length === 1 && engine.record.running === 0, 'Control.Abort stops the generation');
+  });
+});
+
+describe('a mixed HTTP + gRPC fleet', () => {
+  test('chat goes to both kinds; routes gRPC engines do not serve go to the HTTP endpoint; same text and fields either way', async () => {
+    await using http = await spawnMockEngine(['--model', 'grpc-model', '--tokens', 'The quick brown fox', '--default-max-tokens', '4']);
+    await using grpc = await startGrpcEngine({ vocab: llama, output: 'The quick brown fox' });
+    await using r = await router([http, grpc]);
+    const ask = async () => (await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'grpc-model', messages: chatOf('x') }) })).json() as Promise<Record<string, any>>;
+    const [a, b] = [await ask(), await ask()];
+    const keys = (v: unknown): unknown => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, keys(x)])) : Array.isArray(v) ? v.map(keys) : typeof v);
+    expect(keys(a)).toEqual(keys(b));
+    expect(a.choices[0].message.content).toBe('The quick brown fox');
+    expect(b.choices[0].message.content).toBe('The quick brown fox');
+    expect([a.choices[0].finish_reason, b.choices[0].finish_reason]).toEqual(['stop', 'stop']);
+    expect(engineCount(grpc)).toBe(1);
+    const streamOf = async () => {
+      const res = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'grpc-model', messages: chatOf('x'), stream: true, stream_options: { include_usage: true } }) });
+      const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)) as Record<string, any>);
+      return { text: events.map((e) => e.choices[0]?.delta?.content ?? '').join(''), first: keys(events[0]), last: keys(events.at(-1)), objects: new Set(events.map((e) => e.object)) };
+    };
+    const [s1, s2] = [await streamOf(), await streamOf()];
+    expect(s1.text).toBe('The quick brown fox');
+    expect(s2.text).toBe('The quick brown fox');
+    expect(s1.first).toEqual(s2.first);
+    expect(s1.last).toEqual(s2.last);
+    expect(s1.objects).toEqual(s2.objects);
+    // /v1/responses is not a gRPC route: it goes to the HTTP endpoint.
+    const responses = await fetch(`${r.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'grpc-model', input: 'hi' }) });
+    expect(responses.status).toBe(200);
+    expect(engineCount(grpc)).toBe(2);
+  });
+
+  test('a gRPC-only fleet answers a route it cannot serve with a clear 501', async () => {
+    await using grpc = await startGrpcEngine({ vocab: llama });
+    await using r = await router([grpc]);
+    const res = await fetch(`${r.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'grpc-model', input: 'hi' }) });
+    expect(res.status).toBe(501);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain('gRPC endpoints answer only /v1/chat/completions');
+  });
+});
+
+const engineCount = (engine: GrpcEngine) => engine.record.received.length;
