@@ -79,7 +79,8 @@ export function tryLoadVocabulary(tokenizerJson: unknown, tokenizerConfig?: unkn
       if (Array.isArray(entry) && typeof entry[0] === 'string') tokens[id] = entry[0];
     });
   } else if (isRecord(vocab)) {
-    for (const [token, id] of Object.entries(vocab)) {
+    for (const token in vocab) {
+      const id = vocab[token];
       if (typeof id === 'number' && Number.isInteger(id) && id >= 0) tokens[id] = token;
     }
   } else {
@@ -100,17 +101,24 @@ export function tryLoadVocabulary(tokenizerJson: unknown, tokenizerConfig?: unkn
     if (entry['special'] === true) specialIds.add(id);
   }
 
-  const ids = new Map<string, number>();
-  tokens.forEach((token, id) => {
-    if (token !== undefined && (!ids.has(token) || addedIds.has(id))) ids.set(token, id);
-  });
+  // Text → id: added tokens first; the model's vocabulary object is already a map (Unigram's list is not).
+  const addedByText = new Map<string, number>();
+  for (const id of addedIds) addedByText.set(tokens[id]!, id);
+  let unigramIds: Map<string, number> | undefined;
+  const idOf = (token: string): number | undefined => {
+    const added = addedByText.get(token);
+    if (added !== undefined) return added;
+    if (isRecord(vocab)) return Object.hasOwn(vocab, token) && typeof vocab[token] === 'number' ? (vocab[token] as number) : undefined;
+    unigramIds ??= new Map(tokens.map((t, id) => [t ?? '', id]));
+    return unigramIds.get(token);
+  };
 
   const config = isRecord(tokenizerConfig) ? tokenizerConfig : {};
   // transformers makes these special whatever tokenizer.json says (@huggingface/tokenizers does too).
   const extra = config['additional_special_tokens'];
   if (Array.isArray(extra)) {
     for (const token of extra) {
-      const id = typeof token === 'string' ? ids.get(token) : isRecord(token) && typeof token['content'] === 'string' ? ids.get(token['content']) : undefined;
+      const id = typeof token === 'string' ? idOf(token) : isRecord(token) && typeof token['content'] === 'string' ? idOf(token['content']) : undefined;
       if (id !== undefined) specialIds.add(id);
     }
   }
@@ -121,36 +129,45 @@ export function tryLoadVocabulary(tokenizerJson: unknown, tokenizerConfig?: unkn
   const size = tokens.length;
   const flags = new Uint8Array(size);
   const offsets = new Uint32Array(size + 1);
-  const chunks: Uint8Array[] = new Array(size);
+  let bytes = new Uint8Array(size * 8);
   let total = 0;
-  const empty: Uint8Array = new Uint8Array(0);
   for (let id = 0; id < size; id++) {
-    const token = tokens[id];
-    let bytes: Uint8Array = empty;
-    if (token !== undefined) {
-      const isAdded = addedIds.has(id);
-      bytes = pieceBytes(runSteps(plan.steps, token, isAdded, false));
-      let f = TOKEN_KNOWN;
-      if (isAdded) f |= TOKEN_ADDED;
-      if (specialIds.has(id)) f |= TOKEN_SPECIAL;
-      if (endsOnBoundary(bytes, 0, bytes.length)) f |= TOKEN_WHOLE;
-      if (plan.firstDiffers && !equalBytes(bytes, pieceBytes(runSteps(plan.steps, token, isAdded, true)))) f |= TOKEN_FIRST_DIFFERS;
-      flags[id] = f;
-    }
-    chunks[id] = bytes;
     offsets[id] = total;
-    total += bytes.length;
+    const token = tokens[id];
+    if (token === undefined) continue;
+    const isAdded = addedIds.has(id);
+    const piece = runSteps(plan.steps, token, isAdded, false);
+    const most = 'bytes' in piece ? piece.bytes.length : piece.text.length * 3;
+    if (total + most > bytes.length) {
+      const grown = new Uint8Array(Math.max(bytes.length * 2, total + most));
+      grown.set(bytes.subarray(0, total));
+      bytes = grown;
+    }
+    const start = total;
+    if ('bytes' in piece) {
+      bytes.set(piece.bytes, total);
+      total += piece.bytes.length;
+    } else {
+      total = writeUtf8(piece.text, bytes, total);
+    }
+    let f = TOKEN_KNOWN;
+    if (isAdded) f |= TOKEN_ADDED;
+    if (specialIds.has(id)) f |= TOKEN_SPECIAL;
+    if (endsOnBoundary(bytes, start, total)) f |= TOKEN_WHOLE;
+    if (plan.firstDiffers && !equalBytes(bytes.subarray(start, total), pieceBytes(runSteps(plan.steps, token, isAdded, true)))) {
+      f |= TOKEN_FIRST_DIFFERS;
+    }
+    flags[id] = f;
   }
   offsets[size] = total;
-  const bytes = new Uint8Array(total);
-  for (let id = 0; id < size; id++) bytes.set(chunks[id]!, offsets[id]!);
+  bytes = bytes.slice(0, total);
 
   const firstBytes = new Map<number, Uint8Array>();
   const wholeText: (string | undefined)[] = new Array(size);
   const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
   const tokenId = (value: unknown): number | undefined => {
     const text = typeof value === 'string' ? value : isRecord(value) && typeof value['content'] === 'string' ? value['content'] : undefined;
-    return text === undefined ? undefined : ids.get(text);
+    return text === undefined ? undefined : idOf(text);
   };
   const eos = new Set<number>();
   const configEos = tokenId(config['eos_token']);
@@ -171,7 +188,7 @@ export function tryLoadVocabulary(tokenizerJson: unknown, tokenizerConfig?: unkn
     stripStart: plan.stripStart,
     stripEnd: plan.stripEnd,
     tokenOf: (id) => tokens[id],
-    idOf: (token) => ids.get(token),
+    idOf,
     firstBytesOf(id) {
       const flag = flags[id] ?? 0;
       if ((flag & TOKEN_FIRST_DIFFERS) === 0) return bytes.subarray(offsets[id] ?? 0, offsets[id + 1] ?? 0);
@@ -364,6 +381,39 @@ export function incompleteTail(bytes: Uint8Array, from: number, to: number): num
     return length > back ? back : 0;
   }
   return 0;
+}
+
+/** Writes `text` as UTF-8 at `at` (room for 3 bytes a UTF-16 unit is there); returns the end. */
+function writeUtf8(text: string, out: Uint8Array, at: number): number {
+  for (let i = 0; i < text.length; i++) {
+    let code = text.charCodeAt(i);
+    if (code < 0x80) {
+      out[at++] = code;
+      continue;
+    }
+    if (code < 0x800) {
+      out[at++] = 0xc0 | (code >> 6);
+      out[at++] = 0x80 | (code & 0x3f);
+      continue;
+    }
+    if (code >= 0xd800 && code < 0xdc00 && i + 1 < text.length) {
+      const low = text.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low < 0xe000) {
+        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+        out[at++] = 0xf0 | (code >> 18);
+        out[at++] = 0x80 | ((code >> 12) & 0x3f);
+        out[at++] = 0x80 | ((code >> 6) & 0x3f);
+        out[at++] = 0x80 | (code & 0x3f);
+        continue;
+      }
+    }
+    if (code >= 0xd800 && code < 0xe000) code = 0xfffd; // a lone surrogate, as TextEncoder writes it
+    out[at++] = 0xe0 | (code >> 12);
+    out[at++] = 0x80 | ((code >> 6) & 0x3f);
+    out[at++] = 0x80 | (code & 0x3f);
+  }
+  return at;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

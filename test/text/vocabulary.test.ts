@@ -35,6 +35,10 @@ describe('decoder shapes, against @huggingface/tokenizers', () => {
       type: 'Sequence',
       decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }],
     },
+    'Strip at both ends after Fuse': {
+      type: 'Sequence',
+      decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 2, stop: 2 }],
+    },
     'Strip on each token': { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
   };
   for (const [label, decoder] of Object.entries(decoders)) {
@@ -43,7 +47,7 @@ describe('decoder shapes, against @huggingface/tokenizers', () => {
       const oracle = new Tokenizer(json, llama2.config);
       const result = tryLoadVocabulary(json, llama2.config);
       if (!result.ok) throw new Error(result.error);
-      const ids = [1, ...llama2.encode('Hello  world, 龘 and 🤖 here')];
+      const ids = [1, ...llama2.encode('  Hello  world, 龘 and 🤖 here  ')];
       for (const skip of [true, false]) {
         const detokenizer = createDetokenizer(result.vocabulary, { skipSpecialTokens: skip });
         const text = ids.map((id) => detokenizer.push([id])).join('') + detokenizer.flush();
