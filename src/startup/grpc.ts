@@ -10,7 +10,8 @@ import { isGrpcUrl } from '../grpc/grpc-url.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { TokenizerPool } from '../pool/pool.ts';
-import { resolveTokenizerFiles } from '../pool/tokenizer-files.ts';
+import { resolveTokenizerFiles, type TokenizerFiles } from '../pool/tokenizer-files.ts';
+import { toolCallFormatOf } from '../text/tool-calls.ts';
 import { createGrpcUpstream, GRPC_ROUTES } from '../routing/grpc/grpc-upstream.ts';
 import { samplingDefaultsOf, type ModelText } from '../routing/grpc/model-text.ts';
 import type { PromptTokens } from '../routing/regular.ts';
@@ -48,7 +49,7 @@ function loadModelText(config: Config, log: Logger): ModelText {
   const files = resolveTokenizerFiles({ tokenizerPath: config.tokenizer_path ?? config.kv_tokenizer_path, modelPath: config.model_path });
   if (!files.ok) throw new ConfigProblem(files.error);
   const reasoning = config.reasoning_parser;
-  if (files.value === undefined) return { vocab: undefined, defaults: {}, reasoning };
+  if (files.value === undefined) return { vocab: undefined, defaults: {}, reasoning, toolCalls: config.tool_call_parser };
   const dir = dirname(files.value.tokenizerJson);
   const generationPath = join(dir, 'generation_config.json');
   const generation = existsSync(generationPath) ? readJson(generationPath) : undefined;
@@ -56,10 +57,23 @@ function loadModelText(config: Config, log: Logger): ModelText {
     const started = performance.now();
     const vocab = loadVocabulary(readJson(files.value.tokenizerJson), files.value.tokenizerConfig ? readJson(files.value.tokenizerConfig) : undefined, generation);
     log.info('gRPC front: vocabulary loaded', { tokens: vocab.size, eos: vocab.eosTokenIds.join(','), load_ms: Math.round(performance.now() - started) });
-    return { vocab, defaults: samplingDefaultsOf(generation), reasoning };
+    const toolCalls = config.tool_call_parser ?? toolCallFormatOf(chatTemplateText(files.value));
+    if (toolCalls !== undefined) log.info('gRPC front: tool calls parsed', { format: toolCalls, from: config.tool_call_parser ? '--tool-call-parser' : 'chat template' });
+    return { vocab, defaults: samplingDefaultsOf(generation), reasoning, toolCalls };
   } catch (e) {
     throw new ConfigProblem(`${files.value.flag} ${files.value.given}: the vocabulary for gRPC endpoints does not load: ${(e as Error).message}`);
   }
+}
+
+/** The chat template's text, wherever the model keeps it (for the tool-call format it writes). */
+function chatTemplateText(files: TokenizerFiles): string {
+  if (files.chatTemplateJinja) return readFileSync(files.chatTemplateJinja, 'utf8');
+  const fromJson = (path: string | null): unknown => (path ? (readJson(path) as { chat_template?: unknown }).chat_template : undefined);
+  const template = fromJson(files.chatTemplateJson) ?? fromJson(files.tokenizerConfig);
+  if (typeof template === 'string') return template;
+  // A list of named templates: the default one, or all of them.
+  if (Array.isArray(template)) return template.map((t) => (t as { template?: string }).template ?? '').join('\n');
+  return '';
 }
 
 export function buildGrpcFront(config: Config, { registry, metrics, log, pool }: Needs): GrpcFront {

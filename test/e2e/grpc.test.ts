@@ -226,3 +226,72 @@ describe('a mixed HTTP + gRPC fleet', () => {
 });
 
 const engineCount = (engine: GrpcEngine) => engine.record.received.length;
+
+const WEATHER_TOOL = [{ type: 'function' as const, function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+
+/** The tool calls a stream's deltas add up to, by index, and the finish reason. */
+async function streamedToolCalls(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
+  const calls: { id?: string; name: string; arguments: string }[] = [];
+  let finish: string | null | undefined;
+  let content = '';
+  for await (const chunk of stream) {
+    const choice = chunk.choices[0];
+    if (!choice) continue;
+    content += choice.delta.content ?? '';
+    for (const d of choice.delta.tool_calls ?? []) {
+      const call = (calls[d.index] ??= { name: '', arguments: '' });
+      if (d.id) call.id = d.id;
+      call.name += d.function?.name ?? '';
+      call.arguments += d.function?.arguments ?? '';
+    }
+    finish = choice.finish_reason ?? finish;
+  }
+  return { calls, finish, content };
+}
+
+describe('tool calls and reasoning on gRPC endpoints', () => {
+  const cases = [
+    { format: 'hermes', tokenizer: 'qwen3' as const, output: 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', flags: [], content: 'Let me check.\n' },
+    { format: 'llama3_json', tokenizer: 'llama3_1' as const, output: '{"name": "get_weather", "parameters": {"city": "Paris"}}', flags: ['--tool-call-parser', 'llama3_json'], content: null },
+    { format: 'mistral', tokenizer: 'llama3_1' as const, output: '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}}]', flags: ['--tool-call-parser', 'mistral'], content: null },
+  ];
+  for (const c of cases) {
+    test(`${c.format}: the call comes back in tool_calls, streamed as deltas and whole, with finish_reason tool_calls`, async () => {
+      const vocab = c.tokenizer === 'llama3_1' ? llama : loadStandInVocabulary(c.tokenizer);
+      await using engine = await startGrpcEngine({ vocab, tokenizer: c.tokenizer, output: c.output });
+      await using r = await startRouterProcess(build.path, ['--worker-urls', engine.url, '--model-path', standInTokenizerDir(c.tokenizer), '--tokenizer-pool-size', '1', ...c.flags]);
+      const openai = client(r);
+      const whole = await openai.chat.completions.create({ model: 'grpc-model', messages: chatOf('Weather in Paris?'), tools: WEATHER_TOOL });
+      const message = whole.choices[0]!.message;
+      expect(message.tool_calls?.map((t) => (t.type === 'function' ? [t.function.name, JSON.parse(t.function.arguments)] : []))).toEqual([['get_weather', { city: 'Paris' }]]);
+      expect(message.content).toBe(c.content);
+      expect(whole.choices[0]!.finish_reason).toBe('tool_calls');
+      const streamed = await streamedToolCalls(await openai.chat.completions.create({ model: 'grpc-model', messages: chatOf('Weather in Paris?'), tools: WEATHER_TOOL, stream: true }));
+      expect(streamed.calls.map((t) => [t.name, JSON.parse(t.arguments)])).toEqual([['get_weather', { city: 'Paris' }]]);
+      expect(streamed.calls[0]!.id).toBeString();
+      expect(streamed.finish).toBe('tool_calls');
+      // Without tools in the request the same output is plain content.
+      const plain = await openai.chat.completions.create({ model: 'grpc-model', messages: chatOf('Weather in Paris?') });
+      expect(plain.choices[0]!.message.content).toBe(c.output);
+    });
+  }
+
+  test('qwen3 reasoning: <think>…</think> goes to reasoning, the rest to content, streamed and whole', async () => {
+    const qwen = loadStandInVocabulary('qwen3');
+    await using engine = await startGrpcEngine({ vocab: qwen, tokenizer: 'qwen3', output: '<think>Two plus two is four.</think>The answer is 4.' });
+    await using r = await startRouterProcess(build.path, ['--worker-urls', engine.url, '--model-path', standInTokenizerDir('qwen3'), '--tokenizer-pool-size', '1', '--reasoning-parser', 'qwen3']);
+    const openai = client(r);
+    const whole = await openai.chat.completions.create({ model: 'grpc-model', messages: chatOf('2+2?') });
+    const message = whole.choices[0]!.message as unknown as { content: string; reasoning: string };
+    expect(message.reasoning).toBe('Two plus two is four.');
+    expect(message.content).toBe('The answer is 4.');
+    let reasoning = '';
+    let content = '';
+    for await (const chunk of await openai.chat.completions.create({ model: 'grpc-model', messages: chatOf('2+2?'), stream: true })) {
+      const delta = chunk.choices[0]?.delta as { content?: string; reasoning?: string } | undefined;
+      reasoning += delta?.reasoning ?? '';
+      content += delta?.content ?? '';
+    }
+    expect([reasoning, content]).toEqual(['Two plus two is four.', 'The answer is 4.']);
+  });
+});

@@ -6,6 +6,7 @@ import type { GenerationCall, GenerationEvent, GenerationRequest, TokenLogprob }
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { createReasoningParser, type ReasoningKind, type ReasoningParser } from '../../text/reasoning.ts';
+import { collectToolCalls, createToolCallParser, type ToolCallDelta, type ToolCallFormat, type ToolCallParser } from '../../text/tool-calls.ts';
 import type { Vocabulary } from '../../text/vocabulary.ts';
 import { routerError, type RouterError } from '../../wire/errors.ts';
 import { createChoiceText, PROMPT_TAIL_TOKENS, type ChoiceText } from './choice-text.ts';
@@ -40,6 +41,8 @@ export interface GenerationRun {
   /** The model's vocabulary, for logprob token texts (either protocol). */
   readonly tokenVocab: Vocabulary | undefined;
   readonly reasoning: ReasoningKind | undefined;
+  /** Set when the request offers tools: the format the model writes its calls in. */
+  readonly toolCalls: ToolCallFormat | undefined;
   readonly promptIds: readonly number[];
   readonly signal: AbortSignal;
   readonly timedOut: () => boolean;
@@ -51,6 +54,9 @@ interface Choice {
   readonly index: number;
   readonly text: ChoiceText;
   readonly reasoning: ReasoningParser | undefined;
+  readonly tools: ToolCallParser | undefined;
+  /** Every tool-call delta so far (whole-body answers list the calls they make up). */
+  toolDeltas: ToolCallDelta[];
   tokens: number;
   /** Character count sent so far (completions logprobs' text_offset). */
   offset: number;
@@ -75,6 +81,8 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     index,
     text: createChoiceText({ vocab: run.vocab, skipSpecialTokens: request.sampling.skipSpecialTokens, stop: request.sampling.stop, includeStopStr: request.sampling.includeStopStr, promptTail }),
     reasoning: run.reasoning !== undefined ? createReasoningParser(run.reasoning) : undefined,
+    tools: run.toolCalls !== undefined ? createToolCallParser(run.toolCalls) : undefined,
+    toolDeltas: [],
     tokens: 0,
     offset: 0,
     finished: false,
@@ -116,23 +124,47 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     pending += sse(chunk);
   };
 
-  /** The text for the client of one piece of model output, split into reasoning and content when asked. */
+  /** The text for the client of one piece of model output: reasoning split off, then tool calls parsed out. */
   const split = (choice: Choice, text: string, last: boolean): ChatDelta => {
-    if (choice.reasoning === undefined) return { content: text };
-    const part = choice.reasoning.push(text);
-    const end = last ? choice.reasoning.finish() : { reasoning: '', content: '' };
-    const reasoning = part.reasoning + end.reasoning;
-    const content = part.content + end.content;
-    return { ...(reasoning !== '' ? { reasoning } : {}), ...(content !== '' || reasoning === '' ? { content } : {}) };
+    let reasoning = '';
+    let content = text;
+    if (choice.reasoning !== undefined) {
+      const part = choice.reasoning.push(text);
+      const end = last ? choice.reasoning.finish() : { reasoning: '', content: '' };
+      reasoning = part.reasoning + end.reasoning;
+      content = part.content + end.content;
+    }
+    let calls: ToolCallDelta[] = [];
+    if (choice.tools !== undefined) {
+      const part = choice.tools.push(content);
+      const end = last ? choice.tools.finish() : { content: '', calls: [] };
+      content = part.content + end.content;
+      calls = [...part.calls, ...end.calls];
+      if (calls.length > 0) choice.toolDeltas.push(...calls);
+    }
+    const parsed = choice.reasoning !== undefined || choice.tools !== undefined;
+    return {
+      ...(reasoning !== '' ? { reasoning } : {}),
+      ...(content !== '' || (!parsed && reasoning === '') ? { content } : {}),
+      ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    };
   };
+
+  /** vLLM reports `tool_calls` as the finish of a sequence that called a tool and stopped. */
+  const finishOf = (choice: Choice, finish: OpenAiFinish): OpenAiFinish => (finish === 'stop' && choice.toolDeltas.length > 0 ? 'tool_calls' : finish);
 
   const emit = (choice: Choice, text: string, entries: readonly TokenLogprob[] | undefined, finish: OpenAiFinish | null) => {
     const last = finish !== null;
     const logprobs = logprobsOf(choice, entries, text);
     if (chat) {
       const delta = split(choice, text, last);
-      if (asked.stream) write(chatDeltaChunk(head, choice.index, delta, logprobs, finish, last ? choice.stopReason : null, continuous()));
-      else {
+      const shown = finish === null ? null : finishOf(choice, finish);
+      if (last) choice.finish = shown!;
+      // With a parser, a piece that is all held back (a tag or a call still open) sends no chunk, as vLLM.
+      const empty = delta.content === undefined && delta.reasoning === undefined && delta.toolCalls === undefined;
+      if (asked.stream) {
+        if (!empty || last) write(chatDeltaChunk(head, choice.index, delta, logprobs, shown, last ? choice.stopReason : null, continuous()));
+      } else {
         if (delta.content) choice.content.push(delta.content);
         if (delta.reasoning) choice.reasoningText.push(delta.reasoning);
       }
@@ -184,9 +216,10 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
           head,
           choices.map((c) => ({
             index: c.index,
-            content: c.content.join(''),
+            // vLLM leaves content null when the model only called tools.
+            content: c.toolDeltas.length > 0 && c.content.join('').trim() === '' ? null : c.content.join(''),
             reasoning: c.reasoning !== undefined && c.reasoningText.length > 0 ? c.reasoningText.join('') : null,
-            toolCalls: [],
+            toolCalls: collectToolCalls(c.toolDeltas),
             logprobs: c.logprobs.length > 0 ? { content: c.logprobs.flatMap((l) => (l as { content: unknown[] }).content) } : null,
             finish: c.finish,
             stopReason: c.stopReason,

@@ -98,6 +98,7 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
         vocab: protocol.value === 'vllm-engine' ? deps.model.vocab : undefined,
         tokenVocab: deps.model.vocab,
         reasoning: chat ? deps.model.reasoning : undefined,
+        toolCalls: chat && wantsToolCalls(body) ? deps.model.toolCalls : undefined,
         promptIds: ids ?? [],
         signal: call.signal,
         timedOut: call.timedOut,
@@ -106,6 +107,11 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
       });
     },
   };
+}
+
+/** Tool calls are parsed when the request offers tools and does not turn them off (`tool_choice: "none"`). */
+function wantsToolCalls(body: Readonly<Record<string, unknown>>): boolean {
+  return Array.isArray(body.tools) && body.tools.length > 0 && body.tool_choice !== 'none';
 }
 
 /** The prompt's token ids: tokenized before the pick (shared with cache_aware), by the pool now, or given as ids. */

@@ -1,17 +1,18 @@
 // Logprobs in OpenAI's shape (vllm/entrypoints/openai/protocol.py ChatCompletionLogProbs, CompletionLogProbs)
 // from the engine's token ids and values; a token's text is its own decoding, as vLLM's `decoded_token`.
 import type { TokenLogprob } from '../../grpc/generation.ts';
-import { createDetokenizer } from '../../text/detokenizer.ts';
+import { tokenBytesOf, tokenTextOf } from '../../text/token-text.ts';
 import type { Vocabulary } from '../../text/vocabulary.ts';
 
 const encoder = new TextEncoder();
 
 /** The token's text alone; `token_id:N` without a vocabulary, as vLLM writes it when it has no tokenizer. */
 export function tokenText(vocab: Vocabulary | undefined, id: number): string {
-  if (vocab === undefined) return `token_id:${id}`;
-  const d = createDetokenizer(vocab, { skipSpecialTokens: false });
-  return d.push([id]) + d.flush();
+  return vocab === undefined ? `token_id:${id}` : tokenTextOf(vocab, id);
 }
+
+/** The token's own bytes (part of a character for a byte token), as OpenAI's `bytes`. */
+const bytesOf = (vocab: Vocabulary | undefined, id: number, text: string): number[] => Array.from(vocab === undefined ? encoder.encode(text) : tokenBytesOf(vocab, id));
 
 export function chatLogprobs(tokens: readonly TokenLogprob[], vocab: Vocabulary | undefined): { content: unknown[] } {
   return {
@@ -20,10 +21,10 @@ export function chatLogprobs(tokens: readonly TokenLogprob[], vocab: Vocabulary 
       return {
         token,
         logprob: Math.max(t.logprob, -9999.0),
-        bytes: Array.from(encoder.encode(token)),
+        bytes: bytesOf(vocab, t.id, token),
         top_logprobs: t.top.map((alt) => {
           const text = tokenText(vocab, alt.id);
-          return { token: text, logprob: Math.max(alt.logprob, -9999.0), bytes: Array.from(encoder.encode(text)) };
+          return { token: text, logprob: Math.max(alt.logprob, -9999.0), bytes: bytesOf(vocab, alt.id, text) };
         }),
       };
     }),

@@ -1,6 +1,7 @@
 // What the router knows of the model behind its gRPC endpoints: the vocabulary that turns token ids into text,
 // sampling defaults (generation_config.json), and how its output is split (reasoning parser).
 import type { ReasoningKind } from '../../text/reasoning.ts';
+import type { ToolCallFormat } from '../../text/tool-calls.ts';
 import type { Vocabulary } from '../../text/vocabulary.ts';
 import type { SamplingDefaults } from './openai-request.ts';
 
@@ -9,6 +10,8 @@ export interface ModelText {
   readonly vocab: Vocabulary | undefined;
   readonly defaults: SamplingDefaults;
   readonly reasoning: ReasoningKind | undefined;
+  /** How tool calls are written in the output: --tool-call-parser, or found in the chat template. */
+  readonly toolCalls: ToolCallFormat | undefined;
 }
 
 /** vLLM's `get_diff_sampling_param`: the generation_config.json fields it takes as request defaults. */
