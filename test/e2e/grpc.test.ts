@@ -295,3 +295,35 @@ describe('tool calls and reasoning on gRPC endpoints', () => {
     expect([reasoning, content]).toEqual(['Two plus two is four.', 'The answer is 4.']);
   });
 });
+
+describe('HTTP/2 soak (Bun node:http2 under grpc-js)', () => {
+  test('many concurrent long streams and 32k-token prompts: every token of every stream arrives, in order', async () => {
+    const output = 'Streams of tokens flow through one HTTP/2 connection without a stall.';
+    await using engine = await startGrpcEngine({ vocab: llama, output, eosAtEnd: false, tokensPerMessage: 1 });
+    await using r = await router([engine]);
+    const base = llama.tokenizer.encode(output, { add_special_tokens: false }).ids;
+    const TOKENS = 400;
+    const expected = llama.tokenizer.decode(Array.from({ length: TOKENS }, (_, k) => base[k % base.length]!), { skip_special_tokens: true });
+    const stream = async (prompt: readonly number[] | string) => {
+      const res = await fetch(`${r.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'grpc-model', prompt, max_tokens: TOKENS, stream: true, stream_options: { include_usage: true } }),
+      });
+      const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)) as { choices: { text: string }[]; usage?: { completion_tokens: number; prompt_tokens: number } });
+      return { text: events.map((e) => e.choices[0]?.text ?? '').join(''), usage: events.at(-1)!.usage! };
+    };
+    const LONG = Array.from({ length: 32_768 }, (_, k) => 1000 + (k % 50_000));
+    const results = await Promise.all([
+      ...Array.from({ length: 96 }, (_, k) => stream(`prompt ${k}`)),
+      ...Array.from({ length: 8 }, () => stream(LONG)),
+    ]);
+    for (const result of results) {
+      expect(result.usage.completion_tokens).toBe(TOKENS);
+      expect(result.text).toBe(expected);
+    }
+    expect(results.slice(96).map((x) => x.usage.prompt_tokens)).toEqual(Array(8).fill(32_768));
+    const long = engine.record.received.filter((m) => ((m as { tokenized: { input_ids: number[] } }).tokenized.input_ids.length === 32_768));
+    expect(long.length).toBe(8);
+  });
+});
