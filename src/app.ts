@@ -12,6 +12,7 @@ import { adminAuth, adminCheck, inferenceAuth, PROBE_PATHS } from './http/auth.t
 import { forwardRules } from './wire/engine-paths.ts';
 import type { ApiKeyValidator } from './http/api-key-validator.ts';
 import { addAdminRoutes, isAdminPath } from './http/routes/admin.ts';
+import type { GrpcLoad } from './http/routes/admin-fleet.ts';
 import type { EndpointManager } from './core/endpoint-manager.ts';
 import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
 import { createBodyBudget, inflightBodyBytes } from './http/body-budget.ts';
@@ -61,7 +62,10 @@ export interface AppDeps {
   /** --api-key-validation-urls. */
   readonly keyValidator?: ApiKeyValidator;
   /** The model cards of a grpc:// endpoint (its model info), for /v1/models. */
-  readonly grpc?: { readonly models: (url: string) => Promise<readonly Record<string, unknown>[]> };
+  readonly grpc?: {
+    readonly models: (url: string) => Promise<readonly Record<string, unknown>[]>;
+    readonly load: (url: string) => Promise<GrpcLoad>;
+  };
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -113,6 +117,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     auth: adminAuth(adminOptions),
     apiKey: config.api_key,
     endpointTimeoutMs: config.health_check_timeout_secs * 1000,
+    ...(deps.grpc ? { grpcLoad: deps.grpc.load } : {}),
   });
   addResponsesRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, requestTimeoutMs });
   // An OpenAI-compatible API is not ours to expose path by path: unknown routes are 404 there (as in Rust).

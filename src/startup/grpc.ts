@@ -31,6 +31,8 @@ export interface GrpcFront extends Disposable {
   readonly loadOf: (url: string) => Promise<{ reading: Reading } | { error: string }> | undefined;
   readonly fleetNeedsTokens: () => boolean;
   readonly promptTokens: ((route: string, body: Readonly<Record<string, unknown>>) => Promise<PromptTokens | undefined>) | undefined;
+  /** The scheduler load of a grpc:// endpoint for /get_loads. */
+  readonly load: (url: string) => Promise<{ readonly ok: true; readonly running: number; readonly waiting: number } | { readonly ok: false; readonly error: string }>;
   /** /v1/models cards of a grpc:// endpoint, as vLLM's ModelCard; throws when the engine does not answer. */
   readonly models: (url: string) => Promise<readonly Record<string, unknown>[]>;
 }
@@ -120,6 +122,11 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
           const reading: Reading = { engines: 1, legacy: false, running: got.value.running, waiting: got.value.waiting, kvUsage: got.value.kvCacheUsage, hits: undefined, queries: undefined, ttft: undefined, itl: undefined, e2e: undefined };
           return { reading };
         });
+    },
+    async load(url) {
+      const got = await engines.of(url).loads(timeoutMs);
+      if (got === undefined) return { ok: false, error: 'vllm.Inference engines report no load' };
+      return got.ok ? { ok: true, running: got.value.running, waiting: got.value.waiting } : { ok: false, error: `GetLoads: ${got.message}` };
     },
     async models(url) {
       const info = await engines.of(url).modelInfo(timeoutMs);

@@ -51,11 +51,11 @@ describe('grpc:// endpoints in a running router', () => {
     expect(r.router.registry.all().map((e) => e.url)).toEqual([first.url]);
   });
 
-  test('GetLoads feeds the engine load the QoE policies read', async () => {
+  test('GetLoads feeds the engine load the QoE policies read, and /get_loads', async () => {
     await using engine = await startGrpcEngine({ vocab, loads: { running: 3, waiting: 2, tokenUsage: 0.25 } });
     await using r = await startTestRouter(['--worker-urls', engine.url, ...MODEL, '--policy', 'qoe_centric', '--engine-metrics-interval-secs', '1']);
-    const res = await fetch(`${r.url}/get_loads`);
-    expect(res.status).toBeLessThan(500);
+    const loads = (await (await fetch(`${r.url}/get_loads`)).json()) as { workers: Record<string, unknown>[] };
+    expect(loads.workers).toEqual([{ worker: engine.url, worker_type: 'regular', router_in_flight: 0, draining: false, load: 5, running: 3, waiting: 2 }]);
     const parts = r.router as unknown as { parts: { engineMetrics: { get(id: string): { running?: number; waiting?: number; kvCacheUsage?: number; stale: boolean } | undefined } } };
     await until(() => parts.parts.engineMetrics.get(engine.url)?.running === 3, 'the load is read');
     expect(parts.parts.engineMetrics.get(engine.url)).toMatchObject({ running: 3, waiting: 2, kvCacheUsage: 0.25, stale: false });
