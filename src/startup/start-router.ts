@@ -9,6 +9,7 @@ import { loadApiKeys } from './api-keys.ts';
 import { startDiscovery } from './discovery.ts';
 import { buildEndpointManager } from './endpoint-manager.ts';
 import { buildEndpointRegistry } from './endpoint-registry.ts';
+import { tokenizerFromEngine } from './engine-tokenizer.ts';
 import { buildGrpcFront } from './grpc.ts';
 import { buildHealth, waitForHealthy } from './health.ts';
 import { openMetricsListener, openRouterListener } from './listeners.ts';
@@ -60,14 +61,15 @@ export async function startRouter(config: Config, options: StartOptions = {}): P
 }
 
 /** Each step takes the configuration and the parts before it; whatever owns a resource goes in `built` at once. */
-async function buildParts(config: Config, options: StartOptions, built: PartsSoFar, shutdownPhase: () => ShutdownPhase): Promise<RouterParts> {
-  const qoe = resolveQoe(config);
+async function buildParts(given: Config, options: StartOptions, built: PartsSoFar, shutdownPhase: () => ShutdownPhase): Promise<RouterParts> {
+  const qoe = resolveQoe(given);
   const now = options.now ?? (() => performance.now());
   const random = options.random ?? Math.random;
-  const pdMode = pdModeOf(config);
-  const { log, logFile } = openLogging(config, options.log);
+  const pdMode = pdModeOf(given);
+  const { log, logFile } = openLogging(given, options.log);
   built.log = log;
   built.logFile = logFile;
+  const config = await tokenizerFromEngine(given, log);
   const metrics = createMetrics();
   const { registry, addEndpoint } = buildEndpointRegistry(config, { pdMode, metrics, log, now });
   const pool = (built.pool = await startTokenizer(config, { metrics, log }));

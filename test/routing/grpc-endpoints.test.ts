@@ -132,3 +132,14 @@ describe('grpc:// endpoints in a running router', () => {
     expect(Object.keys(body.choices[0]!.logprobs.top_logprobs[0]!).length).toBe(2);
   });
 });
+
+test('without --model-path the router takes the tokenizer from a VllmEngine endpoint (GetTokenizer) and answers chat', async () => {
+  await using engine = await startGrpcEngine({ vocab, output: 'From the engine tokenizer.' });
+  await using r = await startTestRouter(['--worker-urls', engine.url, '--tokenizer-pool-size', '1']);
+  expect(r.logs.some((l) => l.includes('tokenizer fetched from a gRPC engine'))).toBe(true);
+  const res = await post(`${r.url}/v1/chat/completions`, { model: 'grpc-model', messages: [{ role: 'user', content: 'hi' }] });
+  const body = (await res.json()) as { choices: { message: { content: string } }[] };
+  expect(body.choices[0]!.message.content).toBe('From the engine tokenizer.');
+  const sent = engine.record.received[0] as { tokenized: { input_ids: number[] } };
+  expect(sent.tokenized.input_ids[0]).toBe(vocab.tokenizer.token_to_id('<|begin_of_text|>'));
+});
