@@ -63,7 +63,8 @@ async function ttft(url: string): Promise<{ p50: number; p99: number }> {
     const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(true) });
     const reader = res.body!.getReader();
     let seen = '';
-    while (!seen.includes('"content":"') || seen.indexOf('"content":""') === seen.indexOf('"content":"')) {
+    // The first chunk with text (a chat stream opens with an empty role chunk).
+    for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       seen += new TextDecoder().decode(value);
