@@ -47,7 +47,9 @@ async function load(router: RouterProcess): Promise<{ requests: number; tokens: 
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
       while (performance.now() < until) {
-        tokens += await oneStream(router.url);
+        // Not `tokens += await …`: that reads `tokens` before the await, and concurrent clients' counts are lost.
+        const got = await oneStream(router.url);
+        tokens += got;
         requests++;
       }
     }),
