@@ -133,8 +133,10 @@ async function eventLoopUnderLongPrompts(router: RouterProcess): Promise<{ maxMs
 
 const build = buildRouterBinary();
 const vocab = loadStandInVocabulary('llama3_1');
-await using grpcEngine = await startGrpcEngine({ vocab, model: 'm', output: OUTPUT, eosAtEnd: false });
-await using httpEngine = await spawnMockEngine(['--model', 'm', '--tokens', OUTPUT]);
+// Both engines send each token as its own write (1 ms apart): with no gap the mock would batch a whole stream into
+// one chunk and the relay's per-token cost would be a per-request one.
+await using grpcEngine = await startGrpcEngine({ vocab, model: 'm', output: OUTPUT, eosAtEnd: false, itlMs: 1 });
+await using httpEngine = await spawnMockEngine(['--model', 'm', '--tokens', OUTPUT, '--itl-ms', '1']);
 const common = ['--model-path', LLAMA_DIR, '--tokenizer-pool-size', '1'];
 await using viaGrpc = await startRouterProcess(build.path, ['--worker-urls', grpcEngine.url, ...common]);
 await using viaHttp = await startRouterProcess(build.path, ['--worker-urls', httpEngine.url, ...common]);
@@ -165,7 +167,7 @@ const loop = await eventLoopUnderLongPrompts(viaGrpc);
 const tokenization = await tokenizationTimes();
 console.log(
   [
-    `gRPC engine mode vs the HTTP relay (${CONNECTIONS} streaming clients, ${TOKENS} tokens per stream, one token per engine message, ${SECONDS} s per case, ${ROUNDS} rounds, medians; ${STREAMS} sequential streams for TTFT)`,
+    `gRPC engine mode vs the HTTP relay (${CONNECTIONS} streaming clients, ${TOKENS} tokens per stream, one token per engine message 1 ms apart, ${SECONDS} s per case, ${ROUNDS} rounds, medians; ${STREAMS} sequential streams for TTFT)`,
     '',
     '| path | router CPU µs / request | router CPU µs / token | streams/s | TTFT p50 ms | TTFT p99 ms |',
     '|---|---|---|---|---|---|',
