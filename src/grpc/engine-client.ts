@@ -5,6 +5,7 @@ import type { GrpcServices } from './definitions.ts';
 import type { GenerationCall, GenerationCounts, GenerationHandlers, GenerationRequest, GrpcProtocol } from './generation.ts';
 import { inferenceEvents, inferenceGenerateRequest } from './inference-wire.ts';
 import { engineEvents, engineGenerateRequest } from './vllm-engine-wire.ts';
+import { withPackedIds } from './packed-ids.ts';
 
 type Msg = Record<string, any>;
 type AnyClient = Client & Record<string, (...args: any[]) => any>;
@@ -106,6 +107,28 @@ export function createGrpcEngineClient(url: string, options: EngineClientOptions
     return asInference;
   };
 
+  // The prompt's ids are encoded by hand (packed-ids.ts): protobufjs would hold the event loop for milliseconds on
+  // a long prompt. The rest of the message goes through the .proto definition.
+  const engineMethod = options.services.vllmEngine.service.Generate!;
+  const inferenceMethod = options.services.inference.service.GenerateStream!;
+  const engineCall = (request: GenerationRequest, metadata: Metadata): ClientReadableStream<Msg> => {
+    const message = engineGenerateRequest(request);
+    const ids: readonly number[] | undefined = message.tokenized?.input_ids;
+    // With original_text the submessage has two fields: protobufjs does not merge two occurrences, so no shortcut.
+    if (ids === undefined || ids.length === 0 || message.tokenized.original_text) return engine.Generate!(message, metadata);
+    const { tokenized: _tokenized, ...rest } = message;
+    const head = engineMethod.requestSerialize(rest);
+    return engine.makeServerStreamRequest<Msg, Msg>(engineMethod.path, () => withPackedIds(head, 2, 2, ids), engineMethod.responseDeserialize, message, metadata);
+  };
+  const inferenceCall = (request: GenerationRequest, metadata: Metadata): ClientReadableStream<Msg> => {
+    const message = inferenceGenerateRequest(request);
+    const ids: readonly number[] | undefined = message.token_ids?.ids;
+    if (ids === undefined || ids.length === 0) return inference.GenerateStream!(message, metadata);
+    const { token_ids: _ids, ...rest } = message;
+    const head = inferenceMethod.requestSerialize(rest);
+    return inference.makeServerStreamRequest<Msg, Msg>(inferenceMethod.path, () => withPackedIds(head, 4, 1, ids), inferenceMethod.responseDeserialize, message, metadata);
+  };
+
   return {
     target,
     protocol: detect,
@@ -181,8 +204,7 @@ export function createGrpcEngineClient(url: string, options: EngineClientOptions
       for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
       // vLLM's Rust front end reads the rank from the metadata; VllmEngine has a field for it (set in the message).
       if (request.dpRank !== undefined) metadata.set('x-data-parallel-rank', String(request.dpRank));
-      const call: ClientReadableStream<Msg> =
-        protocol === 'vllm-engine' ? engine.Generate!(engineGenerateRequest(request), metadata) : inference.GenerateStream!(inferenceGenerateRequest(request), metadata);
+      const call: ClientReadableStream<Msg> = protocol === 'vllm-engine' ? engineCall(request, metadata) : inferenceCall(request, metadata);
       const toEvents = protocol === 'vllm-engine' ? engineEvents : inferenceEvents;
       let over = false;
       const end = () => {

@@ -64,3 +64,19 @@ describe('gRPC definitions', () => {
     });
   });
 });
+
+describe('token ids packed by hand', () => {
+  test('decode to the same request as protobufjs encodes, on both protocols, for ids of every varint length', async () => {
+    const { withPackedIds } = await import('../../src/grpc/packed-ids.ts');
+    const ids = [0, 1, 127, 128, 16_383, 16_384, 151_668, 2 ** 21, 2 ** 28, 2 ** 32 - 1];
+    const engine = services.vllmEngine.service.Generate!;
+    const rest = { request_id: 'r', sampling_params: { max_tokens: 3 }, stream: true };
+    const viaHand = engine.requestDeserialize(withPackedIds(engine.requestSerialize(rest), 2, 2, ids));
+    expect(viaHand).toEqual(engine.requestDeserialize(engine.requestSerialize({ ...rest, tokenized: { input_ids: ids } })));
+    const inference = services.inference.service.GenerateStream!;
+    const irest = { request_id: 'r', stopping: { max_new_tokens: 3 } };
+    expect(inference.requestDeserialize(withPackedIds(inference.requestSerialize(irest), 4, 1, ids))).toEqual(
+      inference.requestDeserialize(inference.requestSerialize({ ...irest, token_ids: { ids } })),
+    );
+  });
+});
