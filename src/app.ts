@@ -14,6 +14,7 @@ import { adminAuth, adminCheck, inferenceAuth, PROBE_PATHS } from './http/auth.t
 import { forwardRules } from './wire/engine-paths.ts';
 import type { ApiKeyValidator } from './http/api-key-validator.ts';
 import { addAdminRoutes, isAdminPath } from './http/routes/admin.ts';
+import type { GrpcLoad } from './http/routes/admin-fleet.ts';
 import type { EndpointManager } from './core/endpoint-manager.ts';
 import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
 import { createBodyBudget, inflightBodyBytes } from './http/body-budget.ts';
@@ -72,6 +73,11 @@ export interface AppDeps {
   readonly version?: string;
   /** --metrics-on-router-port: the Prometheus page, served at /metrics on this listener. */
   readonly metricsPage?: () => Promise<Response>;
+  /** The model cards of a grpc:// endpoint (its model info), for /v1/models. */
+  readonly grpc?: {
+    readonly models: (url: string) => Promise<readonly Record<string, unknown>[]>;
+    readonly load: (url: string) => Promise<GrpcLoad>;
+  };
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -102,7 +108,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (clientAuth !== undefined) app.use('*', clientAuth);
 
   const { router } = deps;
-  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode, processHealth: config.production_stack_api, catalog: deps.models?.catalog });
+  addInfoRoutes(app, { registry: deps.registry, metrics, log, apiKey: config.api_key, probeTimeoutMs: config.health_check_timeout_secs * 1000, isDraining: () => deps.shutdownPhase() !== 'serving', pdMode: deps.pdMode, processHealth: config.production_stack_api, catalog: deps.models?.catalog, ...(deps.grpc ? { grpcModels: deps.grpc.models } : {}) });
   // One budget for every route that reads a request body (--max-inflight-body-bytes).
   const budget = createBodyBudget(inflightBodyBytes(config.max_inflight_body_bytes, config.max_payload_size), (held) => metrics.bodyBytesHeld.set(held));
   metrics.bodyBytesLimit.set(budget.limit);
@@ -132,6 +138,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     auth: adminAuth(adminOptions),
     apiKey: config.api_key,
     endpointTimeoutMs: config.health_check_timeout_secs * 1000,
+    ...(deps.grpc ? { grpcLoad: deps.grpc.load } : {}),
   });
   if (config.production_stack_api)
     addProductionStackRoutes(app, { registry: deps.registry, metrics, log, adminAuth: adminAuth(adminOptions), apiKey: config.api_key, timeoutMs: config.health_check_timeout_secs * 1000, version: deps.version ?? 'dev' });

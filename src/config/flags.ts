@@ -145,7 +145,7 @@ export const FLAGS = {
   watch_config: switchFlag({ group: 'Server', help: 'Also re-read --config whenever the file changes' }),
 
   // ── Endpoints ("workers" in the Rust router's vocabulary)
-  worker_urls: listFlag({ group: 'Workers', help: 'Base URLs of the vLLM endpoints (http:// or https://)', value: 'URL...' }),
+  worker_urls: listFlag({ group: 'Workers', help: 'Base URLs of the vLLM endpoints (http://, https://, or grpc://HOST:PORT for a gRPC engine)', value: 'URL...' }),
   static_models: flag(z.preprocess(toCommaList, z.array(z.string().min(1, 'must not be empty')).default([])), {
     group: 'Workers',
     help: 'The model each --worker-urls entry serves, in the same order, comma-separated (one per URL); an endpoint then gets only requests for its model. Without it each endpoint serves what its /v1/models lists (LoRA adapters included), and any model until that is read',
@@ -158,6 +158,9 @@ export const FLAGS = {
     arity: 'one',
     value: 'ALIAS:MODEL,...',
   }),
+  grpc_protocol: enumFlag(['auto', 'vllm-engine', 'vllm-inference'], 'auto', { group: 'Workers', help: 'Protocol of grpc:// endpoints: found at the first probe, or vllm.grpc.engine.VllmEngine (vllm serve --grpc) or vllm.Inference (vLLM\'s Rust front end)' }),
+  reasoning_parser: optionalEnumFlag(['deepseek_r1', 'qwen3'], { group: 'Workers', help: 'gRPC endpoints: split <think>…</think> from the output into reasoning_content, as vLLM\'s --reasoning-parser' }),
+  tool_call_parser: optionalEnumFlag(['llama3_json', 'hermes', 'mistral'], { group: 'Workers', help: 'gRPC endpoints: how the model writes tool calls (default: found in the chat template), as vLLM\'s --tool-call-parser' }),
   worker_startup_timeout_secs: intFlag(600, 1, { group: 'Workers', help: 'Longest wait at start-up for a first healthy endpoint', value: 'SECS' }),
   worker_startup_check_interval: intFlag(30, 1, { group: 'Workers', help: 'Poll interval of the start-up health wait', value: 'SECS' }),
   intra_node_data_parallel_size: intFlag(1, 1, { group: 'Workers', help: 'Data-parallel ranks per endpoint URL (URL@0…URL@N-1), routed with X-data-parallel-rank; probed once per URL' }),
@@ -228,6 +231,7 @@ export const FLAGS = {
   prefill_selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector of prefill pods' }),
   decode_selector: selectorFlag({ group: 'Kubernetes', help: 'Pod label selector of decode pods' }),
   service_discovery_port: intFlag(80, 1, { group: 'Kubernetes', help: 'Port of discovered pods', value: 'PORT' }, 65535),
+  service_discovery_scheme: enumFlag(['http', 'grpc'], 'http', { group: 'Kubernetes', help: 'How discovered pods are reached: vLLM\'s HTTP server, or its gRPC engine front (grpc://)' }),
   service_discovery_namespace: optionalStringFlag({ group: 'Kubernetes', help: 'Namespace to watch (default: all namespaces)', value: 'NAME' }),
 
   // ── Metrics and logs

@@ -4,6 +4,7 @@ import { FLAGS, type FlagKey } from './flags.ts';
 import { forwardPathProblem } from '../wire/engine-paths.ts';
 import { otlpTracesUrl } from '../tracing/otlp-exporter.ts';
 import { aliasMap, aliasProblem } from './model-aliases.ts';
+import { grpcUrlProblem, isGrpcUrl } from '../grpc/grpc-url.ts';
 
 const shape = Object.fromEntries(Object.entries(FLAGS).map(([key, f]) => [key, f.schema])) as {
   [K in FlagKey]: (typeof FLAGS)[K]['schema'];
@@ -20,6 +21,12 @@ export function urlProblem(url: string): string | undefined {
   return undefined;
 }
 
+/** A --worker-urls entry: an HTTP(S) base URL, or `grpc://HOST:PORT` of a vLLM gRPC engine. */
+export function workerUrlProblem(url: string): string | undefined {
+  if (isGrpcUrl(url)) return grpcUrlProblem(url);
+  return /^https?:\/\//i.test(url) ? urlProblem(url) : 'must start with http://, https:// or grpc://';
+}
+
 /** `URL=tcp://HOST:PORT` of --kv-events-endpoint and --kv-events-replay-endpoint. */
 export function kvMappingProblem(item: string): string | undefined {
   const eq = item.indexOf('=tcp://');
@@ -34,15 +41,17 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
     ctx.addIssue({ code: 'custom', path: [key], message, input: value });
 
   c.worker_urls.forEach((url) => {
-    const p = urlProblem(url);
+    const p = workerUrlProblem(url);
     if (p) problem('worker_urls', p, url);
   });
+  // Prefill/decode over gRPC is not built: the hand-off (kv_transfer_params) would have to ride the engine protocol.
+  const pdOverGrpc = 'prefill/decode disaggregation over gRPC engines is not supported: give the PD endpoints as http:// URLs';
   c.decode.forEach((url) => {
-    const p = urlProblem(url);
+    const p = isGrpcUrl(url) ? pdOverGrpc : urlProblem(url);
     if (p) problem('decode', p, url);
   });
   c.prefill.forEach(({ url }) => {
-    const p = urlProblem(url);
+    const p = isGrpcUrl(url) ? pdOverGrpc : urlProblem(url);
     if (p) problem('prefill', p, url);
   });
 
@@ -50,6 +59,10 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
   if (c.vllm_pd_disaggregation && c.pd_disaggregation)
     problem('pd_disaggregation', 'cannot be combined with --vllm-pd-disaggregation', true);
 
+  const grpcWorkers = c.worker_urls.filter(isGrpcUrl);
+  if (grpcWorkers.length > 0 && pd) problem('worker_urls', pdOverGrpc, grpcWorkers.join(' '));
+  if (grpcWorkers.length > 0 && c.backend !== 'vllm') problem('worker_urls', `grpc:// endpoints are vLLM engines: they cannot be used with --backend ${c.backend}`, grpcWorkers.join(' '));
+  if (c.service_discovery_scheme === 'grpc' && pd) problem('service_discovery_scheme', pdOverGrpc, 'grpc');
   if (c.backend === 'openai') {
     if (c.worker_urls.length !== 1) problem('worker_urls', '--backend openai needs exactly one URL', c.worker_urls.join(' '));
     if (c.service_discovery) problem('service_discovery', 'cannot be used with --backend openai', true);

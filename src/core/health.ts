@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { SMALL_ANSWER_MAX_BYTES } from '../net/body-limits.ts';
 import { isSuccess, probe } from '../net/probe.ts';
 import { redirectNote } from '../net/redirect.ts';
+import { isGrpcUrl } from '../grpc/grpc-url.ts';
 import type { Endpoint } from './endpoint.ts';
 import type { EndpointRegistry } from './registry.ts';
 
@@ -18,6 +19,8 @@ export interface HealthOptions {
   readonly healthyStatus?: (status: number) => boolean;
   /** After each good probe of a base URL in a round or at start-up (what it serves is read then). */
   readonly onGoodProbe?: (url: string) => Promise<void>;
+  /** The probe of a grpc:// endpoint (HealthCheck or grpc.health.v1): a reason when it is not healthy. */
+  readonly grpcProbe?: (url: string, timeoutMs: number) => Promise<string | undefined>;
 }
 
 interface Streak {
@@ -85,6 +88,10 @@ export class HealthChecker implements Disposable {
   }
 
   private async check(url: string): Promise<ProbeOutcome> {
+    if (this.options.grpcProbe !== undefined && isGrpcUrl(url)) {
+      const reason = await this.options.grpcProbe(url, this.options.timeoutSecs * 1000);
+      return reason === undefined ? { ok: true } : { ok: false, reason };
+    }
     const answer = await probe({
       url: url + this.options.path,
       headers: this.options.apiKey === undefined ? {} : { authorization: `Bearer ${this.options.apiKey}` },

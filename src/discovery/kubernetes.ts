@@ -23,8 +23,10 @@ export interface KubernetesDiscoveryOptions {
   readonly selector?: readonly string[];
   readonly prefillSelector?: readonly string[];
   readonly decodeSelector?: readonly string[];
-  /** Port of vLLM in each pod (`--service-discovery-port`); URLs are `http://<podIP>:<port>`. */
+  /** Port of vLLM in each pod (`--service-discovery-port`); URLs are `<scheme>://<podIP>:<port>`. */
   readonly port: number;
+  /** `grpc` for pods serving vLLM's gRPC engine front; default http. */
+  readonly scheme?: 'http' | 'grpc';
   /** Namespace to watch (`--service-discovery-namespace`); undefined watches all namespaces. */
   readonly namespace?: string;
   readonly backoff?: BackoffOptions;
@@ -126,7 +128,7 @@ export function startKubernetesDiscovery(options: KubernetesDiscoveryOptions): K
   if (unsynced.size === 0) resolveSynced(true);
 
   const runs = sources.map((source, rank) => {
-    const rule: PodRule = { role: source.role, selector: source.selector, port: options.port, ...(source.yieldsTo ? { yieldsTo: source.yieldsTo } : {}) };
+    const rule: PodRule = { role: source.role, selector: source.selector, port: options.port, ...(options.scheme ? { scheme: options.scheme } : {}), ...(source.yieldsTo ? { yieldsTo: source.yieldsTo } : {}) };
     log?.info('watching kubernetes pods', {
       role: source.role,
       selector: formatSelector(source.selector),

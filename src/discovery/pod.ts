@@ -41,8 +41,10 @@ export interface PodRule {
   readonly selector: LabelSelector;
   /** Pods matching this selector belong to another rule (prefill wins over decode, as in the Rust router). */
   readonly yieldsTo?: LabelSelector;
-  /** Port of the vLLM HTTP server in the pod (`--service-discovery-port`). */
+  /** Port of the vLLM server in the pod (`--service-discovery-port`). */
   readonly port: number;
+  /** `http` (vLLM's OpenAI server) or `grpc` (its gRPC engine front, `--service-discovery-scheme`); default http. */
+  readonly scheme?: 'http' | 'grpc';
 }
 
 export type PodVerdict =
@@ -86,6 +88,6 @@ export function podVerdict(pod: Pod, rule: PodRule): PodVerdict {
   if (!ip) return { serving: false, why: 'no_ip' };
   if (!isReady(pod)) return { serving: false, why: 'not_ready' };
   const host = ip.includes(':') ? `[${ip}]` : ip;
-  const spec: EndpointSpec = { url: `http://${host}:${rule.port}`, role: rule.role, name: pod.metadata?.name };
+  const spec: EndpointSpec = { url: `${rule.scheme ?? 'http'}://${host}:${rule.port}`, role: rule.role, name: pod.metadata?.name };
   return { serving: true, spec: rule.role === 'prefill' ? { ...spec, bootstrapPort: bootstrapPort(pod) } : spec };
 }

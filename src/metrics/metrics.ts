@@ -93,6 +93,8 @@ export function createMetrics() {
     pdTotalDuration: new LeanHistogram({ name: 'vllm_router_pd_total_duration_seconds', help: 'PD arrival to end of body, by decode endpoint', labelNames: ['worker'], buckets: E2E_BUCKETS, registers: r }),
     traceSpans: new LeanGauge({ name: 'vllm_router_trace_spans', help: 'Spans handed to the OTLP exporter, by result: exported, dropped (queue full), failed (export lost), queued', labelNames: ['result'], registers: r }),
     discoveryUpdates: new LeanCounter({ name: 'vllm_router_discovery_updates_total', help: 'Endpoint additions and removals from discovery', labelNames: ['source', 'change'], registers: r }),
+    grpcErrors: new LeanCounter({ name: 'vllm_router_grpc_errors_total', help: 'Generations on grpc:// endpoints that failed, by endpoint and gRPC status (UNAVAILABLE, INTERNAL, …) or stage (before_first_token)', labelNames: ['worker', 'code'], registers: r }),
+    grpcAborts: new LeanCounter({ name: 'vllm_router_grpc_aborts_total', help: 'Generations the router aborted on grpc:// endpoints (client gone, timeout, stop string reached)', labelNames: ['worker', 'reason'], registers: r }),
 
     // What the client experiences, measured on the bytes the router forwards
     ttft: new LeanHistogram({ name: 'vllm_router_time_to_first_token_seconds', help: 'Request arrival to the first body byte sent to the client (streams)', labelNames: ['worker', 'model'], buckets: TTFT_BUCKETS, registers: r }),

@@ -27,6 +27,18 @@ export interface RegularRouterDeps extends LegDeps {
   readonly upstreamOf?: UpstreamOf;
   /** What each endpoint serves; without it every endpoint takes every model. */
   readonly models?: ModelRouting;
+  /**
+   * The prompt's token ids and block hashes, computed once in the pool for a fleet with gRPC endpoints (which are
+   * sent token ids); the policy's block hashes then come from the same tokenization.
+   */
+  readonly promptTokens?: (route: string, body: Readonly<Record<string, unknown>>) => Promise<PromptTokens | undefined>;
+  /** Whether any endpoint of the fleet needs the prompt as token ids (a gRPC endpoint). */
+  readonly fleetNeedsTokens?: () => boolean;
+}
+
+export interface PromptTokens {
+  readonly ids: readonly number[];
+  readonly blockHashes: Float64Array | undefined;
 }
 
 export function createRegularRouter(deps: RegularRouterDeps): Router {
@@ -37,8 +49,15 @@ export function createRegularRouter(deps: RegularRouterDeps): Router {
 async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise<Response> {
   const { retry } = deps;
   const failed = new Set<string>();
-  // Tokenizing happens once, in the pool, before the first pick; retries reuse the hashes.
-  const blockHashes = deps.policy.wantsBlockHashes && deps.blockHashes && req.json ? await deps.blockHashes(req.route, req.json) : undefined;
+  // Tokenizing happens once, in the pool, before the first pick; retries reuse the ids and hashes.
+  const tokens = deps.promptTokens && req.json && deps.fleetNeedsTokens?.() ? await deps.promptTokens(req.route, req.json) : undefined;
+  const blockHashes = !deps.policy.wantsBlockHashes
+    ? undefined
+    : tokens !== undefined
+      ? tokens.blockHashes
+      : deps.blockHashes && req.json
+        ? await deps.blockHashes(req.route, req.json)
+        : undefined;
   const request = createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0), blockHashes);
   // A model nobody lists may be a LoRA adapter loaded since the listings were read: read them again first.
   if (unlistedModel(deps.models, 'regular', req.model)) await deps.models!.refresher!.refreshAll();
@@ -61,7 +80,7 @@ async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise
       if (last) return refuse(deps, req, routerError('no_available_endpoints', 'No endpoint could take the request (circuits open)'));
       continue;
     }
-    const answer = await attempt(deps, req, leg, last, n + 1);
+    const answer = await attempt(deps, req, leg, last, n + 1, tokens?.ids);
     if (answer !== 'retry') return answer;
   }
 }
@@ -78,10 +97,17 @@ async function backoff(deps: RegularRouterDeps, req: ProxyRequest, n: number): P
 function pick(deps: RegularRouterDeps, req: ProxyRequest, request: RoutingRequest, failed: ReadonlySet<string>, attemptNo: number): Endpoint | RouterError {
   const { registry, policy } = deps;
   const choose = (): Endpoint | RouterError => {
+    const upstreamOf = deps.upstreamOf ?? httpUpstreams;
     const eligible = eligibleEndpoints(registry, deps.models, 'regular', req.model);
     if (isRouterError(eligible)) return eligible;
-    const candidates = untriedCandidates(eligible.endpoints, failed);
-    const chosen = policy.select({ candidates, eligible: candidates === eligible.endpoints ? undefined : eligible.endpoints, model: eligible.model, all: registry.all('regular'), request });
+    // A route only some kinds of endpoint serve (gRPC engines answer chat, completions and embeddings) goes to
+    // those; a fleet whose endpoints all serve it keeps its list as it is (no copy).
+    const serves = (e: Endpoint) => upstreamOf(e).serves?.(req.route) ?? true;
+    const serving = eligible.endpoints.every(serves) ? eligible.endpoints : eligible.endpoints.filter(serves);
+    if (serving.length === 0)
+      return routerError('not_implemented', `No endpoint of the fleet serves ${req.route === 'fallback' ? req.upstreamPath.split('?')[0] : req.route}: gRPC endpoints answer only /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models, and no HTTP endpoint is available`);
+    const candidates = untriedCandidates(serving, failed);
+    const chosen = policy.select({ candidates, eligible: candidates === serving ? undefined : serving, model: eligible.model, all: registry.all('regular'), request });
     return chosen ?? routerError('no_available_endpoints', `Policy ${policy.name} found no endpoint for this request`);
   };
   if (req.span === undefined || !req.span.recording) return choose();
@@ -98,7 +124,7 @@ function pick(deps: RegularRouterDeps, req: ProxyRequest, request: RoutingReques
  * One attempt on the claimed endpoint: the client's response, or 'retry' when this failure may be tried
  * elsewhere (nothing has reached the client yet).
  */
-async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, last: boolean, attemptNo: number): Promise<Response | 'retry'> {
+async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, last: boolean, attemptNo: number, promptIds: readonly number[] | undefined): Promise<Response | 'retry'> {
   const { retry, metrics } = deps;
   const { endpoint } = leg;
   // --request-timeout-secs bounds the whole request: retries share what is left of it.
@@ -111,6 +137,9 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     body: req.bytes,
     signal: abort.signal,
     timedOut: () => abort.timedOut,
+    route: req.route,
+    ...(req.json !== undefined ? { json: req.json } : {}),
+    ...(promptIds !== undefined ? { promptIds } : {}),
   });
   if (isRouterError(upstream)) {
     abort.done();

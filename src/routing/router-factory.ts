@@ -7,7 +7,7 @@ import type { LegDeps } from './leg.ts';
 import { pdRecorder } from './pd/pd-legs.ts';
 import { createSglangPdRouter } from './pd/sglang-pd.ts';
 import { createPdRouter, type PdRouterDeps } from './pd/vllm-pd.ts';
-import { createRegularRouter } from './regular.ts';
+import { createRegularRouter, type RegularRouterDeps } from './regular.ts';
 import type { Router } from './router.ts';
 import type { UpstreamOf } from './upstream.ts';
 import type { ModelRouting } from './eligible-endpoints.ts';
@@ -32,6 +32,9 @@ export interface RouterDeps extends LegDeps {
   readonly upstreamOf?: UpstreamOf;
   /** What each endpoint serves: a request naming a model goes only where it is served. */
   readonly models?: ModelRouting;
+  /** Prompt token ids and block hashes in one tokenization, for fleets with gRPC endpoints (regular mode). */
+  readonly promptTokens?: RegularRouterDeps['promptTokens'];
+  readonly fleetNeedsTokens?: () => boolean;
 }
 
 export function createRouter(mode: RoutingMode, deps: RouterDeps): Router {

@@ -1,6 +1,6 @@
-// How a request reaches one endpoint. An endpoint's kind decides its upstream: today every endpoint speaks
-// vLLM's HTTP API and gets the byte relay below; a gRPC engine front is another implementation of the same
-// interface, so a fleet may mix both.
+// How a request reaches one endpoint. An endpoint's kind decides its upstream: an HTTP endpoint speaks vLLM's
+// HTTP API and gets the byte relay below; a grpc:// endpoint gets the router's own OpenAI front
+// (routing/grpc/grpc-upstream.ts), another implementation of the same interface, so a fleet may mix both.
 import type { Endpoint } from '../core/endpoint.ts';
 import { outboundFetch } from '../net/fetch.ts';
 import { routerError, type RouterError } from '../wire/errors.ts';
@@ -16,11 +16,19 @@ export interface UpstreamCall {
   readonly signal: AbortSignal;
   /** Which of the two it was: a timeout, rather than a vanished client. */
   readonly timedOut: () => boolean;
+  /** The router route (`/v1/chat/completions`…): a gRPC endpoint answers it itself. */
+  readonly route?: string;
+  /** The body as parsed once by the route. */
+  readonly json?: Readonly<Record<string, unknown>>;
+  /** The prompt's token ids, when the router tokenized it before the pick (shared with cache_aware). */
+  readonly promptIds?: readonly number[];
 }
 
 /** Sends one call and answers with the endpoint's response (status, headers, body stream) or an error value. */
 export interface Upstream {
   send(call: UpstreamCall): Promise<Response | RouterError>;
+  /** Whether this upstream can answer the route (a gRPC engine serves chat, completions and embeddings only). */
+  serves?(route: string): boolean;
 }
 
 /** The upstream of each endpoint. */

@@ -84,6 +84,11 @@ export interface EngineMetricsOptions {
   /** A success older than this is stale even without a failure (a round that never ends). Default 3 intervals + timeout. */
   readonly staleAfterMs?: number;
   readonly log?: Logger;
+  /**
+   * The load of an endpoint that has no /metrics (a grpc:// engine: its GetLoads), or undefined for an HTTP one.
+   * It gives running, waiting and KV-cache use; the latency windows stay empty.
+   */
+  readonly loadOf?: (url: string) => Promise<{ reading: Reading } | { error: string }> | undefined;
 }
 
 /** A latency window as kept: stamped with the scrape that closed it; its age is computed on read. */
@@ -124,13 +129,13 @@ export function createEngineMetrics(options: EngineMetricsOptions): EngineMetric
     return { error: f.message };
   };
 
-  const record = (target: ScrapeTarget, result: { exposition: Exposition } | { error: string }) => {
+  const record = (target: ScrapeTarget, result: { exposition: Exposition } | { reading: Reading } | { error: string }) => {
     let state = states.get(target.id);
     if (state === undefined) {
       state = { reading: undefined, derived: { ...NO_WINDOW }, scrapedAt: undefined, lastError: undefined };
       states.set(target.id, state);
     }
-    const reading = 'error' in result ? undefined : readEngine(result.exposition, target.dpRank);
+    const reading = 'error' in result ? undefined : 'reading' in result ? result.reading : readEngine(result.exposition, target.dpRank);
     const missing = target.dpRank === undefined ? 'no vLLM metrics in the /metrics reply' : `no vLLM metrics for engine ${target.dpRank} in the /metrics reply`;
     const error = 'error' in result ? result.error : reading === undefined ? missing : undefined;
     if (error !== undefined || reading === undefined) {
@@ -155,7 +160,7 @@ export function createEngineMetrics(options: EngineMetricsOptions): EngineMetric
     for (const t of targets) byUrl.set(t.url, [...(byUrl.get(t.url) ?? []), t]);
     await Promise.all(
       [...byUrl].map(async ([url, group]) => {
-        const result = await fetchPage(url);
+        const result = (await options.loadOf?.(url)) ?? (await fetchPage(url));
         if (stop.signal.aborted) return;
         for (const t of group) if (live.has(t.id)) record(t, result);
       }),

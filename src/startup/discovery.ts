@@ -29,6 +29,7 @@ export async function startDiscovery(config: Config, { endpoints, pdMode, metric
     prefillSelector: config.prefill_selector,
     decodeSelector: config.decode_selector,
     port: config.service_discovery_port,
+    scheme: config.service_discovery_scheme,
     namespace: config.service_discovery_namespace,
     log,
     onEvent: (e) => {

@@ -1,6 +1,6 @@
 // Start-up step: the health checker, and the wait at start-up for a first healthy endpoint.
 import type { Config } from '../config/schema.ts';
-import { HealthChecker } from '../core/health.ts';
+import { HealthChecker, type HealthOptions } from '../core/health.ts';
 import type { EndpointRegistry } from '../core/registry.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -12,10 +12,12 @@ interface Needs {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly models: ModelsPart;
+  /** The probe of grpc:// endpoints (startup/grpc.ts). */
+  readonly grpcProbe?: HealthOptions['grpcProbe'];
 }
 
 /** Built stopped: start-up probes once itself (waitForHealthy), then starts the polling. */
-export function buildHealth(config: Config, { registry, metrics, log, models }: Needs): HealthChecker {
+export function buildHealth(config: Config, { registry, metrics, log, models, grpcProbe }: Needs): HealthChecker {
   return new HealthChecker(
     registry,
     {
@@ -29,6 +31,7 @@ export function buildHealth(config: Config, { registry, metrics, log, models }: 
       healthyStatus: config.backend === 'openai' ? openAiHealthy : undefined,
       // What an engine serves changes with LoRA adapters loaded at run time: read again after each good probe.
       onGoodProbe: (url) => models.refresher.refresh(url),
+      ...(grpcProbe ? { grpcProbe } : {}),
     },
     metrics,
     log,

@@ -3,9 +3,10 @@
 import { aliasMap } from '../config/model-aliases.ts';
 import type { Config } from '../config/schema.ts';
 import { createModelCatalog, type ModelCatalog } from '../core/model-catalog.ts';
-import { createModelRefresher, readModels, type ModelListing, type ModelRefresher } from '../core/model-reader.ts';
+import { createModelRefresher, modelCardsOf, readModels, type ModelListing, type ModelRefresher } from '../core/model-reader.ts';
 import type { EndpointRegistry } from '../core/registry.ts';
 import type { Logger } from '../log/logger.ts';
+import { isGrpcUrl } from '../grpc/grpc-url.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
 export interface ModelsPart {
@@ -20,15 +21,24 @@ interface Needs {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly now: () => number;
+  /** The model cards of a grpc:// endpoint (its model info: it has no /v1/models). */
+  readonly grpcModels?: (url: string) => Promise<readonly Record<string, unknown>[]>;
 }
 
 /** Fleet-wide re-reads that requests for an unlisted model may cause, at most one per this interval. */
 const UNLISTED_MODEL_REREAD_MS = 1000;
 
-export function buildModels(config: Config, { registry, metrics, log, now }: Needs): ModelsPart {
+export function buildModels(config: Config, { registry, metrics, log, now, grpcModels }: Needs): ModelsPart {
   const catalog = createModelCatalog(registry);
+  const readGrpc = async (url: string): Promise<ModelListing> => {
+    try {
+      return modelCardsOf({ object: 'list', data: await (grpcModels as NonNullable<typeof grpcModels>)(url) });
+    } catch (e) {
+      return { ok: false, reason: `model info not read: ${(e as Error).message}` };
+    }
+  };
   const read = async (url: string): Promise<ModelListing> => {
-    const listing = await readModels(url, { apiKey: config.api_key, timeoutMs: config.health_check_timeout_secs * 1000 });
+    const listing = isGrpcUrl(url) && grpcModels !== undefined ? await readGrpc(url) : await readModels(url, { apiKey: config.api_key, timeoutMs: config.health_check_timeout_secs * 1000 });
     if (!listing.ok) {
       metrics.modelListingFailures.inc({ worker: url });
       log.warn('model listing not read', { endpoint: url, reason: listing.reason });

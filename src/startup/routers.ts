@@ -16,6 +16,7 @@ import { experienceFactory } from '../signals/experience.ts';
 import type { Tracer } from '../tracing/tracer.ts';
 import type { PdMode } from './pd-mode.ts';
 import type { ModelsPart } from './models.ts';
+import type { GrpcFront } from './grpc.ts';
 import type { Policies } from './policies.ts';
 
 /** vLLM PD with --kv-connector mooncake: the bootstrap server the prefill and decode engines meet on. */
@@ -38,10 +39,11 @@ interface Needs {
   readonly tracer: Tracer | undefined;
   readonly blockHashes: RouterDeps['blockHashes'];
   readonly models: ModelsPart;
+  readonly grpc: GrpcFront;
 }
 
 export function buildRouter(config: Config, needs: Needs): Router {
-  const { registry, metrics, stats, log, now, random, qoe, tracer, blockHashes, models } = needs;
+  const { registry, metrics, stats, log, now, random, qoe, tracer, blockHashes, models, grpc } = needs;
   return createRouter(routingMode(config, needs), {
     registry,
     metrics,
@@ -58,6 +60,9 @@ export function buildRouter(config: Config, needs: Needs): Router {
     modelLabel: boundedLabel(64),
     blockHashes,
     models,
+    upstreamOf: grpc.upstreamOf,
+    fleetNeedsTokens: grpc.fleetNeedsTokens,
+    ...(grpc.promptTokens ? { promptTokens: grpc.promptTokens } : {}),
     tracer,
     experience: experienceFactory(metrics, qoe),
   });

@@ -17,6 +17,7 @@ import type { EndpointStats } from '../signals/endpoint-stats.ts';
 import type { EngineMetrics } from '../signals/engine-metrics.ts';
 import type { KvEvents } from '../signals/kv-events/kv-events.ts';
 import type { Tracing } from '../tracing/setup.ts';
+import type { GrpcFront } from './grpc.ts';
 import type { Policies } from './policies.ts';
 import type { Reconfigure, ReloadOutcome } from './reload.ts';
 
@@ -29,6 +30,7 @@ export interface RouterParts {
   readonly registry: EndpointRegistry;
   readonly stats: EndpointStats;
   readonly pool: TokenizerPool | undefined;
+  readonly grpc: GrpcFront;
   readonly engineMetrics: EngineMetrics | undefined;
   readonly kvEvents: KvEvents | undefined;
   readonly policies: Policies;
@@ -144,6 +146,7 @@ function closeParts(parts: PartsSoFar): void {
   parts.engineMetrics?.[Symbol.dispose]();
   void parts.kvEvents?.[Symbol.asyncDispose]();
   parts.health?.[Symbol.dispose]();
+  parts.grpc?.[Symbol.dispose]();
   parts.policies?.dispose();
   void parts.metricsServer?.stop(true);
   parts.log?.flush();

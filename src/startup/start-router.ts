@@ -9,6 +9,8 @@ import { loadApiKeys } from './api-keys.ts';
 import { startDiscovery } from './discovery.ts';
 import { buildEndpointManager } from './endpoint-manager.ts';
 import { buildEndpointRegistry } from './endpoint-registry.ts';
+import { tokenizerFromEngine } from './engine-tokenizer.ts';
+import { buildGrpcFront } from './grpc.ts';
 import { buildHealth, waitForHealthy } from './health.ts';
 import { buildModels } from './models.ts';
 import { metricsPage, openMetricsListener, openRouterListener } from './listeners.ts';
@@ -68,23 +70,25 @@ const EMPTY_START_WARNING =
   'no endpoints yet: inference requests get 503 no_available_endpoints and /readiness answers 503 until one is healthy. Add one with the admin API (POST /add_worker?url=http://HOST:PORT, or POST /workers with {"url": …}), or start with --worker-urls, --service-discovery or --vllm-discovery-address';
 
 /** Each step takes the configuration and the parts before it; whatever owns a resource goes in `built` at once. */
-async function buildParts(config: Config, options: StartOptions, built: PartsSoFar, shutdownPhase: () => ShutdownPhase): Promise<RouterParts> {
-  const qoe = resolveQoe(config);
+async function buildParts(given: Config, options: StartOptions, built: PartsSoFar, shutdownPhase: () => ShutdownPhase): Promise<RouterParts> {
+  const qoe = resolveQoe(given);
   const now = options.now ?? (() => performance.now());
   const random = options.random ?? Math.random;
-  const pdMode = pdModeOf(config);
-  const { log, logFile } = openLogging(config, options.log);
+  const pdMode = pdModeOf(given);
+  const { log, logFile } = openLogging(given, options.log);
   built.log = log;
   built.logFile = logFile;
+  const config = await tokenizerFromEngine(given, log);
   const metrics = createMetrics();
   const { registry, addEndpoint } = buildEndpointRegistry(config, { pdMode, metrics, log, now });
   const pool = (built.pool = await startTokenizer(config, { metrics, log }));
   const stats = trackEndpointStats(registry, config.request_stats_window_secs * 1000);
-  const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log }));
+  const grpc = (built.grpc = buildGrpcFront(config, { registry, metrics, log, pool }));
+  const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log, loadOf: grpc.loadOf }));
   const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log }));
   const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents, predictions: predictionMetrics(metrics) }));
-  const models = buildModels(config, { registry, metrics, log, now });
-  const health = (built.health = buildHealth(config, { registry, metrics, log, models }));
+  const models = buildModels(config, { registry, metrics, log, now, grpcModels: grpc.models });
+  const health = (built.health = buildHealth(config, { registry, metrics, log, models, grpcProbe: grpc.probe }));
   const endpoints = (built.endpoints = buildEndpointManager(config, { registry, health, pdMode, log, now, models }));
   const discovery = (built.discovery = await startDiscovery(config, { endpoints, pdMode, metrics, log, env: options.env ?? process.env }));
   const reconfigure = reconfigurer(config, { log, policies, endpoints });
@@ -94,7 +98,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
   const tracing = (built.tracing = startTracingFor(config, { random, log, version: options.version }));
   const tracer = tracing?.tracer;
   const blockHashes = blockHashesFrom(pool, { metrics, log, blockSize: routingBlockSize(config), adapters: kvEvents });
-  const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes, models });
+  const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes, models, grpc });
   const { staticKeys, keyValidator } = loadApiKeys(config, { log, now });
   const page = metricsPage({ metrics, admission, pool, policies, kvEvents, tracing });
   const server = (built.server = openRouterListener({
@@ -109,6 +113,7 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     admission,
     pool,
     kvEvents,
+    grpc,
     tracer,
     qoe,
     endpoints,
@@ -121,5 +126,5 @@ async function buildParts(config: Config, options: StartOptions, built: PartsSoF
     metricsPage: config.metrics_on_router_port ? page : undefined,
   }));
   const metricsServer = (built.metricsServer = openMetricsListener(config, page));
-  return { config, log, logFile, metrics, registry, stats, pool, engineMetrics, kvEvents, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
+  return { config, log, logFile, metrics, registry, stats, pool, grpc, engineMetrics, kvEvents, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
 }

@@ -10,14 +10,21 @@ describe('parseEndpointUrl', () => {
     expect(parseEndpointUrl('https://gateway.example/models/llama//')).toEqual({ ok: true, url: 'https://gateway.example/models/llama' });
   });
 
+  test('accepts a gRPC engine as grpc://HOST:PORT, normalised', () => {
+    expect(parseEndpointUrl('grpc://10.0.0.5:9000')).toEqual({ ok: true, url: 'grpc://10.0.0.5:9000' });
+    expect(parseEndpointUrl('GRPC://Engine-1:50051/')).toEqual({ ok: true, url: 'grpc://engine-1:50051' });
+  });
+
   test.each([
     ['', 'empty'],
     ['10.0.0.5:8000', 'not an absolute URL'],
-    ['localhost:8000', 'scheme must be http or https'],
-    ['file:///etc/passwd', 'scheme must be http or https'],
-    ['ftp://example.com', 'scheme must be http or https'],
-    ['grpc://10.0.0.5:9000', 'scheme must be http or https'],
-    ['javascript:alert(1)', 'scheme must be http or https'],
+    ['localhost:8000', 'scheme must be http, https or grpc'],
+    ['file:///etc/passwd', 'scheme must be http, https or grpc'],
+    ['ftp://example.com', 'scheme must be http, https or grpc'],
+    ['grpc://10.0.0.5', 'grpc://HOST:PORT'],
+    ['grpc://10.0.0.5:9000/v1', 'grpc://HOST:PORT'],
+    ['grpc://u:p@10.0.0.5:9000', 'grpc://HOST:PORT'],
+    ['javascript:alert(1)', 'scheme must be http, https or grpc'],
     ['http://user:secret@10.0.0.5:8000', 'credentials'],
     ['http://10.0.0.5:8000/?debug=1', 'query string'],
     ['http://10.0.0.5:8000?', 'query string'],

@@ -1,6 +1,7 @@
 // Admin operations fanned out to every endpoint: /flush_cache and /get_loads, each endpoint reported on its own.
 import type { Hono, MiddlewareHandler } from 'hono';
 import { engineLoad, fetchLoadPage } from '../../signals/engine-load.ts';
+import { isGrpcUrl } from '../../grpc/grpc-url.ts';
 import type { Endpoint } from '../../core/endpoint.ts';
 import { outboundFetch } from '../../net/fetch.ts';
 import { redirectNote } from '../../net/redirect.ts';
@@ -31,7 +32,11 @@ export interface FleetDeps {
   readonly apiKey: string | undefined;
   /** Bound on each call to an endpoint. */
   readonly endpointTimeoutMs: number;
+  /** The scheduler load of a grpc:// endpoint (GetLoads), which has no /metrics. */
+  readonly grpcLoad?: (url: string) => Promise<GrpcLoad>;
 }
+
+export type GrpcLoad = { readonly ok: true; readonly running: number; readonly waiting: number } | { readonly ok: false; readonly error: string };
 
 export function addFleetRoutes(app: Hono<AppEnv>, deps: FleetDeps): void {
   const { registry, manager, auth } = deps;
@@ -81,12 +86,14 @@ export function addFleetRoutes(app: Hono<AppEnv>, deps: FleetDeps): void {
   app.get('/get_loads', auth, async (c) => {
     const endpoints = [...registry.all(), ...manager.draining()];
     const pages = new Map(
-      await Promise.all([...byBaseUrl(endpoints).keys()].map(async (url) => [url, await fetchLoadPage(url, { timeoutMs: deps.endpointTimeoutMs, apiKey: deps.apiKey })] as const)),
+      await Promise.all(
+        [...byBaseUrl(endpoints).keys()].map(async (url) => [url, isGrpcUrl(url) && deps.grpcLoad ? await deps.grpcLoad(url) : await fetchLoadPage(url, { timeoutMs: deps.endpointTimeoutMs, apiKey: deps.apiKey })] as const),
+      ),
     );
     const workers = endpoints.map((e) => {
       const page = pages.get(e.url)!;
-      // vLLM labels each data-parallel engine's series with `engine="<rank>"`.
-      const load = page.ok ? engineLoad(page.page, e.dpRank === undefined ? undefined : String(e.dpRank)) : page;
+      // vLLM labels each data-parallel engine's series with `engine="<rank>"`; a gRPC engine's GetLoads is read already.
+      const load = 'page' in page ? engineLoad(page.page, e.dpRank === undefined ? undefined : String(e.dpRank)) : page;
       const common = { worker: e.id, worker_type: e.role, router_in_flight: e.inFlight, draining: e.draining };
       return load.ok
         ? { ...common, load: load.running + load.waiting, running: load.running, waiting: load.waiting }

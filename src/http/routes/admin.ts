@@ -15,7 +15,7 @@ import { parseJsonObject, readBytes } from '../body.ts';
 import { pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
 import { errorResponse, isRouterError, routerError, type RouterError, type RouterErrorKind } from '../../wire/errors.ts';
 import { isEngineAdminPath } from '../../wire/engine-paths.ts';
-import { addFleetRoutes } from './admin-fleet.ts';
+import { addFleetRoutes, type GrpcLoad } from './admin-fleet.ts';
 
 export interface AdminDeps {
   readonly manager: EndpointManager;
@@ -27,6 +27,8 @@ export interface AdminDeps {
   readonly apiKey: string | undefined;
   /** Bound on each call /flush_cache and /get_loads make to an endpoint. */
   readonly endpointTimeoutMs: number;
+  /** The scheduler load of a grpc:// endpoint (GetLoads), which has no /metrics. */
+  readonly grpcLoad?: (url: string) => Promise<GrpcLoad>;
 }
 
 const ADMIN_PATHS = ['/add_worker', '/remove_worker', '/list_workers', '/flush_cache', '/get_loads', '/workers'] as const;

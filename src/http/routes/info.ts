@@ -11,6 +11,7 @@ import { outboundFetch } from '../../net/fetch.ts';
 import { readBody, readJson } from '../../net/read-body.ts';
 import { isRedirect, redirectNote } from '../../net/redirect.ts';
 import { reject } from '../../wire/reject.ts';
+import { isGrpcUrl } from '../../grpc/grpc-url.ts';
 import type { AppEnv } from '../context.ts';
 import { routerError } from '../../wire/errors.ts';
 import { downstreamHeaders } from '../../wire/forward-headers.ts';
@@ -33,6 +34,8 @@ export interface InfoDeps {
   readonly processHealth?: boolean;
   /** Told what each engine's listing says, so routing by model follows what /v1/models shows. */
   readonly catalog?: ModelCatalog;
+  /** The model cards of a grpc:// endpoint, from its model info (it has no /v1/models). */
+  readonly grpcModels?: (url: string) => Promise<readonly Record<string, unknown>[]>;
 }
 
 /** The card of a model the configuration names for an endpoint, shaped as production-stack's static listing. */
@@ -56,7 +59,8 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
     if (!read.ok) throw new Error(`${url}: ${read.error}`);
     return read.value;
   };
-  const firstAvailable = (): Endpoint | undefined => registry.all().find(isAvailable);
+  // The routes below ask an endpoint over HTTP: a grpc:// endpoint has none of them.
+  const firstAvailable = (): Endpoint | undefined => registry.all().find((e) => isAvailable(e) && !isGrpcUrl(e.url));
 
   app.get('/liveness', (c) => c.text('OK'));
 
@@ -88,7 +92,9 @@ export function addInfoRoutes(app: Hono<AppEnv>, deps: InfoDeps): void {
   app.get('/v1/models', async (c) => {
     const available = registry.all().filter(isAvailable);
     const endpoints = [...new Map(available.filter((e) => !e.modelsConfigured).map((e) => [e.url, e])).values()];
-    const results = await Promise.allSettled(endpoints.map((e) => getJson(`${e.url}/v1/models`, c.req.raw.headers)));
+    const results = await Promise.allSettled(
+      endpoints.map((e) => (isGrpcUrl(e.url) && deps.grpcModels ? deps.grpcModels(e.url).then((data) => ({ data })) : getJson(`${e.url}/v1/models`, c.req.raw.headers))),
+    );
     const models = new Map<string, ModelCard>();
     const created = Math.floor(Date.now() / 1000);
     let answered = 0;

@@ -1,0 +1,189 @@
+// The upstream of a grpc:// endpoint: the router is the OpenAI server. It turns a chat or completions request into
+// an engine generation, streams the engine's tokens back as vLLM's OpenAI server would (SSE or one JSON body), and
+// aborts the engine's request when the client leaves. Answers go through the same relay and accounting as HTTP.
+import type { EngineModelInfo, GrpcEngineClient, Outcome } from '../../grpc/engine-client.ts';
+import type { GrpcEngines } from '../../grpc/engines.ts';
+import type { GenerationEvent, GenerationRequest } from '../../grpc/generation.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { Metrics } from '../../metrics/metrics.ts';
+import { errorResponse, routerError, type RouterError } from '../../wire/errors.ts';
+import { beforeFirstTokenError, engineErrorResponse, grpcCodeName } from './grpc-errors.ts';
+import type { Upstream, UpstreamCall } from '../upstream.ts';
+import { runGeneration } from './generation-answer.ts';
+import type { ModelText } from './model-text.ts';
+import { openAiGeneration } from './openai-request.ts';
+
+/** The routes a gRPC endpoint serves; any other goes to an HTTP endpoint of the fleet (or is a 501). */
+export const GRPC_ROUTES: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
+
+export interface GrpcUpstreamDeps {
+  readonly engines: GrpcEngines;
+  readonly model: ModelText;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Timeout of the control calls (protocol probe, model info). */
+  readonly controlTimeoutMs: number;
+  /** Token ids of a text (the tokenizer pool), for prompts the router did not tokenize before the pick. */
+  readonly tokenize?: (text: string, addSpecialTokens: boolean) => Promise<readonly number[] | RouterError>;
+  /** A chat request rendered with the model's template and tokenized (the pool), when not done before the pick. */
+  readonly tokenizeChat?: (body: Readonly<Record<string, unknown>>) => Promise<readonly number[] | RouterError>;
+}
+
+export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
+  const infos = new Map<string, Promise<Outcome<EngineModelInfo>>>();
+  const modelInfo = (client: GrpcEngineClient): Promise<Outcome<EngineModelInfo>> => {
+    let info = infos.get(client.target);
+    if (info === undefined) {
+      info = client.modelInfo(deps.controlTimeoutMs).then((got) => {
+        if (!got.ok) infos.delete(client.target);
+        return got;
+      });
+      infos.set(client.target, info);
+    }
+    return info;
+  };
+  return {
+    async send(call: UpstreamCall): Promise<Response | RouterError> {
+      const url = call.endpoint.url;
+      const client = deps.engines.of(url);
+      const protocol = await client.protocol(deps.controlTimeoutMs);
+      if (!protocol.ok) return beforeFirstTokenError(url, protocol.code, protocol.message);
+      const info = await modelInfo(client);
+      if (!info.ok) return beforeFirstTokenError(url, info.code, info.message);
+      const route = call.route ?? '';
+      const body = call.json;
+      if (body === undefined) return routerError('invalid_body', 'The request body must be a JSON object');
+      const served = info.value.servedModelName;
+      if (typeof body.model === 'string' && body.model !== served && !info.value.aliases.includes(body.model))
+        return engineErrorResponse(404, 'NotFoundError', `The model \`${body.model}\` does not exist.`, 'model');
+      const requestId = call.headers.get('x-request-id') ?? crypto.randomUUID().replaceAll('-', '');
+      if (route === '/v1/embeddings') return embed(deps, client, url, body, served, requestId, call);
+      const chat = route === '/v1/chat/completions';
+      const asked = openAiGeneration(body, chat, { ...info.value.defaultSampling, ...deps.model.defaults });
+      if ('isRouterError' in asked) return errorResponse(asked, requestId);
+      const prompt = await promptOf(deps, call, body, chat, protocol.value);
+      if ('isRouterError' in prompt) return prompt;
+      const ids = prompt.ids;
+      const context = info.value.maxContextLength;
+      const promptLength = ids?.length ?? 0;
+      const maxTokens = asked.sampling.maxTokens ?? (context !== undefined ? context - promptLength : undefined);
+      if (maxTokens === undefined) return routerError('invalid_body', 'max_tokens is required: the engine does not report its context length', { param: 'max_tokens' });
+      if (context !== undefined && ids !== undefined && promptLength + maxTokens > context) {
+        const message =
+          `This model's maximum context length is ${context} tokens. However, you requested ${promptLength + maxTokens} tokens ` +
+          `(${promptLength} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`;
+        return engineErrorResponse(400, 'BadRequestError', message, null);
+      }
+      if (maxTokens < 1) return engineErrorResponse(400, 'BadRequestError', `The prompt (${promptLength} tokens) fills the model's context of ${context} tokens.`, null);
+      if (protocol.value === 'vllm-engine' && deps.model.vocab === undefined)
+        return routerError('not_implemented', `gRPC engine ${url} sends token ids: the router needs the model's tokenizer to answer (--model-path or --tokenizer-path)`);
+      // vLLM's ids: `chatcmpl-<base>` and `cmpl-<base>` (the engine's request id for prompt 0 is `cmpl-<base>-0`).
+      const responseId = `${chat ? 'chatcmpl' : 'cmpl'}-${requestId}`;
+      const request: GenerationRequest = {
+        requestId: chat ? responseId : `${responseId}-0`,
+        model: served,
+        prompt: ids !== undefined ? { ids } : { text: prompt.text ?? '' },
+        sampling: { ...asked.sampling, maxTokens },
+        ...(call.endpoint.dpRank !== undefined ? { dpRank: call.endpoint.dpRank } : {}),
+        ...(asked.cacheSalt !== undefined ? { cacheSalt: asked.cacheSalt } : {}),
+        ...(asked.priority !== undefined ? { priority: asked.priority } : {}),
+      };
+      return runGeneration({
+        client,
+        endpoint: url,
+        request,
+        asked,
+        chat,
+        head: { id: responseId, created: Math.floor(Date.now() / 1000), model: typeof body.model === 'string' ? body.model : served },
+        vocab: protocol.value === 'vllm-engine' ? deps.model.vocab : undefined,
+        tokenVocab: deps.model.vocab,
+        reasoning: chat ? deps.model.reasoning : undefined,
+        toolCalls: chat && wantsToolCalls(body) ? deps.model.toolCalls : undefined,
+        promptIds: ids ?? [],
+        signal: call.signal,
+        timedOut: call.timedOut,
+        metrics: deps.metrics,
+        log: deps.log,
+      });
+    },
+  };
+}
+
+/** Tool calls are parsed when the request offers tools and does not turn them off (`tool_choice: "none"`). */
+function wantsToolCalls(body: Readonly<Record<string, unknown>>): boolean {
+  return Array.isArray(body.tools) && body.tools.length > 0 && body.tool_choice !== 'none';
+}
+
+/** The prompt's token ids: tokenized before the pick (shared with cache_aware), by the pool now, or given as ids. */
+async function promptOf(
+  deps: GrpcUpstreamDeps,
+  call: UpstreamCall,
+  body: Readonly<Record<string, unknown>>,
+  chat: boolean,
+  protocol: string,
+): Promise<{ ids?: readonly number[]; text?: string } | RouterError> {
+  if (call.promptIds !== undefined) return { ids: call.promptIds };
+  if (!chat) {
+    const p = body.prompt;
+    if (Array.isArray(p) && p.length > 0 && p.every((t) => Number.isInteger(t))) return { ids: p as number[] };
+    if (Array.isArray(p) && p.length !== 1) return routerError('invalid_body', 'a batch of prompts is not supported on gRPC endpoints: send one prompt per request', { param: 'prompt' });
+    const text = Array.isArray(p) ? p[0] : p;
+    if (Array.isArray(text) && text.every((t) => Number.isInteger(t))) return { ids: text as number[] };
+    if (typeof text !== 'string') return routerError('invalid_body', "'prompt' must be a string or token ids", { param: 'prompt' });
+    if (deps.tokenize !== undefined) {
+      const ids = await deps.tokenize(text, body.add_special_tokens !== false);
+      return Array.isArray(ids) ? { ids: ids as readonly number[] } : (ids as RouterError);
+    }
+    // vllm.Inference takes text and tokenizes it itself.
+    if (protocol === 'vllm-inference') return { text };
+  } else if (deps.tokenizeChat !== undefined) {
+    const ids = await deps.tokenizeChat(body);
+    return Array.isArray(ids) ? { ids: ids as readonly number[] } : (ids as RouterError);
+  }
+  return routerError('not_implemented', 'gRPC endpoints need the router to render and tokenize chat prompts: start it with --model-path or --tokenizer-path');
+}
+
+async function embed(
+  deps: GrpcUpstreamDeps,
+  client: GrpcEngineClient,
+  url: string,
+  body: Readonly<Record<string, unknown>>,
+  model: string,
+  requestId: string,
+  call: UpstreamCall,
+): Promise<Response | RouterError> {
+  const input = body.input;
+  const inputs: (string | readonly number[])[] =
+    typeof input === 'string' ? [input] : Array.isArray(input) && input.every((t) => Number.isInteger(t)) ? [input as number[]] : Array.isArray(input) ? (input as (string | number[])[]) : [];
+  const data: Record<string, unknown>[] = [];
+  let promptTokens = 0;
+  for (const [index, one] of inputs.entries()) {
+    let ids: readonly number[];
+    if (typeof one === 'string') {
+      if (deps.tokenize === undefined) return routerError('not_implemented', 'embeddings on gRPC endpoints need --model-path or --tokenizer-path to tokenize text input');
+      const got = await deps.tokenize(one, true);
+      if (!Array.isArray(got)) return got as RouterError;
+      ids = got;
+    } else if (Array.isArray(one) && one.every((t) => Number.isInteger(t))) ids = one;
+    else return routerError('invalid_body', "'input' must be a string, a list of strings, or token ids", { param: 'input' });
+    if (call.signal.aborted) return routerError('client_closed', 'Client closed the connection');
+    const got = await client.embed(`embd-${requestId}-${index}`, ids, deps.controlTimeoutMs * 10);
+    if (!got.ok) {
+      deps.metrics.grpcErrors.inc({ worker: url, code: grpcCodeName(got.code) });
+      return beforeFirstTokenError(url, got.code, got.message);
+    }
+    promptTokens += got.value.promptTokens;
+    data.push({ index, object: 'embedding', embedding: got.value.embedding });
+  }
+  const answer = {
+    id: `embd-${requestId}`,
+    object: 'list',
+    created: Math.floor(Date.now() / 1000),
+    model: typeof body.model === 'string' ? body.model : model,
+    data,
+    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens, completion_tokens: 0, prompt_tokens_details: null },
+  };
+  return new Response(JSON.stringify(answer), { headers: { 'content-type': 'application/json' } });
+}
+
+export type { GenerationEvent };

@@ -1,0 +1,165 @@
+// Start-up step: the gRPC engine front: one client per grpc:// endpoint, the model's text side (vocabulary,
+// sampling defaults, reasoning split) read from --model-path / --tokenizer-path, the upstream that makes a
+// grpc:// endpoint answer OpenAI requests, its health probe and its loads.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import type { EndpointRegistry } from '../core/registry.ts';
+import { createGrpcEngines, type GrpcEngines } from '../grpc/engines.ts';
+import { isGrpcUrl } from '../grpc/grpc-url.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { TokenizerPool } from '../pool/pool.ts';
+import { resolveTokenizerFiles, type TokenizerFiles } from '../pool/tokenizer-files.ts';
+import { toolCallFormatOf } from '../text/tool-calls.ts';
+import { createGrpcUpstream, GRPC_ROUTES } from '../routing/grpc/grpc-upstream.ts';
+import { samplingDefaultsOf, type ModelText } from '../routing/grpc/model-text.ts';
+import type { PromptTokens } from '../routing/regular.ts';
+import { httpUpstream, type Upstream, type UpstreamOf } from '../routing/upstream.ts';
+import type { Reading } from '../signals/vllm-metrics.ts';
+import { loadVocabulary } from '../text/vocabulary.ts';
+import { routerError, type RouterError } from '../wire/errors.ts';
+import { jobFromBody } from '../pool/protocol.ts';
+import { ConfigProblem } from './config-problem.ts';
+
+export interface GrpcFront extends Disposable {
+  readonly engines: GrpcEngines;
+  readonly upstreamOf: UpstreamOf;
+  /** The health probe of a grpc:// URL: a reason when not healthy. */
+  readonly probe: (url: string, timeoutMs: number) => Promise<string | undefined>;
+  /** GetLoads of a grpc:// URL as an engine-metrics reading; undefined for an HTTP URL. */
+  readonly loadOf: (url: string) => Promise<{ reading: Reading } | { error: string }> | undefined;
+  readonly fleetNeedsTokens: () => boolean;
+  readonly promptTokens: ((route: string, body: Readonly<Record<string, unknown>>) => Promise<PromptTokens | undefined>) | undefined;
+  /** The scheduler load of a grpc:// endpoint for /get_loads. */
+  readonly load: (url: string) => Promise<{ readonly ok: true; readonly running: number; readonly waiting: number } | { readonly ok: false; readonly error: string }>;
+  /** /v1/models cards of a grpc:// endpoint, as vLLM's ModelCard; throws when the engine does not answer. */
+  readonly models: (url: string) => Promise<readonly Record<string, unknown>[]>;
+}
+
+interface Needs {
+  readonly registry: EndpointRegistry;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly pool: TokenizerPool | undefined;
+}
+
+const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
+
+/** The model's text side from the tokenizer files the pool uses; a file that does not load is a ConfigProblem. */
+function loadModelText(config: Config, log: Logger): ModelText {
+  const files = resolveTokenizerFiles({ tokenizerPath: config.tokenizer_path ?? config.kv_tokenizer_path, modelPath: config.model_path });
+  if (!files.ok) throw new ConfigProblem(files.error);
+  const reasoning = config.reasoning_parser;
+  if (files.value === undefined) return { vocab: undefined, defaults: {}, reasoning, toolCalls: config.tool_call_parser };
+  const dir = dirname(files.value.tokenizerJson);
+  const generationPath = join(dir, 'generation_config.json');
+  const generation = existsSync(generationPath) ? readJson(generationPath) : undefined;
+  try {
+    const started = performance.now();
+    const vocab = loadVocabulary(readJson(files.value.tokenizerJson), files.value.tokenizerConfig ? readJson(files.value.tokenizerConfig) : undefined, generation);
+    log.info('gRPC front: vocabulary loaded', { tokens: vocab.size, eos: vocab.eosTokenIds.join(','), load_ms: Math.round(performance.now() - started) });
+    const toolCalls = config.tool_call_parser ?? toolCallFormatOf(chatTemplateText(files.value));
+    if (toolCalls !== undefined) log.info('gRPC front: tool calls parsed', { format: toolCalls, from: config.tool_call_parser ? '--tool-call-parser' : 'chat template' });
+    return { vocab, defaults: samplingDefaultsOf(generation), reasoning, toolCalls };
+  } catch (e) {
+    throw new ConfigProblem(`${files.value.flag} ${files.value.given}: the vocabulary for gRPC endpoints does not load: ${(e as Error).message}`);
+  }
+}
+
+/** The chat template's text, wherever the model keeps it (for the tool-call format it writes). */
+function chatTemplateText(files: TokenizerFiles): string {
+  if (files.chatTemplateJinja) return readFileSync(files.chatTemplateJinja, 'utf8');
+  const fromJson = (path: string | null): unknown => (path ? (readJson(path) as { chat_template?: unknown }).chat_template : undefined);
+  const template = fromJson(files.chatTemplateJson) ?? fromJson(files.tokenizerConfig);
+  if (typeof template === 'string') return template;
+  // A list of named templates: the default one, or all of them.
+  if (Array.isArray(template)) return template.map((t) => (t as { template?: string }).template ?? '').join('\n');
+  return '';
+}
+
+export function buildGrpcFront(config: Config, { registry, metrics, log, pool }: Needs): GrpcFront {
+  const engines = createGrpcEngines(config.grpc_protocol);
+  const model = loadModelText(config, log);
+  const timeoutMs = config.health_check_timeout_secs * 1000;
+  const tokenize = pool === undefined
+    ? undefined
+    : async (text: string, addSpecialTokens: boolean): Promise<readonly number[] | RouterError> => {
+        const result = await pool.tokenize({ kind: 'completion', prompt: text, addSpecialTokens }, { returnIds: true });
+        if (!result.ok) return routerError('invalid_body', `The prompt could not be tokenized: ${result.error}`, { param: 'prompt' });
+        return result.value.ids ?? [];
+      };
+  const tokenizeChat = pool === undefined
+    ? undefined
+    : async (body: Readonly<Record<string, unknown>>): Promise<readonly number[] | RouterError> => {
+        const job = jobFromBody('/v1/chat/completions', body);
+        if (job === undefined) return routerError('invalid_body', "'messages' must be a list of messages", { param: 'messages' });
+        const result = await pool.tokenize(job, { returnIds: true });
+        if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
+        return result.value.ids ?? [];
+      };
+  const grpc: Upstream = {
+    ...createGrpcUpstream({ engines, model, metrics, log, controlTimeoutMs: timeoutMs, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}) }),
+    serves: (route) => GRPC_ROUTES.has(route),
+  };
+  const upstreamOf: UpstreamOf = (endpoint) => (isGrpcUrl(endpoint.url) ? grpc : httpUpstream);
+  registry.onChange(() => engines.keepOnly(new Set(registry.all().map((e) => e.url).filter(isGrpcUrl))));
+  return {
+    engines,
+    upstreamOf,
+    async probe(url, probeTimeoutMs) {
+      const answer = await engines.of(url).health(probeTimeoutMs);
+      return answer.ok ? undefined : `gRPC health: ${answer.message}`;
+    },
+    loadOf(url) {
+      if (!isGrpcUrl(url)) return undefined;
+      return engines
+        .of(url)
+        .loads(timeoutMs)
+        .then((got) => {
+          if (got === undefined) return { error: 'vllm.Inference engines report no load' };
+          if (!got.ok) return { error: `GetLoads: ${got.message}` };
+          const reading: Reading = { engines: 1, legacy: false, running: got.value.running, waiting: got.value.waiting, kvUsage: got.value.kvCacheUsage, hits: undefined, queries: undefined, ttft: undefined, itl: undefined, e2e: undefined };
+          return { reading };
+        });
+    },
+    async load(url) {
+      const got = await engines.of(url).loads(timeoutMs);
+      if (got === undefined) return { ok: false, error: 'vllm.Inference engines report no load' };
+      return got.ok ? { ok: true, running: got.value.running, waiting: got.value.waiting } : { ok: false, error: `GetLoads: ${got.message}` };
+    },
+    async models(url) {
+      const info = await engines.of(url).modelInfo(timeoutMs);
+      if (!info.ok) throw new Error(`GetModelInfo: ${info.message}`);
+      const created = Math.floor(Date.now() / 1000);
+      // vLLM's ModelCard (vllm/entrypoints/openai/protocol.py) for the served name and each alias.
+      return [info.value.servedModelName, ...info.value.aliases].map((id) => ({
+        id,
+        object: 'model',
+        created,
+        owned_by: 'vllm',
+        root: info.value.servedModelName,
+        parent: null,
+        max_model_len: info.value.maxContextLength ?? null,
+      }));
+    },
+    fleetNeedsTokens: () => registry.all().some((e) => isGrpcUrl(e.url)),
+    promptTokens:
+      pool === undefined
+        ? undefined
+        : async (route, body) => {
+            const job = jobFromBody(route, body);
+            if (job === undefined) return undefined;
+            if (job.kind === 'completion' && typeof job.prompt !== 'string') return undefined;
+            const result = await pool.tokenize(job, { returnIds: true });
+            if (!result.ok) {
+              metrics.tokenizeErrors.inc();
+              log.warn('tokenization failed', { route, error: result.error });
+              return undefined;
+            }
+            metrics.tokenizeDuration.observe(result.value.encodeMs / 1000);
+            return { ids: result.value.ids ?? [], blockHashes: result.value.blockHashes };
+          },
+    [Symbol.dispose]: () => engines[Symbol.dispose](),
+  };
+}

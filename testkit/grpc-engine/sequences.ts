@@ -1,0 +1,53 @@
+// What the stand-in generates for one request: per choice, its token ids and why it ends, from the output text,
+// max tokens, EOS and stop token ids, as vLLM's scheduler would end it.
+import type { GrpcEngineOptions } from './options.ts';
+import type { StandInVocabulary } from './tokenizers.ts';
+
+export interface PlannedSequence {
+  readonly index: number;
+  readonly ids: readonly number[];
+  readonly finishReason: 'stop' | 'length';
+  /** The token that ended it (EOS or a stop token id), included in `ids` as vLLM includes it. */
+  readonly stopTokenId?: number;
+  readonly stopIsEos?: boolean;
+}
+
+export interface SequenceLimits {
+  readonly n: number;
+  readonly maxTokens: number;
+  readonly stopTokenIds: readonly number[];
+  readonly ignoreEos: boolean;
+}
+
+/** The output ids of choice `index`: the output text rotated to start at its word `index`, then the extra ids. */
+function choiceIds(options: GrpcEngineOptions, vocab: StandInVocabulary, index: number): number[] {
+  const words = options.output.split(' ');
+  const shift = index % Math.max(1, words.length);
+  const text = shift === 0 ? options.output : [...words.slice(shift), ...words.slice(0, shift)].join(' ');
+  return [...vocab.tokenizer.encode(text, { add_special_tokens: false }).ids, ...options.extraOutputIds];
+}
+
+export function planSequences(options: GrpcEngineOptions, vocab: StandInVocabulary, limits: SequenceLimits): PlannedSequence[] {
+  const eosIds = options.eosTokenIds ?? [vocab.eosId];
+  const plans: PlannedSequence[] = [];
+  for (let index = 0; index < Math.max(1, limits.n); index++) {
+    const base = choiceIds(options, vocab, index);
+    const ids: number[] = [];
+    let plan: PlannedSequence | undefined;
+    const endsWithEos = options.eosAtEnd && !limits.ignoreEos;
+    for (let k = 0; ids.length < limits.maxTokens; k++) {
+      const id = k < base.length ? base[k]! : endsWithEos ? eosIds[0]! : base[k % Math.max(1, base.length)]!;
+      ids.push(id);
+      if (limits.stopTokenIds.includes(id)) {
+        plan = { index, ids, finishReason: 'stop', stopTokenId: id, stopIsEos: false };
+        break;
+      }
+      if (!limits.ignoreEos && eosIds.includes(id)) {
+        plan = { index, ids, finishReason: 'stop', stopTokenId: id, stopIsEos: true };
+        break;
+      }
+    }
+    plans.push(plan ?? { index, ids, finishReason: 'length' });
+  }
+  return plans;
+}
