@@ -159,7 +159,7 @@ export const FLAGS = {
     value: 'ALIAS:MODEL,...',
   }),
   grpc_protocol: enumFlag(['auto', 'vllm-engine', 'vllm-inference'], 'auto', { group: 'Workers', help: 'Protocol of grpc:// endpoints: found at the first probe, or vllm.grpc.engine.VllmEngine (vllm serve --grpc) or vllm.Inference (vLLM\'s Rust front end)' }),
-  reasoning_parser: optionalEnumFlag(['deepseek_r1', 'qwen3'], { group: 'Workers', help: 'gRPC endpoints: split <think>…</think> from the output into reasoning_content, as vLLM\'s --reasoning-parser' }),
+  reasoning_parser: optionalEnumFlag(['deepseek_r1', 'qwen3'], { group: 'Workers', help: "gRPC endpoints: split <think>…</think> from the output into the message's reasoning field (vLLM's current name for reasoning_content), as vLLM's --reasoning-parser" }),
   tool_call_parser: optionalEnumFlag(['llama3_json', 'hermes', 'mistral'], { group: 'Workers', help: 'gRPC endpoints: how the model writes tool calls (default: found in the chat template), as vLLM\'s --tool-call-parser' }),
   worker_startup_timeout_secs: intFlag(600, 1, { group: 'Workers', help: 'Longest wait at start-up for a first healthy endpoint', value: 'SECS' }),
   worker_startup_check_interval: intFlag(30, 1, { group: 'Workers', help: 'Poll interval of the start-up health wait', value: 'SECS' }),
