@@ -115,6 +115,14 @@ export function tryLoadVocabulary(tokenizerJson: unknown, tokenizerConfig?: unkn
 
   const config = isRecord(tokenizerConfig) ? tokenizerConfig : {};
   // transformers makes these special whatever tokenizer.json says (@huggingface/tokenizers does too).
+  // transformers also applies the special flags of `added_tokens_decoder` when it loads a fast tokenizer.
+  const decoderEntries = config['added_tokens_decoder'];
+  if (isRecord(decoderEntries)) {
+    for (const [key, entry] of Object.entries(decoderEntries)) {
+      const id = Number(key);
+      if (isRecord(entry) && entry['special'] === true && Number.isInteger(id) && tokens[id] === entry['content']) specialIds.add(id);
+    }
+  }
   const extra = config['additional_special_tokens'];
   if (Array.isArray(extra)) {
     for (const token of extra) {
