@@ -6,7 +6,8 @@
 // (`Vocabulary`), appended, and only the bytes up to the last complete UTF-8 character are decoded; the
 // unfinished tail waits for the next push. The text pushed out, joined, is what the tokenizer's `decode` of
 // all the ids gives (clean_up_tokenization_spaces off, as vLLM's streamed text has it).
-import { incompleteTail, TOKEN_FIRST_DIFFERS, TOKEN_KNOWN, TOKEN_SPECIAL, TOKEN_WHOLE, type Vocabulary } from './vocabulary.ts';
+import { incompleteTail } from './utf8.ts';
+import { TOKEN_FIRST_DIFFERS, TOKEN_KNOWN, TOKEN_SPECIAL, TOKEN_WHOLE, type Vocabulary } from './vocabulary.ts';
 
 export interface DetokenizerOptions {
   readonly skipSpecialTokens: boolean;
