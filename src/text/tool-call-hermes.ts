@@ -1,6 +1,6 @@
 // Hermes tool calls (vllm/entrypoints/openai/tool_parsers/hermes_tool_parser.py; Qwen2.5/Qwen3, Hermes):
 // `<tool_call>{json}</tool_call>` blocks anywhere in the output.
-import { emitContent, startCall, partialLength, type CallRun, type Context, type Driver } from './tool-call-run.ts';
+import { emitContent, partialLength, startCall, type CallRun, type Context, type Driver } from './tool-call-run.ts';
 
 const HERMES_OPEN = '<tool_call>';
 const HERMES_CLOSE = '</tool_call>';

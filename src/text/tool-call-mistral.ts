@@ -1,6 +1,6 @@
 // Mistral tool calls (vllm/entrypoints/openai/tool_parsers/mistral_tool_parser.py): `[TOOL_CALLS]` then a
 // JSON array of calls, or (tokenizer v11 and later) `[TOOL_CALLS]name[ARGS]{json}` per call.
-import { emitContent, startCall, partialLength, skipSpace, type CallRun, type Context, type Driver } from './tool-call-run.ts';
+import { emitContent, partialLength, skipSpace, startCall, type CallRun, type Context, type Driver } from './tool-call-run.ts';
 
 const MISTRAL_TAG = '[TOOL_CALLS]';
 const MISTRAL_ARGS = '[ARGS]';
