@@ -1,6 +1,7 @@
 // Hermes tool calls (vllm/entrypoints/openai/tool_parsers/hermes_tool_parser.py; Qwen2.5/Qwen3, Hermes):
 // `<tool_call>{json}</tool_call>` blocks anywhere in the output.
-import { emitContent, partialLength, startCall, type CallRun, type Context, type Driver } from './tool-call-run.ts';
+import { partialMarkerLength } from './partial-match.ts';
+import { emitContent, startCall, type CallRun, type Context, type Driver } from './tool-call-run.ts';
 
 const HERMES_OPEN = '<tool_call>';
 const HERMES_CLOSE = '</tool_call>';
@@ -36,7 +37,7 @@ export function hermesDriver(ctx: Context): Driver {
           continue;
         }
         if (open === -1) {
-          const keep = partialLength(text, pos, mode === 'close' ? [HERMES_OPEN, HERMES_CLOSE] : [HERMES_OPEN]);
+          const keep = partialMarkerLength(text, pos, mode === 'close' ? [HERMES_OPEN, HERMES_CLOSE] : [HERMES_OPEN]);
           const upTo = text.length - keep;
           if (mode === 'content') emitContent(ctx, text.slice(pos, upTo));
           else if (giveBack !== undefined) giveBack += text.slice(pos, upTo);

@@ -1,6 +1,7 @@
 // Mistral tool calls (vllm/entrypoints/openai/tool_parsers/mistral_tool_parser.py): `[TOOL_CALLS]` then a
 // JSON array of calls, or (tokenizer v11 and later) `[TOOL_CALLS]name[ARGS]{json}` per call.
-import { emitContent, partialLength, skipSpace, startCall, type CallRun, type Context, type Driver } from './tool-call-run.ts';
+import { partialMarkerLength } from './partial-match.ts';
+import { emitContent, skipSpace, startCall, type CallRun, type Context, type Driver } from './tool-call-run.ts';
 
 const MISTRAL_TAG = '[TOOL_CALLS]';
 const MISTRAL_ARGS = '[ARGS]';
@@ -26,7 +27,7 @@ export function mistralDriver(ctx: Context): Driver {
         if (mode === 'content') {
           const at = text.indexOf(MISTRAL_TAG, pos);
           if (at === -1) {
-            const keep = partialLength(text, pos, [MISTRAL_TAG]);
+            const keep = partialMarkerLength(text, pos, [MISTRAL_TAG]);
             emitContent(ctx, text.slice(pos, text.length - keep));
             return text.slice(text.length - keep);
           }
@@ -56,7 +57,7 @@ export function mistralDriver(ctx: Context): Driver {
           const brace = text.indexOf('{', pos);
           const end = args !== -1 && (brace === -1 || args < brace) ? args : brace;
           if (end === -1) {
-            const upTo = text.length - partialLength(text, pos, [MISTRAL_ARGS]);
+            const upTo = text.length - partialMarkerLength(text, pos, [MISTRAL_ARGS]);
             name += text.slice(pos, upTo);
             since += text.slice(pos, upTo);
             if (name.length > MAX_NAME) giveBack();

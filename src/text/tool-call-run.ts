@@ -105,15 +105,6 @@ export function startCall(ctx: Context, head?: string): CallRun {
   };
 }
 
-/** The length of the longest suffix of `text[from…]` that is a proper prefix of one of `markers`. */
-export function partialLength(text: string, from: number, markers: readonly string[]): number {
-  const longest = Math.max(...markers.map((m) => m.length)) - 1;
-  for (let k = Math.min(longest, text.length - from); k > 0; k--) {
-    for (const marker of markers) if (marker.length > k && text.startsWith(marker.slice(0, k), text.length - k)) return k;
-  }
-  return 0;
-}
-
 export function skipSpace(text: string, pos: number): number {
   while (pos < text.length && isSpace(text[pos]!)) pos++;
   return pos;
