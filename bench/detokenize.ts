@@ -1,6 +1,7 @@
 // Detokenization throughput on one core: output tokens of real text through `createDetokenizer`, one token
 // per push (an engine streaming token by token) and in pushes of 16 (batched frames), per tokenizer; beside
-// it the stop matcher on the same text. Prints a Markdown table.
+// it the stop matcher on the same text, and for Qwen3 the whole output side of a reasoning model with tools
+// (detokenizer → reasoning parser → Hermes tool-call parser). Prints a Markdown table.
 //
 //   flock /tmp/bench.lock bun run bench/detokenize.ts [--tokens 2000000]
 //
@@ -10,7 +11,9 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { createDetokenizer } from '../src/text/detokenizer.ts';
+import { createReasoningParser } from '../src/text/reasoning.ts';
 import { createStopMatcher } from '../src/text/stop-matcher.ts';
+import { createToolCallParser } from '../src/text/tool-calls.ts';
 import { loadVocabulary } from '../src/text/vocabulary.ts';
 
 const { values: args } = parseArgs({ options: { tokens: { type: 'string', default: '2000000' } } });
@@ -80,6 +83,24 @@ for (const name of ['llama3_1', 'llama2', 'qwen3']) {
     if (chars === 0) throw new Error('no text');
     return rounds * ids.length;
   };
+  if (name === 'qwen3') {
+    const agentText = `<think>\n${TEXT}\n</think>\n\nCalling the tool.\n<tool_call>\n${JSON.stringify({ name: 'run_code', arguments: { code: TEXT } })}\n</tool_call>`;
+    const agentIds = new Tokenizer(json, config).encode(agentText, { add_special_tokens: false }).ids.map((id) => [id]);
+    const agentRounds = Math.ceil(TOKENS / agentIds.length);
+    const agent = () => {
+      let calls = 0;
+      for (let r = 0; r < agentRounds; r++) {
+        const detokenizer = createDetokenizer(vocab, { skipSpecialTokens: false });
+        const reasoning = createReasoningParser('qwen3');
+        const tools = createToolCallParser('hermes');
+        for (const one of agentIds) calls += tools.push(reasoning.push(detokenizer.push(one)).content).calls.length;
+        calls += tools.push(reasoning.finish().content).calls.length + tools.finish().calls.length;
+      }
+      if (calls === 0) throw new Error('no tool call');
+      return agentRounds * agentIds.length;
+    };
+    rows.push({ tokenizer: name, mode: '1 token a push → reasoning → Hermes tool calls', tokensPerSecond: measure(agent) });
+  }
   rows.push({ tokenizer: name, mode: '1 token a push', tokensPerSecond: measure(perToken) });
   rows.push({ tokenizer: name, mode: '16 tokens a push', tokensPerSecond: measure(perBatch) });
   rows.push({ tokenizer: name, mode: '1 token a push + 2 stop strings', tokensPerSecond: measure(withStops) });

@@ -6,12 +6,13 @@
 // (`Vocabulary`), appended, and only the bytes up to the last complete UTF-8 character are decoded; the
 // unfinished tail waits for the next push. The text pushed out, joined, is what the tokenizer's `decode` of
 // all the ids gives (clean_up_tokenization_spaces off, as vLLM's streamed text has it).
-import { incompleteTail, TOKEN_FIRST_DIFFERS, TOKEN_KNOWN, TOKEN_SPECIAL, TOKEN_WHOLE, type Vocabulary } from './vocabulary.ts';
+import { incompleteTail } from './utf8.ts';
+import { TOKEN_FIRST_DIFFERS, TOKEN_KNOWN, TOKEN_SPECIAL, TOKEN_WHOLE, type Vocabulary } from './vocabulary.ts';
 
 export interface DetokenizerOptions {
   readonly skipSpecialTokens: boolean;
   /**
-   * The last prompt tokens, decoded first and not emitted, as vLLM primes its decode stream with the prompt's
+   * The prompt's tokens (or its last ones), decoded first and not emitted, as vLLM primes its decode stream with the prompt's
    * tail: the output then continues the prompt's text (a SentencePiece `▁Paris` after a prompt is ` Paris`,
    * where alone it would lose its leading space).
    */
@@ -26,6 +27,7 @@ export interface Detokenizer {
 }
 
 const INITIAL_BUFFER = 256;
+const PRIMING_TOKENS = 24;
 
 export function createDetokenizer(vocab: Vocabulary, opts: DetokenizerOptions): Detokenizer {
   const { bytes, offsets, flags, size } = vocab;
@@ -121,7 +123,9 @@ export function createDetokenizer(vocab: Vocabulary, opts: DetokenizerOptions): 
   };
 
   if (opts.promptTail !== undefined && opts.promptTail.length > 0) {
-    push(opts.promptTail);
+    // What the prompt leaves behind (an unfinished character, whether any text came) is in its last tokens,
+    // so the whole prompt may be passed; vLLM primes with 4–24 of them.
+    push(opts.promptTail.length > PRIMING_TOKENS ? opts.promptTail.slice(-PRIMING_TOKENS) : opts.promptTail);
     // The prompt's text came first (unless all of its tail was skipped), so the output is not the text's start.
     if (!first) stripLeft = 0;
     tail = '';

@@ -10,6 +10,7 @@
 // non-streaming path drops; qwen3 output cut inside `<think>…`, which its streaming path reports as
 // reasoning and its non-streaming path as content), this follows the streaming answer, so the two are
 // equal here and nothing is dropped.
+import { partialMarkerLength } from './partial-match.ts';
 
 export type ReasoningKind = 'deepseek_r1' | 'qwen3';
 
@@ -78,7 +79,7 @@ export function createReasoningParser(kind: ReasoningKind, opts: ReasoningOption
         mode = 'content';
       }
     }
-    const keep = partialTagLength(rest, watched());
+    const keep = partialMarkerLength(rest, 0, watched());
     held = rest.slice(rest.length - keep);
     emit(rest.slice(0, rest.length - keep));
     return { reasoning, content };
@@ -92,13 +93,4 @@ export function createReasoningParser(kind: ReasoningKind, opts: ReasoningOption
       return mode === 'reasoning' ? { reasoning: rest, content: '' } : { reasoning: '', content: rest };
     },
   };
-}
-
-/** The length of the longest suffix of `text` that is a proper prefix of one of `tags`. */
-function partialTagLength(text: string, tags: readonly string[]): number {
-  for (let k = Math.min(text.length, Math.max(0, ...tags.map((t) => t.length - 1))); k > 0; k--) {
-    const tail = text.slice(text.length - k);
-    if (tags.some((tag) => tag.length > k && tag.startsWith(tail))) return k;
-  }
-  return 0;
 }

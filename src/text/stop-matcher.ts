@@ -9,6 +9,8 @@
 // match in one push, the one that ends first wins (ties: the first in the list), which is what one token at a
 // time would give, so the result does not depend on how the text was chunked.
 
+import { partialMarkerLength } from './partial-match.ts';
+
 export interface StopMatcher {
   /** The text that can go out now, and whether a stop string was found (nothing more goes out after that). */
   push(text: string): { emit: string; stopped: boolean };
@@ -21,7 +23,6 @@ export function createStopMatcher(stops: readonly string[], includeStopStr: bool
   if (list.length === 0) {
     return { push: (text) => ({ emit: text, stopped: false }), flush: () => '' };
   }
-  const longest = Math.max(...list.map((stop) => stop.length));
   // The tail of the text so far that may be the start of a stop string: held back when stop strings are
   // excluded from the output, already sent (but still searched) when they are included.
   let tail = '';
@@ -48,7 +49,7 @@ export function createStopMatcher(stops: readonly string[], includeStopStr: bool
         const cut = includeStopStr ? matchEnd : matchStart;
         return { emit: window.slice(sentBefore, Math.max(cut, sentBefore)), stopped: true };
       }
-      const keep = partialStopLength(window, list, longest);
+      const keep = partialMarkerLength(window, 0, list);
       tail = window.slice(window.length - keep);
       return { emit: includeStopStr ? text : window.slice(0, window.length - keep), stopped: false };
     },
@@ -58,20 +59,4 @@ export function createStopMatcher(stops: readonly string[], includeStopStr: bool
       return rest;
     },
   };
-}
-
-/** The length of the longest suffix of `text` that is a proper prefix of one of the stop strings. */
-function partialStopLength(text: string, stops: readonly string[], longest: number): number {
-  for (let k = Math.min(longest - 1, text.length); k > 0; k--) {
-    const from = text.length - k;
-    for (const stop of stops) {
-      if (stop.length > k && samePrefix(text, from, stop, k)) return k;
-    }
-  }
-  return 0;
-}
-
-function samePrefix(text: string, from: number, stop: string, length: number): boolean {
-  for (let i = 0; i < length; i++) if (text.charCodeAt(from + i) !== stop.charCodeAt(i)) return false;
-  return true;
 }

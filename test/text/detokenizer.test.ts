@@ -77,6 +77,20 @@ describe.each(NAMES)('%s', (name) => {
     const all = [...prompt, ...output];
     const want = tokenizer.decode(all, true).slice(tokenizer.decode(prompt, true).length);
     expect(streamed(name, output, true, 3, 2, prompt).text).toBe(want);
+    // A long prompt, passed whole, primes as its tail does.
+    const long = [...tokenizer.encode('A much longer system prompt with 中文 and 🎉 in it. '.repeat(20)), ...prompt];
+    const wantLong = tokenizer.decode([...long, ...output], true).slice(tokenizer.decode(long, true).length);
+    expect(streamed(name, output, true, 5, 3, long).text).toBe(wantLong);
+  });
+
+  test('a prompt ending inside a character: the output that finishes it carries the whole character', () => {
+    const ids = tokenizer.encode('价🤖龘𒀀');
+    const cut = ids.findIndex((_, i) => tokenizer.decode(ids.slice(0, i + 1), true).endsWith('\uFFFD'));
+    expect(cut).toBeGreaterThanOrEqual(0);
+    const prompt = [...tokenizer.encode('Say:'), ...ids.slice(0, cut + 1)];
+    const output = ids.slice(cut + 1);
+    const want = tokenizer.decode([...prompt, ...output], true).slice(tokenizer.decode(prompt, true).length - 1);
+    expect(streamed(name, output, true, 1, 1, prompt).text).toBe(want);
   });
 
   test('random ids, valid UTF-8 or not, give what decode gives', () => {

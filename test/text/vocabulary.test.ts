@@ -17,6 +17,15 @@ test('special ids are the added tokens flagged special; Qwen3 <think> and <tool_
   expect((qwen.flags[qwen.idOf('<|im_end|>')!]! & TOKEN_SPECIAL) !== 0).toBe(true);
 });
 
+test('added_tokens_decoder of tokenizer_config.json can mark a token special, as transformers applies it', () => {
+  const { json, config } = testTokenizer('qwen3');
+  const think = 151667;
+  const marked = { ...config, added_tokens_decoder: { [think]: { content: '<think>', special: true } } };
+  const result = tryLoadVocabulary(json, marked);
+  expect(result.ok && result.vocabulary.specialIds.has(think)).toBe(true);
+  expect(testTokenizer('qwen3').vocab.specialIds.has(think)).toBe(false);
+});
+
 test('eos ids come from tokenizer_config.json and generation_config.json', () => {
   const { json, config } = testTokenizer('llama3_1');
   const result = tryLoadVocabulary(json, config, { eos_token_id: [128001, 128008, 128009] });
