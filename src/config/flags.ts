@@ -79,6 +79,17 @@ const enumFlag = <const T extends readonly [string, ...string[]]>(values: T, dfl
 const optionalEnumFlag = <const T extends readonly [string, ...string[]]>(values: T, meta: Omit<FlagMeta, 'arity'>) =>
   flag(z.enum(values, { error: `expected one of ${values.join(', ')}` }).optional(), { arity: 'one', value: values.join('|'), ...meta });
 
+/** `--model-path` / `--tokenizer-path`: one value per occurrence, never split at commas (a path may hold one);
+ * a config file gives a string, a list, or a `{model: path}` map. */
+const pathListFlag = (meta: Omit<FlagMeta, 'arity'>) =>
+  flag(
+    z.preprocess(
+      (v) => (typeof v === 'string' ? [v] : v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v).map(([k, x]) => `${k}=${String(x)}`) : v),
+      z.array(z.string().min(1, 'must not be empty')).default([]),
+    ),
+    { arity: 'append', ...meta },
+  );
+
 /** `k=v` selector items, as clap gives them: split at the first `=`, items without one are ignored. */
 const selectorFlag = (meta: Omit<FlagMeta, 'arity'>) =>
   flag(
@@ -182,8 +193,8 @@ export const FLAGS = {
   eviction_interval: intFlag(120, 1, { group: 'Cache-aware', help: 'Seconds between evictions of the prefix index', value: 'SECS', aliases: ['eviction-interval-secs'] }),
   max_tree_size: intFlag(67108864, 1, { group: 'Cache-aware', help: 'Prefix-index budget per endpoint (characters, or tokens with a tokenizer)' }),
   block_size: intFlag(16, 1, { group: 'Cache-aware', help: 'Tokens per prefix-hash block (match vLLM --block-size)' }),
-  tokenizer_path: optionalStringFlag({ group: 'Cache-aware', help: 'tokenizer.json, or a directory holding it and tokenizer_config.json', value: 'PATH' }),
-  model_path: optionalStringFlag({ group: 'Cache-aware', help: 'Local model directory holding the tokenizer files', value: 'PATH' }),
+  tokenizer_path: pathListFlag({ group: 'Cache-aware', help: 'tokenizer.json, or a directory holding it and tokenizer_config.json; wins over --model-path for the same model. Repeat as MODEL=PATH when the fleet serves several models (a bare PATH serves every model not named)', value: '[MODEL=]PATH' }),
+  model_path: pathListFlag({ group: 'Cache-aware', help: 'Local model directory (or a Hub id in the local Hugging Face cache) holding the tokenizer files and generation_config.json; repeat as MODEL=DIR for several models', value: '[MODEL=]DIR' }),
   tokenizer_pool_size: optionalIntFlag(1, { group: 'Cache-aware', help: 'Tokenizer threads (default: cores − 1, at least 1); each holds its own copy of the tokenizer' }),
 
   // ── QoE (qoe_centric, disaggregated_qoe, stream QoE and SLA metrics)

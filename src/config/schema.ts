@@ -5,6 +5,7 @@ import { forwardPathProblem } from '../wire/engine-paths.ts';
 import { otlpTracesUrl } from '../tracing/otlp-exporter.ts';
 import { aliasMap, aliasProblem } from './model-aliases.ts';
 import { grpcUrlProblem, isGrpcUrl } from '../grpc/grpc-url.ts';
+import { tokenizerPathsProblem } from './tokenizer-paths.ts';
 
 const shape = Object.fromEntries(Object.entries(FLAGS).map(([key, f]) => [key, f.schema])) as {
   [K in FlagKey]: (typeof FLAGS)[K]['schema'];
@@ -117,8 +118,14 @@ export const configSchema = z.object(shape).superRefine((c, ctx) => {
       if (p) problem(key, p, item);
     });
   const kvAware = [c.policy, c.prefill_policy, c.decode_policy].includes('kv_aware');
-  if (kvAware && c.kv_events_endpoint.length === 0 && c.kv_events_port === undefined)
-    problem('policy', 'kv_aware needs to know where the engines publish their KV events: --kv-events-port or --kv-events-endpoint', 'kv_aware');
+  // gRPC VllmEngine endpoints stream their events themselves (SubscribeKvEvents): no address is needed for them.
+  const grpcFleet = grpcWorkers.length > 0 || c.service_discovery_scheme === 'grpc';
+  if (kvAware && c.kv_events_endpoint.length === 0 && c.kv_events_port === undefined && !grpcFleet)
+    problem('policy', 'kv_aware needs to know where the engines publish their KV events: --kv-events-port or --kv-events-endpoint (gRPC engines need neither: their events come over SubscribeKvEvents)', 'kv_aware');
+  for (const [key, flag] of [['tokenizer_path', '--tokenizer-path'], ['model_path', '--model-path']] as const) {
+    const p = tokenizerPathsProblem(flag, c[key]);
+    if (p) problem(key, p.problem, p.item);
+  }
   if (c.vllm_discovery_address !== undefined && !/^[^\s:]+:\d{1,5}$/.test(c.vllm_discovery_address))
     problem('vllm_discovery_address', 'expected host:port', c.vllm_discovery_address);
 });

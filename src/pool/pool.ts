@@ -2,11 +2,21 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { decodeFrame, encodeFrame, type FromThread, type PoolJob } from './protocol.ts';
+import { decodeFrame, encodeFrame, type FromThread, type LoadedTokenizerInfo, type PoolJob } from './protocol.ts';
 import type { TokenizerFiles } from './tokenizer-files.ts';
 
-export interface TokenizerPoolOptions {
+/** One served model's tokenizer (and chat template). */
+export interface ModelTokenizer {
+  /** The model it is for; undefined: every model no other entry names. */
+  readonly model: string | undefined;
   readonly files: TokenizerFiles;
+}
+
+export interface TokenizerPoolOptions {
+  /** One tokenizer for every model (shorthand for `tokenizers: [{ model: undefined, files }]`). */
+  readonly files?: TokenizerFiles | undefined;
+  /** A tokenizer per served model; every thread loads them all at start. */
+  readonly tokenizers?: readonly ModelTokenizer[] | undefined;
   /** Tokens per hashed block (`--block-size`). */
   readonly blockSize: number;
   /** Number of threads; default `defaultPoolSize()`. */
@@ -83,6 +93,8 @@ export function poolEntryUrl(): URL {
 interface Job {
   readonly id: number;
   readonly job: PoolJob;
+  /** Index of the model's tokenizer. */
+  readonly tokenizer: number;
   readonly returnIds: boolean;
   readonly resolve: (result: TokenizeResult) => void;
   /** Times sent to a thread. */
@@ -125,13 +137,26 @@ export class TokenizerPool implements AsyncDisposable {
   /** Consecutive replacement threads that failed to load; drives the respawn back-off. */
   #failedSpawns = 0;
   readonly #respawnTimers = new Set<ReturnType<typeof setTimeout>>();
-  /** Template source and warnings reported by the first thread that loaded. */
-  #info: { templateSource: string; warnings: readonly string[]; loadMs: number } | undefined;
+  readonly #tokenizers: readonly ModelTokenizer[];
+  /** Tokenizer index by model name; `#fallback` serves a model no entry names. */
+  readonly #byModel = new Map<string, number>();
+  readonly #fallback: number | undefined;
+  /** Template source and warnings of each tokenizer, reported by the first thread that loaded. */
+  #infos: readonly (LoadedTokenizerInfo & { readonly model: string | undefined })[] | undefined;
+  #loadMs = 0;
 
   private constructor(options: TokenizerPoolOptions) {
     const threads = options.threads ?? defaultPoolSize();
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`pool threads must be ≥ 1, got ${threads}`);
     this.#options = options;
+    this.#tokenizers = options.tokenizers ?? (options.files ? [{ model: undefined, files: options.files }] : []);
+    if (this.#tokenizers.length === 0) throw new RangeError('the tokenizer pool needs at least one tokenizer');
+    let fallback: number | undefined;
+    this.#tokenizers.forEach((t, i) => {
+      if (t.model === undefined) fallback ??= i;
+      else if (!this.#byModel.has(t.model)) this.#byModel.set(t.model, i);
+    });
+    this.#fallback = fallback;
     this.#entry = options.entry ?? poolEntryUrl();
     this.#maxRetries = options.maxRetries ?? 2;
     this.#jobsPerThread = options.jobsPerThread ?? 2;
@@ -141,9 +166,24 @@ export class TokenizerPool implements AsyncDisposable {
     for (let i = 0; i < threads; i++) this.#threads.push(this.#spawn(i));
   }
 
-  /** Template source (`tokenizer_config.json`, a file, or `none`) and load warnings, once started. */
+  /** Template source (`tokenizer_config.json`, a file, or `none`) and load warnings of the first tokenizer, once started. */
   get info(): { templateSource: string; warnings: readonly string[]; loadMs: number } | undefined {
-    return this.#info;
+    const first = this.#infos?.[0];
+    return first === undefined ? undefined : { templateSource: first.templateSource, warnings: first.warnings, loadMs: this.#loadMs };
+  }
+
+  /** The same for every tokenizer, with the model each is for. */
+  get infos(): readonly (LoadedTokenizerInfo & { readonly model: string | undefined })[] {
+    return this.#infos ?? [];
+  }
+
+  /** Whether a request for `model` has a tokenizer: its own, or the one for every unnamed model. */
+  hasTokenizerFor(model: string | undefined): boolean {
+    return this.#tokenizerFor(model) !== undefined;
+  }
+
+  #tokenizerFor(model: string | undefined): number | undefined {
+    return (model === undefined ? undefined : this.#byModel.get(model)) ?? this.#fallback;
   }
 
   get size(): number {
@@ -169,13 +209,15 @@ export class TokenizerPool implements AsyncDisposable {
    * Renders (chat), tokenizes and hashes one prompt in a pool thread. Never rejects: failures (bad input,
    * template errors, a job that kept killing threads, a closed pool) come back as `{ ok: false }`.
    */
-  tokenize(job: PoolJob, options?: { returnIds?: boolean }): Promise<TokenizeResult> {
+  tokenize(job: PoolJob, options?: { returnIds?: boolean; model?: string | undefined }): Promise<TokenizeResult> {
     if (this.#closed) return Promise.resolve({ ok: false, error: 'tokenizer pool is closed' });
+    const tokenizer = this.#tokenizerFor(options?.model);
+    if (tokenizer === undefined) return Promise.resolve({ ok: false, error: `the router has no tokenizer for model \`${options?.model ?? ''}\`` });
     if (this.#queue.length >= (this.#options.maxQueueDepth ?? Infinity)) {
       return Promise.resolve({ ok: false, error: `tokenizer pool queue is full (${this.#queue.length} jobs waiting)` });
     }
     return new Promise<TokenizeResult>((resolve) => {
-      this.#queue.push({ id: this.#nextId++, job, returnIds: options?.returnIds ?? false, resolve, attempts: 0 });
+      this.#queue.push({ id: this.#nextId++, job, tokenizer, returnIds: options?.returnIds ?? false, resolve, attempts: 0 });
       this.#pump();
     });
   }
@@ -219,7 +261,7 @@ export class TokenizerPool implements AsyncDisposable {
       this.#onDeath(thread, undefined);
     });
     worker.addEventListener('close', (event: CloseEvent) => this.#onDeath(thread, event.code));
-    const init = encodeFrame({ t: 'init', files: this.#options.files, blockSize: this.#options.blockSize });
+    const init = encodeFrame({ t: 'init', tokenizers: this.#tokenizers.map((t) => t.files), blockSize: this.#options.blockSize });
     worker.postMessage(init, [init]);
     return thread;
   }
@@ -231,7 +273,10 @@ export class TokenizerPool implements AsyncDisposable {
       case 'ready':
         thread.ready = true;
         this.#failedSpawns = 0;
-        this.#info ??= { templateSource: message.templateSource, warnings: message.warnings, loadMs: message.loadMs };
+        if (this.#infos === undefined) {
+          this.#infos = message.loaded.map((info, i) => ({ ...info, model: this.#tokenizers[i]?.model }));
+          this.#loadMs = message.loadMs;
+        }
         if (this.#threads.every((t) => t.ready)) {
           this.#startedSettle?.resolve();
           this.#startedSettle = undefined;
@@ -318,7 +363,7 @@ export class TokenizerPool implements AsyncDisposable {
       const job = this.#queue.shift() as Job;
       job.attempts++;
       best.jobs.set(job.id, job);
-      const frame = encodeFrame({ t: 'job', id: job.id, attempt: job.attempts, job: job.job, returnIds: job.returnIds });
+      const frame = encodeFrame({ t: 'job', id: job.id, attempt: job.attempts, tokenizer: job.tokenizer, job: job.job, returnIds: job.returnIds });
       best.worker.postMessage(frame, [frame]);
     }
   }

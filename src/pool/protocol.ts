@@ -44,12 +44,22 @@ export interface CrashJob {
 export type TokenizeJob = ChatJob | CompletionJob;
 export type PoolJob = TokenizeJob | CrashJob;
 
+/** What a pool thread reports of one tokenizer it loaded. */
+export interface LoadedTokenizerInfo {
+  /** `tokenizer_config.json`, a template file, or `none`. */
+  readonly templateSource: string;
+  readonly warnings: readonly string[];
+}
+
 /** Router thread → pool thread. */
 export type ToThread =
-  | { readonly t: 'init'; readonly files: TokenizerFiles; readonly blockSize: number }
+  /** Every served model's tokenizer files, loaded at once; a job names one by its place in this list. */
+  | { readonly t: 'init'; readonly tokenizers: readonly TokenizerFiles[]; readonly blockSize: number }
   | {
       readonly t: 'job';
       readonly id: number;
+      /** Which of the init's tokenizers (and chat templates) the job is for. */
+      readonly tokenizer: number;
       /** 1 on the first try, incremented each time the job is re-sent after a thread died. */
       readonly attempt: number;
       readonly job: PoolJob;
@@ -58,7 +68,7 @@ export type ToThread =
 
 /** Pool thread → router thread. `done` frames carry the block hashes after the header (see encodeFrame). */
 export type FromThread =
-  | { readonly t: 'ready'; readonly loadMs: number; readonly templateSource: string; readonly warnings: readonly string[] }
+  | { readonly t: 'ready'; readonly loadMs: number; readonly loaded: readonly LoadedTokenizerInfo[] }
   | { readonly t: 'init-failed'; readonly error: string }
   | {
       readonly t: 'done';

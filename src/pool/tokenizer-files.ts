@@ -8,7 +8,7 @@ export type TokenizerFlag = '--tokenizer-path' | '--model-path';
 export interface TokenizerFiles {
   /** The flag the files came from, for error messages. */
   readonly flag: TokenizerFlag;
-  /** The value given on the command line. */
+  /** The value given on the command line (the whole `MODEL=PATH` item). */
   readonly given: string;
   readonly tokenizerJson: string;
   /** `tokenizer_config.json` beside `tokenizer.json` (special tokens, chat template), when present. */
@@ -26,6 +26,8 @@ export interface TokenizerPathOptions {
   readonly modelPath?: string | undefined;
   /** The Hugging Face hub cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`, `~/.cache/huggingface/hub`) for Hub ids. */
   readonly hubCacheDir?: string | undefined;
+  /** The command-line item the path came from (`MODEL=PATH`), shown in errors; default the path. */
+  readonly item?: string | undefined;
 }
 
 export type Resolved<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -39,7 +41,8 @@ export function resolveTokenizerFiles(options: TokenizerPathOptions): Resolved<T
       : undefined;
   if (!flag) return { ok: true, value: undefined };
   const given = (flag === '--tokenizer-path' ? options.tokenizerPath : options.modelPath) as string;
-  const fail = (reason: string): Resolved<never> => ({ ok: false, error: `${flag} ${given}: ${reason}` });
+  const shown = options.item ?? given;
+  const fail = (reason: string): Resolved<never> => ({ ok: false, error: `${flag} ${shown}: ${reason}` });
 
   let path = resolve(given);
   if (!existsSync(path)) {
@@ -80,7 +83,7 @@ export function resolveTokenizerFiles(options: TokenizerPathOptions): Resolved<T
     ok: true,
     value: {
       flag,
-      given,
+      given: shown,
       tokenizerJson,
       tokenizerConfig: beside('tokenizer_config.json'),
       chatTemplateJinja: beside('chat_template.jinja'),

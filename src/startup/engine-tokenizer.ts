@@ -1,12 +1,13 @@
-// Start-up step: without --model-path / --tokenizer-path, a fleet of VllmEngine gRPC endpoints gives the router
-// its tokenizer: GetTokenizer's bundle from the first engine that answers, written to a private temporary directory
-// that then stands for --tokenizer-path (the pool and the gRPC front read it as they would the operator's files).
+// Start-up step: a served model with no --model-path / --tokenizer-path gets its tokenizer from a VllmEngine gRPC
+// endpoint that serves it: GetTokenizer's bundle, written to a private temporary directory that then stands for
+// `--tokenizer-path MODEL=DIR` (the pool and the gRPC front read it as they would the operator's files).
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import { tokenizerPathSpecs } from '../config/tokenizer-paths.ts';
 import { loadGrpcServices } from '../grpc/definitions.ts';
-import { createGrpcEngineClient } from '../grpc/engine-client.ts';
+import { createGrpcEngineClient, type GrpcEngineClient } from '../grpc/engine-client.ts';
 import { isGrpcUrl } from '../grpc/grpc-url.ts';
 import { readTokenizerBundle } from '../grpc/tokenizer-bundle.ts';
 import type { Logger } from '../log/logger.ts';
@@ -15,33 +16,70 @@ import type { Logger } from '../log/logger.ts';
 const BUNDLE_TIMEOUT_MS = 60_000;
 
 export async function tokenizerFromEngine(config: Config, log: Logger): Promise<Config> {
-  if (config.tokenizer_path !== undefined || config.kv_tokenizer_path !== undefined || config.model_path !== undefined) return config;
+  const specs = tokenizerPathSpecs(config);
+  // A bare path serves every model: nothing is missing.
+  if (specs.some((s) => s.model === undefined)) return config;
+  const covered = new Set(specs.map((s) => s.model as string));
   const urls = config.worker_urls.filter(isGrpcUrl);
-  if (urls.length === 0 || config.grpc_protocol === 'vllm-inference') return config;
+  if (urls.length === 0) return config;
   const services = loadGrpcServices();
+  const fetched: string[] = [];
+  const missing = new Map<string, string>();
   for (const url of urls) {
     const client = createGrpcEngineClient(url, { services, protocol: config.grpc_protocol });
     try {
       const protocol = await client.protocol(config.health_check_timeout_secs * 1000);
-      if (!protocol.ok || protocol.value !== 'vllm-engine') continue;
-      const got = await client.tokenizer(BUNDLE_TIMEOUT_MS);
-      if (!got.ok) {
-        log.warn('GetTokenizer failed', { endpoint: url, error: got.message });
+      if (!protocol.ok) {
+        log.warn('gRPC endpoint did not answer at start-up: its model gets no tokenizer from it', { endpoint: url, error: protocol.message });
         continue;
       }
-      const bundle = readTokenizerBundle(got.value.zip, got.value.sha256);
-      if (!bundle.ok) {
-        log.warn('GetTokenizer bundle refused', { endpoint: url, error: bundle.error });
+      const info = await client.modelInfo(config.health_check_timeout_secs * 1000);
+      if (!info.ok || info.value.servedModelName === '') continue;
+      const model = info.value.servedModelName;
+      if (covered.has(model)) continue;
+      if (protocol.value !== 'vllm-engine') {
+        missing.set(model, `${url} speaks vllm.Inference, which has no GetTokenizer`);
         continue;
       }
-      const dir = mkdtempSync(join(tmpdir(), 'vllm-router-tokenizer-'));
-      for (const [name, bytes] of bundle.files) writeFileSync(join(dir, name), bytes, { mode: 0o600 });
-      log.info('tokenizer fetched from a gRPC engine (GetTokenizer)', { endpoint: url, dir, files: [...bundle.files.keys()].join(','), sha256: got.value.sha256 });
-      return { ...config, tokenizer_path: dir };
+      const dir = await fetchBundle(client, url, model, log);
+      if (dir === undefined) {
+        missing.set(model, `GetTokenizer failed on ${url}`);
+        continue;
+      }
+      covered.add(model);
+      missing.delete(model);
+      fetched.push(`${model}=${dir}`);
     } finally {
       client.close();
     }
   }
-  log.warn('no tokenizer: give --model-path or --tokenizer-path; VllmEngine endpoints cannot be answered without one', { endpoints: urls.join(' ') });
-  return config;
+  for (const [model, why] of missing)
+    log.warn('no tokenizer for a served model: its chat requests (and every request to its VllmEngine endpoints) get 501 naming it', {
+      model,
+      why,
+      fix: `--model-path ${model}=DIR or --tokenizer-path ${model}=PATH`,
+    });
+  return fetched.length === 0 ? config : { ...config, tokenizer_path: [...config.tokenizer_path, ...fetched] };
+}
+
+/** GetTokenizer of one engine into a fresh 0700 directory; undefined (logged) when it fails or is refused. */
+async function fetchBundle(client: GrpcEngineClient, url: string, model: string, log: Logger): Promise<string | undefined> {
+  if (model.includes('=')) {
+    log.warn('GetTokenizer skipped: a model name holding "=" cannot name a --tokenizer-path item', { endpoint: url, model });
+    return undefined;
+  }
+  const got = await client.tokenizer(BUNDLE_TIMEOUT_MS);
+  if (!got.ok) {
+    log.warn('GetTokenizer failed', { endpoint: url, model, error: got.message });
+    return undefined;
+  }
+  const bundle = readTokenizerBundle(got.value.zip, got.value.sha256);
+  if (!bundle.ok) {
+    log.warn('GetTokenizer bundle refused', { endpoint: url, model, error: bundle.error });
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vllm-router-tokenizer-'));
+  for (const [name, bytes] of bundle.files) writeFileSync(join(dir, name), bytes, { mode: 0o600 });
+  log.info('tokenizer fetched from a gRPC engine (GetTokenizer)', { endpoint: url, model, dir, files: [...bundle.files.keys()].join(','), sha256: got.value.sha256 });
+  return dir;
 }

@@ -1,5 +1,5 @@
-// Start-up step: the gRPC engine front: one client per grpc:// endpoint, the model's text side (vocabulary,
-// sampling defaults, reasoning split) read from --model-path / --tokenizer-path, the upstream that makes a
+// Start-up step: the gRPC engine front: one client per grpc:// endpoint, each served model's text side (vocabulary,
+// sampling defaults, reasoning split) read from its --model-path / --tokenizer-path, the upstream that makes a
 // grpc:// endpoint answer OpenAI requests, its health probe and its loads.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,17 +10,18 @@ import { isGrpcUrl } from '../grpc/grpc-url.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { TokenizerPool } from '../pool/pool.ts';
-import { resolveTokenizerFiles, type TokenizerFiles } from '../pool/tokenizer-files.ts';
+import type { TokenizerFiles } from '../pool/tokenizer-files.ts';
 import { toolCallFormatOf } from '../text/tool-calls.ts';
-import { createGrpcUpstream, GRPC_ROUTES } from '../routing/grpc/grpc-upstream.ts';
+import { createGrpcUpstream, GRPC_ROUTES, type GrpcUpstreamDeps } from '../routing/grpc/grpc-upstream.ts';
 import { samplingDefaultsOf, type ModelText } from '../routing/grpc/model-text.ts';
 import type { PromptTokens } from '../routing/regular.ts';
-import { httpUpstream, type Upstream, type UpstreamOf } from '../routing/upstream.ts';
+import { httpUpstream, type Upstream, type UpstreamCall, type UpstreamOf } from '../routing/upstream.ts';
 import type { Reading } from '../signals/vllm-metrics.ts';
 import { loadVocabulary } from '../text/vocabulary.ts';
 import { routerError, type RouterError } from '../wire/errors.ts';
 import { jobFromBody } from '../pool/protocol.ts';
 import { ConfigProblem } from './config-problem.ts';
+import { modelTokenizers } from './model-tokenizers.ts';
 
 export interface GrpcFront extends Disposable {
   readonly engines: GrpcEngines;
@@ -46,25 +47,62 @@ interface Needs {
 
 const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
 
-/** The model's text side from the tokenizer files the pool uses; a file that does not load is a ConfigProblem. */
-function loadModelText(config: Config, log: Logger): ModelText {
-  const files = resolveTokenizerFiles({ tokenizerPath: config.tokenizer_path ?? config.kv_tokenizer_path, modelPath: config.model_path });
-  if (!files.ok) throw new ConfigProblem(files.error);
+/**
+ * One model's text side from the tokenizer files the pool uses (its vocabulary, generation_config.json defaults,
+ * tool-call format); without files, only vllm.Inference engines (text out) can answer. A file that does not load
+ * is a ConfigProblem.
+ */
+function loadModelText(config: Config, files: TokenizerFiles | undefined, model: string | undefined, log: Logger): ModelText {
   const reasoning = config.reasoning_parser;
-  if (files.value === undefined) return { vocab: undefined, defaults: {}, reasoning, toolCalls: config.tool_call_parser };
-  const dir = dirname(files.value.tokenizerJson);
+  if (files === undefined) return { vocab: undefined, defaults: {}, reasoning, toolCalls: config.tool_call_parser };
+  const dir = dirname(files.tokenizerJson);
   const generationPath = join(dir, 'generation_config.json');
-  const generation = existsSync(generationPath) ? readJson(generationPath) : undefined;
   try {
+    const generation = existsSync(generationPath) ? readJson(generationPath) : undefined;
     const started = performance.now();
-    const vocab = loadVocabulary(readJson(files.value.tokenizerJson), files.value.tokenizerConfig ? readJson(files.value.tokenizerConfig) : undefined, generation);
-    log.info('gRPC front: vocabulary loaded', { tokens: vocab.size, eos: vocab.eosTokenIds.join(','), load_ms: Math.round(performance.now() - started) });
-    const toolCalls = config.tool_call_parser ?? toolCallFormatOf(chatTemplateText(files.value));
-    if (toolCalls !== undefined) log.info('gRPC front: tool calls parsed', { format: toolCalls, from: config.tool_call_parser ? '--tool-call-parser' : 'chat template' });
+    const vocab = loadVocabulary(readJson(files.tokenizerJson), files.tokenizerConfig ? readJson(files.tokenizerConfig) : undefined, generation);
+    const shown = model ?? '(every model)';
+    log.info('gRPC front: vocabulary loaded', { model: shown, tokens: vocab.size, eos: vocab.eosTokenIds.join(','), load_ms: Math.round(performance.now() - started) });
+    const toolCalls = config.tool_call_parser ?? toolCallFormatOf(chatTemplateText(files));
+    if (toolCalls !== undefined) log.info('gRPC front: tool calls parsed', { model: shown, format: toolCalls, from: config.tool_call_parser ? '--tool-call-parser' : 'chat template' });
     return { vocab, defaults: samplingDefaultsOf(generation), reasoning, toolCalls };
   } catch (e) {
-    throw new ConfigProblem(`${files.value.flag} ${files.value.given}: the vocabulary for gRPC endpoints does not load: ${(e as Error).message}`);
+    throw new ConfigProblem(`${files.flag} ${files.given}: the vocabulary for gRPC endpoints does not load: ${(e as Error).message}`);
   }
+}
+
+/** The OpenAI front of one model's gRPC endpoints: its text side and its tokenizer in the pool. */
+function modelFront(deps: GrpcUpstreamDeps, pool: TokenizerPool | undefined, model: string | undefined): Upstream {
+  const tokenize = pool === undefined
+    ? undefined
+    : async (text: string, addSpecialTokens: boolean): Promise<readonly number[] | RouterError> => {
+        const result = await pool.tokenize({ kind: 'completion', prompt: text, addSpecialTokens }, { returnIds: true, model });
+        if (!result.ok) return routerError('invalid_body', `The prompt could not be tokenized: ${result.error}`, { param: 'prompt' });
+        return result.value.ids ?? [];
+      };
+  const tokenizeChat = pool === undefined
+    ? undefined
+    : async (body: Readonly<Record<string, unknown>>): Promise<readonly number[] | RouterError> => {
+        const job = jobFromBody('/v1/chat/completions', body);
+        if (job === undefined) return routerError('invalid_body', "'messages' must be a list of messages", { param: 'messages' });
+        const result = await pool.tokenize(job, { returnIds: true, model });
+        if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
+        return result.value.ids ?? [];
+      };
+  return createGrpcUpstream({ ...deps, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}) });
+}
+
+/**
+ * Picks the model front of a call: the request's model, else the tokenizer for every unnamed model, else a model
+ * the endpoint serves (a request naming an alias or an adapter of it). The first two are what the tokenization
+ * before the pick uses, so the ids it shares were made with the same tokenizer.
+ */
+function frontOf(fronts: ReadonlyMap<string | undefined, Upstream>, call: UpstreamCall): { model: string | undefined; front: Upstream | undefined } {
+  const asked = typeof call.json?.model === 'string' ? call.json.model : undefined;
+  if (asked !== undefined && fronts.has(asked)) return { model: asked, front: fronts.get(asked) };
+  if (fronts.has(undefined)) return { model: asked, front: fronts.get(undefined) };
+  for (const served of call.endpoint.models ?? []) if (fronts.has(served)) return { model: served, front: fronts.get(served) };
+  return { model: asked, front: undefined };
 }
 
 /** The chat template's text, wherever the model keeps it (for the tool-call format it writes). */
@@ -80,26 +118,32 @@ function chatTemplateText(files: TokenizerFiles): string {
 
 export function buildGrpcFront(config: Config, { registry, metrics, log, pool }: Needs): GrpcFront {
   const engines = createGrpcEngines(config.grpc_protocol);
-  const model = loadModelText(config, log);
   const timeoutMs = config.health_check_timeout_secs * 1000;
-  const tokenize = pool === undefined
-    ? undefined
-    : async (text: string, addSpecialTokens: boolean): Promise<readonly number[] | RouterError> => {
-        const result = await pool.tokenize({ kind: 'completion', prompt: text, addSpecialTokens }, { returnIds: true });
-        if (!result.ok) return routerError('invalid_body', `The prompt could not be tokenized: ${result.error}`, { param: 'prompt' });
-        return result.value.ids ?? [];
-      };
-  const tokenizeChat = pool === undefined
-    ? undefined
-    : async (body: Readonly<Record<string, unknown>>): Promise<readonly number[] | RouterError> => {
-        const job = jobFromBody('/v1/chat/completions', body);
-        if (job === undefined) return routerError('invalid_body', "'messages' must be a list of messages", { param: 'messages' });
-        const result = await pool.tokenize(job, { returnIds: true });
-        if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
-        return result.value.ids ?? [];
-      };
+  const base = { engines, metrics, log, controlTimeoutMs: timeoutMs };
+  // One front per served model with a tokenizer, built at start (a vocabulary is a few MB); the pool holds the same
+  // models in the same order (startup/tokenizer.ts).
+  const fronts = new Map<string | undefined, Upstream>();
+  for (const { model, files } of modelTokenizers(config)) fronts.set(model, modelFront({ ...base, model: loadModelText(config, files, model, log) }, pool, model));
+  // A model with no tokenizer: vllm.Inference engines take text and send text; VllmEngine engines cannot be answered.
+  const textOnly = createGrpcUpstream({ ...base, model: loadModelText(config, undefined, undefined, log) });
   const grpc: Upstream = {
-    ...createGrpcUpstream({ engines, model, metrics, log, controlTimeoutMs: timeoutMs, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}) }),
+    send(call) {
+      const { model, front } = frontOf(fronts, call);
+      if (front !== undefined) return front.send(call);
+      const protocol = engines.of(call.endpoint.url).knownProtocol();
+      if (protocol === 'vllm-engine' || call.route === '/v1/chat/completions') {
+        const named = model === undefined ? 'the request' : `model \`${model}\``;
+        return Promise.resolve(
+          routerError(
+            'not_implemented',
+            `The router has no tokenizer for ${named} on gRPC endpoint ${call.endpoint.url}: start it with --model-path ${model ?? 'MODEL'}=DIR ` +
+              `or --tokenizer-path ${model ?? 'MODEL'}=PATH (a VllmEngine endpoint serving it at start-up hands its tokenizer over GetTokenizer)`,
+            { param: 'model' },
+          ),
+        );
+      }
+      return textOnly.send(call);
+    },
     serves: (route) => GRPC_ROUTES.has(route),
   };
   const upstreamOf: UpstreamOf = (endpoint) => (isGrpcUrl(endpoint.url) ? grpc : httpUpstream);
@@ -151,7 +195,10 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
             const job = jobFromBody(route, body);
             if (job === undefined) return undefined;
             if (job.kind === 'completion' && typeof job.prompt !== 'string') return undefined;
-            const result = await pool.tokenize(job, { returnIds: true });
+            const model = typeof body.model === 'string' ? body.model : undefined;
+            // No tokenizer for this model: the endpoint's front names what is missing once the pick is made.
+            if (!pool.hasTokenizerFor(model)) return undefined;
+            const result = await pool.tokenize(job, { returnIds: true, model });
             if (!result.ok) {
               metrics.tokenizeErrors.inc();
               log.warn('tokenization failed', { route, error: result.error });

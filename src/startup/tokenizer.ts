@@ -1,4 +1,4 @@
-// Start-up step: the tokenizer pool (--tokenizer-path / --model-path), which hashes prompts into vLLM's prefix-cache blocks.
+// Start-up step: the tokenizer pool (--tokenizer-path / --model-path, one tokenizer per served model), which hashes prompts into vLLM's prefix-cache blocks.
 import { routingBlockSize } from './block-size.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
@@ -7,7 +7,7 @@ import { TokenizerPool, defaultPoolSize } from '../pool/pool.ts';
 import { jobFromBody } from '../pool/protocol.ts';
 import { chainBlockHashes, chainRoot } from '../pool/block-hash.ts';
 import type { KvAdapters } from '../signals/kv-events/kv-events.ts';
-import { resolveTokenizerFiles } from '../pool/tokenizer-files.ts';
+import { modelTokenizers } from './model-tokenizers.ts';
 import type { RouterDeps } from '../routing/router-factory.ts';
 import { ConfigProblem } from './config-problem.ts';
 
@@ -18,13 +18,12 @@ interface Needs {
 
 /** The started pool, or undefined when no tokenizer is configured; a tokenizer that does not load is a ConfigProblem. */
 export async function startTokenizer(config: Config, { metrics, log }: Needs): Promise<TokenizerPool | undefined> {
-  const files = resolveTokenizerFiles({ tokenizerPath: config.tokenizer_path ?? config.kv_tokenizer_path, modelPath: config.model_path });
-  if (!files.ok) throw new ConfigProblem(files.error);
-  if (files.value === undefined) return undefined;
+  const tokenizers = modelTokenizers(config);
+  if (tokenizers.length === 0) return undefined;
   let pool: TokenizerPool;
   try {
     pool = await TokenizerPool.start({
-      files: files.value,
+      tokenizers,
       blockSize: routingBlockSize(config),
       threads: config.tokenizer_pool_size ?? defaultPoolSize(),
       onThreadExit: (e) => {
@@ -35,8 +34,12 @@ export async function startTokenizer(config: Config, { metrics, log }: Needs): P
   } catch (e) {
     throw new ConfigProblem((e as Error).message);
   }
-  for (const w of pool.info?.warnings ?? []) log.warn('tokenizer', { message: w });
-  log.info('tokenizer pool ready', { threads: pool.size, load_ms: Math.round(pool.info?.loadMs ?? 0) });
+  for (const info of pool.infos) for (const w of info.warnings) log.warn('tokenizer', { model: info.model ?? '(every model)', message: w });
+  log.info('tokenizer pool ready', {
+    threads: pool.size,
+    models: tokenizers.map((t) => t.model ?? '(every model)').join(','),
+    load_ms: Math.round(pool.info?.loadMs ?? 0),
+  });
   return pool;
 }
 
@@ -63,8 +66,10 @@ export function blockHashesFrom(pool: TokenizerPool | undefined, { metrics, log,
       const first = isTokenIds(job.prompt) ? job.prompt : Array.isArray(job.prompt) && isTokenIds(job.prompt[0]) ? (job.prompt[0] as readonly number[]) : undefined;
       if (first !== undefined) return chainBlockHashes(first, blockSize, chainRoot(job.loraName, job.cacheSalt));
     }
-    if (pool === undefined) return undefined;
-    const result = await pool.tokenize(job);
+    const model = typeof body.model === 'string' ? body.model : undefined;
+    // A model the router has no tokenizer for routes on without hashes (by design, not a failure to count).
+    if (pool === undefined || !pool.hasTokenizerFor(model)) return undefined;
+    const result = await pool.tokenize(job, { model });
     if (!result.ok) {
       metrics.tokenizeErrors.inc();
       log.warn('tokenization failed; routing without block hashes', { route, error: result.error });

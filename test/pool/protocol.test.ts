@@ -18,7 +18,7 @@ describe('pool message framing', () => {
   });
 
   test('each frame owns its buffer, so transferring it leaves the encoder intact', () => {
-    const job: ToThread = { t: 'job', id: 1, attempt: 1, job: { kind: 'completion', prompt: 'x'.repeat(100_000) }, returnIds: false };
+    const job: ToThread = { t: 'job', id: 1, attempt: 1, tokenizer: 0, job: { kind: 'completion', prompt: 'x'.repeat(100_000) }, returnIds: false };
     const first = encodeFrame(job);
     structuredClone(first, { transfer: [first] }); // detaches `first`, as postMessage does
     const second = encodeFrame(job);
