@@ -45,7 +45,7 @@ async function tokenize(c: Context<AppEnv>, deps: TokenizeRouteDeps, bytes: Uint
   const route = Array.isArray(body.messages) ? '/v1/chat/completions' : '/v1/completions';
   const job = jobFromBody(route, body);
   if (job === undefined) return reject(deps, ROUTE, requestId, routerError('invalid_body', 'Expected a chat request (messages) or a completions request (prompt)'));
-  const result = await deps.pool.tokenize(job, { returnIds: true });
+  const result = await deps.pool.tokenize(job, { returnIds: true, model: typeof body.model === 'string' ? body.model : undefined });
   if (!result.ok) return reject(deps, ROUTE, requestId, routerError('invalid_body', `Tokenization failed: ${result.error}`));
   const hashes = result.value.blockHashes;
   const answer = { count: result.value.tokenCount, tokens: Array.from(result.value.ids ?? []), block_hashes: Array.from(hashes) };
