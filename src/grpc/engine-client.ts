@@ -6,6 +6,7 @@ import type { GenerationCall, GenerationCounts, GenerationHandlers, GenerationRe
 import { inferenceEvents, inferenceGenerateRequest } from './inference-wire.ts';
 import { engineEvents, engineGenerateRequest } from './vllm-engine-wire.ts';
 import { withPackedIds } from './packed-ids.ts';
+import { kvEventCodec, type KvEventBatchMessage } from './kv-event-batch.ts';
 
 type Msg = Record<string, any>;
 type AnyClient = Client & Record<string, (...args: any[]) => any>;
@@ -45,9 +46,19 @@ export interface GrpcEngineClient {
   modelInfo(timeoutMs: number): Promise<Outcome<EngineModelInfo>>;
   generate(request: GenerationRequest, handlers: GenerationHandlers, headers?: Readonly<Record<string, string>>): GenerationCall;
   embed(requestId: string, ids: readonly number[], timeoutMs: number): Promise<Outcome<{ embedding: number[]; promptTokens: number }>>;
+  /**
+   * VllmEngine only: the engine's KV-cache events (SubscribeKvEvents, a server stream that lasts until cancelled).
+   * `onEnd` is called once, with the gRPC status code the stream ended with (0 when the engine closed it).
+   */
+  kvEvents(handlers: KvEventHandlers): { cancel(): void };
   /** VllmEngine only: the tokenizer archive (a ZIP) and its SHA-256. */
   tokenizer(timeoutMs: number): Promise<Outcome<{ zip: Uint8Array; sha256: string }>>;
   close(): void;
+}
+
+export interface KvEventHandlers {
+  readonly onBatch: (batch: KvEventBatchMessage) => void;
+  readonly onEnd: (code: number, message: string) => void;
 }
 
 export interface EngineClientOptions {
@@ -94,6 +105,8 @@ export function createGrpcEngineClient(url: string, options: EngineClientOptions
   const control = new options.services.control(target, insecure, channel) as AnyClient;
   const health = new options.services.health(target, insecure, channel) as AnyClient;
   let known: GrpcProtocol | undefined = options.protocol === 'auto' ? undefined : options.protocol;
+  /** Built on the first subscription: most fleets never subscribe. */
+  let codec: ReturnType<typeof kvEventCodec> | undefined;
 
   const detect = async (timeoutMs: number): Promise<Outcome<GrpcProtocol>> => {
     if (known !== undefined) return { ok: true, value: known };
@@ -251,6 +264,32 @@ export function createGrpcEngineClient(url: string, options: EngineClientOptions
         embedding: (r.embedding as number[] | undefined) ?? [],
         promptTokens: r.prompt_tokens ?? ids.length,
       }));
+    },
+    kvEvents(handlers) {
+      codec ??= kvEventCodec();
+      const path = options.services.vllmEngine.service.SubscribeKvEvents!.path;
+      // The servicer ignores the start sequence (it has no replay): 0 asks for whatever comes next.
+      const call: ClientReadableStream<KvEventBatchMessage> = engine.makeServerStreamRequest(path, codec.serializeRequest, codec.deserializeBatch, { start_sequence_number: 0 }, new Metadata());
+      let over = false;
+      const end = (code: number, message: string) => {
+        if (over) return;
+        over = true;
+        call.removeAllListeners('data');
+        handlers.onEnd(code, message);
+      };
+      call.on('data', (batch: KvEventBatchMessage) => {
+        if (!over) handlers.onBatch(batch);
+      });
+      call.on('error', (error: ServiceError) => end(error.code ?? status.UNKNOWN, error.details || error.message));
+      call.on('end', () => end(status.OK, 'the engine ended the stream'));
+      return {
+        cancel() {
+          if (over) return;
+          over = true;
+          call.removeAllListeners('data');
+          call.cancel();
+        },
+      };
     },
     tokenizer(timeoutMs) {
       if (known !== 'vllm-engine') return Promise.resolve({ ok: false, code: status.UNIMPLEMENTED, message: 'vllm.Inference has no GetTokenizer call' });

@@ -1,5 +1,6 @@
 // Start-up step: the engines' KV-event feeds, when a policy routes on them (kv_aware); each endpoint's event
-// sockets from --kv-events-endpoint / --kv-events-port (and their replay twins), rank r at port + r.
+// sockets from --kv-events-endpoint / --kv-events-port (and their replay twins), rank r at port + r; a grpc://
+// VllmEngine endpoint's from its SubscribeKvEvents stream.
 import { routingBlockSize } from './block-size.ts';
 import type { Config } from '../config/schema.ts';
 import type { Endpoint } from '../core/endpoint.ts';
@@ -7,18 +8,26 @@ import type { EndpointRegistry } from '../core/registry.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { chainRoot } from '../pool/block-hash.ts';
-import type { KvFeedRecorder } from '../signals/kv-events/kv-feed.ts';
+import type { GrpcEngines } from '../grpc/engines.ts';
+import { isGrpcUrl } from '../grpc/grpc-url.ts';
+import { grpcCodeName } from '../routing/grpc/grpc-errors.ts';
+import type { GrpcKvRecorder, GrpcKvSubscribe } from '../signals/kv-events/grpc-kv-feed.ts';
 import { startKvEvents, type KvAddress, type KvEvents } from '../signals/kv-events/kv-events.ts';
 
 interface Needs {
   readonly registry: EndpointRegistry;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** The gRPC engine clients: a grpc:// endpoint's events come over its SubscribeKvEvents stream. */
+  readonly engines?: GrpcEngines;
 }
 
-export function startKvEventFeeds(config: Config, { registry, metrics, log }: Needs): KvEvents | undefined {
+export function startKvEventFeeds(config: Config, { registry, metrics, log, engines }: Needs): KvEvents | undefined {
   if (![config.policy, config.prefill_policy, config.decode_policy].includes('kv_aware')) return undefined;
-  const addressOf = kvAddresses(config);
+  const zmqAddressOf = kvAddresses(config);
+  // vllm.Inference engines publish over ZMQ only (their GetKvEventSources names the socket): the flags then apply.
+  const viaGrpc = engines !== undefined && config.grpc_protocol !== 'vllm-inference';
+  const addressOf = (e: Endpoint): KvAddress | undefined => (isGrpcUrl(e.url) && viaGrpc ? { grpc: e.url } : zmqAddressOf(e));
   return startKvEvents({
     registry,
     addressOf,
@@ -27,6 +36,7 @@ export function startKvEventFeeds(config: Config, { registry, metrics, log }: Ne
     maxEntries: config.kv_index_max_entries,
     rootFor: chainRoot,
     recorderFor: (worker) => feedRecorder(metrics, worker),
+    ...(engines !== undefined ? { subscribeGrpc: (url: string) => (handlers: Parameters<GrpcKvSubscribe>[0]) => engines.of(url).kvEvents(handlers) } : {}),
     log,
   });
 }
@@ -64,8 +74,9 @@ export function kvAddresses(config: Pick<Config, 'kv_events_endpoint' | 'kv_even
   };
 }
 
-function feedRecorder(m: Metrics, worker: string): KvFeedRecorder {
+function feedRecorder(m: Metrics, worker: string): GrpcKvRecorder {
   return {
+    streamEnded: (code) => m.kvEventStreamEnds.inc({ worker, code: grpcCodeName(code) }),
     batch: (events) => {
       m.kvEventBatches.inc({ worker });
       m.kvEvents.inc({ worker }, events);

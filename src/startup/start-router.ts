@@ -85,7 +85,7 @@ async function buildParts(given: Config, options: StartOptions, built: PartsSoFa
   const stats = trackEndpointStats(registry, config.request_stats_window_secs * 1000);
   const grpc = (built.grpc = buildGrpcFront(config, { registry, metrics, log, pool }));
   const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log, loadOf: grpc.loadOf }));
-  const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log }));
+  const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log, engines: grpc.engines }));
   const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents, predictions: predictionMetrics(metrics) }));
   const models = buildModels(config, { registry, metrics, log, now, grpcModels: grpc.models });
   const health = (built.health = buildHealth(config, { registry, metrics, log, models, grpcProbe: grpc.probe }));

@@ -1,8 +1,9 @@
-// The fleet's KV-event feeds: one feed and one index per endpoint that has an event socket, following the
+// The fleet's KV-event feeds: one feed and one index per endpoint that has an event socket (ZMQ) or stream (gRPC), following the
 // registry as endpoints come and go, and the one read interface policies use.
 import type { Logger } from '../../log/logger.ts';
 import type { ZmtpLimits } from '../../zmq/limits.ts';
-import { startKvFeed, type KvFeed, type KvFeedRecorder } from './kv-feed.ts';
+import { startKvFeed, type KvFeed } from './kv-feed.ts';
+import { startGrpcKvFeed, type GrpcKvRecorder, type GrpcKvSubscribe } from './grpc-kv-feed.ts';
 import { createHolders, type HolderEntry } from './holders.ts';
 import { createKvIndex, type BlockState, type KvIndex, type KvIndexStats } from './kv-index.ts';
 
@@ -41,15 +42,17 @@ export interface KvEvents extends KvEventsReader, KvAdapters, AsyncDisposable {
   stats(): ReadonlyMap<string, KvEndpointStats>;
 }
 
-/** Where an endpoint publishes: its PUB socket and, when it has one, its replay socket (`tcp://host:port`). */
-export interface KvAddress {
-  readonly pub: string;
-  readonly replay?: string;
-}
+/**
+ * Where an endpoint publishes: its PUB socket and, when it has one, its replay socket (`tcp://host:port`); or, for a
+ * gRPC VllmEngine endpoint, its own SubscribeKvEvents stream (`grpc`: the endpoint's URL).
+ */
+export type KvAddress = { readonly pub: string; readonly replay?: string } | { readonly grpc: string };
 
 /** What the feeds need of an endpoint; the registry's `Endpoint` fits. */
 export interface KvEventSource {
   readonly id: string;
+  /** Its data-parallel rank, when it stands for one rank of an engine. */
+  readonly dpRank?: number | undefined;
 }
 
 export interface KvEventsOptions<E extends KvEventSource> {
@@ -63,7 +66,9 @@ export interface KvEventsOptions<E extends KvEventSource> {
   /** --kv-index-max-entries, per endpoint. */
   readonly maxEntries: number;
   readonly rootFor: (loraName: string | undefined, cacheSalt: string | undefined) => number;
-  readonly recorderFor: (endpointId: string) => KvFeedRecorder;
+  readonly recorderFor: (endpointId: string) => GrpcKvRecorder;
+  /** Opens a SubscribeKvEvents stream to a gRPC endpoint (for `{ grpc }` addresses). */
+  readonly subscribeGrpc?: (url: string) => GrpcKvSubscribe;
   readonly log: Logger;
   readonly limits?: Partial<ZmtpLimits>;
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number };
@@ -105,29 +110,41 @@ export function startKvEvents<E extends KvEventSource>(options: KvEventsOptions<
     for (const id of [...tracked.keys()]) if (!present.has(id)) stop(id);
     for (const [id, endpoint] of present) {
       const address = options.addressOf(endpoint);
-      const key = address === undefined ? '' : `${address.pub} ${address.replay ?? ''}`;
+      const key = address === undefined ? '' : 'grpc' in address ? address.grpc : `${address.pub} ${address.replay ?? ''}`;
       const known = tracked.get(id);
       if (known !== undefined && known.key === key) continue;
       stop(id);
-      if (address === undefined) continue;
+      if (address === undefined || ('grpc' in address && options.subscribeGrpc === undefined)) continue;
       const live = { on: true };
       const listener = holders.listenerFor(id);
       const onHolding = (hash: number, held: boolean) => live.on && listener(hash, held);
       const index = createKvIndex({ blockSize: options.blockSize, maxEntries: options.maxEntries, rootFor: options.rootFor, onHolding });
-      const feed = startKvFeed({
-        endpoint: id,
-        pub: address.pub,
-        replay: address.replay,
-        topic: options.topic,
-        index,
-        recorder: options.recorderFor(id),
-        log: options.log,
-        onPurged: () => {
-          for (const listener of purgeListeners) listener(id);
-        },
-        limits: options.limits,
-        reconnect: options.reconnect,
-      });
+      const onPurged = () => {
+        for (const listener of purgeListeners) listener(id);
+      };
+      const feed = 'grpc' in address
+        ? startGrpcKvFeed({
+            endpoint: id,
+            subscribe: (options.subscribeGrpc as (url: string) => GrpcKvSubscribe)(address.grpc),
+            index,
+            recorder: options.recorderFor(id),
+            log: options.log,
+            onPurged,
+            dpRank: endpoint.dpRank,
+            reconnect: options.reconnect,
+          })
+        : startKvFeed({
+            endpoint: id,
+            pub: address.pub,
+            replay: address.replay,
+            topic: options.topic,
+            index,
+            recorder: options.recorderFor(id),
+            log: options.log,
+            onPurged,
+            limits: options.limits,
+            reconnect: options.reconnect,
+          });
       tracked.set(id, { index, feed, key, live });
     }
   };

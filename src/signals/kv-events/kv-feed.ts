@@ -22,10 +22,11 @@ import type { KvIndex } from './kv-index.ts';
 export interface KvFeedRecorder {
   batch(events: number): void;
   /** Events skipped: another block size, a non-attention group, unknown types or fields that are not vLLM's. */
-  skipped(reason: 'block_size' | 'group' | 'unknown_type' | 'malformed_event', n: number): void;
+  skipped(reason: 'block_size' | 'group' | 'unknown_type' | 'malformed_event' | 'lora_id' | 'dp_rank', n: number): void;
   gap(): void;
   replay(outcome: 'requested' | 'completed' | 'timed_out' | 'unavailable'): void;
-  purge(cause: 'connected' | 'restart' | 'cleared'): void;
+  /** `gap`: a gRPC stream skipped batches (it has no replay). */
+  purge(cause: 'connected' | 'restart' | 'cleared' | 'gap'): void;
   malformed(reason: string): void;
 }
 
