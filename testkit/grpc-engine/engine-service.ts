@@ -4,12 +4,13 @@
 // per sequence with every id (not streaming). EOS is no stop reason (vLLM's stop_reason is None for it).
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { status, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { generate, type GenerationStep } from './generation.ts';
 import type { GrpcEngineOptions } from './options.ts';
 import type { GrpcEngineRecord } from './state.ts';
 import type { StandInVocabulary } from './tokenizers.ts';
 import { tokenizerZip } from './tokenizer-zip.ts';
+import type { StandInKvCache } from './kv-events.ts';
 
 type Msg = Record<string, any>;
 type Unary = (call: ServerUnaryCall<Msg, Msg>, callback: (error: Error | null, reply?: Msg) => void) => void;
@@ -20,6 +21,8 @@ export interface ServiceContext {
   readonly record: GrpcEngineRecord;
   /** Shuts the server down hard (the kill fault). */
   readonly kill: () => void;
+  /** The prefix cache and its KV events. */
+  readonly kv: StandInKvCache;
 }
 
 export function grpcError(code: number, details: string): Error {
@@ -72,6 +75,8 @@ function generateHandler(ctx: ServiceContext) {
     const params: Msg = request.sampling_params ?? {};
     const prompt: number[] = request.tokenized?.input_ids ?? [];
     const promptTokens = prompt.length;
+    // The prompt is prefilled before the first token: its full blocks are cached (and published) now.
+    ctx.kv.prefill(prompt);
     const cached = Math.min(ctx.options.cachedTokens, promptTokens);
     const maxTokens = params.max_tokens ?? Math.max(1, ctx.options.maxContextLength - promptTokens);
     const logprobs: number | undefined = params.logprobs;
@@ -212,8 +217,6 @@ export function vllmEngineService(ctx: ServiceContext): UntypedServiceImplementa
         call.end();
       })();
     },
-    SubscribeKvEvents: (call: ServerWritableStream<Msg, Msg>) => {
-      call.emit('error', grpcError(status.UNIMPLEMENTED, 'KV cache events not enabled. Start vLLM with --kv-events-config'));
-    },
+    SubscribeKvEvents: (call: ServerWritableStream<Msg, Msg>) => ctx.kv.serve(call),
   };
 }

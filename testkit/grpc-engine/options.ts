@@ -42,6 +42,12 @@ export interface GrpcEngineOptions {
   maxContextLength: number;
   embeddingDim: number;
   failure: GrpcFailureSpec | null;
+  /** Serve SubscribeKvEvents (vLLM started with --kv-events-config): each prompt's full blocks are cached and published. */
+  kvEvents: boolean;
+  /** Tokens per KV block (vLLM --block-size). */
+  kvBlockSize: number;
+  /** Blocks the prefix cache holds before evicting (BlockRemoved). */
+  kvCapacityBlocks: number;
 }
 
 export const GRPC_ENGINE_DEFAULTS: Omit<GrpcEngineOptions, 'eosTokenIds'> & { eosTokenIds: null } = {
@@ -62,6 +68,9 @@ export const GRPC_ENGINE_DEFAULTS: Omit<GrpcEngineOptions, 'eosTokenIds'> & { eo
   maxContextLength: 131072,
   embeddingDim: 8,
   failure: null,
+  kvEvents: false,
+  kvBlockSize: 16,
+  kvCapacityBlocks: 4096,
 };
 
 /** Takes the current fault for one call and counts down `times`. */

@@ -6,6 +6,7 @@ import { controlService, healthService, inferenceService } from './inference-ser
 import { GRPC_ENGINE_DEFAULTS, type GrpcEngineOptions } from './options.ts';
 import { emptyRecord, type GrpcEngineRecord } from './state.ts';
 import { loadStandInVocabulary, type StandInVocabulary } from './tokenizers.ts';
+import { createStandInKvCache, type StandInKvCache } from './kv-events.ts';
 
 export interface GrpcEngine extends AsyncDisposable {
   /** `grpc://127.0.0.1:PORT`, as given to --worker-urls. */
@@ -15,6 +16,8 @@ export interface GrpcEngine extends AsyncDisposable {
   readonly options: GrpcEngineOptions;
   readonly record: GrpcEngineRecord;
   readonly vocab: StandInVocabulary;
+  /** Its prefix cache: `prefill` stands for another client's request, `clear`, `dropNextBatch`, `breakStreams` for faults. */
+  readonly kv: StandInKvCache;
   /** The engine dies: every connection reset, the port closed. */
   kill(): void;
   stop(): Promise<void>;
@@ -32,7 +35,8 @@ export async function startGrpcEngine(start: GrpcEngineStartOptions = {}): Promi
   const vocab = given ?? loadStandInVocabulary(options.tokenizer);
   const record = emptyRecord();
   const server = new Server();
-  const ctx: ServiceContext = { options, vocab, record, kill: () => server.forceShutdown() };
+  const kv = createStandInKvCache({ enabled: options.kvEvents, blockSize: options.kvBlockSize, capacityBlocks: options.kvCapacityBlocks });
+  const ctx: ServiceContext = { options, vocab, record, kv, kill: () => server.forceShutdown() };
   const services = loadGrpcServices();
   if (options.protocol === 'vllm-engine') {
     server.addService(services.vllmEngine.service, vllmEngineService(ctx));
@@ -57,6 +61,7 @@ export async function startGrpcEngine(start: GrpcEngineStartOptions = {}): Promi
     options,
     record,
     vocab,
+    kv,
     kill: () => {
       stopped = true;
       server.forceShutdown();
