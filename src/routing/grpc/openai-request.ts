@@ -146,6 +146,8 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     logprobsFlag = lp !== undefined;
   }
   if (v.use_beam_search === true) return bad('beam search is not supported on gRPC endpoints', 'use_beam_search');
+  // Both protocols can send the prompt's logprobs, but the answer does not carry them yet: refused, not dropped.
+  if (v.prompt_logprobs !== undefined) return bad('prompt_logprobs are not returned by gRPC endpoints yet: send the request to an HTTP endpoint', 'prompt_logprobs');
   const n = v.n ?? 1;
   if (n < 1) return bad(`n must be at least 1, got ${n}.`, 'n');
   const temperature = v.temperature ?? defaults.temperature ?? 1.0;

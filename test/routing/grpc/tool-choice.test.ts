@@ -87,3 +87,11 @@ describe('openAiGeneration with a forced tool choice', () => {
     expect(openAiGeneration({ messages, tools: [tool('a', CITY)], structured_outputs: { regex: 'a+' } }, true, {})).toMatchObject({ sampling: { structured: { kind: 'regex', value: 'a+' } } });
   });
 });
+
+describe('openAiGeneration refuses what the gRPC answer does not carry', () => {
+  test('prompt_logprobs: a clear 400 rather than a silent drop', () => {
+    for (const chat of [true, false]) {
+      expect(openAiGeneration({ prompt: 'x', messages: [], prompt_logprobs: 1 }, chat, {})).toMatchObject({ isRouterError: true, kind: 'invalid_body', param: 'prompt_logprobs' });
+    }
+  });
+});
