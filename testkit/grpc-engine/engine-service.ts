@@ -11,6 +11,7 @@ import type { GrpcEngineRecord } from './state.ts';
 import type { StandInVocabulary } from './tokenizers.ts';
 import { tokenizerZip } from './tokenizer-zip.ts';
 import type { StandInKvCache } from './kv-events.ts';
+import { forcedOutput } from './constraint.ts';
 
 type Msg = Record<string, any>;
 type Unary = (call: ServerUnaryCall<Msg, Msg>, callback: (error: Error | null, reply?: Msg) => void) => void;
@@ -103,6 +104,7 @@ function generateHandler(ctx: ServiceContext) {
           ignoreEos: params.ignore_eos === true,
           stopStrings: params.stop ?? [],
           promptTokens,
+          constrained: forcedOutput(params, ctx.options.output),
         },
         {
           ...base,

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { status, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { generate, type GenerationStep } from './generation.ts';
 import { grpcError, type ServiceContext } from './engine-service.ts';
+import { forcedOutput } from './constraint.ts';
 
 type Msg = Record<string, any>;
 
@@ -72,6 +73,7 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
       ignoreEos: stopping.ignore_eos === true,
       stopStrings: stopping.stop_strings ?? [],
       promptTokens: prompt.length,
+      constrained: forcedOutput(request.decoding, options.output),
     },
     {
       // Dropping the stream does not abort on this protocol: only Control.Abort stops the sequence.

@@ -17,10 +17,13 @@ export interface SequenceLimits {
   readonly maxTokens: number;
   readonly stopTokenIds: readonly number[];
   readonly ignoreEos: boolean;
+  /** What a structured-output constraint makes every choice write, instead of the configured output. */
+  readonly constrained?: string | undefined;
 }
 
 /** The output ids of choice `index`: the output text rotated to start at its word `index`, then the extra ids. */
-function choiceIds(options: GrpcEngineOptions, vocab: StandInVocabulary, index: number): number[] {
+function choiceIds(options: GrpcEngineOptions, vocab: StandInVocabulary, index: number, constrained: string | undefined): number[] {
+  if (constrained !== undefined) return vocab.tokenizer.encode(constrained, { add_special_tokens: false }).ids;
   const words = options.output.split(' ');
   const shift = index % Math.max(1, words.length);
   const text = shift === 0 ? options.output : [...words.slice(shift), ...words.slice(0, shift)].join(' ');
@@ -31,7 +34,7 @@ export function planSequences(options: GrpcEngineOptions, vocab: StandInVocabula
   const eosIds = options.eosTokenIds ?? [vocab.eosId];
   const plans: PlannedSequence[] = [];
   for (let index = 0; index < Math.max(1, limits.n); index++) {
-    const base = choiceIds(options, vocab, index);
+    const base = choiceIds(options, vocab, index, limits.constrained);
     const ids: number[] = [];
     let plan: PlannedSequence | undefined;
     const endsWithEos = options.eosAtEnd && !limits.ignoreEos;

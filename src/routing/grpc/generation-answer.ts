@@ -6,6 +6,7 @@ import type { GenerationCall, GenerationEvent, GenerationRequest, TokenLogprob }
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { createReasoningParser, type ReasoningKind, type ReasoningParser } from '../../text/reasoning.ts';
+import { createNamedToolCallParser, createRequiredToolCallParser } from '../../text/tool-call-forced.ts';
 import { collectToolCalls, createToolCallParser, type ToolCallDelta, type ToolCallFormat, type ToolCallParser } from '../../text/tool-calls.ts';
 import type { Vocabulary } from '../../text/vocabulary.ts';
 import { routerError, type RouterError } from '../../wire/errors.ts';
@@ -41,13 +42,25 @@ export interface GenerationRun {
   /** The model's vocabulary, for logprob token texts (either protocol). */
   readonly tokenVocab: Vocabulary | undefined;
   readonly reasoning: ReasoningKind | undefined;
-  /** Set when the request offers tools: the format the model writes its calls in. */
-  readonly toolCalls: ToolCallFormat | undefined;
+  /** Set when the request offers tools: how its calls are read from the output. */
+  readonly tools: ToolCallMode | undefined;
   readonly promptIds: readonly number[];
   readonly signal: AbortSignal;
   readonly timedOut: () => boolean;
   readonly metrics: Metrics;
   readonly log: Logger;
+}
+
+/**
+ * How tool calls are read: `parse` the model's own format (tool_choice "auto"), or the JSON a forced choice
+ * constrained it to write (`named`: the arguments of that tool; `required`: an array of calls).
+ */
+export type ToolCallMode = { readonly kind: 'parse'; readonly format: ToolCallFormat } | { readonly kind: 'named'; readonly name: string } | { readonly kind: 'required' };
+
+function toolCallParserOf(mode: ToolCallMode): ToolCallParser {
+  if (mode.kind === 'named') return createNamedToolCallParser(mode.name);
+  if (mode.kind === 'required') return createRequiredToolCallParser();
+  return createToolCallParser(mode.format);
 }
 
 interface Choice {
@@ -81,7 +94,7 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     index,
     text: createChoiceText({ vocab: run.vocab, skipSpecialTokens: request.sampling.skipSpecialTokens, stop: request.sampling.stop, includeStopStr: request.sampling.includeStopStr, promptTail }),
     reasoning: run.reasoning !== undefined ? createReasoningParser(run.reasoning) : undefined,
-    tools: run.toolCalls !== undefined ? createToolCallParser(run.toolCalls) : undefined,
+    tools: run.tools !== undefined ? toolCallParserOf(run.tools) : undefined,
     toolDeltas: [],
     tokens: 0,
     offset: 0,
@@ -150,8 +163,17 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     };
   };
 
-  /** vLLM reports `tool_calls` as the finish of a sequence that called a tool and stopped. */
-  const finishOf = (choice: Choice, finish: OpenAiFinish): OpenAiFinish => (finish === 'stop' && choice.toolDeltas.length > 0 ? 'tool_calls' : finish);
+  /**
+   * vLLM reports `tool_calls` as the finish of a sequence that called a tool and stopped; for a named tool
+   * choice it keeps `stop` (as OpenAI does), and for "required" the whole-body answer says `tool_calls` on any
+   * stop (serving.py `is_finish_reason_tool_calls`), the stream only once a call went out (`tools_streamed`).
+   */
+  const forced = run.tools !== undefined && run.tools.kind !== 'parse';
+  const finishOf = (choice: Choice, finish: OpenAiFinish): OpenAiFinish => {
+    if (finish !== 'stop' || run.tools === undefined || run.tools.kind === 'named') return finish;
+    if (run.tools.kind === 'required' && !asked.stream) return 'tool_calls';
+    return choice.toolDeltas.length > 0 ? 'tool_calls' : finish;
+  };
 
   const emit = (choice: Choice, text: string, entries: readonly TokenLogprob[] | undefined, finish: OpenAiFinish | null) => {
     const last = finish !== null;
@@ -216,8 +238,8 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
           head,
           choices.map((c) => ({
             index: c.index,
-            // vLLM leaves content null when the model only called tools.
-            content: c.toolDeltas.length > 0 && c.content.join('').trim() === '' ? null : c.content.join(''),
+            // vLLM leaves content null when the model only called tools, and "" for a forced tool choice.
+            content: forced ? '' : c.toolDeltas.length > 0 && c.content.join('').trim() === '' ? null : c.content.join(''),
             reasoning: c.reasoning !== undefined && c.reasoningText.length > 0 ? c.reasoningText.join('') : null,
             toolCalls: collectToolCalls(c.toolDeltas),
             logprobs: c.logprobs.length > 0 ? { content: c.logprobs.flatMap((l) => (l as { content: unknown[] }).content) } : null,

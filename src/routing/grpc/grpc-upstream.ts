@@ -9,9 +9,11 @@ import type { Metrics } from '../../metrics/metrics.ts';
 import { errorResponse, routerError, type RouterError } from '../../wire/errors.ts';
 import { beforeFirstTokenError, engineErrorResponse, grpcCodeName } from './grpc-errors.ts';
 import type { Upstream, UpstreamCall } from '../upstream.ts';
-import { runGeneration } from './generation-answer.ts';
+import type { ToolCallFormat } from '../../text/tool-calls.ts';
+import { runGeneration, type ToolCallMode } from './generation-answer.ts';
 import type { ModelText } from './model-text.ts';
 import { openAiGeneration } from './openai-request.ts';
+import type { ToolChoice } from './tool-choice.ts';
 
 /** The routes a gRPC endpoint serves; any other goes to an HTTP endpoint of the fleet (or is a 501). */
 export const GRPC_ROUTES: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
@@ -98,7 +100,7 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
         vocab: protocol.value === 'vllm-engine' ? deps.model.vocab : undefined,
         tokenVocab: deps.model.vocab,
         reasoning: chat ? deps.model.reasoning : undefined,
-        toolCalls: chat && wantsToolCalls(body) ? deps.model.toolCalls : undefined,
+        tools: chat ? toolCallModeOf(asked.toolChoice, deps.model.toolCalls) : undefined,
         promptIds: ids ?? [],
         signal: call.signal,
         timedOut: call.timedOut,
@@ -109,9 +111,11 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
   };
 }
 
-/** Tool calls are parsed when the request offers tools and does not turn them off (`tool_choice: "none"`). */
-function wantsToolCalls(body: Readonly<Record<string, unknown>>): boolean {
-  return Array.isArray(body.tools) && body.tools.length > 0 && body.tool_choice !== 'none';
+/** "auto" parses the model's own format (when the router knows it); a forced choice reads the JSON it forced. */
+function toolCallModeOf(choice: ToolChoice, format: ToolCallFormat | undefined): ToolCallMode | undefined {
+  if (choice.kind === 'named') return { kind: 'named', name: choice.name };
+  if (choice.kind === 'required') return { kind: 'required' };
+  return choice.kind === 'auto' && format !== undefined ? { kind: 'parse', format } : undefined;
 }
 
 /** The prompt's token ids: tokenized before the pick (shared with cache_aware), by the pool now, or given as ids. */

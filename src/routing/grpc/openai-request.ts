@@ -3,6 +3,7 @@
 // validators), defaults from the model (generation_config.json, the engine's model info), and always a max.
 import type { Sampling, StructuredOutput } from '../../grpc/generation.ts';
 import { routerError, type RouterError } from '../../wire/errors.ts';
+import { toolChoiceOf, type ToolChoice } from './tool-choice.ts';
 
 type Body = Readonly<Record<string, unknown>>;
 
@@ -25,6 +26,8 @@ export interface OpenAiGeneration {
   /** Chat: `logprobs: true` (the sampled token's logprob), `top_logprobs` alternatives. */
   readonly logprobs: boolean;
   readonly echo: boolean;
+  /** Chat: what `tools` / `tool_choice` ask for (completions: none). */
+  readonly toolChoice: ToolChoice;
   readonly model: string | undefined;
   /** The body's `request_id` (vLLM uses it when no X-Request-Id header is sent). */
   readonly requestId: string | undefined;
@@ -143,6 +146,8 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     logprobsFlag = lp !== undefined;
   }
   if (v.use_beam_search === true) return bad('beam search is not supported on gRPC endpoints', 'use_beam_search');
+  // Both protocols can send the prompt's logprobs, but the answer does not carry them yet: refused, not dropped.
+  if (v.prompt_logprobs !== undefined) return bad('prompt_logprobs are not returned by gRPC endpoints yet: send the request to an HTTP endpoint', 'prompt_logprobs');
   const n = v.n ?? 1;
   if (n < 1) return bad(`n must be at least 1, got ${n}.`, 'n');
   const temperature = v.temperature ?? defaults.temperature ?? 1.0;
@@ -181,8 +186,17 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
       logitBias[id] = Math.max(-100, Math.min(100, value));
     }
   }
-  const constraint = structured(body);
+  let constraint = structured(body);
   if (isError(constraint)) return constraint;
+  const toolChoice: ToolChoice | RouterError = chat ? toolChoiceOf(body) : { kind: 'none' };
+  if (isError(toolChoice)) return toolChoice;
+  if (toolChoice.kind === 'named' || toolChoice.kind === 'required') {
+    const so = body.structured_outputs as Record<string, unknown> | null | undefined;
+    const soConstraint = so != null && typeof so === 'object' && ['json', 'regex', 'choice'].some((k) => so[k] !== undefined && so[k] !== null);
+    if (toolChoice.kind === 'named' && soConstraint) return routerError('invalid_body', 'You can only either use constraints for structured outputs or tools, not both.');
+    // The forced tool's schema replaces response_format and structured outputs (vLLM's ToolParser.adjust_request).
+    constraint = { kind: 'json_schema', value: JSON.stringify(toolChoice.schema) };
+  }
   const streamOptions = body.stream_options as { include_usage?: unknown; continuous_usage_stats?: unknown } | null | undefined;
   const stream = v.stream === true;
   if (streamOptions !== undefined && streamOptions !== null && !stream) return bad('Stream options can only be defined when `stream=True`.', 'stream_options');
@@ -220,6 +234,7 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     continuousUsage: stream && includeUsage && streamOptions?.continuous_usage_stats === true,
     logprobs: logprobsFlag,
     echo,
+    toolChoice,
     model,
     requestId: typeof body.request_id === 'string' && body.request_id !== '' ? body.request_id : undefined,
     cacheSalt: typeof body.cache_salt === 'string' ? body.cache_salt : undefined,
