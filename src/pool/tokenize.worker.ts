@@ -3,8 +3,10 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { chainBlockHashes, chainRoot, rootHash } from './block-hash.ts';
 import { loadChatTemplate, type ChatTemplate } from './chat-template.ts';
 import { encodeJob } from './encode-job.ts';
-import { decodeFrame, encodeFrame, type FromThread, type PoolJob, type ToThread, type TokenizeJob } from './protocol.ts';
+import { decodeFrame, encodeFrame, type FrameIds, type FromThread, type PoolJob, type ToThread, type TokenizeJob } from './protocol.ts';
+import { lowerThreadPriority } from './thread-priority.ts';
 import { readTokenizerFiles } from './tokenizer-files.ts';
+import { packedVarints } from '../wire/protobuf-varints.ts';
 
 declare var self: Worker;
 
@@ -19,20 +21,21 @@ type Encoded = { ok: true; ids: Uint32Array } | { ok: false; error: string };
 
 let loaded: Loaded | undefined;
 
-function send(message: FromThread, hashes?: Float64Array): void {
-  const frame = encodeFrame(message, hashes);
+function send(message: FromThread, hashes?: Float64Array, ids?: FrameIds): void {
+  const frame = encodeFrame(message, hashes, ids);
   postMessage(frame, [frame]);
 }
 
 // Installed before anything can await, so no message is dropped (Bun delivers as soon as the script ran).
 self.onmessage = (event: MessageEvent<ArrayBuffer>) => {
   const { message } = decodeFrame<ToThread>(event.data);
-  if (message.t === 'init') init(message.files, message.blockSize);
+  if (message.t === 'init') init(message.files, message.blockSize, message.nice);
   else run(message.id, message.attempt, message.job, message.returnIds);
 };
 
-function init(files: Parameters<typeof readTokenizerFiles>[0], blockSize: number): void {
+function init(files: Parameters<typeof readTokenizerFiles>[0], blockSize: number, nice: number): void {
   const started = performance.now();
+  const niceWarning = lowerThreadPriority(nice);
   const data = readTokenizerFiles(files);
   if (!data.ok) return send({ t: 'init-failed', error: data.error });
   let tokenizer: Tokenizer;
@@ -47,7 +50,7 @@ function init(files: Parameters<typeof readTokenizerFiles>[0], blockSize: number
   const { template, warnings } = loadChatTemplate(data.value.config, data.value.chatTemplateOverride);
   loaded = { tokenizer, template, blockSize, defaultRoot: rootHash() };
   warmUp(loaded);
-  send({ t: 'ready', loadMs: performance.now() - started, templateSource: template.source, warnings });
+  send({ t: 'ready', loadMs: performance.now() - started, templateSource: template.source, warnings: niceWarning === undefined ? warnings : [...warnings, niceWarning] });
 }
 
 /** The first encodes run cold (a 32K-token prompt takes ~4× longer); pay that before taking traffic. */
@@ -83,11 +86,10 @@ function run(id: number, attempt: number, job: PoolJob, returnIds: boolean): voi
   if (!encoded.ok) return send({ t: 'failed', id, error: encoded.error });
   const root = job.cacheSalt === undefined && job.loraName === undefined ? loaded.defaultRoot : chainRoot(job.loraName, job.cacheSalt);
   const hashes = chainBlockHashes(encoded.ids, loaded.blockSize, root);
+  // The ids go back as a typed array and as protobuf varints, both viewed in place by the router thread.
+  const ids = returnIds ? { ids: encoded.ids, packed: packedVarints(encoded.ids) } : undefined;
   const encodeMs = performance.now() - started;
-  send(
-    { t: 'done', id, tokenCount: encoded.ids.length, encodeMs, ids: returnIds ? Array.from(encoded.ids) : undefined },
-    hashes,
-  );
+  send({ t: 'done', id, tokenCount: encoded.ids.length, encodeMs }, hashes, ids);
 }
 
 function encode({ tokenizer, template }: Loaded, job: TokenizeJob): Encoded {

@@ -87,7 +87,8 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
     : async (text: string, addSpecialTokens: boolean): Promise<readonly number[] | RouterError> => {
         const result = await pool.tokenize({ kind: 'completion', prompt: text, addSpecialTokens }, { returnIds: true });
         if (!result.ok) return routerError('invalid_body', `The prompt could not be tokenized: ${result.error}`, { param: 'prompt' });
-        return result.value.ids ?? [];
+        // Embeddings and the fallback for completions (the prompt is tokenized before the pick): a JS array for protobufjs.
+        return Array.from(result.value.ids ?? []);
       };
   const tokenizeChat = pool === undefined
     ? undefined
@@ -96,7 +97,7 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
         if (job === undefined) return routerError('invalid_body', "'messages' must be a list of messages", { param: 'messages' });
         const result = await pool.tokenize(job, { returnIds: true });
         if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
-        return result.value.ids ?? [];
+        return Array.from(result.value.ids ?? []);
       };
   const grpc: Upstream = {
     ...createGrpcUpstream({ engines, model, metrics, log, controlTimeoutMs: timeoutMs, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}) }),
@@ -158,7 +159,7 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
               return undefined;
             }
             metrics.tokenizeDuration.observe(result.value.encodeMs / 1000);
-            return { ids: result.value.ids ?? [], blockHashes: result.value.blockHashes };
+            return { ids: result.value.ids ?? [], packedIds: result.value.packedIds, blockHashes: result.value.blockHashes };
           },
     [Symbol.dispose]: () => engines[Symbol.dispose](),
   };
