@@ -3,7 +3,7 @@
 // the router's CPU per request and per streamed token, and its TTFT; then template + tokenization time for
 // 1k, 8k and 32k-token conversations in the pool, and the router's event loop while 32k-token prompts arrive.
 //
-//   bun run bench:grpc [--seconds 4] [--rounds 3] [--connections 16] [--tokens 128]
+//   bun run bench:grpc [--seconds 4] [--rounds 3] [--connections 16] [--tokens 128] [--long-prompts 16] [--loop-streams 8]
 //
 // The machine is shared: targets take turns round after round and each figure is the median over rounds.
 import { parseArgs } from 'node:util';
@@ -17,13 +17,15 @@ import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
 import { median, quantile } from './quantile.ts';
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '16' }, tokens: { type: 'string', default: '128' }, streams: { type: 'string', default: '100' } },
+  options: { seconds: { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '16' }, tokens: { type: 'string', default: '128' }, streams: { type: 'string', default: '100' }, 'long-prompts': { type: 'string', default: '16' }, 'loop-streams': { type: 'string', default: '8' } },
 });
 const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
 const TOKENS = Number(args.tokens);
 const STREAMS = Number(args.streams);
+const LONG_PROMPTS = Number(args['long-prompts']);
+const LOOP_STREAMS = Number(args['loop-streams']);
 const LLAMA_DIR = standInTokenizerDir('llama3_1');
 const OUTPUT = 'The quick brown fox jumps over the lazy dog and keeps running through the quiet forest';
 
@@ -110,13 +112,28 @@ async function tokenizationTimes(): Promise<string[]> {
   return lines;
 }
 
+interface LoopFigures {
+  readonly probes: number;
+  readonly answer: Quantiles;
+  readonly busy: Quantiles;
+  readonly waited: Quantiles;
+}
+interface Quantiles {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly over5: number;
+}
+
 /**
- * The longest /liveness answer while 32k-token chat requests go through the router to a gRPC engine, asked by a
- * probe in its own process (the stand-in engine shares this one and would delay the answers it measures).
+ * The router's event loop while ~32k-token chat requests go through it (two at a time, `LONG_PROMPTS` in all) and
+ * `LOOP_STREAMS` clients stream short chats alongside: /liveness asked back to back by a probe in its own process
+ * (the stand-in engine shares this one and would delay the answers it measures), each answer's wait split by the
+ * router thread's schedstat into the time it ran (its own blocking) and the time it waited for a core.
  */
-async function eventLoopUnderLongPrompts(router: RouterProcess): Promise<{ maxMs: number; p99Ms: number; probes: number }> {
+async function eventLoopUnderLongPrompts(router: RouterProcess, withLong: boolean, controlMs = 0): Promise<LoopFigures & { ms: number }> {
   const long = JSON.stringify({ model: 'm', messages: conversation(32_000), max_tokens: 8 });
-  const probe = Bun.spawn(['bun', new URL('./liveness-probe.ts', import.meta.url).pathname, router.url], { stdout: 'pipe', stderr: 'inherit' });
+  const probe = Bun.spawn(['bun', new URL('./liveness-probe.ts', import.meta.url).pathname, router.url, String(router.pid)], { stdout: 'pipe', stderr: 'inherit' });
   const reader = probe.stdout.getReader();
   let out = '';
   while (!out.includes('PROBING\n')) {
@@ -124,16 +141,30 @@ async function eventLoopUnderLongPrompts(router: RouterProcess): Promise<{ maxMs
     if (done) throw new Error('the liveness probe did not start');
     out += new TextDecoder().decode(value);
   }
-  for (let i = 0; i < 8; i++) {
-    await Promise.all(Array.from({ length: 2 }, () => fetch(`${router.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: long }).then((r) => r.text())));
-  }
+  let longDone = false;
+  const streams = Promise.all(
+    Array.from({ length: LOOP_STREAMS }, async () => {
+      while (!longDone) await oneStream(router.url);
+    }),
+  );
+  const sendLong = async () => {
+    const res = await fetch(`${router.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: long });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`32k-token request failed: ${res.status} ${text.slice(0, 200)}`);
+  };
+  const started = performance.now();
+  if (withLong) for (let i = 0; i < LONG_PROMPTS / 2; i++) await Promise.all([sendLong(), sendLong()]);
+  else await Bun.sleep(controlMs);
+  const ms = performance.now() - started;
+  longDone = true;
+  await streams;
   probe.kill('SIGTERM');
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
     out += new TextDecoder().decode(value);
   }
-  return JSON.parse(out.slice(out.indexOf('\n') + 1).trim()) as { maxMs: number; p99Ms: number; probes: number };
+  return { ...(JSON.parse(out.slice(out.indexOf('\n') + 1).trim()) as LoopFigures), ms };
 }
 
 const build = buildRouterBinary();
@@ -141,7 +172,7 @@ const vocab = loadStandInVocabulary('llama3_1');
 // Both engines send each token as its own write (1 ms apart): with no gap the mock would batch a whole stream into
 // one chunk and the relay's per-token cost would be a per-request one.
 await using grpcEngine = await startGrpcEngine({ vocab, model: 'm', output: OUTPUT, eosAtEnd: false, itlMs: 1 });
-await using httpEngine = await spawnMockEngine(['--model', 'm', '--tokens', OUTPUT, '--itl-ms', '1']);
+await using httpEngine = await spawnMockEngine(['--model', 'm', '--tokens', OUTPUT, '--itl-ms', '1', '--max-model-len', '131072']);
 const common = ['--model-path', LLAMA_DIR, '--tokenizer-pool-size', '1'];
 await using viaGrpc = await startRouterProcess(build.path, ['--worker-urls', grpcEngine.url, ...common]);
 await using viaHttp = await startRouterProcess(build.path, ['--worker-urls', httpEngine.url, ...common]);
@@ -168,7 +199,13 @@ const rows = targets.map((t) => {
   return { name: t.name, req: median(s.reqUs), tok: median(s.tokUs), rps: median(s.rps), ttft50: tt.p50, ttft99: tt.p99 };
 });
 const [http, grpc] = rows as [(typeof rows)[0], (typeof rows)[0]];
-const loop = await eventLoopUnderLongPrompts(viaGrpc);
+// Each path with the 32k-token prompts, then for as long with the streams alone: what the long prompts add.
+const loops: { name: string; loop: LoopFigures }[] = [];
+for (const [name, router] of [['gRPC front → gRPC stand-in', viaGrpc], ['HTTP relay → HTTP mock engine', viaHttp]] as const) {
+  const long = await eventLoopUnderLongPrompts(router, true);
+  loops.push({ name: `${name}, 32k-token prompts + streams`, loop: long });
+  loops.push({ name: `${name}, streams only`, loop: await eventLoopUnderLongPrompts(router, false, long.ms) });
+}
 const tokenization = await tokenizationTimes();
 console.log(
   [
@@ -186,7 +223,11 @@ console.log(
     '|---|---|---|---|',
     ...tokenization,
     '',
-    `Router event loop while 16 chat requests of ~32k tokens went through it to a gRPC engine: /liveness max ${loop.maxMs.toFixed(1)} ms, p99 ${loop.p99Ms.toFixed(1)} ms over ${loop.probes} probes (target: never over 5 ms of blocking)`,
+    `Router event loop while ${LONG_PROMPTS} chat requests of ~32k tokens went through it (two at a time; cache_aware in token mode, the pool tokenizing) with ${LOOP_STREAMS} clients streaming alongside; /liveness asked back to back from another process. "Router thread ran" is the router's main thread's time on a CPU while one probe waited (its own blocking: JS, GC, I/O); "waited for a core" is its time runnable with no core free (target: the event loop never blocked over 5 ms):`,
+    '',
+    '| path | probes | /liveness p50 / p99 / max ms | answers > 5 ms | router thread ran p99 / max ms | ran > 5 ms | waited for a core p99 / max ms |',
+    '|---|---|---|---|---|---|---|',
+    ...loops.map(({ name, loop: l }) => `| ${name} | ${l.probes} | ${l.answer.p50.toFixed(2)} / ${l.answer.p99.toFixed(2)} / ${l.answer.max.toFixed(1)} | ${l.answer.over5} | ${l.busy.p99.toFixed(2)} / ${l.busy.max.toFixed(1)} | ${l.busy.over5} | ${l.waited.p99.toFixed(2)} / ${l.waited.max.toFixed(1)} |`),
   ].join('\n'),
 );
 build[Symbol.dispose]();

@@ -2,10 +2,10 @@
 // probe, or forced), health, loads, model info, streamed generation with abort, and embeddings.
 import { credentials, Metadata, status, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import type { GrpcServices } from './definitions.ts';
-import type { GenerationCall, GenerationCounts, GenerationHandlers, GenerationRequest, GrpcProtocol } from './generation.ts';
+import type { GenerationCall, GenerationCounts, GenerationHandlers, GenerationRequest, GrpcProtocol, TokenIds } from './generation.ts';
 import { inferenceEvents, inferenceGenerateRequest } from './inference-wire.ts';
 import { engineEvents, engineGenerateRequest } from './vllm-engine-wire.ts';
-import { withPackedIds } from './packed-ids.ts';
+import { withPackedIds, withPackedPayload } from './packed-ids.ts';
 import { kvEventCodec, type KvEventBatchMessage } from './kv-event-batch.ts';
 
 type Msg = Record<string, any>;
@@ -124,22 +124,29 @@ export function createGrpcEngineClient(url: string, options: EngineClientOptions
   // a long prompt. The rest of the message goes through the .proto definition.
   const engineMethod = options.services.vllmEngine.service.Generate!;
   const inferenceMethod = options.services.inference.service.GenerateStream!;
+  // Ids the pool tokenized come with their varints already written (request.prompt.packedIds): only copied here.
+  const packedField = (head: Uint8Array, outer: number, inner: number, request: GenerationRequest, ids: TokenIds): Buffer => {
+    const packed = request.prompt.packedIds;
+    return packed !== undefined ? withPackedPayload(head, outer, inner, packed) : withPackedIds(head, outer, inner, ids);
+  };
   const engineCall = (request: GenerationRequest, metadata: Metadata): ClientReadableStream<Msg> => {
     const message = engineGenerateRequest(request);
-    const ids: readonly number[] | undefined = message.tokenized?.input_ids;
+    const ids: TokenIds | undefined = message.tokenized?.input_ids;
     // With original_text the submessage has two fields: protobufjs does not merge two occurrences, so no shortcut.
-    if (ids === undefined || ids.length === 0 || message.tokenized.original_text) return engine.Generate!(message, metadata);
+    if (ids === undefined || ids.length === 0 || message.tokenized.original_text) {
+      return engine.Generate!({ ...message, tokenized: { ...message.tokenized, input_ids: Array.from(ids ?? []) } }, metadata);
+    }
     const { tokenized: _tokenized, ...rest } = message;
     const head = engineMethod.requestSerialize(rest);
-    return engine.makeServerStreamRequest<Msg, Msg>(engineMethod.path, () => withPackedIds(head, 2, 2, ids), engineMethod.responseDeserialize, message, metadata);
+    return engine.makeServerStreamRequest<Msg, Msg>(engineMethod.path, () => packedField(head, 2, 2, request, ids), engineMethod.responseDeserialize, message, metadata);
   };
   const inferenceCall = (request: GenerationRequest, metadata: Metadata): ClientReadableStream<Msg> => {
     const message = inferenceGenerateRequest(request);
-    const ids: readonly number[] | undefined = message.token_ids?.ids;
+    const ids: TokenIds | undefined = message.token_ids?.ids;
     if (ids === undefined || ids.length === 0) return inference.GenerateStream!(message, metadata);
     const { token_ids: _ids, ...rest } = message;
     const head = inferenceMethod.requestSerialize(rest);
-    return inference.makeServerStreamRequest<Msg, Msg>(inferenceMethod.path, () => withPackedIds(head, 4, 1, ids), inferenceMethod.responseDeserialize, message, metadata);
+    return inference.makeServerStreamRequest<Msg, Msg>(inferenceMethod.path, () => packedField(head, 4, 1, request, ids), inferenceMethod.responseDeserialize, message, metadata);
   };
 
   return {

@@ -2,6 +2,12 @@
 
 export type GrpcProtocol = 'vllm-engine' | 'vllm-inference';
 
+/**
+ * A prompt's token ids: a JSON array from the request body, or the tokenizer pool's typed array (a view of the
+ * buffer its thread transferred: a 33k-token prompt never becomes a JS array on the event loop).
+ */
+export type TokenIds = readonly number[] | Uint32Array;
+
 /** Structured output: one constraint, as both protocols carry it (a oneof). */
 export type StructuredOutput =
   | { readonly kind: 'json_schema'; readonly value: string }
@@ -43,8 +49,13 @@ export interface GenerationRequest {
   /** The engine's request id: what Abort names. */
   readonly requestId: string;
   readonly model: string;
-  /** The prompt as token ids (always, on VllmEngine); or, on vllm.Inference only, as text. */
-  readonly prompt: { readonly ids: readonly number[]; readonly text?: string } | { readonly ids?: undefined; readonly text: string };
+  /**
+   * The prompt as token ids (always, on VllmEngine), with the same ids as protobuf packed varints when the pool
+   * wrote them; or, on vllm.Inference only, as text.
+   */
+  readonly prompt:
+    | { readonly ids: TokenIds; readonly packedIds?: Uint8Array; readonly text?: string }
+    | { readonly ids?: undefined; readonly packedIds?: undefined; readonly text: string };
   readonly sampling: Sampling;
   /** Data-parallel rank to pin the request to. */
   readonly dpRank?: number;

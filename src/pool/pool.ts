@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { decodeFrame, encodeFrame, type FromThread, type LoadedTokenizerInfo, type PoolJob } from './protocol.ts';
+import { POOL_THREAD_NICE } from './thread-priority.ts';
 import type { TokenizerFiles } from './tokenizer-files.ts';
 
 /** One served model's tokenizer (and chat template). */
@@ -29,6 +30,8 @@ export interface TokenizerPoolOptions {
   readonly maxQueueDepth?: number | undefined;
   /** Pool thread entry; default `poolEntryUrl()`. */
   readonly entry?: string | URL | undefined;
+  /** Nice value of the threads (Linux, per thread); default POOL_THREAD_NICE, 0 keeps the event loop's priority. */
+  readonly threadNice?: number | undefined;
   /** Called when a thread dies and is replaced, for logs and metrics. */
   readonly onThreadExit?: ((event: ThreadExit) => void) | undefined;
 }
@@ -48,8 +51,10 @@ export interface TokenizeOutput {
   readonly blockHashes: Float64Array;
   /** Milliseconds the pool thread spent rendering, encoding and hashing. */
   readonly encodeMs: number;
-  /** The token ids, only when asked for (tests). */
-  readonly ids?: readonly number[] | undefined;
+  /** The token ids, only when asked for: a view of the buffer the pool thread transferred (no copy). */
+  readonly ids?: Uint32Array | undefined;
+  /** The same ids as protobuf packed varints (the gRPC request's payload), with `ids`. */
+  readonly packedIds?: Uint8Array | undefined;
 }
 
 export type TokenizeResult = { ok: true; value: TokenizeOutput } | { ok: false; error: string };
@@ -261,14 +266,19 @@ export class TokenizerPool implements AsyncDisposable {
       this.#onDeath(thread, undefined);
     });
     worker.addEventListener('close', (event: CloseEvent) => this.#onDeath(thread, event.code));
-    const init = encodeFrame({ t: 'init', tokenizers: this.#tokenizers.map((t) => t.files), blockSize: this.#options.blockSize });
+    const init = encodeFrame({
+      t: 'init',
+      tokenizers: this.#tokenizers.map((t) => t.files),
+      blockSize: this.#options.blockSize,
+      nice: this.#options.threadNice ?? POOL_THREAD_NICE,
+    });
     worker.postMessage(init, [init]);
     return thread;
   }
 
   #onMessage(thread: Thread, frame: ArrayBuffer): void {
     if (thread.dead) return;
-    const { message, hashes } = decodeFrame<FromThread>(frame);
+    const { message, hashes, ids } = decodeFrame<FromThread>(frame);
     switch (message.t) {
       case 'ready':
         thread.ready = true;
@@ -294,7 +304,7 @@ export class TokenizerPool implements AsyncDisposable {
         job.resolve(
           message.t === 'failed'
             ? { ok: false, error: message.error }
-            : { ok: true, value: { tokenCount: message.tokenCount, blockHashes: hashes, encodeMs: message.encodeMs, ids: message.ids } },
+            : { ok: true, value: { tokenCount: message.tokenCount, blockHashes: hashes, encodeMs: message.encodeMs, ids: ids?.ids, packedIds: ids?.packed } },
         );
         break;
       }

@@ -3,8 +3,10 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { chainBlockHashes, chainRoot, rootHash } from './block-hash.ts';
 import { loadChatTemplate, type ChatTemplate } from './chat-template.ts';
 import { encodeJob } from './encode-job.ts';
-import { decodeFrame, encodeFrame, type FromThread, type LoadedTokenizerInfo, type PoolJob, type ToThread, type TokenizeJob } from './protocol.ts';
+import { decodeFrame, encodeFrame, type FrameIds, type FromThread, type LoadedTokenizerInfo, type PoolJob, type ToThread, type TokenizeJob } from './protocol.ts';
+import { lowerThreadPriority } from './thread-priority.ts';
 import { readTokenizerFiles, type TokenizerFiles } from './tokenizer-files.ts';
+import { packedVarints } from '../wire/protobuf-varints.ts';
 
 declare var self: Worker;
 
@@ -20,15 +22,15 @@ type Encoded = { ok: true; ids: Uint32Array } | { ok: false; error: string };
 /** One per served model, in the init's order (a job names its tokenizer by index). */
 let loaded: readonly Loaded[] = [];
 
-function send(message: FromThread, hashes?: Float64Array): void {
-  const frame = encodeFrame(message, hashes);
+function send(message: FromThread, hashes?: Float64Array, ids?: FrameIds): void {
+  const frame = encodeFrame(message, hashes, ids);
   postMessage(frame, [frame]);
 }
 
 // Installed before anything can await, so no message is dropped (Bun delivers as soon as the script ran).
 self.onmessage = (event: MessageEvent<ArrayBuffer>) => {
   const { message } = decodeFrame<ToThread>(event.data);
-  if (message.t === 'init') init(message.tokenizers, message.blockSize);
+  if (message.t === 'init') init(message.tokenizers, message.blockSize, message.nice);
   else run(message.id, message.attempt, message.tokenizer, message.job, message.returnIds);
 };
 
@@ -36,8 +38,9 @@ self.onmessage = (event: MessageEvent<ArrayBuffer>) => {
  * Loads every model's tokenizer before taking a job: a file that does not load fails the start-up (exit 2) rather
  * than a request later, and no request pays a cold load (~0.3 s for a 128k vocabulary).
  */
-function init(all: readonly TokenizerFiles[], blockSize: number): void {
+function init(all: readonly TokenizerFiles[], blockSize: number, nice: number): void {
   const started = performance.now();
+  const niceWarning = lowerThreadPriority(nice);
   const out: Loaded[] = [];
   const infos: LoadedTokenizerInfo[] = [];
   for (const files of all) {
@@ -59,6 +62,7 @@ function init(all: readonly TokenizerFiles[], blockSize: number): void {
     infos.push({ templateSource: template.source, warnings });
   }
   loaded = out;
+  if (niceWarning !== undefined && infos[0] !== undefined) infos[0] = { ...infos[0], warnings: [...infos[0].warnings, niceWarning] };
   send({ t: 'ready', loadMs: performance.now() - started, loaded: infos });
 }
 
@@ -96,11 +100,10 @@ function run(id: number, attempt: number, which: number, job: PoolJob, returnIds
   if (!encoded.ok) return send({ t: 'failed', id, error: encoded.error });
   const root = job.cacheSalt === undefined && job.loraName === undefined ? state.defaultRoot : chainRoot(job.loraName, job.cacheSalt);
   const hashes = chainBlockHashes(encoded.ids, state.blockSize, root);
+  // The ids go back as a typed array and as protobuf varints, both viewed in place by the router thread.
+  const ids = returnIds ? { ids: encoded.ids, packed: packedVarints(encoded.ids) } : undefined;
   const encodeMs = performance.now() - started;
-  send(
-    { t: 'done', id, tokenCount: encoded.ids.length, encodeMs, ids: returnIds ? Array.from(encoded.ids) : undefined },
-    hashes,
-  );
+  send({ t: 'done', id, tokenCount: encoded.ids.length, encodeMs }, hashes, ids);
 }
 
 function encode({ tokenizer, template }: Loaded, job: TokenizeJob): Encoded {

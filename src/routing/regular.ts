@@ -3,6 +3,7 @@
 import type { Endpoint } from '../core/endpoint.ts';
 import type { EndpointRegistry } from '../core/registry.ts';
 import { sleep, untriedCandidates, type RetryPolicy } from '../core/retry.ts';
+import type { TokenIds } from '../grpc/generation.ts';
 import type { Policy, RoutingRequest } from '../policies/types.ts';
 import { NOOP_TRACER } from '../tracing/tracer.ts';
 import { isRouterError, routerError, type RouterError } from '../wire/errors.ts';
@@ -37,7 +38,9 @@ export interface RegularRouterDeps extends LegDeps {
 }
 
 export interface PromptTokens {
-  readonly ids: readonly number[];
+  readonly ids: TokenIds;
+  /** The ids as protobuf packed varints, from the pool thread. */
+  readonly packedIds?: Uint8Array | undefined;
   readonly blockHashes: Float64Array | undefined;
 }
 
@@ -80,7 +83,7 @@ async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise
       if (last) return refuse(deps, req, routerError('no_available_endpoints', 'No endpoint could take the request (circuits open)'));
       continue;
     }
-    const answer = await attempt(deps, req, leg, last, n + 1, tokens?.ids);
+    const answer = await attempt(deps, req, leg, last, n + 1, tokens);
     if (answer !== 'retry') return answer;
   }
 }
@@ -124,7 +127,7 @@ function pick(deps: RegularRouterDeps, req: ProxyRequest, request: RoutingReques
  * One attempt on the claimed endpoint: the client's response, or 'retry' when this failure may be tried
  * elsewhere (nothing has reached the client yet).
  */
-async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, last: boolean, attemptNo: number, promptIds: readonly number[] | undefined): Promise<Response | 'retry'> {
+async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, last: boolean, attemptNo: number, tokens: PromptTokens | undefined): Promise<Response | 'retry'> {
   const { retry, metrics } = deps;
   const { endpoint } = leg;
   // --request-timeout-secs bounds the whole request: retries share what is left of it.
@@ -139,7 +142,7 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     timedOut: () => abort.timedOut,
     route: req.route,
     ...(req.json !== undefined ? { json: req.json } : {}),
-    ...(promptIds !== undefined ? { promptIds } : {}),
+    ...(tokens !== undefined ? { promptIds: tokens.ids, ...(tokens.packedIds !== undefined ? { promptPackedIds: tokens.packedIds } : {}) } : {}),
   });
   if (isRouterError(upstream)) {
     abort.done();

@@ -2,6 +2,7 @@
 // HTTP API and gets the byte relay below; a grpc:// endpoint gets the router's own OpenAI front
 // (routing/grpc/grpc-upstream.ts), another implementation of the same interface, so a fleet may mix both.
 import type { Endpoint } from '../core/endpoint.ts';
+import type { TokenIds } from '../grpc/generation.ts';
 import { outboundFetch } from '../net/fetch.ts';
 import { routerError, type RouterError } from '../wire/errors.ts';
 
@@ -21,7 +22,9 @@ export interface UpstreamCall {
   /** The body as parsed once by the route. */
   readonly json?: Readonly<Record<string, unknown>>;
   /** The prompt's token ids, when the router tokenized it before the pick (shared with cache_aware). */
-  readonly promptIds?: readonly number[];
+  readonly promptIds?: TokenIds;
+  /** The same ids as protobuf packed varints, written by the pool thread (a gRPC request copies them as they are). */
+  readonly promptPackedIds?: Uint8Array;
 }
 
 /** Sends one call and answers with the endpoint's response (status, headers, body stream) or an error value. */

@@ -78,7 +78,8 @@ function modelFront(deps: GrpcUpstreamDeps, pool: TokenizerPool | undefined, mod
     : async (text: string, addSpecialTokens: boolean): Promise<readonly number[] | RouterError> => {
         const result = await pool.tokenize({ kind: 'completion', prompt: text, addSpecialTokens }, { returnIds: true, model });
         if (!result.ok) return routerError('invalid_body', `The prompt could not be tokenized: ${result.error}`, { param: 'prompt' });
-        return result.value.ids ?? [];
+        // Embeddings and the fallback for completions (the prompt is tokenized before the pick): a JS array for protobufjs.
+        return Array.from(result.value.ids ?? []);
       };
   const tokenizeChat = pool === undefined
     ? undefined
@@ -87,7 +88,7 @@ function modelFront(deps: GrpcUpstreamDeps, pool: TokenizerPool | undefined, mod
         if (job === undefined) return routerError('invalid_body', "'messages' must be a list of messages", { param: 'messages' });
         const result = await pool.tokenize(job, { returnIds: true, model });
         if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
-        return result.value.ids ?? [];
+        return Array.from(result.value.ids ?? []);
       };
   return createGrpcUpstream({ ...deps, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}) });
 }
@@ -205,7 +206,7 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
               return undefined;
             }
             metrics.tokenizeDuration.observe(result.value.encodeMs / 1000);
-            return { ids: result.value.ids ?? [], blockHashes: result.value.blockHashes };
+            return { ids: result.value.ids ?? [], packedIds: result.value.packedIds, blockHashes: result.value.blockHashes };
           },
     [Symbol.dispose]: () => engines[Symbol.dispose](),
   };

@@ -12,6 +12,24 @@ describe('pool message framing', () => {
     expect(view.byteOffset % 8).toBe(0);
   });
 
+  test('ids and their varints follow the hashes, each viewed in place (aligned, no copy)', () => {
+    const hashes = Float64Array.of(3, 4);
+    const ids = Uint32Array.of(0, 1, 300, 2 ** 32 - 1);
+    const packed = Uint8Array.of(0, 1, 0xac, 0x02, 0xff, 0xff, 0xff, 0xff, 0x0f);
+    const frame = encodeFrame({ t: 'done', id: 2, tokenCount: 4, encodeMs: 0.1 }, hashes, { ids, packed });
+    const decoded = decodeFrame<FromThread>(frame);
+    expect(Array.from(decoded.hashes)).toEqual([3, 4]);
+    expect(Array.from(decoded.ids!.ids)).toEqual(Array.from(ids));
+    expect(Array.from(decoded.ids!.packed)).toEqual(Array.from(packed));
+    for (const view of [decoded.hashes, decoded.ids!.ids, decoded.ids!.packed]) expect(view.buffer).toBe(frame);
+    expect(decoded.ids!.ids.byteOffset % 4).toBe(0);
+    // No hashes (a prompt shorter than a block) and no ids (an empty prompt) still come back as views.
+    const short = decodeFrame<FromThread>(encodeFrame({ t: 'done', id: 3, tokenCount: 0, encodeMs: 0 }, new Float64Array(0), { ids: new Uint32Array(0), packed: new Uint8Array(0) }));
+    expect(short.hashes.length).toBe(0);
+    expect(short.ids!.ids.length).toBe(0);
+    expect(decodeFrame<FromThread>(encodeFrame({ t: 'done', id: 4, tokenCount: 0, encodeMs: 0 }, hashes)).ids).toBeUndefined();
+  });
+
   test('a frame without hashes decodes to an empty view', () => {
     const frame = encodeFrame({ t: 'failed', id: 1, error: 'bad' });
     expect(decodeFrame<FromThread>(frame)).toEqual({ message: { t: 'failed', id: 1, error: 'bad' }, hashes: new Float64Array(0) });

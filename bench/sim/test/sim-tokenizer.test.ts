@@ -31,7 +31,7 @@ async function routerIds(route: string, body: Record<string, unknown>): Promise<
   if (job === undefined) throw new Error('no pool job');
   const r = await pool.tokenize(job, { returnIds: true });
   if (!r.ok) throw new Error(r.error);
-  return r.value.ids as readonly number[];
+  return Array.from(r.value.ids ?? []);
 }
 
 /** The ids the engine computes, over its vLLM-style /tokenize. */

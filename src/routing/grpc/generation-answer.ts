@@ -2,7 +2,7 @@
 // (role chunks, deltas, a finish chunk per choice, the usage chunk, [DONE]) or one JSON body. Resolves once the
 // first tokens arrived (streams) or the answer is whole, so a failure before the first token is retried elsewhere.
 import type { GrpcEngineClient } from '../../grpc/engine-client.ts';
-import type { GenerationCall, GenerationEvent, GenerationRequest, TokenLogprob } from '../../grpc/generation.ts';
+import type { GenerationCall, GenerationEvent, GenerationRequest, TokenIds, TokenLogprob } from '../../grpc/generation.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { createReasoningParser, type ReasoningKind, type ReasoningParser } from '../../text/reasoning.ts';
@@ -44,7 +44,7 @@ export interface GenerationRun {
   readonly reasoning: ReasoningKind | undefined;
   /** Set when the request offers tools: how its calls are read from the output. */
   readonly tools: ToolCallMode | undefined;
-  readonly promptIds: readonly number[];
+  readonly promptIds: TokenIds;
   readonly signal: AbortSignal;
   readonly timedOut: () => boolean;
   readonly metrics: Metrics;
@@ -89,7 +89,7 @@ const encoder = new TextEncoder();
 export function runGeneration(run: GenerationRun): Promise<Response | RouterError> {
   const { request, asked, chat, head } = run;
   const n = request.sampling.n;
-  const promptTail = run.promptIds.slice(-PROMPT_TAIL_TOKENS);
+  const promptTail = Array.from(run.promptIds.slice(-PROMPT_TAIL_TOKENS));
   const choices: Choice[] = Array.from({ length: n }, (_, index) => ({
     index,
     text: createChoiceText({ vocab: run.vocab, skipSpecialTokens: request.sampling.skipSpecialTokens, stop: request.sampling.stop, includeStopStr: request.sampling.includeStopStr, promptTail }),

@@ -3,7 +3,7 @@
 // aborts the engine's request when the client leaves. Answers go through the same relay and accounting as HTTP.
 import type { EngineModelInfo, GrpcEngineClient, Outcome } from '../../grpc/engine-client.ts';
 import type { GrpcEngines } from '../../grpc/engines.ts';
-import type { GenerationEvent, GenerationRequest } from '../../grpc/generation.ts';
+import type { GenerationEvent, GenerationRequest, TokenIds } from '../../grpc/generation.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { errorResponse, routerError, type RouterError } from '../../wire/errors.ts';
@@ -84,7 +84,7 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
       const request: GenerationRequest = {
         requestId: chat ? responseId : `${responseId}-0`,
         model: served,
-        prompt: ids !== undefined ? { ids } : { text: prompt.text ?? '' },
+        prompt: ids !== undefined ? { ids, ...(prompt.packedIds !== undefined ? { packedIds: prompt.packedIds } : {}) } : { text: prompt.text ?? '' },
         sampling: { ...asked.sampling, maxTokens },
         ...(call.endpoint.dpRank !== undefined ? { dpRank: call.endpoint.dpRank } : {}),
         ...(asked.cacheSalt !== undefined ? { cacheSalt: asked.cacheSalt } : {}),
@@ -125,8 +125,8 @@ async function promptOf(
   body: Readonly<Record<string, unknown>>,
   chat: boolean,
   protocol: string,
-): Promise<{ ids?: readonly number[]; text?: string } | RouterError> {
-  if (call.promptIds !== undefined) return { ids: call.promptIds };
+): Promise<{ ids?: TokenIds; packedIds?: Uint8Array; text?: string } | RouterError> {
+  if (call.promptIds !== undefined) return { ids: call.promptIds, ...(call.promptPackedIds !== undefined ? { packedIds: call.promptPackedIds } : {}) };
   if (!chat) {
     const p = body.prompt;
     if (Array.isArray(p) && p.length > 0 && p.every((t) => Number.isInteger(t))) return { ids: p as number[] };
