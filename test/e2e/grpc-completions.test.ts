@@ -249,3 +249,20 @@ describe('batched completions: the same answer as the HTTP path', () => {
     expect(grpc.record.received.length).toBe(3);
   });
 });
+
+describe('chat template fields on gRPC endpoints', () => {
+  test('reasoning_effort reaches the chat template as vLLM passes it: "none" turns Qwen3 thinking off (an empty think block in the prompt)', async () => {
+    const qwen = loadStandInVocabulary('qwen3');
+    await using engine = await startGrpcEngine({ vocab: qwen, tokenizer: 'qwen3', output: 'Four.' });
+    await using r = await startRouterProcess(build.path, ['--worker-urls', engine.url, '--model-path', standInTokenizerDir('qwen3'), '--tokenizer-pool-size', '1']);
+    const messages = [{ role: 'user', content: 'Two plus two?' }];
+    const promptOf = (m: Record<string, any>) => qwen.tokenizer.decode(m.tokenized.input_ids, { skip_special_tokens: false });
+    expect((await post(r, { messages, max_tokens: 4 }, '/v1/chat/completions')).status).toBe(200);
+    expect((await post(r, { messages, max_tokens: 4, reasoning_effort: 'none' }, '/v1/chat/completions')).status).toBe(200);
+    expect((await post(r, { messages, max_tokens: 4, reasoning_effort: 'none', chat_template_kwargs: { enable_thinking: true } }, '/v1/chat/completions')).status).toBe(200);
+    const [plain, off, kept] = (engine.record.received as Record<string, any>[]).map(promptOf);
+    expect(plain!.endsWith('<|im_start|>assistant\n')).toBe(true);
+    expect(off).toBe(`${plain}<think>\n\n</think>\n\n`);
+    expect(kept).toBe(plain); // the request's own enable_thinking wins
+  });
+});

@@ -25,7 +25,9 @@ const NOT_CARRIED: readonly { readonly key: string; readonly active: (v: unknown
   { key: 'routed_experts_prompt_start', active: (v) => typeof v === 'number' && v !== 0 },
   { key: 'kv_transfer_params', active: set, why: 'prefill/decode disaggregation over gRPC is not supported' },
   { key: 'ec_transfer_params', active: set, why: 'encoder-cache disaggregation over gRPC is not supported' },
-  { key: 'mm_processor_kwargs', active: nonEmpty },
+  { key: 'return_prompt_text', active: (v) => v === true, why: 'the router does not return the rendered prompt yet' },
+  { key: 'mm_processor_kwargs', active: nonEmpty, why: 'multimodal input is not supported on gRPC endpoints' },
+  { key: 'media_io_kwargs', active: nonEmpty, why: 'multimodal input is not supported on gRPC endpoints' },
 ];
 
 const bad = (message: string, param: string): RouterError => routerError('invalid_body', message, { param });
