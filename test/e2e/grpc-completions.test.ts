@@ -266,3 +266,20 @@ describe('chat template fields on gRPC endpoints', () => {
     expect(kept).toBe(plain); // the request's own enable_thinking wins
   });
 });
+
+describe('reasoning on gRPC endpoints', () => {
+  test('include_reasoning: false parses the reasoning off and sends none of it, streamed and whole, as vLLM', async () => {
+    const qwen = loadStandInVocabulary('qwen3');
+    await using engine = await startGrpcEngine({ vocab: qwen, tokenizer: 'qwen3', output: '<think>Two plus two is four.</think>The answer is 4.' });
+    await using r = await startRouterProcess(build.path, ['--worker-urls', engine.url, '--model-path', standInTokenizerDir('qwen3'), '--tokenizer-pool-size', '1', '--reasoning-parser', 'qwen3']);
+    const messages = [{ role: 'user', content: 'Two plus two?' }];
+    const whole = await post(r, { messages, include_reasoning: false }, '/v1/chat/completions');
+    expect(whole.body.choices[0].message).toMatchObject({ content: 'The answer is 4.', reasoning: null });
+    const res = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'grpc-model', messages, include_reasoning: false, stream: true }) });
+    const deltas = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => (JSON.parse(e.slice(6)) as Record<string, any>).choices[0]?.delta ?? {});
+    expect(deltas.some((d) => 'reasoning' in d)).toBe(false);
+    expect(deltas.map((d) => d.content ?? '').join('')).toBe('The answer is 4.');
+    const shown = await post(r, { messages }, '/v1/chat/completions');
+    expect(shown.body.choices[0].message.reasoning).toBe('Two plus two is four.');
+  });
+});

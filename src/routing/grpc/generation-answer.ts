@@ -194,7 +194,7 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     if (choice.reasoning !== undefined) {
       const part = choice.reasoning.push(text);
       const end = last ? choice.reasoning.finish() : { reasoning: '', content: '' };
-      reasoning = part.reasoning + end.reasoning;
+      reasoning = asked.includeReasoning ? part.reasoning + end.reasoning : '';
       content = part.content + end.content;
     }
     let calls: ToolCallDelta[] = [];

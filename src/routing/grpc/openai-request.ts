@@ -29,6 +29,8 @@ export interface OpenAiGeneration {
   readonly echo: boolean;
   /** Completions `echo` with `max_tokens: 0`: the prompt alone (one token is generated and not shown, as vLLM). */
   readonly echoOnly: boolean;
+  /** Chat `include_reasoning: false`: the reasoning is parsed off and not sent (vLLM drops it from every delta). */
+  readonly includeReasoning: boolean;
   /** `return_tokens_as_token_ids`: logprob tokens as `token_id:N`. */
   readonly tokensAsIds: boolean;
   /** `truncate_prompt_tokens` (-1: the model's context) and `truncation_side` ("left" keeps the last tokens). */
@@ -260,6 +262,7 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     logprobs: logprobsFlag,
     echo,
     echoOnly,
+    includeReasoning: body.include_reasoning !== false,
     tokensAsIds: body.return_tokens_as_token_ids === true,
     truncate: truncateTokens === undefined ? undefined : { tokens: truncateTokens, side: side === 'right' ? 'right' : 'left' },
     toolChoice,
