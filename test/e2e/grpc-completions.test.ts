@@ -7,6 +7,7 @@ import { loadStandInVocabulary, standInTokenizerDir, startGrpcEngine, type GrpcE
 import { buildRouterBinary } from '../../testkit/router-binary.ts';
 import { startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
 import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
+import { until } from '../../testkit/until.ts';
 
 const build = buildRouterBinary();
 afterAll(() => build[Symbol.dispose]());
@@ -83,6 +84,19 @@ for (const protocol of ['vllm-engine', 'vllm-inference'] as const satisfies read
         [1, OUTPUT],
       ]);
       expect(ids.usage!.prompt_tokens).toBe(encode('one').length + encode('two three').length);
+    });
+
+    test('one prompt of a batch refused by the engine: the 400 it gave, and the batch\'s other engine request is stopped', async () => {
+      await using engine = await startGrpcEngine({ vocab: llama, protocol, output: OUTPUT, ttftMs: 300, itlMs: 50, failure: { kind: 'status', code: 3, message: 'prompt 0 is too long', times: 1 } });
+      await using r = await router([engine.url]);
+      const res = await fetch(`${r.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'batchfail' },
+        body: JSON.stringify({ model: 'grpc-model', prompt: ['first', 'second'], max_tokens: 16 }),
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain('prompt 0 is too long');
+      await until(() => engine.record.aborted.includes('cmpl-batchfail-1') && engine.record.running === 0, 'the other prompt\'s engine request is aborted');
     });
 
     test('bad batches: an empty list, mixed types, an empty token list, too many prompts: a 400 naming prompt; the router keeps serving', async () => {
