@@ -39,6 +39,8 @@ export interface Sampling {
   readonly promptLogprobs?: number;
   readonly seed?: number;
   readonly logitBias?: Readonly<Record<string, number>>;
+  /** Logprobs of these token ids at every output position, instead of the top ones (vllm.Inference carries it). */
+  readonly logprobTokenIds?: readonly number[];
   /** Only these token ids may be sampled (vllm.Inference carries it; VllmEngine does not). */
   readonly allowedTokenIds?: readonly number[];
   readonly skipSpecialTokens: boolean;

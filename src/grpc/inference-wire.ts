@@ -18,7 +18,13 @@ export function inferenceGenerateRequest(req: GenerationRequest): Msg {
     else if (structured.kind === 'choice') decoding.choice = { choices: structured.value };
     else decoding[structured.kind === 'json_schema' ? 'json' : structured.kind] = structured.value;
   }
-  const candidates = s.logprobs !== undefined && s.logprobs > 0 ? { output_candidates: { top_n: s.logprobs } } : {};
+  // logprob_token_ids names the candidates; otherwise the top `logprobs` ones.
+  const candidates =
+    s.logprobTokenIds !== undefined
+      ? { output_candidates: { token_ids: { ids: s.logprobTokenIds } } }
+      : s.logprobs !== undefined && s.logprobs > 0
+        ? { output_candidates: { top_n: s.logprobs } }
+        : {};
   // Prompt logprobs: the prompt's ids come back with them (to name each position); -1 asks for the whole vocabulary.
   const prompt = s.promptLogprobs === undefined
     ? {}

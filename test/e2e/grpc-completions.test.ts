@@ -193,7 +193,7 @@ for (const protocol of ['vllm-engine', 'vllm-inference'] as const satisfies read
 }
 
 describe('sampling fields a protocol does not carry', () => {
-  test('allowed_token_ids restricts vllm.Inference output to those tokens; on VllmEngine it is a 400 naming the field and the protocol', async () => {
+  test('allowed_token_ids and logprob_token_ids on vllm.Inference (output restricted, those logprobs returned); on VllmEngine each is a 400 naming the field and the protocol', async () => {
     await using inference = await startGrpcEngine({ vocab: llama, protocol: 'vllm-inference', output: OUTPUT });
     await using r = await router([inference.url]);
     const allowed = encode(' fox', false);
@@ -202,6 +202,16 @@ describe('sampling fields a protocol does not carry', () => {
     expect(got.body.choices[0].text).toBe(' fox'.repeat(5));
     expect(got.body.choices[0].finish_reason).toBe('length'); // EOS is not allowed either
     expect((inference.record.received[0] as Record<string, any>).decoding.allowed_token_ids).toEqual(allowed);
+    // logprob_token_ids: those tokens' logprobs at every position, whatever was sampled.
+    const [a, b] = [encode(' quick', false)[0]!, encode(' lazy', false)[0]!];
+    const named = await post(r, { prompt: 'go', max_tokens: 3, logprobs: 0, logprob_token_ids: [a, b] });
+    expect(named.status).toBe(200);
+    const tops = named.body.choices[0].logprobs.top_logprobs as Record<string, number>[];
+    expect(tops.length).toBe(3);
+    for (const top of tops) expect(Object.keys(top).sort()).toEqual([' lazy', ' quick']);
+    expect(tops[1]![' quick']).toBe(-0.25); // the second token sampled is " quick": its own logprob
+    const chat = await post(r, { messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, logprobs: true, logprob_token_ids: [a] }, '/v1/chat/completions');
+    expect(chat.body.choices[0].logprobs.content.map((c: Record<string, any>) => c.top_logprobs.map((t: Record<string, any>) => t.token))).toEqual([[' quick'], [' quick']]);
 
     await using engine = await startGrpcEngine({ vocab: llama, protocol: 'vllm-engine', output: OUTPUT });
     await using r2 = await router([engine.url]);
@@ -209,20 +219,19 @@ describe('sampling fields a protocol does not carry', () => {
     expect(refused.status).toBe(400);
     expect(refused.body.error.param).toBe('allowed_token_ids');
     expect(refused.body.error.message).toContain('VllmEngine');
-    for (const [field, value] of [['cache_salt', 'salt'], ['session_id', 's1'], ['priority', 3]] as const) {
-      const got = await post(r2, { prompt: 'go', max_tokens: 5, [field]: value });
+    for (const [field, value] of [['cache_salt', 'salt'], ['session_id', 's1'], ['priority', 3], ['logprob_token_ids', [a]]] as const) {
+      const got = await post(r2, { prompt: 'go', max_tokens: 5, logprobs: 0, [field]: value });
       expect([field, got.status, got.body.error?.param]).toEqual([field, 400, field]);
     }
     expect(engine.record.received.length).toBe(0);
   });
 
-  test('fields neither protocol carries: a 400 naming each (bad_words, vllm_xargs, logprob_token_ids, return_token_ids, suffix, chat_template, …)', async () => {
+  test('fields neither protocol carries: a 400 naming each (bad_words, vllm_xargs, return_token_ids, suffix, chat_template, …)', async () => {
     await using engine = await startGrpcEngine({ vocab: llama, protocol: 'vllm-engine', output: OUTPUT });
     await using r = await router([engine.url]);
     const fields: [string, unknown][] = [
       ['bad_words', ['fox']],
       ['vllm_xargs', { a: 1 }],
-      ['logprob_token_ids', [1, 2]],
       ['return_token_ids', true],
       ['thinking_token_budget', 10],
       ['repetition_detection', { min_ngram: 2 }],

@@ -59,13 +59,19 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
   const topN: number = responseOptions.prompt_candidates?.top_n ?? 0;
   // Output logprobs (output_logprobs), with `output_candidates.top_n` candidates: the same values as the VllmEngine stand-in's.
   const outputTopN: number = responseOptions.output_candidates?.top_n ?? 0;
+  // output_candidates.token_ids: those tokens' logprobs at every position (logprob_token_ids), set by id.
+  const named: number[] | undefined = responseOptions.output_candidates?.token_ids?.ids;
   const outputLogprobs = (ids: readonly number[], from: number): Msg =>
     responseOptions.output_logprobs !== true
       ? {}
       : {
           logprobs: ids.map((_, k) => -0.25 * (((from + k) % 4) + 1)),
           ranks: ids.map(() => 1),
-          candidate_tokens: ids.map((id) => ({ tokens: [{ id, logprob: -0.25, rank: 1 }, { id: id + 1, logprob: -1.5, rank: 2 }].slice(0, outputTopN) })),
+          candidate_tokens: ids.map((id) => ({
+            tokens: named !== undefined
+              ? named.map((tid) => ({ id: tid, logprob: tid === id ? -0.25 : -2 - (tid % 7) / 8, rank: tid === id ? 1 : 2 + (tid % 7) }))
+              : [{ id, logprob: -0.25, rank: 1 }, { id: id + 1, logprob: -1.5, rank: 2 }].slice(0, outputTopN),
+          })),
         };
   const promptInfo = (): Msg => ({
     num_prompt_tokens: prompt.length,

@@ -195,6 +195,14 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
   if (isError(stop)) return stop;
   const stopTokenIds = tokenIds(body, 'stop_token_ids');
   if (isError(stopTokenIds)) return stopTokenIds;
+  let logprobTokenIds: number[] | undefined;
+  if (body.logprob_token_ids !== undefined && body.logprob_token_ids !== null) {
+    const ids = tokenIds(body, 'logprob_token_ids');
+    if (isError(ids)) return ids;
+    if (ids.length === 0) return bad('logprob_token_ids must not be empty.', 'logprob_token_ids');
+    if (logprobCount === undefined) return bad(chat ? '`logprob_token_ids` requires `logprobs=True`.' : '`logprob_token_ids` requires `logprobs` to be set.', 'logprob_token_ids');
+    logprobTokenIds = ids;
+  }
   let allowedTokenIds: number[] | undefined;
   if (body.allowed_token_ids !== undefined && body.allowed_token_ids !== null) {
     const ids = tokenIds(body, 'allowed_token_ids');
@@ -252,6 +260,7 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
       ...(seed !== undefined ? { seed } : {}),
       ...(logitBias !== undefined ? { logitBias } : {}),
       ...(allowedTokenIds !== undefined ? { allowedTokenIds } : {}),
+      ...(logprobTokenIds !== undefined ? { logprobTokenIds } : {}),
       skipSpecialTokens: v.skip_special_tokens !== false,
       spacesBetweenSpecialTokens: v.spaces_between_special_tokens !== false,
       ...(constraint !== undefined ? { structured: constraint } : {}),

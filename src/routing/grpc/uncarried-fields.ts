@@ -19,7 +19,6 @@ const NOT_CARRIED: readonly { readonly key: string; readonly active: (v: unknown
   { key: 'repetition_detection', active: set },
   { key: 'thinking_token_budget', active: (v) => set(v) && v !== -1 },
   { key: 'logits_processors', active: nonEmpty },
-  { key: 'logprob_token_ids', active: nonEmpty, why: 'the router does not map it onto either protocol yet' },
   { key: 'return_token_ids', active: (v) => v === true, why: 'the router does not return token ids yet' },
   { key: 'stream_interval', active: (v) => typeof v === 'number' && v > 1, why: 'the router streams every engine message as it comes' },
   { key: 'routed_experts_prompt_start', active: (v) => typeof v === 'number' && v !== 0 },
@@ -52,6 +51,7 @@ export function uncarriedField(body: Body, asked: OpenAiGeneration, protocol: Gr
   const notOn = (key: string) => bad(`'${key}' is not supported on gRPC endpoints speaking ${name}: its request has no such field; send the request to an HTTP endpoint`, key);
   if (protocol === 'vllm-engine') {
     if (s.allowedTokenIds !== undefined) return notOn('allowed_token_ids');
+    if (s.logprobTokenIds !== undefined) return notOn('logprob_token_ids');
     if (asked.cacheSalt !== undefined) return notOn('cache_salt');
     if (asked.priority !== undefined && asked.priority !== 0) return notOn('priority');
     if (asked.sessionId !== undefined) return notOn('session_id');

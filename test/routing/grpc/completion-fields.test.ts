@@ -87,7 +87,6 @@ describe('fields a protocol does not carry', () => {
   test('neither protocol: bad_words, vllm_xargs, logprob_token_ids, suffix, …; vLLM\'s defaults pass', () => {
     for (const protocol of ['vllm-engine', 'vllm-inference'] as const) {
       expect(check({ prompt: 'x', bad_words: ['a'] }, protocol)).toMatchObject({ param: 'bad_words', message: expect.stringContaining('neither gRPC protocol carries it') });
-      expect(check({ prompt: 'x', logprob_token_ids: [1] }, protocol)).toMatchObject({ param: 'logprob_token_ids' });
       expect(check({ prompt: 'x', suffix: 'z' }, protocol)).toEqual({ param: 'suffix', message: 'suffix is not currently supported' });
       expect(check({ prompt: 'x', bad_words: [], vllm_xargs: {}, watermarking: false, thinking_token_budget: -1, stream_interval: 1, routed_experts_prompt_start: 0 }, protocol)).toBeUndefined();
     }
@@ -99,6 +98,8 @@ describe('fields a protocol does not carry', () => {
       expect(check({ prompt: 'x', [field]: value }, 'vllm-inference')).toBeUndefined();
     }
     expect(check({ prompt: 'x', priority: 0 }, 'vllm-engine')).toBeUndefined();
+    expect(check({ prompt: 'x', logprobs: 0, logprob_token_ids: [1] }, 'vllm-engine')).toMatchObject({ param: 'logprob_token_ids', message: expect.stringContaining('VllmEngine') });
+    expect(check({ prompt: 'x', logprobs: 0, logprob_token_ids: [1] }, 'vllm-inference')).toBeUndefined();
   });
 
   test('vllm.Inference writes the text itself (no spaces_between_special_tokens), and truncates a text prompt only from the left', () => {
@@ -108,6 +109,14 @@ describe('fields a protocol does not carry', () => {
     expect(check({ prompt: 'x', truncate_prompt_tokens: -1 }, 'vllm-inference', true)).toMatchObject({ param: 'truncate_prompt_tokens' });
     expect(check({ prompt: 'x', truncate_prompt_tokens: 4, truncation_side: 'right' }, 'vllm-inference', true)).toMatchObject({ param: 'truncation_side' });
     expect(check({ prompt: 'x', truncate_prompt_tokens: 4, truncation_side: 'right' }, 'vllm-inference', false)).toBeUndefined();
+  });
+
+  test('logprob_token_ids: a non-empty list of token ids, with logprobs asked for; vllm.Inference gets them as the output candidates', () => {
+    expect(refusal({ prompt: 'x', logprob_token_ids: [1] })).toEqual({ message: '`logprob_token_ids` requires `logprobs` to be set.', param: 'logprob_token_ids' });
+    expect(refusal({ messages: [], logprob_token_ids: [1] }, true)).toEqual({ message: '`logprob_token_ids` requires `logprobs=True`.', param: 'logprob_token_ids' });
+    expect(refusal({ prompt: 'x', logprobs: 1, logprob_token_ids: [] })).toMatchObject({ param: 'logprob_token_ids' });
+    const s = asked({ prompt: 'x', logprobs: 3, logprob_token_ids: [4, 9] }).sampling;
+    expect(inferenceGenerateRequest({ requestId: 'r', model: 'm', prompt: { ids: [1] }, sampling: { ...s, maxTokens: 2 } }).response).toMatchObject({ output_logprobs: true, output_candidates: { token_ids: { ids: [4, 9] } } });
   });
 
   test('allowed_token_ids must be a non-empty list of token ids', () => {
