@@ -270,6 +270,28 @@ describe('batched completions: the same answer as the HTTP path', () => {
     ]);
     expect(choices(b)).toEqual(choices(a));
     expect(grpc.record.received.length).toBe(3);
+    // echo: the prompt opens each choice either way.
+    const echoed = async () => (await post(r, { prompt: ['first', 'second'], echo: true })).body;
+    const [e1, e2] = [await echoed(), await echoed()];
+    expect(keys(e1)).toEqual(keys(e2));
+    expect(choices(e1)).toEqual([
+      [0, `first ${OUTPUT}`],
+      [1, `second ${OUTPUT}`],
+    ]);
+    expect(choices(e2)).toEqual(choices(e1));
+    // Streamed: the same text per index, the same chunk fields, the same usage chunk.
+    const streamOf = async () => {
+      const res = await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'grpc-model', prompt: ['first', 'second'], stream: true, stream_options: { include_usage: true } }) });
+      const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)) as Record<string, any>);
+      const texts: Record<number, string> = {};
+      for (const e of events) for (const c of e.choices) texts[c.index] = (texts[c.index] ?? '') + c.text;
+      return { texts, first: keys(events[0]), last: keys(events.at(-1)), usage: events.at(-1)!.usage };
+    };
+    const [s1, s2] = [await streamOf(), await streamOf()];
+    expect(s1.texts).toEqual({ 0: ` ${OUTPUT}`, 1: ` ${OUTPUT}` });
+    expect(s2.texts).toEqual(s1.texts);
+    expect(s1.first).toEqual(s2.first);
+    expect(s1.last).toEqual(s2.last);
   });
 });
 
