@@ -346,7 +346,7 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
   /** Aborts the engine requests with choices still open (all of them, or the one of `prompt`). */
   const abort = (reason: string, prompt?: number) => {
     for (const [p, call] of calls.entries()) {
-      if (call === undefined || (prompt !== undefined && p !== prompt)) continue;
+      if (call === undefined || (prompt !== undefined ? p !== prompt : openOf[p] === 0)) continue;
       run.metrics.grpcAborts.inc({ worker: run.endpoint, reason });
       call.abort();
     }
