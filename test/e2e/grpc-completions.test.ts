@@ -170,6 +170,10 @@ for (const protocol of ['vllm-engine', 'vllm-inference'] as const satisfies read
       expect(chat.body.prompt_logprobs[0]).toBeNull();
       expect(Object.keys(chat.body.prompt_logprobs[1]).length).toBe(1);
 
+      // return_tokens_as_token_ids: logprob tokens written `token_id:N`, the prompt's (echoed) and the output's.
+      const asIds = await post(r, { prompt, echo: true, logprobs: 0, max_tokens: 2, return_tokens_as_token_ids: true });
+      expect(asIds.body.choices[0].logprobs.tokens).toEqual([...promptIds, ...outputIds.slice(0, 2)].map((id) => `token_id:${id}`));
+
       const streamed = await post(r, { prompt, prompt_logprobs: 1, stream: true });
       expect(streamed).toMatchObject({ status: 400, body: { error: { message: '`prompt_logprobs` are not available when `stream=True`.', param: 'prompt_logprobs' } } });
     });
