@@ -39,6 +39,10 @@ export interface Sampling {
   readonly promptLogprobs?: number;
   readonly seed?: number;
   readonly logitBias?: Readonly<Record<string, number>>;
+  /** Logprobs of these token ids at every output position, instead of the top ones (vllm.Inference carries it). */
+  readonly logprobTokenIds?: readonly number[];
+  /** Only these token ids may be sampled (vllm.Inference carries it; VllmEngine does not). */
+  readonly allowedTokenIds?: readonly number[];
   readonly skipSpecialTokens: boolean;
   readonly spacesBetweenSpecialTokens: boolean;
   readonly truncatePromptTokens?: number;
@@ -61,6 +65,8 @@ export interface GenerationRequest {
   readonly dpRank?: number;
   readonly cacheSalt?: string;
   readonly priority?: number;
+  /** vLLM's session_id (vllm.Inference carries it). */
+  readonly sessionId?: string;
 }
 
 /** One output token's logprob and its top alternatives (ids; the front turns them into text). */
@@ -93,10 +99,22 @@ export type GenerationEvent =
       readonly stopReason?: string | number;
     };
 
-/** Counts the engine reports for the request (the latest seen). */
+/**
+ * One prompt token's logprob as the engine reports it: `logprob` null for the first token (nothing precedes it),
+ * `rank` where the protocol carries it, and the top alternatives.
+ */
+export interface PromptTokenLogprob {
+  readonly id: number;
+  readonly logprob: number | null;
+  readonly rank?: number;
+  readonly top: readonly { readonly id: number; readonly logprob: number; readonly rank?: number }[];
+}
+
+/** Counts the engine reports for the request (the latest seen), and the prompt's logprobs once they arrive. */
 export interface GenerationCounts {
   promptTokens: number;
   cachedTokens: number;
+  promptLogprobs?: readonly PromptTokenLogprob[];
 }
 
 export interface GenerationHandlers {

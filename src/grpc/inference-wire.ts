@@ -1,5 +1,5 @@
 // vllm.Inference messages from and to the router's generation terms (proto/inference.proto; vLLM's Rust front end).
-import type { FinishReason, GenerationCounts, GenerationEvent, GenerationRequest, TokenLogprob } from './generation.ts';
+import type { FinishReason, GenerationCounts, GenerationEvent, GenerationRequest, PromptTokenLogprob, TokenLogprob } from './generation.ts';
 
 type Msg = Record<string, any>;
 
@@ -11,13 +11,24 @@ export function inferenceGenerateRequest(req: GenerationRequest): Msg {
     ...(s.frequencyPenalty !== undefined ? { frequency_penalty: s.frequencyPenalty } : {}),
     ...(s.repetitionPenalty !== undefined ? { repetition_penalty: s.repetitionPenalty } : {}),
     ...(s.logitBias !== undefined ? { logit_bias: s.logitBias } : {}),
+    ...(s.allowedTokenIds !== undefined && s.allowedTokenIds.length > 0 ? { allowed_token_ids: s.allowedTokenIds } : {}),
   };
   if (structured !== undefined) {
     if (structured.kind === 'json_object') decoding.json_object = true;
     else if (structured.kind === 'choice') decoding.choice = { choices: structured.value };
     else decoding[structured.kind === 'json_schema' ? 'json' : structured.kind] = structured.value;
   }
-  const candidates = s.logprobs !== undefined && s.logprobs > 0 ? { output_candidates: { top_n: s.logprobs } } : {};
+  // logprob_token_ids names the candidates; otherwise the top `logprobs` ones.
+  const candidates =
+    s.logprobTokenIds !== undefined
+      ? { output_candidates: { token_ids: { ids: s.logprobTokenIds } } }
+      : s.logprobs !== undefined && s.logprobs > 0
+        ? { output_candidates: { top_n: s.logprobs } }
+        : {};
+  // Prompt logprobs: the prompt's ids come back with them (to name each position); -1 asks for the whole vocabulary.
+  const prompt = s.promptLogprobs === undefined
+    ? {}
+    : { prompt_token_ids: true, prompt_logprobs: true, ...(s.promptLogprobs !== 0 ? { prompt_candidates: s.promptLogprobs < 0 ? { all: true } : { top_n: s.promptLogprobs } } : {}) };
   return {
     request_id: req.requestId,
     model: req.model,
@@ -41,6 +52,7 @@ export function inferenceGenerateRequest(req: GenerationRequest): Msg {
       ignore_eos: s.ignoreEos,
     },
     response: {
+      ...prompt,
       output_text: true,
       output_token_ids: true,
       output_logprobs: s.logprobs !== undefined,
@@ -50,13 +62,36 @@ export function inferenceGenerateRequest(req: GenerationRequest): Msg {
     ...(req.cacheSalt !== undefined ? { kv: { cache_salt: req.cacheSalt } } : {}),
     ...(s.truncatePromptTokens !== undefined && s.truncatePromptTokens > 0 ? { truncate_prompt_tokens: s.truncatePromptTokens } : {}),
     ...(req.priority !== undefined ? { priority: req.priority } : {}),
+    ...(req.sessionId !== undefined ? { session_id: req.sessionId } : {}),
   };
 }
 
 const FINISH: Readonly<Record<string, FinishReason>> = { LENGTH: 'length', STOP: 'stop', ABORTED: 'abort' };
 
+/**
+ * PromptInfo's logprobs, ranks and candidates. The first prompt token has none (nothing precedes it): the values
+ * are matched to the prompt's last positions, so a list one shorter than the ids leaves the first null.
+ */
+function promptLogprobsOf(info: Msg): PromptTokenLogprob[] | undefined {
+  const ids: number[] = info.token_ids ?? [];
+  const values: number[] = info.logprobs ?? [];
+  if (values.length === 0 || ids.length === 0) return undefined;
+  const ranks: number[] = info.ranks ?? [];
+  const candidates: Msg[] = info.candidate_tokens ?? [];
+  const skip = Math.max(0, ids.length - values.length);
+  return ids.map((id, k) => {
+    const at = k - skip;
+    if (at < 0) return { id, logprob: null, top: [] };
+    const top = ((candidates[at]?.tokens as Msg[] | undefined) ?? []).map((t) => ({ id: t.id ?? 0, logprob: t.logprob ?? 0, ...(t.rank ? { rank: t.rank } : {}) }));
+    return { id, logprob: values[at]!, ...(ranks[at] ? { rank: ranks[at]! } : {}), top };
+  });
+}
+
 export function inferenceEvents(message: Msg, counts: GenerationCounts): GenerationEvent[] | { error: string } {
-  if (message.prompt_info) counts.promptTokens = message.prompt_info.num_prompt_tokens ?? counts.promptTokens;
+  if (message.prompt_info) {
+    counts.promptTokens = message.prompt_info.num_prompt_tokens ?? counts.promptTokens;
+    if (counts.promptLogprobs === undefined) counts.promptLogprobs = promptLogprobsOf(message.prompt_info);
+  }
   const out: Msg | undefined = message.outputs;
   if (!out) return [];
   const index: number = out.index ?? 0;

@@ -1,6 +1,6 @@
 // vllm.grpc.engine.VllmEngine messages from and to the router's generation terms (proto/vllm_engine.proto; the
 // servicer's reading of them is lightseekorg/smg grpc_servicer/smg_grpc_servicer/vllm/servicer.py).
-import type { FinishReason, GenerationCounts, GenerationEvent, GenerationRequest, TokenLogprob } from './generation.ts';
+import type { FinishReason, GenerationCounts, GenerationEvent, GenerationRequest, PromptTokenLogprob, TokenLogprob } from './generation.ts';
 
 type Msg = Record<string, any>;
 
@@ -67,6 +67,24 @@ function logprobsOf(out: Msg | undefined): TokenLogprob[] | undefined {
   }));
 }
 
+/**
+ * InputLogProbs: one entry per prompt token, the first without a value (the servicer's `_build_input_logprobs`);
+ * the top alternatives come in the engine's order, so their rank is their place.
+ */
+function promptLogprobsOf(input: Msg | undefined): PromptTokenLogprob[] | undefined {
+  if (input === undefined || input === null) return undefined;
+  const ids: number[] = input.token_ids ?? [];
+  const values: Msg[] = input.token_logprobs ?? [];
+  const tops: Msg[] = input.top_logprobs ?? [];
+  return ids.map((id, k) => {
+    const value = values[k]?.value;
+    const topIds: number[] = tops[k]?.token_ids ?? [];
+    const top = topIds.map((tid, j) => ({ id: tid, logprob: tops[k]!.values?.[j] ?? 0, rank: j + 1 }));
+    const place = topIds.indexOf(id);
+    return { id, logprob: typeof value === 'number' ? value : null, ...(place >= 0 ? { rank: place + 1 } : {}), top };
+  });
+}
+
 const FINISH: Readonly<Record<string, FinishReason>> = { stop: 'stop', length: 'length', abort: 'abort' };
 
 /**
@@ -78,6 +96,8 @@ export function engineEvents(message: Msg, counts: GenerationCounts): Generation
     const c = message.chunk;
     counts.promptTokens = c.prompt_tokens ?? counts.promptTokens;
     counts.cachedTokens = c.cached_tokens ?? counts.cachedTokens;
+    // Sent with each sequence's first chunk: the same prompt, kept once.
+    if (c.input_logprobs && counts.promptLogprobs === undefined) counts.promptLogprobs = promptLogprobsOf(c.input_logprobs);
     const ids: number[] = c.token_ids ?? [];
     const logprobs = logprobsOf(c.output_logprobs);
     return [{ kind: 'tokens', index: c.index ?? 0, ids, count: ids.length, ...(logprobs ? { logprobs } : {}) }];
@@ -86,6 +106,7 @@ export function engineEvents(message: Msg, counts: GenerationCounts): Generation
     const c = message.complete;
     if (c.prompt_tokens) counts.promptTokens = c.prompt_tokens;
     if (c.cached_tokens) counts.cachedTokens = c.cached_tokens;
+    if (c.input_logprobs && counts.promptLogprobs === undefined) counts.promptLogprobs = promptLogprobsOf(c.input_logprobs);
     const reason = FINISH[c.finish_reason ?? 'stop'];
     if (reason === undefined) return { error: `the engine ended the sequence with finish_reason ${JSON.stringify(c.finish_reason)}` };
     const stopReason = c.matched_stop_str ?? c.matched_token_id;

@@ -143,7 +143,12 @@ export function jobFromBody(route: string, body: Readonly<Record<string, unknown
   const flag = (key: string): boolean | undefined => (typeof body[key] === 'boolean' ? (body[key] as boolean) : undefined);
   if (route.endsWith('/chat/completions')) {
     if (!Array.isArray(body.messages)) return undefined;
-    const kwargs = body.chat_template_kwargs;
+    const given = body.chat_template_kwargs;
+    const user = typeof given === 'object' && given !== null && !Array.isArray(given) ? (given as Record<string, unknown>) : undefined;
+    // vLLM's build_chat_params: reasoning_effort is a template variable, and turns thinking on or off unless the
+    // request's kwargs say.
+    const effort = typeof body.reasoning_effort === 'string' ? body.reasoning_effort : undefined;
+    const kwargs = effort === undefined ? user : { ...user, reasoning_effort: effort, ...(user?.enable_thinking === undefined ? { enable_thinking: effort !== 'none' } : {}) };
     return {
       kind: 'chat',
       messages: body.messages,
@@ -152,9 +157,7 @@ export function jobFromBody(route: string, body: Readonly<Record<string, unknown
       addGenerationPrompt: flag('add_generation_prompt'),
       continueFinalMessage: flag('continue_final_message'),
       addSpecialTokens: flag('add_special_tokens'),
-      templateKwargs: typeof kwargs === 'object' && kwargs !== null && !Array.isArray(kwargs)
-        ? (kwargs as Record<string, unknown>)
-        : undefined,
+      templateKwargs: kwargs,
       cacheSalt,
     };
   }

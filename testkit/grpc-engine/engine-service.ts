@@ -12,6 +12,7 @@ import type { StandInVocabulary } from './tokenizers.ts';
 import { tokenizerZip } from './tokenizer-zip.ts';
 import type { StandInKvCache } from './kv-events.ts';
 import { forcedOutput } from './constraint.ts';
+import { promptLogprobAt, promptTopAt } from './prompt-logprobs.ts';
 
 type Msg = Record<string, any>;
 type Unary = (call: ServerUnaryCall<Msg, Msg>, callback: (error: Error | null, reply?: Msg) => void) => void;
@@ -89,6 +90,18 @@ function generateHandler(ctx: ServiceContext) {
             token_ids: [...ids],
             top_logprobs: logprobs > 0 ? ids.map((id) => ({ values: [-0.25, -1.5].slice(0, logprobs), token_ids: [id, id + 1].slice(0, logprobs) })) : [],
           };
+    // InputLogProbs as the servicer builds them (`_build_input_logprobs`): every prompt token, the first without a
+    // value, and the first `prompt_logprobs` entries of each position's logprob dict.
+    const promptLogprobs: number | undefined = params.prompt_logprobs;
+    const inputLogprobs =
+      promptLogprobs === undefined
+        ? undefined
+        : {
+            token_logprobs: prompt.map((_, k) => (k === 0 ? {} : { value: promptLogprobAt(k) })),
+            token_ids: [...prompt],
+            top_logprobs: promptLogprobs > 0 ? prompt.map((id, k) => (k === 0 ? {} : { values: promptTopAt(id, k, promptLogprobs).map((t) => t.logprob), token_ids: promptTopAt(id, k, promptLogprobs).map((t) => t.id) })) : [],
+          };
+    const firstChunk = new Set<number>();
     void serveGeneration(ctx, call, requestId, async (base) => {
       const stream = request.stream === true;
       const finals: Msg[] = [];
@@ -105,6 +118,7 @@ function generateHandler(ctx: ServiceContext) {
           stopStrings: params.stop ?? [],
           promptTokens,
           constrained: forcedOutput(params, ctx.options.output),
+          minTokens: params.min_tokens ?? 0,
         },
         {
           ...base,
@@ -138,8 +152,10 @@ function generateHandler(ctx: ServiceContext) {
                   cached_tokens: cached,
                   index: step.index,
                   ...(logprobsOf(step.ids) ? { output_logprobs: logprobsOf(step.ids) } : {}),
+                  ...(inputLogprobs !== undefined && !firstChunk.has(step.index) ? { input_logprobs: inputLogprobs } : {}),
                 },
               });
+              firstChunk.add(step.index);
               if (step.finish) await write(call, complete(step.ids));
             } else if (step.finish) {
               finals.push(complete(step.sofar));

@@ -6,6 +6,7 @@ import { status, type ServerUnaryCall, type ServerWritableStream, type UntypedSe
 import { generate, type GenerationStep } from './generation.ts';
 import { grpcError, type ServiceContext } from './engine-service.ts';
 import { forcedOutput } from './constraint.ts';
+import { promptLogprobAt, promptTopAt } from './prompt-logprobs.ts';
 
 type Msg = Record<string, any>;
 
@@ -43,13 +44,46 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
     options.failure = failure.times === undefined ? failure : failure.times <= 1 ? null : { ...failure, times: failure.times - 1 };
     return fail(grpcError(failure.code, failure.message ?? 'injected failure'));
   }
-  const prompt: number[] = request.token_ids?.ids ?? (typeof request.text === 'string' ? vocab.tokenizer.encode(request.text, { add_special_tokens: false }).ids : []);
+  const given: number[] = request.token_ids?.ids ?? (typeof request.text === 'string' ? vocab.tokenizer.encode(request.text, { add_special_tokens: false }).ids : []);
+  // truncate_prompt_tokens keeps the prompt's last N tokens (0: no truncation).
+  const truncate: number = request.truncate_prompt_tokens ?? 0;
+  const prompt = truncate > 0 && given.length > truncate ? given.slice(given.length - truncate) : given;
   const stopping: Msg = request.stopping ?? {};
   const responseOptions: Msg = request.response ?? {};
   const skipSpecial = responseOptions.skip_special_tokens !== false;
   const wantText = responseOptions.output_text !== false;
   const wantIds = responseOptions.output_token_ids === true;
   const decode = (ids: readonly number[]) => vocab.tokenizer.decode([...ids], { skip_special_tokens: skipSpecial });
+  // PromptInfo with prompt_logprobs: the ids when asked, a logprob and rank for every position after the first (the
+  // first has nothing before it), and `prompt_candidates.top_n` candidates each.
+  const topN: number = responseOptions.prompt_candidates?.top_n ?? 0;
+  // Output logprobs (output_logprobs), with `output_candidates.top_n` candidates: the same values as the VllmEngine stand-in's.
+  const outputTopN: number = responseOptions.output_candidates?.top_n ?? 0;
+  // output_candidates.token_ids: those tokens' logprobs at every position (logprob_token_ids), set by id.
+  const named: number[] | undefined = responseOptions.output_candidates?.token_ids?.ids;
+  const outputLogprobs = (ids: readonly number[], from: number): Msg =>
+    responseOptions.output_logprobs !== true
+      ? {}
+      : {
+          logprobs: ids.map((_, k) => -0.25 * (((from + k) % 4) + 1)),
+          ranks: ids.map(() => 1),
+          candidate_tokens: ids.map((id) => ({
+            tokens: named !== undefined
+              ? named.map((tid) => ({ id: tid, logprob: tid === id ? -0.25 : -2 - (tid % 7) / 8, rank: tid === id ? 1 : 2 + (tid % 7) }))
+              : [{ id, logprob: -0.25, rank: 1 }, { id: id + 1, logprob: -1.5, rank: 2 }].slice(0, outputTopN),
+          })),
+        };
+  const promptInfo = (): Msg => ({
+    num_prompt_tokens: prompt.length,
+    ...(responseOptions.prompt_token_ids === true ? { token_ids: [...prompt] } : {}),
+    ...(responseOptions.prompt_logprobs === true
+      ? {
+          logprobs: prompt.slice(1).map((_, k) => promptLogprobAt(k + 1)),
+          ranks: prompt.slice(1).map((id, k) => promptTopAt(id, k + 1, 1)[0]!.rank),
+          candidate_tokens: prompt.slice(1).map((id, k) => ({ tokens: promptTopAt(id, k + 1, topN).map((t) => ({ id: t.id, logprob: t.logprob, rank: t.rank })) })),
+        }
+      : {}),
+  });
   const deltas = new Map<number, ReturnType<typeof textDeltas>>();
   let cancelled = false;
   call.on('cancelled', () => {
@@ -74,6 +108,8 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
       stopStrings: stopping.stop_strings ?? [],
       promptTokens: prompt.length,
       constrained: forcedOutput(request.decoding, options.output),
+      allowedTokenIds: request.decoding?.allowed_token_ids ?? [],
+      minTokens: stopping.min_new_tokens ?? 0,
     },
     {
       // Dropping the stream does not abort on this protocol: only Control.Abort stops the sequence.
@@ -121,12 +157,13 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
             text: wantText ? text : '',
             num_tokens: step.ids.length,
             token_ids: wantIds ? [...step.ids] : [],
+            ...outputLogprobs(step.ids, step.sofar.length - step.ids.length),
             ...(finishInfo ? { finish_info: finishInfo } : {}),
           },
         };
         if (!firstSent.has(step.index)) {
           firstSent.add(step.index);
-          message.prompt_info = { num_prompt_tokens: prompt.length };
+          message.prompt_info = promptInfo();
         }
         if (!call.write(message)) await once(call, 'drain');
       },
@@ -139,7 +176,7 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
     }
     if (reply) {
       reply(null, {
-        prompt_info: { num_prompt_tokens: prompt.length },
+        prompt_info: promptInfo(),
         outputs: { index: 0, text: wantText ? unaryText.join('') : '', num_tokens: unaryIds.length, token_ids: wantIds ? unaryIds : [], ...(unaryFinish ? { finish_info: unaryFinish } : {}) },
       });
     } else if (!cancelled) call.end();

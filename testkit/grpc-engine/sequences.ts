@@ -19,6 +19,10 @@ export interface SequenceLimits {
   readonly ignoreEos: boolean;
   /** What a structured-output constraint makes every choice write, instead of the configured output. */
   readonly constrained?: string | undefined;
+  /** Only these ids may be sampled (vLLM's allowed_token_ids masks every other logit, EOS included). */
+  readonly allowedTokenIds?: readonly number[] | undefined;
+  /** EOS and stop token ids do not end a sequence before this many tokens (vLLM's min_tokens). */
+  readonly minTokens?: number | undefined;
 }
 
 /** The output ids of choice `index`: the output text rotated to start at its word `index`, then the extra ids. */
@@ -38,8 +42,18 @@ export function planSequences(options: GrpcEngineOptions, vocab: StandInVocabula
     const ids: number[] = [];
     let plan: PlannedSequence | undefined;
     const endsWithEos = options.eosAtEnd && !limits.ignoreEos;
+    const allowed = limits.allowedTokenIds !== undefined && limits.allowedTokenIds.length > 0 ? limits.allowedTokenIds : undefined;
+    const minTokens = limits.minTokens ?? 0;
+    const ending = (id: number) => limits.stopTokenIds.includes(id) || (!limits.ignoreEos && eosIds.includes(id));
+    // What the model writes where an ending token is masked: the first of its output that ends nothing.
+    const filler = base.find((id) => !ending(id)) ?? base[0] ?? 0;
     for (let k = 0; ids.length < limits.maxTokens; k++) {
-      const id = k < base.length ? base[k]! : endsWithEos ? eosIds[0]! : base[k % Math.max(1, base.length)]!;
+      // min_tokens masks EOS and the stop token ids while fewer tokens than it have been generated.
+      const masked = ids.length < minTokens;
+      let id = k < base.length ? base[k]! : endsWithEos && !masked ? eosIds[0]! : base[k % Math.max(1, base.length)]!;
+      if (masked && ending(id)) id = filler;
+      // allowed_token_ids masks every other token: one outside the set becomes an allowed one, chosen by position.
+      if (allowed !== undefined && !allowed.includes(id)) id = allowed[k % allowed.length]!;
       ids.push(id);
       if (limits.stopTokenIds.includes(id)) {
         plan = { index, ids, finishReason: 'stop', stopTokenId: id, stopIsEos: false };

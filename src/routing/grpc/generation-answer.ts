@@ -2,7 +2,7 @@
 // (role chunks, deltas, a finish chunk per choice, the usage chunk, [DONE]) or one JSON body. Resolves once the
 // first tokens arrived (streams) or the answer is whole, so a failure before the first token is retried elsewhere.
 import type { GrpcEngineClient } from '../../grpc/engine-client.ts';
-import type { GenerationCall, GenerationEvent, GenerationRequest, TokenIds, TokenLogprob } from '../../grpc/generation.ts';
+import type { GenerationCall, GenerationEvent, GenerationRequest, PromptTokenLogprob, TokenIds, TokenLogprob } from '../../grpc/generation.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { createReasoningParser, type ReasoningKind, type ReasoningParser } from '../../text/reasoning.ts';
@@ -12,7 +12,7 @@ import type { Vocabulary } from '../../text/vocabulary.ts';
 import { routerError, type RouterError } from '../../wire/errors.ts';
 import { createChoiceText, PROMPT_TAIL_TOKENS, type ChoiceText } from './choice-text.ts';
 import { beforeFirstTokenError, grpcCodeName } from './grpc-errors.ts';
-import { chatLogprobs, completionLogprobs } from './logprobs.ts';
+import { chatLogprobs, completionLogprobs, echoedPromptLogprobs, promptLogprobsAnswer } from './logprobs.ts';
 import {
   chatBody,
   chatDeltaChunk,
@@ -30,10 +30,22 @@ import {
 } from './openai-answer.ts';
 import type { OpenAiGeneration } from './openai-request.ts';
 
+/** One prompt of the request and the engine request that generates its n choices. */
+export interface RunPrompt {
+  readonly request: GenerationRequest;
+  readonly promptIds: TokenIds;
+  /** The prompt's text, for `echo`. */
+  readonly echoText?: string;
+}
+
 export interface GenerationRun {
   readonly client: GrpcEngineClient;
   readonly endpoint: string;
-  readonly request: GenerationRequest;
+  /**
+   * One engine request per prompt (a batch of completion prompts; chat has one), each with the same n: choice
+   * `i` of prompt `p` is answered as index `p * n + i`, as vLLM numbers them.
+   */
+  readonly prompts: readonly RunPrompt[];
   readonly asked: OpenAiGeneration;
   readonly chat: boolean;
   readonly head: AnswerHead;
@@ -44,7 +56,6 @@ export interface GenerationRun {
   readonly reasoning: ReasoningKind | undefined;
   /** Set when the request offers tools: how its calls are read from the output. */
   readonly tools: ToolCallMode | undefined;
-  readonly promptIds: TokenIds;
   readonly signal: AbortSignal;
   readonly timedOut: () => boolean;
   readonly metrics: Metrics;
@@ -65,6 +76,10 @@ function toolCallParserOf(mode: ToolCallMode): ToolCallParser {
 
 interface Choice {
   readonly index: number;
+  /** Which prompt (and engine request) it belongs to. */
+  readonly prompt: number;
+  /** `echo`: the prompt is still to open the choice's text. */
+  echoPending: boolean;
   readonly text: ChoiceText;
   readonly reasoning: ReasoningParser | undefined;
   readonly tools: ToolCallParser | undefined;
@@ -87,12 +102,20 @@ interface Choice {
 const encoder = new TextEncoder();
 
 export function runGeneration(run: GenerationRun): Promise<Response | RouterError> {
-  const { request, asked, chat, head } = run;
+  const { asked, chat, head, prompts } = run;
+  const request = prompts[0]!.request;
   const n = request.sampling.n;
-  const promptTail = Array.from(run.promptIds.slice(-PROMPT_TAIL_TOKENS));
-  const choices: Choice[] = Array.from({ length: n }, (_, index) => ({
+  const choices: Choice[] = Array.from({ length: n * prompts.length }, (_, index) => ({
     index,
-    text: createChoiceText({ vocab: run.vocab, skipSpecialTokens: request.sampling.skipSpecialTokens, stop: request.sampling.stop, includeStopStr: request.sampling.includeStopStr, promptTail }),
+    prompt: Math.floor(index / n),
+    echoPending: asked.echo,
+    text: createChoiceText({
+      vocab: run.vocab,
+      skipSpecialTokens: request.sampling.skipSpecialTokens,
+      stop: request.sampling.stop,
+      includeStopStr: request.sampling.includeStopStr,
+      promptTail: Array.from(prompts[Math.floor(index / n)]!.promptIds.slice(-PROMPT_TAIL_TOKENS)),
+    }),
     reasoning: run.reasoning !== undefined ? createReasoningParser(run.reasoning) : undefined,
     tools: run.tools !== undefined ? toolCallParserOf(run.tools) : undefined,
     toolDeltas: [],
@@ -106,27 +129,54 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     logprobs: [],
     held: undefined,
   }));
-  let open = n;
+  let open = choices.length;
+  /** Unfinished choices per engine request: one whose choices all stopped on a router-found stop string is aborted. */
+  const openOf = prompts.map(() => n);
   let started = false;
   let settled = false;
+  /** An engine request failed: what the others still send is dropped. */
+  let failed = false;
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   let pending = '';
-  let call: GenerationCall | undefined;
+  const calls: (GenerationCall | undefined)[] = prompts.map(() => undefined);
   let resolveAnswer: (answer: Response | RouterError) => void = () => {};
   const answer = new Promise<Response | RouterError>((resolve) => (resolveAnswer = resolve));
 
-  const usage = (): Usage => ({
-    promptTokens: call?.counts.promptTokens || run.promptIds.length,
-    completionTokens: choices.reduce((sum, c) => sum + c.tokens, 0),
-    cachedTokens: call !== undefined && call.counts.cachedTokens > 0 ? call.counts.cachedTokens : undefined,
-  });
-  const continuous = () => (asked.continuousUsage ? streamUsage(usage()) : undefined);
-  const logprobsOf = (choice: Choice, entries: readonly TokenLogprob[] | undefined, text: string): unknown => {
-    if (request.sampling.logprobs === undefined || entries === undefined) return null;
-    if (chat) return chatLogprobs(entries, run.tokenVocab);
-    const lp = completionLogprobs(entries, run.tokenVocab, choice.offset);
+  const promptTokensOf = (p: number): number => calls[p]?.counts.promptTokens || prompts[p]!.promptIds.length;
+  const usage = (): Usage => {
+    // vLLM's prefix-cache hits: the first answer's in a stream, the last prompt's in a whole body.
+    const cached = calls[asked.stream ? 0 : calls.length - 1]?.counts.cachedTokens ?? 0;
+    return {
+      promptTokens: prompts.reduce((sum, _, p) => sum + promptTokensOf(p), 0),
+      completionTokens: choices.reduce((sum, c) => sum + c.tokens, 0),
+      cachedTokens: cached > 0 ? cached : undefined,
+    };
+  };
+  // Continuous usage counts the chunk's own prompt and choice, as vLLM's streams do.
+  const continuous = (choice: Choice) =>
+    asked.continuousUsage ? streamUsage({ promptTokens: promptTokensOf(choice.prompt), completionTokens: choice.tokens, cachedTokens: undefined }) : undefined;
+  // logprob tokens as `token_id:N` (return_tokens_as_token_ids) are what vLLM writes without a vocabulary.
+  const logprobVocab = asked.tokensAsIds ? undefined : run.tokenVocab;
+  const promptLogprobsOf = (p: number): readonly PromptTokenLogprob[] => {
+    const got = calls[p]?.counts.promptLogprobs;
+    if (got !== undefined) return got;
+    run.log.warn('gRPC engine sent no prompt logprobs', { endpoint: run.endpoint, request_id: prompts[p]!.request.requestId });
+    return Array.from(prompts[p]!.promptIds, (id) => ({ id, logprob: null, top: [] }));
+  };
+  const logprobsOf = (choice: Choice, entries: readonly TokenLogprob[] | undefined, text: string, echoed: boolean): unknown => {
+    const top = request.sampling.logprobs;
+    if (top === undefined || (entries === undefined && !echoed)) return null;
+    if (chat) return chatLogprobs(entries ?? [], logprobVocab);
+    if (!echoed) {
+      const lp = completionLogprobs(entries ?? [], logprobVocab, choice.offset);
+      choice.offset += text.length;
+      return lp;
+    }
+    // The echoed prompt's logprobs open the choice's, and its tokens' texts set where the output's start.
+    const prompt = echoedPromptLogprobs(promptLogprobsOf(choice.prompt), logprobVocab, top);
+    const output = asked.echoOnly ? undefined : completionLogprobs(entries ?? [], logprobVocab, prompt.end);
     choice.offset += text.length;
-    return lp;
+    return output === undefined ? prompt.logprobs : mergeCompletionLogprobs([prompt.logprobs, output]);
   };
 
   const flush = () => {
@@ -144,7 +194,7 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     if (choice.reasoning !== undefined) {
       const part = choice.reasoning.push(text);
       const end = last ? choice.reasoning.finish() : { reasoning: '', content: '' };
-      reasoning = part.reasoning + end.reasoning;
+      reasoning = asked.includeReasoning ? part.reasoning + end.reasoning : '';
       content = part.content + end.content;
     }
     let calls: ToolCallDelta[] = [];
@@ -175,9 +225,14 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     return choice.toolDeltas.length > 0 ? 'tool_calls' : finish;
   };
 
-  const emit = (choice: Choice, text: string, entries: readonly TokenLogprob[] | undefined, finish: OpenAiFinish | null) => {
+  const emit = (choice: Choice, generated: string, entries: readonly TokenLogprob[] | undefined, finish: OpenAiFinish | null) => {
     const last = finish !== null;
-    const logprobs = logprobsOf(choice, entries, text);
+    // `echo`: the prompt opens the choice's first chunk; with max_tokens 0 the prompt is all it shows.
+    const echoed = choice.echoPending;
+    choice.echoPending = false;
+    const output = asked.echoOnly ? '' : generated;
+    const text = echoed ? (prompts[choice.prompt]!.echoText ?? '') + output : output;
+    const logprobs = logprobsOf(choice, entries, text, echoed);
     if (chat) {
       const delta = split(choice, text, last);
       const shown = finish === null ? null : finishOf(choice, finish);
@@ -185,12 +240,12 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       // With a parser, a piece that is all held back (a tag or a call still open) sends no chunk, as vLLM.
       const empty = delta.content === undefined && delta.reasoning === undefined && delta.toolCalls === undefined;
       if (asked.stream) {
-        if (!empty || last) write(chatDeltaChunk(head, choice.index, delta, logprobs, shown, last ? choice.stopReason : null, continuous()));
+        if (!empty || last) write(chatDeltaChunk(head, choice.index, delta, logprobs, shown, last ? choice.stopReason : null, continuous(choice)));
       } else {
         if (delta.content) choice.content.push(delta.content);
         if (delta.reasoning) choice.reasoningText.push(delta.reasoning);
       }
-    } else if (asked.stream) write(completionChunk(head, choice.index, text, logprobs, finish, last ? choice.stopReason : null, continuous()));
+    } else if (asked.stream) write(completionChunk(head, choice.index, text, logprobs, finish, last ? choice.stopReason : null, continuous(choice)));
     else choice.content.push(text);
     if (!asked.stream && logprobs !== null) choice.logprobs.push(logprobs);
   };
@@ -221,6 +276,7 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     const logprobs = held?.logprobs !== undefined || entries !== undefined ? [...(held?.logprobs ?? []), ...(entries ?? [])] : undefined;
     emit(choice, (held?.text ?? '') + text, logprobs, finish);
     open--;
+    openOf[choice.prompt]!--;
   };
 
   const finishAll = () => {
@@ -233,6 +289,7 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       return;
     }
     const u = usage();
+    const promptLogprobs = (p: number) => (request.sampling.promptLogprobs === undefined ? null : promptLogprobsAnswer(promptLogprobsOf(p), logprobVocab));
     const body = chat
       ? chatBody(
           head,
@@ -247,10 +304,18 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
             stopReason: c.stopReason,
           })),
           u,
+          promptLogprobs(0),
         )
       : completionBody(
           head,
-          choices.map((c) => ({ index: c.index, text: c.content.join(''), logprobs: mergeCompletionLogprobs(c.logprobs), finish: c.finish, stopReason: c.stopReason })),
+          choices.map((c) => ({
+            index: c.index,
+            text: c.content.join(''),
+            logprobs: mergeCompletionLogprobs(c.logprobs),
+            finish: c.finish,
+            stopReason: c.stopReason,
+            promptLogprobs: promptLogprobs(c.prompt),
+          })),
           u,
         );
     settle(new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json' } }));
@@ -278,21 +343,25 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     settle(new Response(body, { headers: { 'content-type': 'text/event-stream; charset=utf-8' } }));
   };
 
-  const abort = (reason: string) => {
-    if (call === undefined) return;
-    run.metrics.grpcAborts.inc({ worker: run.endpoint, reason });
-    call.abort();
+  /** Aborts the engine requests with choices still open (all of them, or the one of `prompt`). */
+  const abort = (reason: string, prompt?: number) => {
+    for (const [p, call] of calls.entries()) {
+      if (call === undefined || (prompt !== undefined ? p !== prompt : openOf[p] === 0)) continue;
+      run.metrics.grpcAborts.inc({ worker: run.endpoint, reason });
+      call.abort();
+    }
   };
 
-  const onEvent = (event: GenerationEvent) => {
-    const choice = choices[event.index];
+  const onEvent = (p: number, event: GenerationEvent) => {
+    if (failed || event.index >= n) return;
+    const choice = choices[p * n + event.index];
     if (choice === undefined || choice.finished) return;
     if (!started) {
       started = true;
       if (asked.stream) {
         startStream();
         // vLLM sends every choice's role chunk once the first token is sampled.
-        if (chat) for (const c of choices) write(chatRoleChunk(head, c.index, continuous()));
+        if (chat) for (const c of choices) write(chatRoleChunk(head, c.index, continuous(c)));
       }
     }
     if (event.kind === 'tokens') {
@@ -301,10 +370,8 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       if (out.stop !== undefined) {
         // The router found a stop string first (the engine ends the sequence on the same token).
         end(choice, 'stop', out.stop, out.text, event.logprobs);
-        if (open === 0) {
-          abort('stop_string');
-          finishAll();
-        }
+        if (openOf[p] === 0) abort('stop_string', p);
+        if (open === 0) finishAll();
       } else hold(choice, out.text, event.logprobs);
     } else {
       const rest = choice.text.flush();
@@ -327,13 +394,15 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     });
   };
 
-  const fail = (code: number, message: string) => {
+  const fail = (p: number, code: number, message: string) => {
     run.metrics.grpcErrors.inc({ worker: run.endpoint, code: grpcCodeName(code) });
+    // One engine request of a batch failed: the others stop too (the answer cannot be whole).
+    for (const other of prompts.keys()) if (other !== p && openOf[other]! > 0) abort('batch_failed', other);
     if (!started) {
       settle(run.signal.aborted ? routerError(run.timedOut() ? 'upstream_timeout' : 'client_closed', run.timedOut() ? `gRPC engine ${run.endpoint} did not answer in time` : 'Client closed the connection') : beforeFirstTokenError(run.endpoint, code, message));
       return;
     }
-    run.log.warn('gRPC engine stream failed', { endpoint: run.endpoint, request_id: request.requestId, code: grpcCodeName(code), message });
+    run.log.warn('gRPC engine stream failed', { endpoint: run.endpoint, request_id: prompts[p]!.request.requestId, code: grpcCodeName(code), message });
     if (asked.stream) {
       release();
       flush();
@@ -342,15 +411,22 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     } else settle(routerError('upstream_error', `gRPC engine ${run.endpoint} failed during generation: ${grpcCodeName(code)}: ${message}`));
   };
 
-  call = run.client.generate(request, {
-    onEvent,
-    onEnd() {
-      if (open === 0) return;
-      // The engine closed the stream with sequences unfinished.
-      fail(13, `the engine ended the stream with ${open} of ${n} sequences unfinished`);
-    },
-    onError: (e) => fail(e.code, e.message),
-  });
+  const failOnce = (p: number, code: number, message: string) => {
+    if (failed) return;
+    failed = true;
+    fail(p, code, message);
+  };
+  for (const [p, prompt] of prompts.entries()) {
+    calls[p] = run.client.generate(prompt.request, {
+      onEvent: (event) => onEvent(p, event),
+      onEnd() {
+        if (openOf[p] === 0) return;
+        // The engine closed the stream with sequences unfinished.
+        failOnce(p, 13, `the engine ended the stream with ${openOf[p]} of ${n} sequences unfinished`);
+      },
+      onError: (e) => failOnce(p, e.code, e.message),
+    });
+  }
   const onAbort = () => {
     if (open === 0) return;
     abort(run.timedOut() ? 'timeout' : 'client_closed');

@@ -10,9 +10,12 @@ import { errorResponse, routerError, type RouterError } from '../../wire/errors.
 import { beforeFirstTokenError, engineErrorResponse, grpcCodeName } from './grpc-errors.ts';
 import type { Upstream, UpstreamCall } from '../upstream.ts';
 import type { ToolCallFormat } from '../../text/tool-calls.ts';
-import { runGeneration, type ToolCallMode } from './generation-answer.ts';
+import { completionPrompts } from './completion-prompts.ts';
+import { runGeneration, type RunPrompt, type ToolCallMode } from './generation-answer.ts';
 import type { ModelText } from './model-text.ts';
-import { openAiGeneration } from './openai-request.ts';
+import { openAiGeneration, type OpenAiGeneration } from './openai-request.ts';
+import { uncarriedField } from './uncarried-fields.ts';
+import { decodeIds } from '../../text/token-text.ts';
 import type { ToolChoice } from './tool-choice.ts';
 
 /** The routes a gRPC endpoint serves; any other goes to an HTTP endpoint of the fleet (or is a 501). */
@@ -63,37 +66,60 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
       const chat = route === '/v1/chat/completions';
       const asked = openAiGeneration(body, chat, { ...info.value.defaultSampling, ...deps.model.defaults });
       if ('isRouterError' in asked) return errorResponse(asked, requestId);
-      const prompt = await promptOf(deps, call, body, chat, protocol.value);
-      if ('isRouterError' in prompt) return prompt;
-      const ids = prompt.ids;
-      const context = info.value.maxContextLength;
-      const promptLength = ids?.length ?? 0;
-      const maxTokens = asked.sampling.maxTokens ?? (context !== undefined ? context - promptLength : undefined);
-      if (maxTokens === undefined) return routerError('invalid_body', 'max_tokens is required: the engine does not report its context length', { param: 'max_tokens' });
-      if (context !== undefined && ids !== undefined && promptLength + maxTokens > context) {
-        const message =
-          `This model's maximum context length is ${context} tokens. However, you requested ${promptLength + maxTokens} tokens ` +
-          `(${promptLength} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`;
-        return engineErrorResponse(400, 'BadRequestError', message, null);
-      }
-      if (maxTokens < 1) return engineErrorResponse(400, 'BadRequestError', `The prompt (${promptLength} tokens) fills the model's context of ${context} tokens.`, null);
+      const prompts = await promptsOf(deps, call, body, chat, protocol.value);
+      if ('isRouterError' in prompts) return prompts;
+      const textPrompt = prompts.some((p) => p.ids === undefined);
+      const refused = uncarriedField(body, asked, protocol.value, textPrompt);
+      if (refused !== undefined) return errorResponse(refused, requestId);
       if (protocol.value === 'vllm-engine' && deps.model.vocab === undefined)
         return routerError('not_implemented', `gRPC engine ${url} sends token ids: the router needs the model's tokenizer to answer (--model-path or --tokenizer-path)`);
-      // vLLM's ids: `chatcmpl-<base>` and `cmpl-<base>` (the engine's request id for prompt 0 is `cmpl-<base>-0`).
+      const context = info.value.maxContextLength;
+      // vLLM's ids: `chatcmpl-<base>` and `cmpl-<base>`; the engine's request for prompt i is `cmpl-<base>-i`.
       const responseId = `${chat ? 'chatcmpl' : 'cmpl'}-${requestId}`;
-      const request: GenerationRequest = {
-        requestId: chat ? responseId : `${responseId}-0`,
-        model: served,
-        prompt: ids !== undefined ? { ids, ...(prompt.packedIds !== undefined ? { packedIds: prompt.packedIds } : {}) } : { text: prompt.text ?? '' },
-        sampling: { ...asked.sampling, maxTokens },
-        ...(call.endpoint.dpRank !== undefined ? { dpRank: call.endpoint.dpRank } : {}),
-        ...(asked.cacheSalt !== undefined ? { cacheSalt: asked.cacheSalt } : {}),
-        ...(asked.priority !== undefined ? { priority: asked.priority } : {}),
-      };
+      const runs: RunPrompt[] = [];
+      for (const [index, given] of prompts.entries()) {
+        const ids = given.ids === undefined ? undefined : truncated(given.ids, asked.truncate, context);
+        const promptLength = ids?.length ?? 0;
+        const maxTokens = asked.sampling.maxTokens ?? (context !== undefined ? context - promptLength : undefined);
+        if (maxTokens === undefined) return routerError('invalid_body', 'max_tokens is required: the engine does not report its context length', { param: 'max_tokens' });
+        if (context !== undefined && ids !== undefined && promptLength + maxTokens > context) {
+          const message =
+            `This model's maximum context length is ${context} tokens. However, you requested ${promptLength + maxTokens} tokens ` +
+            `(${promptLength} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`;
+          return engineErrorResponse(400, 'BadRequestError', message, null);
+        }
+        if (maxTokens < 1) return engineErrorResponse(400, 'BadRequestError', `The prompt (${promptLength} tokens) fills the model's context of ${context} tokens.`, null);
+        let echoText: string | undefined;
+        if (asked.echo) {
+          // vLLM echoes a text prompt as given, and token ids as the tokenizer decodes them.
+          if (given.text !== undefined) echoText = given.text;
+          else if (deps.model.vocab !== undefined) echoText = decodeIds(deps.model.vocab, Array.from(ids ?? []), { skipSpecialTokens: false });
+          else return errorResponse(routerError('invalid_body', 'echo of a token-id prompt needs the router to decode it: start it with --model-path or --tokenizer-path', { param: 'echo' }), requestId);
+        }
+        const request: GenerationRequest = {
+          requestId: chat ? responseId : `${responseId}-${index}`,
+          model: served,
+          prompt:
+            ids !== undefined
+              ? { ids, ...(given.packedIds !== undefined && ids === given.ids ? { packedIds: given.packedIds } : {}) }
+              : { text: given.text ?? '' },
+          sampling: {
+            ...asked.sampling,
+            maxTokens,
+            // A text prompt (vllm.Inference without a tokenizer) is truncated by the engine; ids by the router.
+            ...(ids === undefined && asked.truncate !== undefined && asked.truncate.tokens > 0 ? { truncatePromptTokens: asked.truncate.tokens } : {}),
+          },
+          ...(call.endpoint.dpRank !== undefined ? { dpRank: call.endpoint.dpRank } : {}),
+          ...(asked.cacheSalt !== undefined ? { cacheSalt: asked.cacheSalt } : {}),
+          ...(asked.priority !== undefined ? { priority: asked.priority } : {}),
+          ...(asked.sessionId !== undefined ? { sessionId: asked.sessionId } : {}),
+        };
+        runs.push({ request, promptIds: ids ?? [], ...(echoText !== undefined ? { echoText } : {}) });
+      }
       return runGeneration({
         client,
         endpoint: url,
-        request,
+        prompts: runs,
         asked,
         chat,
         head: { id: responseId, created: Math.floor(Date.now() / 1000), model: typeof body.model === 'string' ? body.model : served },
@@ -101,7 +127,6 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
         tokenVocab: deps.model.vocab,
         reasoning: chat ? deps.model.reasoning : undefined,
         tools: chat ? toolCallModeOf(asked.toolChoice, deps.model.toolCalls) : undefined,
-        promptIds: ids ?? [],
         signal: call.signal,
         timedOut: call.timedOut,
         metrics: deps.metrics,
@@ -118,33 +143,59 @@ function toolCallModeOf(choice: ToolChoice, format: ToolCallFormat | undefined):
   return choice.kind === 'auto' && format !== undefined ? { kind: 'parse', format } : undefined;
 }
 
-/** The prompt's token ids: tokenized before the pick (shared with cache_aware), by the pool now, or given as ids. */
-async function promptOf(
+/** A prompt as the engine gets it: token ids (with the pool's packed varints), or text (vllm.Inference only). */
+interface PromptInput {
+  readonly ids?: TokenIds;
+  readonly packedIds?: Uint8Array;
+  readonly text?: string;
+}
+
+/**
+ * The prompts' token ids: tokenized before the pick (shared with cache_aware), by the pool now, or given as ids;
+ * a batch of completion prompts is one each.
+ */
+async function promptsOf(
   deps: GrpcUpstreamDeps,
   call: UpstreamCall,
   body: Readonly<Record<string, unknown>>,
   chat: boolean,
   protocol: string,
-): Promise<{ ids?: TokenIds; packedIds?: Uint8Array; text?: string } | RouterError> {
-  if (call.promptIds !== undefined) return { ids: call.promptIds, ...(call.promptPackedIds !== undefined ? { packedIds: call.promptPackedIds } : {}) };
-  if (!chat) {
-    const p = body.prompt;
-    if (Array.isArray(p) && p.length > 0 && p.every((t) => Number.isInteger(t))) return { ids: p as number[] };
-    if (Array.isArray(p) && p.length !== 1) return routerError('invalid_body', 'a batch of prompts is not supported on gRPC endpoints: send one prompt per request', { param: 'prompt' });
-    const text = Array.isArray(p) ? p[0] : p;
-    if (Array.isArray(text) && text.every((t) => Number.isInteger(t))) return { ids: text as number[] };
-    if (typeof text !== 'string') return routerError('invalid_body', "'prompt' must be a string or token ids", { param: 'prompt' });
-    if (deps.tokenize !== undefined) {
-      const ids = await deps.tokenize(text, body.add_special_tokens !== false);
-      return Array.isArray(ids) ? { ids: ids as readonly number[] } : (ids as RouterError);
-    }
-    // vllm.Inference takes text and tokenizes it itself.
-    if (protocol === 'vllm-inference') return { text };
-  } else if (deps.tokenizeChat !== undefined) {
+): Promise<PromptInput[] | RouterError> {
+  if (chat) {
+    if (call.promptIds !== undefined) return [{ ids: call.promptIds, ...(call.promptPackedIds !== undefined ? { packedIds: call.promptPackedIds } : {}) }];
+    if (deps.tokenizeChat === undefined)
+      return routerError('not_implemented', 'gRPC endpoints need the router to render and tokenize chat prompts: start it with --model-path or --tokenizer-path');
     const ids = await deps.tokenizeChat(body);
-    return Array.isArray(ids) ? { ids: ids as readonly number[] } : (ids as RouterError);
+    return Array.isArray(ids) ? [{ ids: ids as readonly number[] }] : (ids as RouterError);
   }
-  return routerError('not_implemented', 'gRPC endpoints need the router to render and tokenize chat prompts: start it with --model-path or --tokenizer-path');
+  const prompts = completionPrompts(body.prompt);
+  if ('isRouterError' in prompts) return prompts;
+  // A single text prompt was tokenized before the pick (the ids cache_aware routed on).
+  if (call.promptIds !== undefined && prompts.length === 1 && prompts[0]!.text !== undefined)
+    return [{ ids: call.promptIds, text: prompts[0]!.text, ...(call.promptPackedIds !== undefined ? { packedIds: call.promptPackedIds } : {}) }];
+  const tokenize = deps.tokenize;
+  if (tokenize === undefined && protocol !== 'vllm-inference' && prompts.some((p) => p.text !== undefined))
+    return routerError('not_implemented', 'gRPC endpoints need the router to tokenize text prompts: start it with --model-path or --tokenizer-path');
+  const addSpecialTokens = body.add_special_tokens !== false;
+  const out = await Promise.all(
+    prompts.map(async (p): Promise<PromptInput | RouterError> => {
+      if (p.ids !== undefined) return { ids: p.ids };
+      // vllm.Inference takes text and tokenizes it itself when the router has no tokenizer.
+      if (tokenize === undefined) return { text: p.text };
+      const ids = await tokenize(p.text, addSpecialTokens);
+      return Array.isArray(ids) ? { ids: ids as readonly number[], text: p.text } : (ids as RouterError);
+    }),
+  );
+  const failed = out.find((p): p is RouterError => 'isRouterError' in p);
+  return failed ?? (out as PromptInput[]);
+}
+
+/** `truncate_prompt_tokens`: the last N ids (or the first, truncation_side "right"); -1 is the model's context. */
+function truncated(ids: TokenIds, truncate: OpenAiGeneration['truncate'], context: number | undefined): TokenIds {
+  if (truncate === undefined || truncate.tokens === 0) return ids;
+  const limit = truncate.tokens === -1 ? context : truncate.tokens;
+  if (limit === undefined || ids.length <= limit) return ids;
+  return truncate.side === 'right' ? ids.slice(0, limit) : ids.slice(ids.length - limit);
 }
 
 async function embed(

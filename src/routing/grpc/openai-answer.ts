@@ -122,7 +122,8 @@ export interface ChatChoice {
   readonly stopReason: string | number | null;
 }
 
-export function chatBody(head: AnswerHead, choices: readonly ChatChoice[], usage: Usage): Record<string, unknown> {
+/** `promptLogprobs`: vLLM's prompt_logprobs list when asked for (null otherwise). */
+export function chatBody(head: AnswerHead, choices: readonly ChatChoice[], usage: Usage, promptLogprobs: unknown = null): Record<string, unknown> {
   return {
     id: head.id,
     object: 'chat.completion',
@@ -148,7 +149,7 @@ export function chatBody(head: AnswerHead, choices: readonly ChatChoice[], usage
     service_tier: null,
     system_fingerprint: null,
     usage: usageInfo(usage),
-    prompt_logprobs: null,
+    prompt_logprobs: promptLogprobs,
     prompt_token_ids: null,
     kv_transfer_params: null,
   };
@@ -160,6 +161,8 @@ export interface CompletionChoice {
   readonly logprobs: unknown;
   readonly finish: OpenAiFinish;
   readonly stopReason: string | number | null;
+  /** vLLM's prompt_logprobs of this choice's prompt when asked for (null otherwise). */
+  readonly promptLogprobs: unknown;
 }
 
 export function completionBody(head: AnswerHead, choices: readonly CompletionChoice[], usage: Usage): Record<string, unknown> {
@@ -175,7 +178,7 @@ export function completionBody(head: AnswerHead, choices: readonly CompletionCho
       finish_reason: c.finish,
       stop_reason: c.stopReason,
       token_ids: null,
-      prompt_logprobs: null,
+      prompt_logprobs: c.promptLogprobs,
       prompt_token_ids: null,
     })),
     service_tier: null,

@@ -25,7 +25,16 @@ export interface OpenAiGeneration {
   readonly continuousUsage: boolean;
   /** Chat: `logprobs: true` (the sampled token's logprob), `top_logprobs` alternatives. */
   readonly logprobs: boolean;
+  /** Completions: the prompt's text opens each choice (with logprobs, the prompt's logprobs open its logprobs). */
   readonly echo: boolean;
+  /** Completions `echo` with `max_tokens: 0`: the prompt alone (one token is generated and not shown, as vLLM). */
+  readonly echoOnly: boolean;
+  /** Chat `include_reasoning: false`: the reasoning is parsed off and not sent (vLLM drops it from every delta). */
+  readonly includeReasoning: boolean;
+  /** `return_tokens_as_token_ids`: logprob tokens as `token_id:N`. */
+  readonly tokensAsIds: boolean;
+  /** `truncate_prompt_tokens` (-1: the model's context) and `truncation_side` ("left" keeps the last tokens). */
+  readonly truncate: { readonly tokens: number; readonly side: 'left' | 'right' } | undefined;
   /** Chat: what `tools` / `tool_choice` ask for (completions: none). */
   readonly toolChoice: ToolChoice;
   readonly model: string | undefined;
@@ -33,6 +42,7 @@ export interface OpenAiGeneration {
   readonly requestId: string | undefined;
   readonly cacheSalt: string | undefined;
   readonly priority: number | undefined;
+  readonly sessionId: string | undefined;
 }
 
 const bad = (message: string, param: string): RouterError => routerError('invalid_body', message, { param });
@@ -146,8 +156,15 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     logprobsFlag = lp !== undefined;
   }
   if (v.use_beam_search === true) return bad('beam search is not supported on gRPC endpoints', 'use_beam_search');
-  // Both protocols can send the prompt's logprobs, but the answer does not carry them yet: refused, not dropped.
-  if (v.prompt_logprobs !== undefined) return bad('prompt_logprobs are not returned by gRPC endpoints yet: send the request to an HTTP endpoint', 'prompt_logprobs');
+  const stream = v.stream === true;
+  const echo = v.echo === true;
+  // Chat's echo (the last message continued) is not built on gRPC endpoints; completions' is.
+  if (echo && chat) return bad('echo is not supported on gRPC endpoints for chat completions: send the request to an HTTP endpoint', 'echo');
+  const promptLogprobsAsked = v.prompt_logprobs as number | undefined;
+  if (promptLogprobsAsked !== undefined && promptLogprobsAsked < 0 && promptLogprobsAsked !== -1) return bad(`prompt_logprobs must be non-negative or -1, got ${promptLogprobsAsked}.`, 'prompt_logprobs');
+  if (promptLogprobsAsked !== undefined && stream) return bad('`prompt_logprobs` are not available when `stream=True`.', 'prompt_logprobs');
+  // vLLM's to_sampling_params: echo with logprobs asks for the prompt's logprobs too (they open the choice's).
+  const promptLogprobs = promptLogprobsAsked ?? (echo ? logprobCount : undefined);
   const n = v.n ?? 1;
   if (n < 1) return bad(`n must be at least 1, got ${n}.`, 'n');
   const temperature = v.temperature ?? defaults.temperature ?? 1.0;
@@ -165,17 +182,38 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
   const repetition = v.repetition_penalty ?? defaults.repetition_penalty;
   if (repetition !== undefined && !(repetition > 0)) return bad(`repetition_penalty must be greater than zero, got ${repetition}.`, 'repetition_penalty');
   const asked = chat ? (v.max_completion_tokens ?? v.max_tokens) : v.max_tokens;
-  const maxTokens = asked ?? defaults.max_tokens;
+  // vLLM answers `echo` with `max_tokens: 0` with the prompt alone, generating one token it does not show.
+  const echoOnly = echo && asked === 0;
+  const maxTokens = echoOnly ? 1 : (asked ?? defaults.max_tokens);
   if (maxTokens !== undefined && maxTokens < 1) return bad(`max_tokens must be at least 1, got ${maxTokens}.`, chat && v.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens');
   const minTokens = v.min_tokens as number | undefined;
   if (minTokens !== undefined && minTokens < 0) return bad(`min_tokens must be greater than or equal to 0, got ${minTokens}.`, 'min_tokens');
   if (minTokens !== undefined && maxTokens !== undefined && minTokens > maxTokens) return bad(`min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${minTokens}.`, 'min_tokens');
   const seed = v.seed as number | undefined;
-  if (seed !== undefined && (seed < -(2 ** 31) || seed >= 2 ** 31)) return bad('seed must fit in 32 bits on gRPC engines', 'seed');
+  if (seed !== undefined && !Number.isSafeInteger(seed)) return bad('seed must be an integer of at most 53 bits on gRPC endpoints', 'seed');
   const stop = stops(body);
   if (isError(stop)) return stop;
   const stopTokenIds = tokenIds(body, 'stop_token_ids');
   if (isError(stopTokenIds)) return stopTokenIds;
+  let logprobTokenIds: number[] | undefined;
+  if (body.logprob_token_ids !== undefined && body.logprob_token_ids !== null) {
+    const ids = tokenIds(body, 'logprob_token_ids');
+    if (isError(ids)) return ids;
+    if (ids.length === 0) return bad('logprob_token_ids must not be empty.', 'logprob_token_ids');
+    if (logprobCount === undefined) return bad(chat ? '`logprob_token_ids` requires `logprobs=True`.' : '`logprob_token_ids` requires `logprobs` to be set.', 'logprob_token_ids');
+    logprobTokenIds = ids;
+  }
+  let allowedTokenIds: number[] | undefined;
+  if (body.allowed_token_ids !== undefined && body.allowed_token_ids !== null) {
+    const ids = tokenIds(body, 'allowed_token_ids');
+    if (isError(ids)) return ids;
+    if (ids.length === 0) return bad('allowed_token_ids is not allowed to be empty.', 'allowed_token_ids');
+    allowedTokenIds = ids;
+  }
+  const truncateTokens = v.truncate_prompt_tokens as number | undefined;
+  if (truncateTokens !== undefined && truncateTokens < -1) return bad(`truncate_prompt_tokens must be at least -1, got ${truncateTokens}.`, 'truncate_prompt_tokens');
+  const side = body.truncation_side;
+  if (side !== undefined && side !== null && side !== 'left' && side !== 'right') return bad("'truncation_side' must be 'left' or 'right'", 'truncation_side');
   const bias = body.logit_bias;
   let logitBias: Record<string, number> | undefined;
   if (bias !== undefined && bias !== null) {
@@ -198,11 +236,8 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     constraint = { kind: 'json_schema', value: JSON.stringify(toolChoice.schema) };
   }
   const streamOptions = body.stream_options as { include_usage?: unknown; continuous_usage_stats?: unknown } | null | undefined;
-  const stream = v.stream === true;
   if (streamOptions !== undefined && streamOptions !== null && !stream) return bad('Stream options can only be defined when `stream=True`.', 'stream_options');
   const includeUsage = streamOptions != null && typeof streamOptions === 'object' && streamOptions.include_usage !== false;
-  const echo = v.echo === true;
-  if (echo) return bad('echo is not supported on gRPC endpoints', 'echo');
   const model = typeof body.model === 'string' ? body.model : undefined;
   return {
     sampling: {
@@ -221,12 +256,13 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
       ignoreEos: v.ignore_eos === true,
       n,
       ...(logprobCount !== undefined ? { logprobs: logprobCount } : {}),
-      ...(v.prompt_logprobs !== undefined ? { promptLogprobs: v.prompt_logprobs } : {}),
+      ...(promptLogprobs !== undefined ? { promptLogprobs } : {}),
       ...(seed !== undefined ? { seed } : {}),
       ...(logitBias !== undefined ? { logitBias } : {}),
+      ...(allowedTokenIds !== undefined ? { allowedTokenIds } : {}),
+      ...(logprobTokenIds !== undefined ? { logprobTokenIds } : {}),
       skipSpecialTokens: v.skip_special_tokens !== false,
       spacesBetweenSpecialTokens: v.spaces_between_special_tokens !== false,
-      ...(v.truncate_prompt_tokens !== undefined ? { truncatePromptTokens: v.truncate_prompt_tokens } : {}),
       ...(constraint !== undefined ? { structured: constraint } : {}),
     },
     stream,
@@ -234,10 +270,15 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     continuousUsage: stream && includeUsage && streamOptions?.continuous_usage_stats === true,
     logprobs: logprobsFlag,
     echo,
+    echoOnly,
+    includeReasoning: body.include_reasoning !== false,
+    tokensAsIds: body.return_tokens_as_token_ids === true,
+    truncate: truncateTokens === undefined ? undefined : { tokens: truncateTokens, side: side === 'right' ? 'right' : 'left' },
     toolChoice,
     model,
     requestId: typeof body.request_id === 'string' && body.request_id !== '' ? body.request_id : undefined,
     cacheSalt: typeof body.cache_salt === 'string' ? body.cache_salt : undefined,
     priority: v.priority,
+    sessionId: typeof body.session_id === 'string' ? body.session_id : undefined,
   };
 }

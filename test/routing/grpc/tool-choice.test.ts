@@ -88,10 +88,11 @@ describe('openAiGeneration with a forced tool choice', () => {
   });
 });
 
-describe('openAiGeneration refuses what the gRPC answer does not carry', () => {
-  test('prompt_logprobs: a clear 400 rather than a silent drop', () => {
+describe('openAiGeneration and prompt_logprobs', () => {
+  test('prompt_logprobs: asked of the engine (both protocols return them), and vLLM\'s 400 on a stream', () => {
     for (const chat of [true, false]) {
-      expect(openAiGeneration({ prompt: 'x', messages: [], prompt_logprobs: 1 }, chat, {})).toMatchObject({ isRouterError: true, kind: 'invalid_body', param: 'prompt_logprobs' });
+      expect(openAiGeneration({ prompt: 'x', messages: [], prompt_logprobs: 1 }, chat, {})).toMatchObject({ sampling: { promptLogprobs: 1 } });
+      expect(openAiGeneration({ prompt: 'x', messages: [], prompt_logprobs: 1, stream: true }, chat, {})).toMatchObject({ isRouterError: true, kind: 'invalid_body', param: 'prompt_logprobs' });
     }
   });
 });
