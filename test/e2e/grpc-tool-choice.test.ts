@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import { loadStandInVocabulary, standInTokenizerDir, startGrpcEngine, type GrpcEngineProtocol } from '../../testkit/grpc-engine.ts';
 import { buildRouterBinary } from '../../testkit/router-binary.ts';
 import { startRouterProcess, type RouterProcess } from '../../testkit/router-process.ts';
+import { streamedToolCalls } from '../support/streamed-tool-calls.ts';
 
 const build = buildRouterBinary();
 afterAll(() => build[Symbol.dispose]());
@@ -22,27 +23,6 @@ const TOOLS = [
   { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string', enum: ['UTC', 'CET'] } }, required: ['zone'] } } },
 ];
 
-/** The calls a stream's deltas add up to, the finish reason, and any content. */
-async function streamed(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
-  const calls: { id?: string; name: string; arguments: string }[] = [];
-  let finish: string | null | undefined;
-  let content = '';
-  let chunksWithCalls = 0;
-  for await (const chunk of stream) {
-    const choice = chunk.choices[0];
-    if (!choice) continue;
-    content += choice.delta.content ?? '';
-    if (choice.delta.tool_calls?.length) chunksWithCalls++;
-    for (const d of choice.delta.tool_calls ?? []) {
-      const call = (calls[d.index] ??= { name: '', arguments: '' });
-      if (d.id) call.id = d.id;
-      call.name += d.function?.name ?? '';
-      call.arguments += d.function?.arguments ?? '';
-    }
-    finish = choice.finish_reason ?? finish;
-  }
-  return { calls, finish, content, chunksWithCalls };
-}
 
 const sentSchema = (protocol: GrpcEngineProtocol, message: Record<string, any>): unknown =>
   JSON.parse(protocol === 'vllm-engine' ? message.sampling_params.json_schema : message.decoding.json);
@@ -74,7 +54,7 @@ for (const protocol of ['vllm-engine', 'vllm-inference'] as const) {
           ],
         },
       });
-      const s = await streamed(await openai.chat.completions.create({ model: 'grpc-model', messages, tools: TOOLS, tool_choice: 'required', stream: true }));
+      const s = await streamedToolCalls(await openai.chat.completions.create({ model: 'grpc-model', messages, tools: TOOLS, tool_choice: 'required', stream: true }));
       expect(s.calls.map((t) => [t.name, JSON.parse(t.arguments)])).toEqual([
         ['get_weather', { city: 'Paris' }],
         ['get_time', { zone: 'CET' }],
@@ -97,7 +77,7 @@ for (const protocol of ['vllm-engine', 'vllm-inference'] as const) {
       expect(message.content).toBe('');
       expect(message.tool_calls!.map((t) => (t.type === 'function' ? [t.function.name, JSON.parse(t.function.arguments)] : []))).toEqual([['get_weather', { city: 'text' }]]);
       expect(whole.choices[0]!.finish_reason).toBe('stop');
-      const s = await streamed(await openai.chat.completions.create({ model: 'grpc-model', messages, tools: TOOLS, tool_choice: choice, stream: true }));
+      const s = await streamedToolCalls(await openai.chat.completions.create({ model: 'grpc-model', messages, tools: TOOLS, tool_choice: choice, stream: true }));
       expect(s.calls).toEqual([{ id: expect.stringMatching(/^chatcmpl-tool-/), name: 'get_weather', arguments: '{"city":"text"}' }]);
       expect(s.finish).toBe('stop');
     });

@@ -8,6 +8,7 @@ import { startRouterProcess, type RouterProcess } from '../../testkit/router-pro
 import { spawnMockEngine } from '../../testkit/spawn-mock-engine.ts';
 import { until } from '../../testkit/until.ts';
 import { metricValue } from '../../testkit/metric-value.ts';
+import { streamedToolCalls } from '../support/streamed-tool-calls.ts';
 
 const build = buildRouterBinary();
 afterAll(() => build[Symbol.dispose]());
@@ -230,25 +231,6 @@ const engineCount = (engine: GrpcEngine) => engine.record.received.length;
 
 const WEATHER_TOOL = [{ type: 'function' as const, function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
 
-/** The tool calls a stream's deltas add up to, by index, and the finish reason. */
-async function streamedToolCalls(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
-  const calls: { id?: string; name: string; arguments: string }[] = [];
-  let finish: string | null | undefined;
-  let content = '';
-  for await (const chunk of stream) {
-    const choice = chunk.choices[0];
-    if (!choice) continue;
-    content += choice.delta.content ?? '';
-    for (const d of choice.delta.tool_calls ?? []) {
-      const call = (calls[d.index] ??= { name: '', arguments: '' });
-      if (d.id) call.id = d.id;
-      call.name += d.function?.name ?? '';
-      call.arguments += d.function?.arguments ?? '';
-    }
-    finish = choice.finish_reason ?? finish;
-  }
-  return { calls, finish, content };
-}
 
 describe('tool calls and reasoning on gRPC endpoints', () => {
   const cases = [
