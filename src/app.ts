@@ -16,7 +16,7 @@ import type { ApiKeyValidator } from './http/api-key-validator.ts';
 import { addAdminRoutes, isAdminPath } from './http/routes/admin.ts';
 import type { GrpcLoad } from './http/routes/admin-fleet.ts';
 import type { EndpointManager } from './core/endpoint-manager.ts';
-import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
+import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor, requestIdSource } from './http/request-id.ts';
 import { createBodyBudget, inflightBodyBytes } from './http/body-budget.ts';
 import type { BodyLimits } from './http/body.ts';
 import { addFallbackRoute } from './http/routes/fallback.ts';
@@ -93,8 +93,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       : cors({ origin: config.cors_allowed_origins, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Authorization'], exposeHeaders: ['x-request-id'], maxAge: 3600 });
   // CORS concerns browsers only: requests without an Origin header skip it (most traffic, on the hot path).
   app.use('*', (c, next) => (c.req.raw.headers.has('origin') ? corsHandler(c, next) : next()));
+  const ids = requestIdSource(deps.random);
   app.use('*', async (c, next) => {
-    const id = requestIdFor(c.req.raw.headers, idHeaders, c.req.path, deps.random);
+    const id = requestIdFor(c.req.raw.headers, idHeaders, c.req.path, ids);
     c.set('requestId', id);
     c.set('startedAt', deps.now());
     await next();

@@ -9,7 +9,7 @@ import { createVerdictCache } from '../../src/http/api-key-cache.ts';
 import { createApiKeyValidator } from '../../src/http/api-key-validator.ts';
 import { adminAuth, inferenceAuth, PROBE_PATHS } from '../../src/http/auth.ts';
 import { allowLongRequest, pathOf, type AppEnv } from '../../src/http/context.ts';
-import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from '../../src/http/request-id.ts';
+import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor, requestIdSource } from '../../src/http/request-id.ts';
 import { addAdminRoutes, isAdminPath } from '../../src/http/routes/admin.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
@@ -77,8 +77,9 @@ export async function startAdminRouter(options: AdminRouterOptions = {}): Promis
   });
 
   const app = new Hono<AppEnv>({ getPath: pathOf });
+  const ids = requestIdSource(Math.random);
   app.use('*', async (c, next) => {
-    c.set('requestId', requestIdFor(c.req.raw.headers, DEFAULT_REQUEST_ID_HEADERS, c.req.path, Math.random));
+    c.set('requestId', requestIdFor(c.req.raw.headers, DEFAULT_REQUEST_ID_HEADERS, c.req.path, ids));
     c.set('startedAt', performance.now());
     await next();
   });
