@@ -157,8 +157,8 @@ export interface AnswerContext {
   readonly servedBy: string;
   /** Whether a 2xx SSE answer must end with `data: [DONE]` (sse-done.ts). */
   readonly expectDone: boolean;
-  /** The router's own end of the request, before `onSettled` (disarm its deadline). */
-  readonly done?: () => void;
+  /** The request's deadline and client listener, disarmed when the answer ends (before `onSettled`). */
+  readonly abort?: { done(): void };
   readonly onSettled?: () => void;
 }
 
@@ -231,7 +231,7 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
           completion_tokens: summary.usage?.completionTokens,
         });
       hooks.onEnd?.(outcome, status, summary.totalMs);
-      ctx.done?.();
+      ctx.abort?.done();
       ctx.onSettled?.();
     },
   });

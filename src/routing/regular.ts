@@ -174,7 +174,7 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     model: req.model,
     servedBy: endpoint.id,
     expectDone: streamEndsWithDone(req.route, req.upstreamPath),
-    done: abort.done,
+    abort,
     onSettled: req.onSettled,
   });
 }

@@ -172,7 +172,7 @@ export function relayDecode(deps: PdDeps, run: Run, leg: Leg, upstream: Response
       model: req.model,
       servedBy: run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`,
       expectDone: streamEndsWithDone(route, req.upstreamPath),
-      done: run.abort.done,
+      abort: run.abort,
       onSettled: req.onSettled,
     },
     {
