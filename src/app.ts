@@ -94,12 +94,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // CORS concerns browsers only: requests without an Origin header skip it (most traffic, on the hot path).
   app.use('*', (c, next) => (c.req.raw.headers.has('origin') ? corsHandler(c, next) : next()));
   const ids = requestIdSource(deps.random);
-  app.use('*', async (c, next) => {
+  // Not async: a plain function returning next()'s promise adds no promise and no state machine of its own.
+  app.use('*', (c, next) => {
     const id = requestIdFor(c.req.raw.headers, idHeaders, c.req.path, ids);
     c.set('requestId', id);
     c.set('startedAt', deps.now());
-    await next();
-    if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
+    return next().then(() => {
+      if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
+    });
   });
   app.use('*', shutdownGate({ phase: deps.shutdownPhase, metrics, log }));
   if (tracer.enabled) app.use('*', serverSpan(tracer));

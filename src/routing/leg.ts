@@ -131,12 +131,14 @@ export interface LegHeaderOptions {
 
 /** The client's headers minus hop-by-hop, `requestId` as X-Request-Id, the router's key, the DP rank, the leg's traceparent. */
 export function legHeaders(deps: LegDeps, client: Headers, leg: Leg, requestId: string, options: LegHeaderOptions = {}): Headers {
-  const extra: Record<string, string> = {};
-  if (options.rewritten) extra['content-type'] = 'application/json';
-  if (deps.apiKey !== undefined) extra.authorization = `Bearer ${deps.apiKey}`;
-  if (leg.endpoint.dpRank !== undefined) extra['x-data-parallel-rank'] = String(leg.endpoint.dpRank);
-  const headers = upstreamHeaders(client, requestId, extra);
-  if (options.rewritten) headers.delete('content-encoding');
+  // Set on the copy directly: no object of extras to build and walk per request.
+  const headers = upstreamHeaders(client, requestId);
+  if (options.rewritten) {
+    headers.set('content-type', 'application/json');
+    headers.delete('content-encoding');
+  }
+  if (deps.apiKey !== undefined) headers.set('authorization', `Bearer ${deps.apiKey}`);
+  if (leg.endpoint.dpRank !== undefined) headers.set('x-data-parallel-rank', String(leg.endpoint.dpRank));
   if (options.plainBody) headers.delete('accept-encoding');
   injectTraceContext(headers, leg.span.context);
   return headers;
@@ -202,8 +204,9 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
     onEnd(outcome: StreamOutcome) {
       const failure = status >= 500 || isBrokenOutcome(outcome);
       leg.release(failure || outcome === 'client_closed' ? (outcome === 'complete' ? `status ${status}` : outcome) : undefined);
-      const summary = meter.finish(deps.now());
-      experience?.finish(deps.now(), !failure && outcome !== 'client_closed' && status < 400);
+      const endedAt = deps.now();
+      const summary = meter.finish(endedAt);
+      experience?.finish(endedAt, !failure && outcome !== 'client_closed' && status < 400);
       judgeLeg(deps, leg, outcome === 'client_closed' ? undefined : !failure);
       deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
       const routeSeries = metrics.series.route(route);
