@@ -98,7 +98,7 @@ export async function startAdminRouter(options: AdminRouterOptions = {}): Promis
   app.get('/health', (c) => c.text('ok'));
   app.post('/v1/completions', async (c) => {
     const bytes = new Uint8Array(await c.req.arrayBuffer());
-    allowLongRequest(c);
+    allowLongRequest(c.env?.server, c.req.raw);
     return router.route({
       route: '/v1/completions',
       upstreamPath: '/v1/completions',
