@@ -24,10 +24,10 @@ class ClientOrDeadline implements RequestAbort, Deadline, EventListenerObject {
   #timedOut = false;
   due: number;
 
-  constructor(client: AbortSignal, timeoutMs: number, timer: CoarseTimer) {
+  constructor(client: AbortSignal, due: number, timer: CoarseTimer) {
     this.#client = client;
     this.#timer = timer;
-    this.due = timer.now() + timeoutMs;
+    this.due = due;
     timer.add(this);
     if (client.aborted) this.#controller.abort(client.reason);
     else client.addEventListener('abort', this);
@@ -59,6 +59,7 @@ class ClientOrDeadline implements RequestAbort, Deadline, EventListenerObject {
   }
 }
 
-export function abortOnClientOrDeadline(client: AbortSignal, timeoutMs: number, timer: CoarseTimer): RequestAbort {
-  return new ClientOrDeadline(client, timeoutMs, timer);
+/** `due`: when the deadline passes, in ms on the timer's clock (the router's `now`: a request's `startedAt + timeout`, no clock read here). */
+export function abortOnClientOrDeadline(client: AbortSignal, due: number, timer: CoarseTimer): RequestAbort {
+  return new ClientOrDeadline(client, due, timer);
 }

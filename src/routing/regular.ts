@@ -131,7 +131,7 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
   const { retry, metrics } = deps;
   const { endpoint } = leg;
   // --request-timeout-secs bounds the whole request: retries share what is left of it.
-  const abort = abortOnClientOrDeadline(req.clientSignal, Math.max(0, req.startedAt + deps.requestTimeoutMs - deps.now()), legTimer(deps));
+  const abort = abortOnClientOrDeadline(req.clientSignal, req.startedAt + deps.requestTimeoutMs, legTimer(deps));
   const upstream = await (deps.upstreamOf ?? httpUpstreams)(endpoint).send({
     endpoint,
     path: req.upstreamPath,

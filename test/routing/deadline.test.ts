@@ -48,7 +48,7 @@ describe('abortOnClientOrDeadline', () => {
   test('the deadline passing aborts with a TimeoutError and says it timed out', () => {
     const timer = manualTimer();
     const client = new AbortController();
-    const abort = abortOnClientOrDeadline(client.signal, 5000, timer);
+    const abort = abortOnClientOrDeadline(client.signal, timer.now() + 5000, timer);
     timer.advance(4999);
     expect(abort.signal.aborted).toBe(false);
     timer.advance(1);
@@ -60,7 +60,7 @@ describe('abortOnClientOrDeadline', () => {
   test('the client leaving aborts with its reason, not as a timeout; a later deadline changes nothing', () => {
     const timer = manualTimer();
     const client = new AbortController();
-    const abort = abortOnClientOrDeadline(client.signal, 5000, timer);
+    const abort = abortOnClientOrDeadline(client.signal, timer.now() + 5000, timer);
     const reason = new Error('client gone');
     client.abort(reason);
     expect(abort.signal.aborted).toBe(true);
@@ -73,7 +73,7 @@ describe('abortOnClientOrDeadline', () => {
   test('a client already gone aborts at once', () => {
     const client = new AbortController();
     client.abort(new Error('gone'));
-    const abort = abortOnClientOrDeadline(client.signal, 5000, manualTimer());
+    const abort = abortOnClientOrDeadline(client.signal, 6000, manualTimer());
     expect(abort.signal.aborted).toBe(true);
     expect(abort.timedOut).toBe(false);
   });
@@ -81,7 +81,7 @@ describe('abortOnClientOrDeadline', () => {
   test('done takes the entry off the timer and the listener off the client: nothing fires afterwards', () => {
     const timer = manualTimer();
     const client = countedSignal();
-    const abort = abortOnClientOrDeadline(client.signal, 5000, timer);
+    const abort = abortOnClientOrDeadline(client.signal, timer.now() + 5000, timer);
     expect(timer.size).toBe(1);
     expect(client.listeners()).toBe(1);
     abort.done();

@@ -79,7 +79,7 @@ export async function startRun(deps: PdDeps, req: ProxyRequest): Promise<Run> {
   return {
     req,
     // Armed after tokenizing, as in the regular router: the deadline covers the upstream calls.
-    abort: abortOnClientOrDeadline(req.clientSignal, deps.requestTimeoutMs, legTimer(deps)),
+    abort: abortOnClientOrDeadline(req.clientSignal, deps.now() + deps.requestTimeoutMs, legTimer(deps)),
     body: req.json === undefined ? {} : stripClientKvParams(req.json),
     routing: createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0), hashes),
     failed: { prefill: new Set(), decode: new Set() },
