@@ -106,8 +106,8 @@ export const AB_VARIANTS: readonly AbVariant[] = [
     label: 'no request deadline (the client\'s signal alone)',
     replace: {
       'src/routing/deadline.ts': spliceFrom('export function abortOnClientOrDeadline(', `export function abortOnClientOrDeadline(client: AbortSignal, _due: number, _timer: CoarseTimer): RequestAbort {
-  void (0 as unknown as Deadline);
-  return { signal: client, timedOut: false, done() {} };
+  void (0 as unknown as Deadline); void CLIENT_CHECK_MS;
+  return { signal: client, timedOut: false, answered() {}, done() {} };
 }
 `),
     },

@@ -152,6 +152,7 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     if (!closed && retry.isRetryableError(upstream)) metrics.retriesExhausted.inc({ route: req.route });
     return refuse(deps, req, upstream);
   }
+  abort.answered();
   leg.span.setAttribute('http.response.status_code', upstream.status);
   if (retry.isRetryableStatus(upstream.status)) {
     if (!last) {

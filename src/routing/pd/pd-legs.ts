@@ -155,6 +155,8 @@ export function relayDecode(deps: PdDeps, run: Run, leg: Leg, upstream: Response
   const { pd } = deps;
   const { endpoint, sentAt } = leg;
   const { route } = req;
+  // The client leaving now cancels the relayed body, which aborts the decode engine's.
+  run.abort.answered();
   const ok = upstream.status >= 200 && upstream.status <= 299;
   const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   if (!ok) pd.legFailed('decode', endpoint.id);
