@@ -152,6 +152,13 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     if (!closed && retry.isRetryableError(upstream)) metrics.retriesExhausted.inc({ route: req.route });
     return refuse(deps, req, upstream);
   }
+  // The client is looked for only every coarse tick while no answer has come: one gone already gets no answer.
+  if (req.clientSignal.aborted) {
+    await upstream.body?.cancel().catch(() => {});
+    abort.done();
+    closeLeg(deps, leg, { ok: true, verdict: undefined, error: 'client_closed' });
+    return refuse(deps, req, routerError('client_closed', 'Client closed the connection'));
+  }
   abort.answered();
   leg.span.setAttribute('http.response.status_code', upstream.status);
   if (retry.isRetryableStatus(upstream.status)) {

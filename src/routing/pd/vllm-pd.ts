@@ -217,6 +217,13 @@ export function createPdRouter(deps: PdRouterDeps): Router {
         if (!last && retry.isRetryableError(upstream)) continue;
         return refuse(deps, run, 'decode_error', routerError(upstream.kind, `Decode endpoint ${endpoint.id} failed: ${upstream.message}`));
       }
+      // The client is looked for only every coarse tick while no answer has come: one gone already gets no answer.
+      if (req.clientSignal.aborted) {
+        await upstream.body?.cancel().catch(() => {});
+        const gone = routerError('client_closed', 'Client closed the connection');
+        failLeg(deps, leg, 'decode', gone, undefined);
+        return refuse(deps, run, 'client_closed', gone);
+      }
       if (!last && retry.isRetryableStatus(upstream.status)) {
         await upstream.body?.cancel().catch(() => {});
         failLeg(deps, leg, 'decode', routerError('upstream_error', `answered ${upstream.status}`, { status: upstream.status }), upstream.status < 500);
