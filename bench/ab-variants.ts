@@ -105,9 +105,9 @@ export const AB_VARIANTS: readonly AbVariant[] = [
     name: 'no-deadline',
     label: 'no request deadline (the client\'s signal alone)',
     replace: {
-      'src/routing/deadline.ts': spliceFrom('export function abortOnClientOrDeadline(', `export function abortOnClientOrDeadline(client: AbortSignal, _timeoutMs: number, _timer: CoarseTimer): RequestAbort {
-  void (0 as unknown as Deadline);
-  return { signal: client, timedOut: false, done() {} };
+      'src/routing/deadline.ts': spliceFrom('export function abortOnClientOrDeadline(', `export function abortOnClientOrDeadline(client: AbortSignal, _due: number, _timer: CoarseTimer): RequestAbort {
+  void (0 as unknown as Deadline); void CLIENT_CHECK_MS;
+  return { signal: client, timedOut: false, answered() {}, done() {} };
 }
 `),
     },

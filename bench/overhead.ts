@@ -4,7 +4,7 @@
 //
 //   bun run bench [--warmup 2] [--seconds 5] [--rounds 3] [--connections 64] [--modes completions,stream,long]
 //                 [--peers nginx,haproxy,forwarder,round_robin,cache_aware,pd] [--ab meter,experience,…] [--c1-seconds 3]
-//                 [--router-binary label=path …]
+//                 [--router-binary label=path …] [--pd-binary label=path …]
 //
 // Each mode (non-streaming completions; streaming chat of 64 tokens; long streams of 1,024) is driven by wrk
 // (1 thread, 64 connections): 2 s of warm-up then 5 s measured per peer, the peer order rotated over 3
@@ -39,6 +39,8 @@ const { values: args } = parseArgs({
     ab: { type: 'string', default: '' },
     /** Another router build as an extra round_robin row, `label=path` (e.g. the commit before, for a before/after in one run). */
     'router-binary': { type: 'string', multiple: true, default: [] },
+    /** Another router build as an extra PD row, `label=path` (a before/after of PD in one run). */
+    'pd-binary': { type: 'string', multiple: true, default: [] },
     'c1-seconds': { type: 'string', default: '3' },
     streams: { type: 'string', default: '300' },
     out: { type: 'string' },
@@ -266,9 +268,14 @@ async function main(): Promise<void> {
     peers.push(await startChildPeer(label, router(path, 'round_robin'), direct));
   }
   for (const { v, path } of variantBinaries) peers.push(await startChildPeer(`round_robin, ${v.label}`, router(path, 'round_robin'), direct));
-  await add('pd', () =>
-    startChildPeer('pd', spawnChild([binary, '--vllm-pd-disaggregation', '--prefill', pdEngines[0]!.url, '--decode', pdEngines[1]!.url, '--policy', 'round_robin', ...routerCommon]), pdEngines[1]!.url),
-  );
+  const pdRouter = (bin: string) => spawnChild([bin, '--vllm-pd-disaggregation', '--prefill', pdEngines[0]!.url, '--decode', pdEngines[1]!.url, '--policy', 'round_robin', ...routerCommon]);
+  await add('pd', () => startChildPeer('pd', pdRouter(binary), pdEngines[1]!.url));
+  if (needPd)
+    for (const spec of args['pd-binary'] ?? []) {
+      const [label, path] = spec.split('=');
+      if (!label || !path) throw new Error(`--pd-binary ${spec}: expected label=path`);
+      peers.push(await startChildPeer(label, pdRouter(path), pdEngines[1]!.url));
+    }
 
   const cells = new Map<string, Cell>();
   const cell = (peer: string, mode: string) => {
@@ -350,16 +357,18 @@ async function main(): Promise<void> {
     const fwd = one.get('forwarder');
     const engine = one.get('engine')!;
     const fwdAdded = fwd && { p50: fwd.p50 - engine.p50, ttft: fwd.ttft - engine.ttft };
+    const pdNames = new Set(['pd', ...(args['pd-binary'] ?? []).map((spec) => spec.split('=')[0])]);
     for (const [name, r] of one) {
       if (name.endsWith('engine')) {
         lines.push(`| ${name} (direct) | ${fmt(r.p50, 3)} | – | – | ${fmt(r.ttft, 3)} | – | – |`);
         continue;
       }
-      const base = name === 'pd' ? (one.get('pd engine') ?? engine) : engine;
+      const isPd = pdNames.has(name);
+      const base = isPd ? (one.get('pd engine') ?? engine) : engine;
       const addedP50 = r.p50 - base.p50;
       const addedTtft = r.ttft - base.ttft;
       lines.push(
-        `| ${name} | ${fmt(r.p50, 3)} | ${fmt(addedP50 * 1000, 0)} | ${fwdAdded && name !== 'pd' ? fmt(addedP50 / fwdAdded.p50) : '–'} | ${fmt(r.ttft, 3)} | ${fmt(addedTtft * 1000, 0)} | ${fwdAdded && name !== 'pd' ? fmt(addedTtft / fwdAdded.ttft) : '–'} |`,
+        `| ${name} | ${fmt(r.p50, 3)} | ${fmt(addedP50 * 1000, 0)} | ${fwdAdded && !isPd ? fmt(addedP50 / fwdAdded.p50) : '–'} | ${fmt(r.ttft, 3)} | ${fmt(addedTtft * 1000, 0)} | ${fwdAdded && !isPd ? fmt(addedTtft / fwdAdded.ttft) : '–'} |`,
       );
     }
     lines.push('');

@@ -16,13 +16,13 @@ import type { ApiKeyValidator } from './http/api-key-validator.ts';
 import { addAdminRoutes, isAdminPath } from './http/routes/admin.ts';
 import type { GrpcLoad } from './http/routes/admin-fleet.ts';
 import type { EndpointManager } from './core/endpoint-manager.ts';
-import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from './http/request-id.ts';
+import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor, requestIdSource } from './http/request-id.ts';
 import { createBodyBudget, inflightBodyBytes } from './http/body-budget.ts';
 import type { BodyLimits } from './http/body.ts';
 import { addFallbackRoute } from './http/routes/fallback.ts';
 import { addProductionStackRoutes } from './http/routes/production-stack.ts';
 import { addFinishSessionRoute, type SessionRelease } from './http/routes/finish-session.ts';
-import { addInferenceRoutes } from './http/routes/inference.ts';
+import { addInferenceRoutes, handleInference, INFERENCE_ROUTE_SET, type InferenceDeps } from './http/routes/inference.ts';
 import { addInfoRoutes } from './http/routes/info.ts';
 import { addResponsesRoutes } from './http/routes/responses.ts';
 import type { Logger } from './log/logger.ts';
@@ -32,7 +32,7 @@ import type { QoeOptions } from './policies/qoe/options.ts';
 import { NOOP_TRACER, type Tracer } from './tracing/tracer.ts';
 import type { Router } from './routing/router.ts';
 import { countRefusal, reject } from './wire/reject.ts';
-import { shutdownGate, type ShutdownPhase } from './http/shutdown-gate.ts';
+import { refuseWhileClosing, shutdownGate, type ShutdownPhase } from './http/shutdown-gate.ts';
 import type { AdmitDeps } from './http/admit.ts';
 import type { KvEventsReader } from './signals/kv-events/kv-events.ts';
 
@@ -93,12 +93,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       : cors({ origin: config.cors_allowed_origins, allowMethods: ['GET', 'POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'Authorization'], exposeHeaders: ['x-request-id'], maxAge: 3600 });
   // CORS concerns browsers only: requests without an Origin header skip it (most traffic, on the hot path).
   app.use('*', (c, next) => (c.req.raw.headers.has('origin') ? corsHandler(c, next) : next()));
-  app.use('*', async (c, next) => {
-    const id = requestIdFor(c.req.raw.headers, idHeaders, c.req.path, deps.random);
+  const ids = requestIdSource(deps.random);
+  // Not async: a plain function returning next()'s promise adds no promise and no state machine of its own.
+  app.use('*', (c, next) => {
+    const id = requestIdFor(c.req.raw.headers, idHeaders, c.req.path, ids);
     c.set('requestId', id);
     c.set('startedAt', deps.now());
-    await next();
-    if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
+    return next().then(() => {
+      if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
+    });
   });
   app.use('*', shutdownGate({ phase: deps.shutdownPhase, metrics, log }));
   if (tracer.enabled) app.use('*', serverSpan(tracer));
@@ -128,7 +131,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
           const endpoint = deps.registry.get(id);
           if (endpoint !== undefined) await models.refresher.refresh(endpoint.url, true);
         };
-  addInferenceRoutes(app, { router, log, bodyLimits, openAiBackend: config.backend === 'openai', aliases, ...admitDeps });
+  const inferenceDeps: InferenceDeps = { router, log, bodyLimits, openAiBackend: config.backend === 'openai', aliases, ...admitDeps };
+  addInferenceRoutes(app, inferenceDeps);
   if (deps.pool) addTokenizeRoute(app, { pool: deps.pool, metrics, log, bodyLimits, kvEvents: deps.kvEvents && { reader: deps.kvEvents, endpoints: () => deps.registry.all() } });
   const adminOptions = { adminApiKey: config.admin_api_key, log, count: countAuthRefusal };
   addAdminRoutes(app, {
@@ -151,11 +155,42 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     addFallbackRoute(app, { router, log, bodyLimits, rules: forwardRules(config.forward_paths), adminCheck: adminCheck(adminOptions), aliases, modelsChanged, ...admitDeps });
   else app.all('*', (c) => reject({ metrics, log }, 'fallback', c.get('requestId'), routerError('not_found', `Unknown route: ${c.req.method} ${c.req.path} (--backend openai serves the OpenAI API routes only)`)));
 
-  app.onError((err, c) => {
-    const id = c.get('requestId') ?? 'unknown';
-    log.error('unhandled error', { request_id: id, path: c.req.path, message: err.message });
+  const internalError = (err: Error, id: string, path: string) => {
+    log.error('unhandled error', { request_id: id, path, message: err.message });
     metrics.requestErrors.inc({ route: 'internal', error_type: 'internal' });
     return errorResponse(routerError('upstream_error', `Internal router error: ${err.message}`, { status: 500 }), id);
-  });
+  };
+  app.onError((err, c) => internalError(err, c.get('requestId') ?? 'unknown', c.req.path));
+
+  // The inference routes' fast path: a POST to one of them is served without Hono's dispatch and middleware
+  // chain (about a tenth of the router's CPU per request, bench/results/overhead-profile.md), doing what that
+  // chain does for it: the request id, the arrival time, the shutdown gate, the id on the answer, the error
+  // envelope. Only when nothing else applies: CORS (a request with an Origin), tracing, client keys.
+  if (!tracer.enabled && clientAuth === undefined) {
+    const honoFetch = app.fetch;
+    const shutdown = { phase: deps.shutdownPhase, metrics, log };
+    const serveInference = async (req: Request, route: string, server: Bun.Server<unknown> | undefined): Promise<Response> => {
+      const requestId = requestIdFor(req.headers, idHeaders, route, ids);
+      const startedAt = deps.now();
+      const phase = deps.shutdownPhase();
+      if (phase === 'closing') return refuseWhileClosing(shutdown, requestId);
+      let res: Response;
+      try {
+        res = await handleInference({ raw: req, requestId, startedAt, server }, route, inferenceDeps);
+      } catch (e) {
+        return internalError(e as Error, requestId, route);
+      }
+      if (!res.headers.has('x-request-id')) res.headers.set('x-request-id', requestId);
+      if (phase === 'draining') res.headers.set('connection', 'close');
+      return res;
+    };
+    app.fetch = (req, env, ctx) => {
+      if (req.method === 'POST' && !req.headers.has('origin')) {
+        const path = pathOf(req);
+        if (INFERENCE_ROUTE_SET.has(path)) return serveInference(req, path, (env as AppEnv['Bindings'] | undefined)?.server);
+      }
+      return honoFetch(req, env, ctx);
+    };
+  }
   return app;
 }

@@ -4,7 +4,7 @@ import type { Admission, Permit } from '../core/admission.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { parsePriority } from '../signals/qoe-expectation.ts';
 import type { Tracer } from '../tracing/tracer.ts';
-import type { AppContext } from './context.ts';
+import type { Span } from '../tracing/tracer.ts';
 import { isRouterError, type RouterError } from '../wire/errors.ts';
 
 export interface AdmitDeps {
@@ -24,11 +24,10 @@ export interface Admitted {
 }
 
 /** Waits for a slot (as its own span when traced); a refusal is counted, the caller answers it. */
-export async function admit(c: AppContext, deps: AdmitDeps): Promise<Admitted | RouterError> {
-  const span = c.get('span');
+export async function admit(raw: Request, span: Span | undefined, deps: AdmitDeps): Promise<Admitted | RouterError> {
   const admissionSpan = span?.recording ? deps.tracer.startSpan('admission', { parent: span.context }) : undefined;
   const queuedAt = deps.now();
-  const permit = await deps.admission.acquire(c.req.raw.signal, parsePriority(c.req.raw.headers.get(deps.priorityHeader)));
+  const permit = await deps.admission.acquire(raw.signal, parsePriority(raw.headers.get(deps.priorityHeader)));
   const queueMs = deps.now() - queuedAt;
   deps.metrics.queueWait.observe(queueMs / 1000);
   if (admissionSpan !== undefined) {

@@ -52,7 +52,8 @@ function beforeDeadline<T>(read: Promise<T>, deadline: number | undefined): Prom
  */
 export async function readBody(req: Request, limits: BodyLimits): Promise<HeldBody | RouterError> {
   const timeoutMs = limits.readTimeoutMs;
-  const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
+  // Read off the clock only for a body that gets a deadline (not the small declared ones of most requests).
+  const deadlineFromNow = () => (timeoutMs === undefined ? undefined : performance.now() + timeoutMs);
   const declared = req.headers.get('content-length');
   if (declared !== null) {
     const n = Number(declared);
@@ -64,8 +65,8 @@ export async function readBody(req: Request, limits: BodyLimits): Promise<HeldBo
     try {
       // One buffer of the declared size: Bun's own, handed over (a stream read into a preallocated buffer
       // leaves every chunk behind as garbage until the next collection, which costs more at the peak).
-      const body = await beforeDeadline(req.arrayBuffer(), n > UNTIMED_BODY_BYTES ? deadline : undefined);
-      if (body !== 'timeout') return { bytes: new Uint8Array(body), lease };
+      const body = await beforeDeadline(req.bytes(), n > UNTIMED_BODY_BYTES ? deadlineFromNow() : undefined);
+      if (body !== 'timeout') return { bytes: body, lease };
       lease.release();
       return tooSlow(timeoutMs!);
     } catch {
@@ -75,6 +76,7 @@ export async function readBody(req: Request, limits: BodyLimits): Promise<HeldBo
   }
   const lease = limits.budget.reserve(0) as BodyLease;
   if (req.body === null) return { bytes: new Uint8Array(0), lease };
+  const deadline = deadlineFromNow();
   // Chunked upload: count as we go so an endless body is cut at the limit, and take the budget chunk by chunk.
   const chunks: Uint8Array[] = [];
   let size = 0;

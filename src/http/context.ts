@@ -27,9 +27,31 @@ export function pathAndQuery(url: string): string {
   return slash === -1 ? '/' : url.slice(slash);
 }
 
+/**
+ * What a route needs of its request, whether Hono dispatched it (`scopeOf`) or the inference fast path in
+ * app.ts did (no Hono context for the hot routes).
+ */
+export interface RequestScope {
+  readonly raw: Request;
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly span?: Span;
+  readonly holdSpan?: () => () => void;
+  readonly server?: Bun.Server<unknown>;
+}
+
+export const scopeOf = (c: AppContext): RequestScope => ({
+  raw: c.req.raw,
+  requestId: c.get('requestId'),
+  startedAt: c.get('startedAt'),
+  span: c.get('span'),
+  holdSpan: c.get('holdSpan'),
+  server: c.env?.server,
+});
+
 /** Model calls may be silent for minutes: the request timeout governs them, not Bun's idle timeout. */
-export function allowLongRequest(c: AppContext): void {
-  c.env?.server?.timeout(c.req.raw, 0);
+export function allowLongRequest(server: Bun.Server<unknown> | undefined, raw: Request): void {
+  server?.timeout(raw, 0);
 }
 
 /** Hono's path extraction, taught the bare-path URLs Bun gives requests without a Host header. */

@@ -24,14 +24,20 @@ export interface ShutdownGateDeps {
 const RETRY_AFTER_SECS = 1;
 
 export function shutdownGate(deps: ShutdownGateDeps): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  // Not async: while serving (every request but those of a shutdown) the gate hands back next()'s own promise.
+  return (c, next) => {
     const phase = deps.phase();
     if (phase === 'serving') return next();
     // Probes keep answering (readiness says 503 itself), so the orchestrator sees the drain rather than a dead process.
-    if (phase === 'closing' && !PROBE_PATHS.has(c.req.path))
-      return reject(deps, 'shutdown', c.get('requestId'), routerError('shutting_down', 'The router is shutting down: send the request to another replica', { retryAfterSecs: RETRY_AFTER_SECS }), { connection: 'close' });
-    await next();
-    // A kept-alive connection would keep bringing this client back to a router that is going away.
-    c.res.headers.set('connection', 'close');
+    if (phase === 'closing' && !PROBE_PATHS.has(c.req.path)) return Promise.resolve(refuseWhileClosing(deps, c.get('requestId')));
+    return next().then(() => {
+      // A kept-alive connection would keep bringing this client back to a router that is going away.
+      c.res.headers.set('connection', 'close');
+    });
   };
+}
+
+/** The answer to a new request once the router is closing: 503, Retry-After, and the connection closed. */
+export function refuseWhileClosing(deps: ShutdownGateDeps, requestId: string): Response {
+  return reject(deps, 'shutdown', requestId, routerError('shutting_down', 'The router is shutting down: send the request to another replica', { retryAfterSecs: RETRY_AFTER_SECS }), { connection: 'close' });
 }

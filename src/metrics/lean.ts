@@ -35,6 +35,7 @@ abstract class LeanMetric<N extends string, C> {
   #root = new Map<string, unknown>();
   #series: { readonly values: readonly string[]; readonly child: C }[] = [];
   #only: C | undefined;
+  #resetHooks: (() => void)[] = [];
 
   constructor(options: Options<N>) {
     this.name = options.name;
@@ -89,6 +90,12 @@ abstract class LeanMetric<N extends string, C> {
     this.#series = [];
     this.#only = undefined;
     this.init();
+    for (const hook of this.#resetHooks) hook();
+  }
+
+  /** Runs `hook` after every reset: whoever keeps this metric's children forgets them (they are no longer shown). */
+  onReset(hook: () => void): void {
+    this.#resetHooks.push(hook);
   }
 
   /** What prom-client's Registry renders. */

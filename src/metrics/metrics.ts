@@ -1,6 +1,7 @@
 // Every Prometheus metric the router exports, defined once, on a registry the app owns.
 import { Registry } from 'prom-client';
 import { LeanCounter, LeanGauge, LeanHistogram } from './lean.ts';
+import { createRequestSeries } from './request-series.ts';
 
 /** The Rust router's buckets for *_duration_seconds. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90, 120, 180, 240];
@@ -115,7 +116,8 @@ export function createMetrics() {
     qoePredictionError: new LeanHistogram({ name: 'vllm_router_qoe_prediction_error_ratio', help: 'QoE policies: |predicted − measured| / measured per request, by endpoint and metric (ttft, tpot); _sum/_count is the mean absolute percentage error', labelNames: ['worker', 'metric'], buckets: ERROR_RATIO_BUCKETS, registers: r }),
     completionTokens: new LeanCounter({ name: 'vllm_router_completion_tokens_total', help: 'Completion tokens reported by endpoints (usage objects)', labelNames: ['worker', 'model'], registers: r }),
   };
-  return m;
+  // The per-request path updates children kept here, not looked up per update (request-series.ts).
+  return { ...m, series: createRequestSeries(m) };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

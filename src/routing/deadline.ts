@@ -1,37 +1,92 @@
-// One abort signal per upstream call: fires when the client goes away or the whole-request deadline passes.
-// The deadline is an entry of the router's shared coarse timer (coarse-timer.ts), not a timer of its own.
+// One abort signal per request's upstream calls: fires when the client goes away or the whole-request deadline
+// passes. Both are watched from one entry of the router's shared coarse timer (coarse-timer.ts): no timer and
+// no event listener of the request's own.
 import type { CoarseTimer, Deadline } from './coarse-timer.ts';
 
 export interface RequestAbort {
   readonly signal: AbortSignal;
   /** Why it fired: the deadline, rather than the client. */
   readonly timedOut: boolean;
-  /** The call is over: disarm the deadline and the listener. */
+  /**
+   * The answer's headers are in: from here a client that leaves cancels the relayed body (which aborts the
+   * endpoint's), so only the deadline is left to watch.
+   */
+  answered(): void;
+  /** The call is over: disarm the deadline. */
   done(): void;
 }
 
-export function abortOnClientOrDeadline(client: AbortSignal, timeoutMs: number, timer: CoarseTimer): RequestAbort {
-  const controller = new AbortController();
-  let timedOut = false;
-  const onClientAbort = () => controller.abort(client.reason);
-  const deadline: Deadline = {
-    due: timer.now() + timeoutMs,
-    fire() {
-      timedOut = true;
-      controller.abort(new DOMException('request deadline passed', 'TimeoutError'));
-    },
-  };
-  timer.add(deadline);
-  if (client.aborted) controller.abort(client.reason);
-  else client.addEventListener('abort', onClientAbort, { once: true });
-  return {
-    signal: controller.signal,
-    get timedOut() {
-      return timedOut;
-    },
-    done() {
-      timer.remove(deadline);
-      client.removeEventListener('abort', onClientAbort);
-    },
-  };
+/**
+ * How often a client that left is looked for while no answer has come (the coarse timer's tick): an engine
+ * computing a long non-streaming answer for a client that is gone stops within this.
+ */
+const CLIENT_CHECK_MS = 250;
+
+/**
+ * One object is the timer's entry and the caller's handle, so a request makes it and its AbortController and
+ * nothing else. Until the answer's headers arrive the entry comes due every CLIENT_CHECK_MS and looks at the
+ * client's signal, instead of a listener on it: an add/removeEventListener pair per request cost more than
+ * the rest of the deadline (bench/results/overhead-profile.md), and the timer walks its entries every tick
+ * anyway. A class because its methods are shared on the prototype, where an object literal would make new
+ * functions per request.
+ */
+class ClientOrDeadline implements RequestAbort, Deadline {
+  readonly #controller = new AbortController();
+  readonly #client: AbortSignal;
+  readonly #timer: CoarseTimer;
+  readonly #deadline: number;
+  #watchClient = true;
+  #timedOut = false;
+  #over = false;
+  due: number;
+
+  constructor(client: AbortSignal, deadline: number, timer: CoarseTimer) {
+    this.#client = client;
+    this.#timer = timer;
+    this.#deadline = deadline;
+    this.due = Math.min(deadline, timer.now() + CLIENT_CHECK_MS);
+    if (client.aborted) this.#controller.abort(client.reason);
+    else timer.add(this);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** The entry came due (the coarse timer calls this): the client gone, the deadline passed, or look again later. */
+  fire(): void {
+    if (this.#over || this.#controller.signal.aborted) return;
+    if (this.#watchClient && this.#client.aborted) {
+      this.#controller.abort(this.#client.reason);
+      return;
+    }
+    const now = this.#timer.now();
+    if (now >= this.#deadline) {
+      this.#timedOut = true;
+      this.#controller.abort(new DOMException('request deadline passed', 'TimeoutError'));
+      return;
+    }
+    this.due = this.#watchClient ? Math.min(this.#deadline, now + CLIENT_CHECK_MS) : this.#deadline;
+    this.#timer.add(this);
+  }
+
+  answered(): void {
+    this.#watchClient = false;
+    // A due set for the next look at the client becomes the deadline itself.
+    this.due = this.#deadline;
+  }
+
+  done(): void {
+    this.#over = true;
+    this.#timer.remove(this);
+  }
+}
+
+/** `deadline`: when it passes, in ms on the timer's clock (the router's `now`: a request's `startedAt + timeout`, no clock read here). */
+export function abortOnClientOrDeadline(client: AbortSignal, deadline: number, timer: CoarseTimer): RequestAbort {
+  return new ClientOrDeadline(client, deadline, timer);
 }

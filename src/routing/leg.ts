@@ -5,12 +5,13 @@ import type { BreakerTicket } from '../core/circuit-breaker.ts';
 import type { Endpoint } from '../core/endpoint.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { EndpointSeries } from '../metrics/request-series.ts';
 import type { EndpointStats } from '../signals/endpoint-stats.ts';
 import type { ExperienceFactory } from '../signals/experience.ts';
 import { createStreamMeter } from '../signals/stream-meter.ts';
 import { injectTraceContext } from '../tracing/traceparent.ts';
 import { NOOP_SPAN, type Span, type Tracer } from '../tracing/tracer.ts';
-import { envelopeOf, statusClass } from '../wire/errors.ts';
+import { envelopeOf } from '../wire/errors.ts';
 import { upstreamHeaders } from '../wire/forward-headers.ts';
 import { createCoarseTimer, type CoarseTimer } from './coarse-timer.ts';
 import { isBrokenOutcome, relay, type StreamOutcome } from './relay.ts';
@@ -49,6 +50,8 @@ export interface Leg {
   readonly sentAt: number;
   /** The leg's client span (NOOP_SPAN when not traced); its context goes upstream as `traceparent`. */
   readonly span: Span;
+  /** The endpoint's metric children. */
+  readonly series: EndpointSeries;
   /** The answer is over: the endpoint's in-flight count back, the span ended with `error` as its status. Once. */
   release(error?: string): void;
 }
@@ -74,10 +77,11 @@ export function claimLeg(deps: LegDeps, endpoint: Endpoint, claim: LegClaim): Le
     deps.tracer?.enabled && claim.parent !== undefined
       ? deps.tracer.startSpan(claim.spanName, { parent: claim.parent.context, kind: 'client', attributes: { 'server.address': endpoint.id, ...claim.attributes } })
       : NOOP_SPAN;
+  const series = metrics.series.endpoint(endpoint.id);
   endpoint.inFlight++;
-  metrics.running.labels(endpoint.id).inc();
-  metrics.processed.labels(endpoint.id).inc();
-  metrics.policyDecisions.labels(claim.policy, endpoint.id).inc();
+  series.running.inc();
+  series.processed.inc();
+  metrics.series.decision(claim.policy, endpoint.id).inc();
   const sentAt = deps.now();
   deps.stats.started(endpoint.id, sentAt);
   let released = false;
@@ -86,11 +90,12 @@ export function claimLeg(deps: LegDeps, endpoint: Endpoint, claim: LegClaim): Le
     ticket,
     sentAt,
     span,
+    series,
     release(error) {
       if (released) return;
       released = true;
       endpoint.inFlight--;
-      metrics.running.labels(endpoint.id).dec();
+      series.running.dec();
       if (error !== undefined) span.setStatus(error);
       span.end();
     },
@@ -104,7 +109,7 @@ export function judgeLeg(deps: LegDeps, leg: Leg, success: boolean | undefined):
     return;
   }
   leg.ticket.record(success);
-  deps.metrics.cbOutcomes.labels(leg.endpoint.id, success ? 'success' : 'failure').inc();
+  (success ? leg.series.breakerSuccess : leg.series.breakerFailure).inc();
 }
 
 /**
@@ -126,12 +131,14 @@ export interface LegHeaderOptions {
 
 /** The client's headers minus hop-by-hop, `requestId` as X-Request-Id, the router's key, the DP rank, the leg's traceparent. */
 export function legHeaders(deps: LegDeps, client: Headers, leg: Leg, requestId: string, options: LegHeaderOptions = {}): Headers {
-  const extra: Record<string, string> = {};
-  if (options.rewritten) extra['content-type'] = 'application/json';
-  if (deps.apiKey !== undefined) extra.authorization = `Bearer ${deps.apiKey}`;
-  if (leg.endpoint.dpRank !== undefined) extra['x-data-parallel-rank'] = String(leg.endpoint.dpRank);
-  const headers = upstreamHeaders(client, requestId, extra);
-  if (options.rewritten) headers.delete('content-encoding');
+  // Set on the copy directly: no object of extras to build and walk per request.
+  const headers = upstreamHeaders(client, requestId);
+  if (options.rewritten) {
+    headers.set('content-type', 'application/json');
+    headers.delete('content-encoding');
+  }
+  if (deps.apiKey !== undefined) headers.set('authorization', `Bearer ${deps.apiKey}`);
+  if (leg.endpoint.dpRank !== undefined) headers.set('x-data-parallel-rank', String(leg.endpoint.dpRank));
   if (options.plainBody) headers.delete('accept-encoding');
   injectTraceContext(headers, leg.span.context);
   return headers;
@@ -152,8 +159,8 @@ export interface AnswerContext {
   readonly servedBy: string;
   /** Whether a 2xx SSE answer must end with `data: [DONE]` (sse-done.ts). */
   readonly expectDone: boolean;
-  /** The router's own end of the request, before `onSettled` (disarm its deadline). */
-  readonly done?: () => void;
+  /** The request's deadline and client listener, disarmed when the answer ends (before `onSettled`). */
+  readonly abort?: { done(): void };
   readonly onSettled?: () => void;
 }
 
@@ -171,7 +178,8 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
   const status = upstream.status;
   const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   const model = deps.modelLabel(ctx.model);
-  const itl = isStream ? metrics.itl.labels(endpoint.id, model) : undefined;
+  const series = metrics.series.model(endpoint.id, model);
+  const itl = isStream ? series.itl : undefined;
   const meter = createStreamMeter(startedAt, itl && ((gap) => itl.observe(gap / 1000)));
   const experience = deps.experience?.(ctx.headers, startedAt, endpoint.id, isStream);
   let sawFirstByte = false;
@@ -185,7 +193,7 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
       if (!sawFirstByte) {
         sawFirstByte = true;
         if (isStream) {
-          metrics.ttft.labels(endpoint.id, model).observe((now - startedAt) / 1000);
+          series.ttft.observe((now - startedAt) / 1000);
           deps.stats.firstByte(endpoint.id, now - startedAt, now - leg.sentAt);
         }
         hooks.onFirstByte?.(now);
@@ -196,19 +204,21 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
     onEnd(outcome: StreamOutcome) {
       const failure = status >= 500 || isBrokenOutcome(outcome);
       leg.release(failure || outcome === 'client_closed' ? (outcome === 'complete' ? `status ${status}` : outcome) : undefined);
-      const summary = meter.finish(deps.now());
-      experience?.finish(deps.now(), !failure && outcome !== 'client_closed' && status < 400);
+      const endedAt = deps.now();
+      const summary = meter.finish(endedAt);
+      experience?.finish(endedAt, !failure && outcome !== 'client_closed' && status < 400);
       judgeLeg(deps, leg, outcome === 'client_closed' ? undefined : !failure);
       deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
-      metrics.requests.labels(route, statusClass(status)).inc();
-      metrics.requestDuration.labels(route).observe(summary.totalMs / 1000);
-      metrics.streamOutcomes.labels(route, outcome).inc();
-      metrics.e2e.labels(endpoint.id, model).observe(summary.totalMs / 1000);
+      const routeSeries = metrics.series.route(route);
+      routeSeries.requests(status).inc();
+      routeSeries.duration.observe(summary.totalMs / 1000);
+      routeSeries.outcome(outcome).inc();
+      series.e2e.observe(summary.totalMs / 1000);
       if (summary.usage) {
-        metrics.promptTokens.labels(endpoint.id, model).inc(summary.usage.promptTokens);
-        metrics.completionTokens.labels(endpoint.id, model).inc(summary.usage.completionTokens);
+        series.promptTokens.inc(summary.usage.promptTokens);
+        series.completionTokens.inc(summary.usage.completionTokens);
       }
-      if (summary.tokensPerSecond !== undefined) metrics.tokensPerSecond.labels(endpoint.id, model).observe(summary.tokensPerSecond);
+      if (summary.tokensPerSecond !== undefined) series.tokensPerSecond.observe(summary.tokensPerSecond);
       if (deps.log.enabled('info'))
         deps.log.info('request', {
           request_id: ctx.requestId,
@@ -224,7 +234,7 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
           completion_tokens: summary.usage?.completionTokens,
         });
       hooks.onEnd?.(outcome, status, summary.totalMs);
-      ctx.done?.();
+      ctx.abort?.done();
       ctx.onSettled?.();
     },
   });

@@ -131,7 +131,7 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
   const { retry, metrics } = deps;
   const { endpoint } = leg;
   // --request-timeout-secs bounds the whole request: retries share what is left of it.
-  const abort = abortOnClientOrDeadline(req.clientSignal, Math.max(0, req.startedAt + deps.requestTimeoutMs - deps.now()), legTimer(deps));
+  const abort = abortOnClientOrDeadline(req.clientSignal, req.startedAt + deps.requestTimeoutMs, legTimer(deps));
   const upstream = await (deps.upstreamOf ?? httpUpstreams)(endpoint).send({
     endpoint,
     path: req.upstreamPath,
@@ -152,6 +152,14 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     if (!closed && retry.isRetryableError(upstream)) metrics.retriesExhausted.inc({ route: req.route });
     return refuse(deps, req, upstream);
   }
+  // The client is looked for only every coarse tick while no answer has come: one gone already gets no answer.
+  if (req.clientSignal.aborted) {
+    await upstream.body?.cancel().catch(() => {});
+    abort.done();
+    closeLeg(deps, leg, { ok: true, verdict: undefined, error: 'client_closed' });
+    return refuse(deps, req, routerError('client_closed', 'Client closed the connection'));
+  }
+  abort.answered();
   leg.span.setAttribute('http.response.status_code', upstream.status);
   if (retry.isRetryableStatus(upstream.status)) {
     if (!last) {
@@ -174,7 +182,7 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     model: req.model,
     servedBy: endpoint.id,
     expectDone: streamEndsWithDone(req.route, req.upstreamPath),
-    done: abort.done,
+    abort,
     onSettled: req.onSettled,
   });
 }

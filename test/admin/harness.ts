@@ -9,7 +9,7 @@ import { createVerdictCache } from '../../src/http/api-key-cache.ts';
 import { createApiKeyValidator } from '../../src/http/api-key-validator.ts';
 import { adminAuth, inferenceAuth, PROBE_PATHS } from '../../src/http/auth.ts';
 import { allowLongRequest, pathOf, type AppEnv } from '../../src/http/context.ts';
-import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor } from '../../src/http/request-id.ts';
+import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor, requestIdSource } from '../../src/http/request-id.ts';
 import { addAdminRoutes, isAdminPath } from '../../src/http/routes/admin.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { createMetrics } from '../../src/metrics/metrics.ts';
@@ -77,8 +77,9 @@ export async function startAdminRouter(options: AdminRouterOptions = {}): Promis
   });
 
   const app = new Hono<AppEnv>({ getPath: pathOf });
+  const ids = requestIdSource(Math.random);
   app.use('*', async (c, next) => {
-    c.set('requestId', requestIdFor(c.req.raw.headers, DEFAULT_REQUEST_ID_HEADERS, c.req.path, Math.random));
+    c.set('requestId', requestIdFor(c.req.raw.headers, DEFAULT_REQUEST_ID_HEADERS, c.req.path, ids));
     c.set('startedAt', performance.now());
     await next();
   });
@@ -97,7 +98,7 @@ export async function startAdminRouter(options: AdminRouterOptions = {}): Promis
   app.get('/health', (c) => c.text('ok'));
   app.post('/v1/completions', async (c) => {
     const bytes = new Uint8Array(await c.req.arrayBuffer());
-    allowLongRequest(c);
+    allowLongRequest(c.env?.server, c.req.raw);
     return router.route({
       route: '/v1/completions',
       upstreamPath: '/v1/completions',

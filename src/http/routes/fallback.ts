@@ -95,9 +95,9 @@ export function addFallbackRoute(app: Hono<AppEnv>, deps: FallbackDeps): void {
       }
       // Forwarded requests hold an admission slot too: --max-concurrent-requests bounds every upstream call
       // a client can open, the limit Bun's fetch concurrency is sized from (startup/capacity.ts).
-      const admitted = await admit(c, deps);
+      const admitted = await admit(c.req.raw, c.get('span'), deps);
       if (isRouterError(admitted)) return reject(deps, ROUTE, requestId, admitted);
-      allowLongRequest(c);
+      allowLongRequest(c.env?.server, c.req.raw);
       const onSettled = settleOnce(admitted.permit, c.get('holdSpan')?.());
       const res = await deps.router.route({ route: ROUTE, upstreamPath, method, headers, bytes, json, model, requestId, clientSignal: c.req.raw.signal, startedAt: c.get('startedAt'), span: c.get('span'), queueMs: admitted.queueMs, onSettled });
       if (res.ok && LORA_UPDATES.has(path)) await deps.modelsChanged?.(res.headers.get('x-served-by') ?? '');

@@ -1,7 +1,7 @@
 // The OpenAI-compatible generation routes: read the body once, check what the router reads, route it.
 import type { Hono } from 'hono';
 import { parseJsonObject, readBody, type BodyLimits } from '../body.ts';
-import { allowLongRequest, pathAndQuery, type AppContext, type AppEnv } from '../context.ts';
+import { allowLongRequest, pathAndQuery, scopeOf, type AppEnv, type RequestScope } from '../context.ts';
 import { isRouterError } from '../../wire/errors.ts';
 import { validateFields } from '../validate.ts';
 import { reject } from '../../wire/reject.ts';
@@ -38,25 +38,28 @@ export interface InferenceDeps extends AdmitDeps {
   readonly aliases?: ReadonlyMap<string, string>;
 }
 
+/** The routes by path, for the fast path in app.ts. */
+export const INFERENCE_ROUTE_SET: ReadonlySet<string> = new Set(INFERENCE_ROUTES);
+
 export function addInferenceRoutes(app: Hono<AppEnv>, deps: InferenceDeps): void {
-  for (const route of INFERENCE_ROUTES) app.post(route, (c) => handle(c, route, deps));
+  for (const route of INFERENCE_ROUTES) app.post(route, (c) => handleInference(scopeOf(c), route, deps));
 }
 
-async function handle(c: AppContext, route: string, deps: InferenceDeps): Promise<Response> {
-  const requestId = c.get('requestId');
-  const body = await readBody(c.req.raw, deps.bodyLimits);
-  if (isRouterError(body)) return reject(deps, route, requestId, body);
+/** One inference request: `route` is its path, one of INFERENCE_ROUTES. */
+export async function handleInference(scope: RequestScope, route: string, deps: InferenceDeps): Promise<Response> {
+  const body = await readBody(scope.raw, deps.bodyLimits);
+  if (isRouterError(body)) return reject(deps, route, scope.requestId, body);
   // The body's share of the budget comes back once the router has its answer under way (or refused): from
   // then on it is never sent again, so nothing holds it.
   try {
-    return await routeBody(c, route, deps, body.bytes);
+    return await routeBody(scope, route, deps, body.bytes);
   } finally {
     body.lease.release();
   }
 }
 
-async function routeBody(c: AppContext, route: string, deps: InferenceDeps, bytes: Uint8Array): Promise<Response> {
-  const requestId = c.get('requestId');
+async function routeBody(scope: RequestScope, route: string, deps: InferenceDeps, bytes: Uint8Array): Promise<Response> {
+  const { requestId, raw } = scope;
   const json = parseJsonObject(bytes);
   if (isRouterError(json)) return reject(deps, route, requestId, json);
   const invalid = validateFields(route, json);
@@ -65,22 +68,22 @@ async function routeBody(c: AppContext, route: string, deps: InferenceDeps, byte
   const upstreamBytes = deps.openAiBackend ? openAiBody(route, json, named.bytes) : named.bytes;
   if (isRouterError(upstreamBytes)) return reject(deps, route, requestId, upstreamBytes);
   // Admission after validation: a malformed request never takes a slot or a place in the queue.
-  const admitted = await admit(c, deps);
+  const admitted = await admit(raw, scope.span, deps);
   if (isRouterError(admitted)) return reject(deps, route, requestId, admitted);
-  allowLongRequest(c);
+  allowLongRequest(scope.server, raw);
   return deps.router.route({
     queueMs: admitted.queueMs,
-    span: c.get('span'),
-    onSettled: settleOnce(admitted.permit, c.get('holdSpan')?.()),
+    span: scope.span,
+    onSettled: settleOnce(admitted.permit, scope.holdSpan?.()),
     route,
-    upstreamPath: pathAndQuery(c.req.raw.url),
+    upstreamPath: pathAndQuery(raw.url),
     method: 'POST',
-    headers: c.req.raw.headers,
+    headers: raw.headers,
     bytes: upstreamBytes,
     json,
     model: named.model,
     requestId,
-    clientSignal: c.req.raw.signal,
-    startedAt: c.get('startedAt'),
+    clientSignal: raw.signal,
+    startedAt: scope.startedAt,
   });
 }

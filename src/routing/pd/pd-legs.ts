@@ -79,7 +79,7 @@ export async function startRun(deps: PdDeps, req: ProxyRequest): Promise<Run> {
   return {
     req,
     // Armed after tokenizing, as in the regular router: the deadline covers the upstream calls.
-    abort: abortOnClientOrDeadline(req.clientSignal, deps.requestTimeoutMs, legTimer(deps)),
+    abort: abortOnClientOrDeadline(req.clientSignal, deps.now() + deps.requestTimeoutMs, legTimer(deps)),
     body: req.json === undefined ? {} : stripClientKvParams(req.json),
     routing: createRoutingRequest(req.route, req.headers, req.json, req.bytes ?? new Uint8Array(0), hashes),
     failed: { prefill: new Set(), decode: new Set() },
@@ -155,6 +155,8 @@ export function relayDecode(deps: PdDeps, run: Run, leg: Leg, upstream: Response
   const { pd } = deps;
   const { endpoint, sentAt } = leg;
   const { route } = req;
+  // The client leaving now cancels the relayed body, which aborts the decode engine's.
+  run.abort.answered();
   const ok = upstream.status >= 200 && upstream.status <= 299;
   const isStream = (upstream.headers.get('content-type') ?? '').startsWith('text/event-stream');
   if (!ok) pd.legFailed('decode', endpoint.id);
@@ -172,7 +174,7 @@ export function relayDecode(deps: PdDeps, run: Run, leg: Leg, upstream: Response
       model: req.model,
       servedBy: run.prefillId === undefined ? endpoint.id : `${run.prefillId}, ${endpoint.id}`,
       expectDone: streamEndsWithDone(route, req.upstreamPath),
-      done: run.abort.done,
+      abort: run.abort,
       onSettled: req.onSettled,
     },
     {
@@ -204,10 +206,10 @@ export function describeFailure(text: string): { message: string; param: string 
 }
 
 interface CounterLike {
-  inc(labels: Record<string, string>, value?: number): void;
+  labels(...values: string[]): { inc(value?: number): void };
 }
 interface HistogramLike {
-  observe(labels: Record<string, string>, value: number): void;
+  labels(...values: string[]): { observe(value: number): void };
 }
 
 /** The PD series metrics.ts is asked to define (names and labels in each comment). */
@@ -240,21 +242,55 @@ export interface PdMetricSet {
   readonly pdTotalDuration: HistogramLike;
 }
 
+/** More keys than a fleet has endpoints × routes: past it a memo starts over rather than grow. */
+const MAX_CHILDREN_KEPT = 4096;
+
+/**
+ * The child of `metric` per label value, looked up once and kept: a PD request reports about eight series,
+ * and a label object per report (validated and mapped onto label order each time) was a visible share of
+ * PD's CPU. The children are the metric's own, so the exposition shows every update.
+ */
+function childrenOf<C>(metric: { labels(...values: string[]): C }): (value: string) => C {
+  let kept = new Map<string, C>();
+  return (value) => {
+    let child = kept.get(value);
+    if (child === undefined) {
+      if (kept.size >= MAX_CHILDREN_KEPT) kept = new Map();
+      kept.set(value, (child = metric.labels(value)));
+    }
+    return child;
+  };
+}
+
 export function pdRecorder(m: PdMetricSet): PdRecorder {
+  const prefillRequests = childrenOf(m.pdPrefillRequests);
+  const decodeRequests = childrenOf(m.pdDecodeRequests);
+  const prefillErrors = childrenOf(m.pdPrefillErrors);
+  const decodeErrors = childrenOf(m.pdDecodeErrors);
+  const streamErrors = childrenOf(m.pdStreamErrors);
+  const retries = childrenOf(m.pdRetries);
+  const prefillDuration = childrenOf(m.pdPrefillDuration);
+  const decodeFirstToken = childrenOf(m.pdDecodeFirstToken);
+  const totalDuration = childrenOf(m.pdTotalDuration);
+  const requests = childrenOf(m.pdRequests);
+  const requestDuration = childrenOf(m.pdRequestDuration);
+  const errors = childrenOf(m.pdErrors);
+  // route → outcome → child.
+  const outcomes = childrenOf({ labels: (route: string) => childrenOf({ labels: (outcome: string) => m.pdOutcomes.labels(route, outcome) }) });
   return {
-    legStarted: (stage, worker) => (stage === 'prefill' ? m.pdPrefillRequests : m.pdDecodeRequests).inc({ worker }),
-    legFailed: (stage, worker) => (stage === 'prefill' ? m.pdPrefillErrors : m.pdDecodeErrors).inc({ worker }),
-    prefillDone: (worker, seconds) => m.pdPrefillDuration.observe({ worker }, seconds),
-    decodeFirstToken: (worker, seconds) => m.pdDecodeFirstToken.observe({ worker }, seconds),
-    streamError: (worker) => m.pdStreamErrors.inc({ worker }),
-    retried: (stage) => m.pdRetries.inc({ stage }),
+    legStarted: (stage, worker) => (stage === 'prefill' ? prefillRequests : decodeRequests)(worker).inc(),
+    legFailed: (stage, worker) => (stage === 'prefill' ? prefillErrors : decodeErrors)(worker).inc(),
+    prefillDone: (worker, seconds) => prefillDuration(worker).observe(seconds),
+    decodeFirstToken: (worker, seconds) => decodeFirstToken(worker).observe(seconds),
+    streamError: (worker) => streamErrors(worker).inc(),
+    retried: (stage) => retries(stage).inc(),
     finished(route, outcome, seconds, decodeWorker) {
-      m.pdRequests.inc({ route });
-      m.pdRequestDuration.observe({ route }, seconds);
-      m.pdOutcomes.inc({ route, outcome });
+      requests(route).inc();
+      requestDuration(route).observe(seconds);
+      outcomes(route)(outcome).inc();
       // Rust's one error_type is server_selection; the other failures keep their outcome's name.
-      if (outcome !== 'success') m.pdErrors.inc({ error_type: outcome === 'no_endpoint' ? 'server_selection' : outcome });
-      if (decodeWorker !== undefined) m.pdTotalDuration.observe({ worker: decodeWorker }, seconds);
+      if (outcome !== 'success') errors(outcome === 'no_endpoint' ? 'server_selection' : outcome).inc();
+      if (decodeWorker !== undefined) totalDuration(decodeWorker).observe(seconds);
     },
   };
 }

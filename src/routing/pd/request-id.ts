@@ -4,18 +4,22 @@
 // `___prefill_addr_(.*):(\d+)___` on D), so the addresses must be plain `host:port` (vLLM's p2p_nccl_engine.py). The
 // engines build their response ids from it (`chatcmpl-<id>`, vllm/entrypoints/openai/serving_chat.py), so it also shows in the body's `id`.
 
-const HEX = '0123456789abcdef';
 
-/** A uuid4 as 32 lowercase hex digits, no dashes (Python's `uuid4().hex`), drawn from `random` ([0, 1)). */
+/** 32 random bits from `random` ([0, 1)). */
+const word = (random: () => number) => Math.floor(random() * 0x1_0000_0000) >>> 0;
+const hex8 = (n: number) => n.toString(16).padStart(8, '0');
+
+/**
+ * A uuid4 as 32 lowercase hex digits, no dashes (Python's `uuid4().hex`), drawn from `random` ([0, 1)): four
+ * draws of 32 bits (a draw per digit cost PD two microseconds per request), with the version nibble 4 at
+ * digit 12 and the variant bits 10xx at digit 16, as a real uuid4 has.
+ */
 export function uuid4Hex(random: () => number): string {
-  let out = '';
-  for (let i = 0; i < 32; i++) {
-    // Version nibble 4 at position 12 and variant bits 10xx at position 16, as a real uuid4 has.
-    if (i === 12) out += '4';
-    else if (i === 16) out += HEX[8 + Math.floor(random() * 4)];
-    else out += HEX[Math.floor(random() * 16)];
-  }
-  return out;
+  const a = word(random);
+  const b = ((word(random) & 0xffff0fff) | 0x00004000) >>> 0;
+  const c = ((word(random) & 0x3fffffff) | 0x80000000) >>> 0;
+  const d = word(random);
+  return hex8(a) + hex8(b) + hex8(c) + hex8(d);
 }
 
 /** A uuid4 in its dashed form (Python's `str(uuid4())`, Rust's `Uuid::new_v4()` Display). */

@@ -20,6 +20,7 @@ import type { Endpoint } from '../../core/endpoint.ts';
 import { sleep, type RetryPolicy } from '../../core/retry.ts';
 import { isRouterError, routerError, type RouterError } from '../../wire/errors.ts';
 import { decodeKvParams, planKvTransfer, prefillKvParams, type KvConnector, type KvPlan, type PrefillOutput } from './kv-transfer.ts';
+import { withKvParams } from './decode-body.ts';
 import { mergeLogprobs, wantsLogprobMerge } from './logprobs-merge.ts';
 import type { MooncakeBootstrap } from './mooncake-bootstrap.ts';
 import { prefillRequest, prefillShapeOf } from './prefill-request.ts';
@@ -113,7 +114,9 @@ export function createPdRouter(deps: PdRouterDeps): Router {
       if (isRouterError(id)) return failure(routerError(id.kind, `Prefill endpoint ${endpoint.id}: ${id.message}`), true);
       engineId = id;
     }
-    const body = { ...prefillRequest(run.body, prefillShapeOf(run.req.upstreamPath)), kv_transfer_params: prefillKvParams(plan) };
+    // prefillRequest's object is already a copy: the connector's params go straight onto it.
+    const body = prefillRequest(run.body, prefillShapeOf(run.req.upstreamPath));
+    body.kv_transfer_params = prefillKvParams(plan);
     const upstream = await sendLeg(deps, leg, {
       path: run.req.upstreamPath,
       method: 'POST',
@@ -214,6 +217,13 @@ export function createPdRouter(deps: PdRouterDeps): Router {
         if (!last && retry.isRetryableError(upstream)) continue;
         return refuse(deps, run, 'decode_error', routerError(upstream.kind, `Decode endpoint ${endpoint.id} failed: ${upstream.message}`));
       }
+      // The client is looked for only every coarse tick while no answer has come: one gone already gets no answer.
+      if (req.clientSignal.aborted) {
+        await upstream.body?.cancel().catch(() => {});
+        const gone = routerError('client_closed', 'Client closed the connection');
+        failLeg(deps, leg, 'decode', gone, undefined);
+        return refuse(deps, run, 'client_closed', gone);
+      }
       if (!last && retry.isRetryableStatus(upstream.status)) {
         await upstream.body?.cancel().catch(() => {});
         failLeg(deps, leg, 'decode', routerError('upstream_error', `answered ${upstream.status}`, { status: upstream.status }), upstream.status < 500);
@@ -302,8 +312,13 @@ export function createPdRouter(deps: PdRouterDeps): Router {
     const stage1 = await prefillStage(run, decode);
     if (stage1 instanceof Response) return stage1;
     const kv = decodeKvParams(stage1.plan, stage1.output);
-    // The client's bytes go as they came when there is nothing to add or strip.
-    const bytes = kv === undefined && run.body === run.req.json ? run.req.bytes : enc.encode(JSON.stringify(kv === undefined ? run.body : { ...run.body, kv_transfer_params: kv }));
+    // The client's bytes go as they came when there is nothing to add or strip, and with the hand-off spliced
+    // in when there is only something to add.
+    const untouched = run.body === run.req.json;
+    const bytes =
+      kv === undefined && untouched
+        ? run.req.bytes
+        : ((untouched && run.req.bytes !== null ? withKvParams(run.req.bytes, kv) : undefined) ?? enc.encode(JSON.stringify(kv === undefined ? run.body : { ...run.body, kv_transfer_params: kv })));
     return decodeStage(run, decode, stage1.xRequestId, bytes, bytes !== run.req.bytes, stage1.json);
   }
 

@@ -7,7 +7,7 @@ import { createRegistry, type EndpointRegistry } from '../../../src/core/registr
 import { retryPolicy } from '../../../src/core/retry.ts';
 import { parseJsonObject } from '../../../src/http/body.ts';
 import { isRouterError } from '../../../src/wire/errors.ts';
-import { generateRequestId } from '../../../src/http/request-id.ts';
+import { requestIdSource } from '../../../src/http/request-id.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.ts';
 import type { KvConnector } from '../../../src/routing/pd/kv-transfer.ts';
@@ -119,6 +119,7 @@ export async function startPdTestServer(options: PdHarnessOptions): Promise<PdHa
         });
   const settled = new Map<string, number>();
 
+  const ids = requestIdSource(Math.random);
   const server = Bun.serve({
     port: 0,
     hostname: '127.0.0.1',
@@ -126,7 +127,7 @@ export async function startPdTestServer(options: PdHarnessOptions): Promise<PdHa
     async fetch(request) {
       const url = new URL(request.url);
       const route = INFERENCE_ROUTES.has(url.pathname) ? url.pathname : 'fallback';
-      const requestId = request.headers.get('x-request-id') ?? generateRequestId(url.pathname, Math.random);
+      const requestId = request.headers.get('x-request-id') ?? ids(url.pathname);
       const startedAt = now();
       let bytes: Uint8Array | null = null;
       let json: Record<string, unknown> | undefined;

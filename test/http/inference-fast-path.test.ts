@@ -1,0 +1,49 @@
+// The inference routes are served without Hono's dispatch when nothing else applies (app.ts): whatever path a
+// request takes, it gets what the middleware chain gives it (client keys, CORS, request ids, errors).
+import { describe, expect, test } from 'bun:test';
+import { startMockEngine } from '../../testkit/mock-engine.ts';
+import { startTestRouter } from '../support/router.ts';
+
+const CHAT = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+const post = (url: string, headers: Record<string, string>, body = CHAT) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+describe('inference routes, with and without the fast path', () => {
+  test('client keys (--api-keys) are required on every inference route', async () => {
+    await using engine = await startMockEngine({ model: 'm' });
+    await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'round_robin', '--api-keys', 'client-key']);
+    for (const path of ['/v1/chat/completions', '/v1/completions']) {
+      const refused = await post(`${r.url}${path}`, {});
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('x-request-id')).toBeTruthy();
+    }
+    const served = await post(`${r.url}/v1/chat/completions`, { authorization: 'Bearer client-key' });
+    expect(served.status).toBe(200);
+    await served.text();
+  });
+
+  test('a browser request (Origin) gets its CORS headers on an inference answer', async () => {
+    await using engine = await startMockEngine({ model: 'm' });
+    await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'round_robin']);
+    const res = await post(`${r.url}/v1/chat/completions`, { origin: 'https://app.example' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-expose-headers')).toContain('x-request-id');
+    await res.text();
+  });
+
+  test("refusals carry the request id (the client's, or a generated one with the route's prefix); the query string goes upstream", async () => {
+    await using engine = await startMockEngine({ model: 'm' });
+    await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'round_robin']);
+    const bad = await post(`${r.url}/v1/chat/completions`, { 'x-request-id': 'mine-1' }, '{"model": "m", ');
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('x-request-id')).toBe('mine-1');
+    expect(((await bad.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+    const unknown = await post(`${r.url}/v1/completions`, {}, JSON.stringify({ model: 'nobody', prompt: 'x' }));
+    await unknown.text();
+    expect(unknown.headers.get('x-request-id')).toMatch(/^cmpl-[A-Za-z0-9]{24}$/);
+    const queried = await post(`${r.url}/v1/completions?trace=1`, {}, JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 1 }));
+    expect(queried.status).toBe(200);
+    await queried.text();
+    expect(engine.received.filter((q) => q.path === '/v1/completions').at(-1)!.query).toBe('?trace=1');
+  });
+});
