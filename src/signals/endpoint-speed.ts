@@ -107,31 +107,137 @@ function fit(s: Sums, degenerate: Degenerate): Omit<Line, 'shift'> {
   return { fixed: my, perUnit: 0, ...base };
 }
 
-/** Each endpoint's prefill line (ms against tokens of work) and decode line (ms per token against streams). */
+/**
+ * Time per output token against two things: the streams decoding beside it (x1), and the prefill tokens sent
+ * to its engine in the recent window (x2). vLLM's scheduler mixes prefill chunks into the decode steps
+ * (chunked prefill, vllm/v1/core/sched/scheduler.py), so every token a stream waits for is a step that also
+ * computes others' prompts: inter-token time rises with the prefill work arriving there, at a rate the stream
+ * count cannot show (identical engines at the same stream count differ by 2× with the prefill beside them).
+ */
+export interface Plane extends Line {
+  /** ms of inter-token time per prefill token in the window. */
+  readonly perPrefill: number;
+}
+
+export const planeAt = (plane: Pick<Plane, 'fixed' | 'perUnit' | 'perPrefill'>, streams: number, prefillTokens: number): number =>
+  plane.fixed + plane.perUnit * streams + plane.perPrefill * prefillTokens;
+
+export interface DecayedPlane {
+  add(streams: number, prefillTokens: number, y: number, now: number): void;
+  plane(): Plane | undefined;
+}
+
+interface PlaneSums {
+  w: number;
+  a: number;
+  b: number;
+  y: number;
+  aa: number;
+  bb: number;
+  ab: number;
+  ay: number;
+  by: number;
+  yy: number;
+  at: number;
+}
+
+const PLANE_KEYS = ['w', 'a', 'b', 'y', 'aa', 'bb', 'ab', 'ay', 'by', 'yy'] as const;
+
+/** A decayed least-squares plane with every part non-negative (the best of the fits that use both, one or none of the inputs). */
+export function createDecayedPlane(options: SpeedOptions = DEFAULT_SPEED_OPTIONS): DecayedPlane {
+  let s: PlaneSums | undefined;
+  let fitted: Plane | undefined;
+  const scale = (k: number) => {
+    if (s !== undefined) for (const key of PLANE_KEYS) s[key] *= k;
+  };
+  return {
+    add(x1, x2, y, now) {
+      if (![x1, x2, y].every((v) => v >= 0 && Number.isFinite(v))) return;
+      if (s === undefined) s = { w: 0, a: 0, b: 0, y: 0, aa: 0, bb: 0, ab: 0, ay: 0, by: 0, yy: 0, at: now };
+      scale(Math.pow(0.5, Math.max(0, now - s.at) / options.halfLifeMs));
+      if (s.w > options.maxWeight) scale(options.maxWeight / s.w);
+      const expected = fitted === undefined ? undefined : planeAt(fitted, x1, x2);
+      if (expected !== undefined && expected > 0 && (y > expected * options.surpriseRatio || y * options.surpriseRatio < expected)) scale(0);
+      s.w += 1;
+      s.a += x1;
+      s.b += x2;
+      s.y += y;
+      s.aa += x1 * x1;
+      s.bb += x2 * x2;
+      s.ab += x1 * x2;
+      s.ay += x1 * y;
+      s.by += x2 * y;
+      s.yy += y * y;
+      s.at = now;
+      const plane = fitPlane(s);
+      const at = planeAt(plane, x1, x2);
+      fitted = { ...plane, shift: expected === undefined || !(expected > 0) ? 1 : Math.abs(at - expected) / expected };
+    },
+    plane: () => fitted,
+  };
+}
+
+function fitPlane(s: PlaneSums): Omit<Plane, 'shift'> {
+  const n = s.w;
+  const ma = s.a / n;
+  const mb = s.b / n;
+  const my = s.y / n;
+  // Centred moments: the intercept is what the means leave over.
+  const vaa = s.aa / n - ma * ma;
+  const vbb = s.bb / n - mb * mb;
+  const vab = s.ab / n - ma * mb;
+  const vay = s.ay / n - ma * my;
+  const vby = s.by / n - mb * my;
+  const vyy = s.yy / n - my * my;
+  const spread = (v: number, m: number) => v > 1e-4 * (m * m + 1);
+  // Each candidate: [perUnit, perPrefill]; its residual variance is vyy − β·cov(x, y).
+  const candidates: [number, number][] = [[0, 0]];
+  if (spread(vaa, ma)) candidates.push([vay / vaa, 0]);
+  if (spread(vbb, mb)) candidates.push([0, vby / vbb]);
+  const det = vaa * vbb - vab * vab;
+  if (spread(vaa, ma) && spread(vbb, mb) && det > 1e-3 * vaa * vbb) {
+    candidates.push([(vbb * vay - vab * vby) / det, (vaa * vby - vab * vay) / det]);
+  }
+  let best = { fixed: my, perUnit: 0, perPrefill: 0, residual: vyy };
+  const consider = (fixed: number, perUnit: number, perPrefill: number, residual: number) => {
+    if (perUnit >= 0 && perPrefill >= 0 && fixed >= 0 && residual < best.residual - 1e-9 * (vyy + 1)) best = { fixed, perUnit, perPrefill, residual };
+  };
+  for (const [pa, pb] of candidates) consider(my - pa * ma - pb * mb, pa, pb, vyy - pa * vay - pb * vby);
+  // Time per token rising with the streams from a negative intercept is noise around a line through the origin
+  // (as the prefill line's fit takes it).
+  if (spread(vaa, ma) && vay > 0 && s.aa > 0) {
+    const p = s.ay / s.aa;
+    consider(0, p, 0, s.yy / n - 2 * p * (s.ay / n) + p * p * (s.aa / n));
+  }
+  return { fixed: best.fixed, perUnit: best.perUnit, perPrefill: best.perPrefill, at: s.at, weight: s.w };
+}
+
+/** Each endpoint's prefill line (ms against tokens of work) and decode plane (ms per token against streams and
+ * the prefill tokens sent there in the window). */
 export interface EndpointSpeed {
   prefillSample(id: string, workTokens: number, ms: number, now: number): void;
-  decodeSample(id: string, streams: number, itlMs: number, now: number): void;
+  decodeSample(id: string, streams: number, prefillTokens: number, itlMs: number, now: number): void;
   prefill(id: string): Line | undefined;
-  decode(id: string): Line | undefined;
+  decode(id: string): Plane | undefined;
   forget(id: string): void;
   ids(): IterableIterator<string>;
 }
 
 export function createEndpointSpeed(options: SpeedOptions = DEFAULT_SPEED_OPTIONS): EndpointSpeed {
-  const lines = new Map<string, { prefill: DecayedLine; decode: DecayedLine }>();
+  const lines = new Map<string, { prefill: DecayedLine; decode: DecayedPlane }>();
   const of = (id: string) => {
     let l = lines.get(id);
     if (l === undefined) {
-      l = { prefill: createDecayedLine('proportional', options), decode: createDecayedLine('flat', options) };
+      l = { prefill: createDecayedLine('proportional', options), decode: createDecayedPlane(options) };
       lines.set(id, l);
     }
     return l;
   };
   return {
     prefillSample: (id, work, ms, now) => of(id).prefill.add(work, ms, now),
-    decodeSample: (id, streams, itl, now) => of(id).decode.add(streams, itl, now),
+    decodeSample: (id, streams, prefill, itl, now) => of(id).decode.add(streams, prefill, itl, now),
     prefill: (id) => lines.get(id)?.prefill.line(),
-    decode: (id) => lines.get(id)?.decode.line(),
+    decode: (id) => lines.get(id)?.decode.plane(),
     forget: (id) => void lines.delete(id),
     ids: () => lines.keys(),
   };

@@ -7,7 +7,7 @@ import type { Prediction } from '../../src/policies/qoe/latency-predictor.ts';
 const targets: Targets = { ttftMs: 1000, tpotMs: 100, priority: 1, stage: undefined };
 
 function prediction(p: Partial<Prediction>): Prediction {
-  return { ttftMs: 200, tpotMs: 40, ttftBasis: 'learned', tpotBasis: 'learned', uncachedTokens: 16, aheadTokens: 0, streams: 1, prefillMs: 4, errorRate: 0, settling: false, ...p };
+  return { ttftMs: 200, tpotMs: 40, ttftBasis: 'learned', tpotBasis: 'learned', uncachedTokens: 16, aheadTokens: 0, streams: 1, prefillMs: 4, tpotHarmMs: 0, prefillWindowTokens: 0, errorRate: 0, settling: false, ...p };
 }
 
 const decide = (ps: readonly Prediction[], t: Targets = targets, random = () => 0) =>

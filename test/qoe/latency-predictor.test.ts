@@ -143,6 +143,59 @@ describe('latency predictor', () => {
     expect(Math.abs(tpots.at(-1)!.predicted - tpots.at(-1)!.measured)).toBeLessThan(0.01);
   });
 
+  test('TPOT counts the prefill sent there: streams decode through it, and a prefill slows the streams beside it', () => {
+    const r = rig();
+    const e = endpointAt('http://e:1');
+    // Rounds of k = 1..4 requests sent together, each of 16 + 100·j prompt tokens (a first token after 0.1 ms per
+    // token of work), then their streams end one by one, each at 20 ms + 2 ms per stream decoding (itself
+    // included) + 0.01 ms per prefill token sent there in the window.
+    const itl = (streams: number, window: number) => 20 + 2 * streams + 0.01 * window;
+    for (let i = 0; i < 40; i++) {
+      r.clock += 400;
+      const k = 1 + (i % 4);
+      const tokens = 16 + 100 * ((i * 3) % 7);
+      for (let n = 0; n < k; n++) {
+        const [p] = r.predictor.predict([e], uncached(tokens), r.clock);
+        r.predictor.sent(e, p!, undefined, r.clock);
+        r.stats.started(e.id, r.clock);
+        r.stats.firstByte(e.id, 0.1 * p!.aheadTokens, 0.1 * (p!.aheadTokens + tokens));
+      }
+      const window = r.predictor.predict([e], uncached(16), r.clock)[0]!.prefillWindowTokens;
+      for (let left = k; left > 0; left--) r.stats.finished(e.id, { ok: true, sawFirstByte: true, itlMs: itl(left, window) });
+    }
+    const [quiet] = r.predictor.predict([e], uncached(2000), r.clock);
+    expect(quiet!.tpotBasis).toBe('learned');
+    expect(quiet!.tpotMs).toBeCloseTo(itl(1, quiet!.prefillWindowTokens), 3);
+    // The streams beside a 2,000-token prefill each wait 0.01 ms more per token for each of its tokens.
+    expect(quiet!.tpotHarmMs).toBeCloseTo(20, 3);
+    // 3,000 tokens of prefill sent there: a stream starting now is predicted 30 ms slower per token.
+    const [big] = r.predictor.predict([e], uncached(3000), r.clock);
+    r.predictor.sent(e, big!, undefined, r.clock);
+    r.stats.started(e.id, r.clock);
+    const [busy] = r.predictor.predict([e], uncached(2000), r.clock);
+    expect(busy!.prefillWindowTokens - quiet!.prefillWindowTokens).toBeCloseTo(3000, 6);
+    expect(busy!.tpotMs! - quiet!.tpotMs!).toBeCloseTo(30 + 2, 3);
+  });
+
+  test('the prefill term never exceeds what a prefill token costs the engine (its prefill line)', () => {
+    const r = rig();
+    const e = endpointAt('http://e:1');
+    // First tokens at 0.001 ms per token of work, time per token rising 0.01 ms per prefill token: the engine
+    // cannot lose more time to a token of prefill than that token takes, so the term is held to 0.001.
+    for (let i = 0; i < 40; i++) {
+      r.clock += 400;
+      const tokens = 16 + 100 * ((i * 3) % 7);
+      const [p] = r.predictor.predict([e], uncached(tokens), r.clock);
+      r.predictor.sent(e, p!, undefined, r.clock);
+      r.stats.started(e.id, r.clock);
+      r.stats.firstByte(e.id, 0.001 * tokens, 0.001 * (p!.aheadTokens + tokens));
+      const window = r.predictor.predict([e], uncached(16), r.clock)[0]!.prefillWindowTokens;
+      r.stats.finished(e.id, { ok: true, sawFirstByte: true, itlMs: 20 + 0.01 * window });
+    }
+    const [p] = r.predictor.predict([e], uncached(2000), r.clock);
+    expect(p!.tpotHarmMs).toBeCloseTo(0.001 * 2000, 3);
+  });
+
   test('until a line is learned, the router\'s own TTFT stands in, else the engine\'s histogram window, else the fleet\'s', () => {
     const r = rig();
     const [routerOnly, engineOnly, unknown] = [endpointAt('http://r:1'), endpointAt('http://e:1'), endpointAt('http://u:1')];

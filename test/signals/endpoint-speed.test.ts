@@ -1,6 +1,6 @@
 // The online speed lines on known numbers: what a fit recovers, how fast the past fades, and the surprise cut.
 import { describe, expect, test } from 'bun:test';
-import { createDecayedLine, createEndpointSpeed, lineAt } from '../../src/signals/endpoint-speed.ts';
+import { createDecayedLine, createDecayedPlane, createEndpointSpeed, lineAt, planeAt } from '../../src/signals/endpoint-speed.ts';
 
 describe('decayed line', () => {
   test('recovers a fixed part and a slope from samples spread in x', () => {
@@ -88,14 +88,55 @@ describe('decayed line', () => {
   });
 });
 
+describe('decayed plane (time per token against streams and the prefill beside them)', () => {
+  // Streams and prefill varied apart, as on an engine whose batch and prompt traffic move independently.
+  const grid = (f: (streams: number, prefill: number) => number) => {
+    const plane = createDecayedPlane();
+    let t = 0;
+    for (let i = 0; i < 40; i++) {
+      const streams = 2 + (i % 8) * 3;
+      const prefill = 400 * ((i * 3) % 7);
+      plane.add(streams, prefill, f(streams, prefill), (t += 50));
+    }
+    return plane.plane()!;
+  };
+
+  test('learns the prefill term apart from the streams', () => {
+    const p = grid((s, w) => 20 + 2 * s + 0.01 * w);
+    expect(p.fixed).toBeCloseTo(20, 6);
+    expect(p.perUnit).toBeCloseTo(2, 6);
+    expect(p.perPrefill).toBeCloseTo(0.01, 6);
+    // Two engines at the same streams: the one with more prefill beside its streams is slower.
+    expect(planeAt(p, 20, 2000)).toBeCloseTo(80, 6);
+    expect(planeAt(p, 20, 0)).toBeCloseTo(60, 6);
+  });
+
+  test('prefill that does not change the time per token gets no weight; none of the parts goes negative', () => {
+    const none = grid((s) => 20 + 2 * s);
+    expect(none.perPrefill).toBeCloseTo(0, 6);
+    expect(none.perUnit).toBeCloseTo(2, 6);
+    // Quicker with more prefill (noise, another load ending): the term is dropped, not fitted negative.
+    const falling = grid((s, w) => 60 + 2 * s - 0.01 * w);
+    expect(falling.perPrefill).toBe(0);
+    expect(falling.perUnit).toBeGreaterThanOrEqual(0);
+    expect(falling.fixed).toBeGreaterThanOrEqual(0);
+    // Samples all at one point: flat, as the decode line was.
+    const one = createDecayedPlane();
+    for (let i = 0; i < 5; i++) one.add(8, 1000, 25, i);
+    const flat = one.plane()!;
+    expect(flat.fixed).toBeCloseTo(25, 6);
+    expect([flat.perUnit, flat.perPrefill]).toEqual([0, 0]);
+  });
+});
+
 describe('endpoint speed', () => {
   test('keeps a prefill and a decode line per endpoint and forgets one that left', () => {
     const speed = createEndpointSpeed();
     speed.prefillSample('a', 1000, 100, 0);
-    speed.decodeSample('a', 4, 20, 0);
+    speed.decodeSample('a', 4, 0, 20, 0);
     speed.prefillSample('b', 1000, 300, 0);
     expect(lineAt(speed.prefill('a')!, 1000)).toBeCloseTo(100, 6);
-    expect(lineAt(speed.decode('a')!, 4)).toBeCloseTo(20, 6);
+    expect(planeAt(speed.decode('a')!, 4, 0)).toBeCloseTo(20, 6);
     expect(speed.decode('b')).toBeUndefined();
     speed.forget('a');
     expect(speed.prefill('a')).toBeUndefined();

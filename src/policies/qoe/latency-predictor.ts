@@ -1,7 +1,7 @@
 // Predicted TTFT and TPOT of one request at each candidate endpoint, from what is queued there, what its
 // cache holds and how fast it has been:
 //   TTFT = prefill line(work queued ahead + this request's uncached prompt tokens)
-//   TPOT = decode line(streams decoding there once it joins)
+//   TPOT = decode plane(streams decoding there once it joins, prefill tokens sent there in the window)
 // The work ahead is the router's own ledger of the prompts it sent there that have not had a first token
 // (corrected upward by the router's in-prefill count and the engine's `vllm:num_requests_waiting`, which
 // see requests the ledger does not: other policies, other router replicas). The lines are learned online
@@ -11,7 +11,7 @@
 // /metrics), and without those the other candidates' lines do.
 import type { Endpoint } from '../../core/endpoint.ts';
 import type { EngineSnapshot, LatencyWindow } from '../../signals/engine-metrics.ts';
-import { createEndpointSpeed, lineAt, type EndpointSpeed, type Line, type SpeedOptions } from '../../signals/endpoint-speed.ts';
+import { createEndpointSpeed, lineAt, type EndpointSpeed, type Line, type Plane, type SpeedOptions } from '../../signals/endpoint-speed.ts';
 import type { LegOutcome } from '../../signals/endpoint-stats.ts';
 import type { PolicySignals, PredictionRecorder } from '../types.ts';
 import type { PromptCache } from './prefix-affinity.ts';
@@ -34,6 +34,13 @@ export interface Prediction {
   /** Engine time this request's own uncached prompt takes to prefill there (0 when not predicted): every stream
    * decoding beside it waits that long for a token, and every request queued behind it for its first. */
   readonly prefillMs: number;
+  /** How much this request's prefill raises the time per token of each stream decoding beside it there, as the
+   * endpoint's decode plane has learned it (0 when it has learned no prefill term). decide.ts still charges the
+   * harm from `prefillMs`: charging this instead, or the larger of the two, lost chat SLA on the virtual fleet
+   * (bench/README.md, issue #18). */
+  readonly tpotHarmMs: number;
+  /** Prefill tokens sent there in the recent window (decayed): what the streams there decode beside. */
+  readonly prefillWindowTokens: number;
   /** Share of recent requests there that failed, 0..1; 0 when not measured. */
   readonly errorRate: number;
   /** Its learned prefill line just moved by more than a fifth: the engine is changing, measure it again soon. */
@@ -79,6 +86,9 @@ interface Ledger {
   /** Uncached tokens of the requests sent there, averaged (an unknown request ahead counts as one of these). */
   meanTokens: number | undefined;
   lastSentAt: number;
+  /** Uncached prompt tokens sent there, decayed by PREFILL_WINDOW_HALF_LIFE_MS from `windowAt`. */
+  window: number;
+  windowAt: number;
 }
 
 // Weight of the newest request in an endpoint's mean request size.
@@ -91,6 +101,10 @@ const SETTLED_SHIFT = 0.2;
 // A request costs its engine at least this much prefill, cached or not: vLLM computes the last prompt token
 // again even on a full hit, and each request takes its turn in the scheduler. One block of vLLM's default size.
 const MIN_PREFILL_TOKENS = 16;
+// The window of prefill work a stream decodes beside: its weight halves over this long, about the life of a
+// reply of 40–160 tokens at 30–80 ms a token. The window is what the router sent there, the x2 of the decode
+// plane (signals/endpoint-speed.ts): a stream's time per token is learned against the window when it ends.
+const PREFILL_WINDOW_HALF_LIFE_MS = 2_000;
 
 export function createLatencyPredictor(options: PredictorOptions): LatencyPredictor {
   const { signals, recorder } = options;
@@ -106,7 +120,7 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
   const ledgerOf = (id: string): Ledger => {
     let l = ledgers.get(id);
     if (l === undefined) {
-      l = { jobs: [], queuedTokens: 0, meanTokens: undefined, lastSentAt: -Infinity };
+      l = { jobs: [], queuedTokens: 0, meanTokens: undefined, lastSentAt: -Infinity, window: 0, windowAt: 0 };
       ledgers.set(id, l);
     }
     return l;
@@ -116,6 +130,12 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
     const job = l?.jobs.shift();
     if (l !== undefined && job !== undefined) l.queuedTokens = Math.max(0, l.queuedTokens - job.tokens);
     return job;
+  };
+
+  /** The prefill tokens sent to `id` in the window, as of `now`. */
+  const windowOf = (id: string, now: number): number => {
+    const l = ledgers.get(id);
+    return l === undefined ? 0 : l.window * Math.pow(0.5, Math.max(0, now - l.windowAt) / PREFILL_WINDOW_HALF_LIFE_MS);
   };
 
   const engineOf = (id: string): EngineSnapshot | undefined => {
@@ -145,9 +165,10 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
       const streams = Math.max((stats?.snapshot(id, statsClock()).inDecode ?? 0) + 1, engineOf(id)?.running ?? 0);
       // Recorded as the line's one-step-ahead error (its prediction just before this sample): streams end in
       // any order, so an end cannot be matched to the prediction made when its request was sent.
+      const w = windowOf(id, now);
       const before = speed.decode(id);
-      if (before !== undefined) recorder?.tpot(id, lineAt(before, streams), outcome.itlMs);
-      speed.decodeSample(id, streams, outcome.itlMs, now);
+      if (before !== undefined) recorder?.tpot(id, tpotAt(before, streams, w, speed.prefill(id)?.perUnit ?? 0), outcome.itlMs);
+      speed.decodeSample(id, streams, w, outcome.itlMs, now);
     },
   });
 
@@ -168,7 +189,7 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
     const itl = routerItl ?? engineItl;
     return {
       prefill: ttft === undefined ? undefined : { line: { fixed: FIXED_SHARE * ttft, perUnit: ((1 - FIXED_SHARE) * ttft) / usual, at: now, weight: 1, shift: 0 }, basis: (perRequestTtft !== undefined ? 'router' : 'engine') as Basis },
-      decode: itl === undefined ? undefined : { line: { fixed: itl, perUnit: 0, at: now, weight: 1, shift: 0 }, basis: (routerItl !== undefined ? 'router' : 'engine') as Basis },
+      decode: itl === undefined ? undefined : { line: { fixed: itl, perUnit: 0, perPrefill: 0, at: now, weight: 1, shift: 0 } as Plane, basis: (routerItl !== undefined ? 'router' : 'engine') as Basis },
       snap,
       engine,
       errorRate: recent && snap !== undefined && snap.completed > 0 ? snap.errorRate : 0,
@@ -198,7 +219,7 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
         const aheadTokens = (tracked ? (l?.queuedTokens ?? 0) : 0) + Math.max(0, requestsAhead - known) * mean;
         const decoding = own.snap?.inDecode ?? Math.max(0, e.inFlight - inPrefill);
         const streams = Math.max(decoding + inPrefill, (own.engine?.running ?? 0) + (own.engine?.waiting ?? 0)) + 1;
-        return { prefill, decode, uncached, aheadTokens, streams, errorRate: own.errorRate };
+        return { prefill, decode, uncached, aheadTokens, streams, window: windowOf(e.id, now), errorRate: own.errorRate };
       });
       // An endpoint never measured is assumed as fast as the middle of the others: neither a favourite nor shunned.
       const fleetPrefill = median(rows.map((r) => r.prefill?.line), 1000);
@@ -206,15 +227,21 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
       return rows.map((r) => {
         const prefill = r.prefill ?? (fleetPrefill === undefined ? undefined : { line: fleetPrefill, basis: 'fleet' as Basis });
         const decode = r.decode ?? (fleetDecode === undefined ? undefined : { line: fleetDecode, basis: 'fleet' as Basis });
+        // Bounded by physics: a prefill token costs its engine the prefill line's time per token, and no stream's
+        // mean time per token can rise by more than that for it (all of it landing in one gap of a two-token reply).
+        const bound = prefill?.line.perUnit ?? 0;
+        const tpotMs = decode === undefined ? undefined : tpotAt(decode.line, r.streams, r.window, bound);
         return {
           ttftMs: prefill === undefined ? undefined : lineAt(prefill.line, r.aheadTokens + r.uncached),
-          tpotMs: decode === undefined ? undefined : lineAt(decode.line, r.streams),
+          tpotMs,
           ttftBasis: prefill?.basis ?? 'none',
           tpotBasis: decode?.basis ?? 'none',
           uncachedTokens: r.uncached,
           aheadTokens: r.aheadTokens,
           streams: r.streams,
           prefillMs: prefill === undefined ? 0 : prefill.line.perUnit * r.uncached,
+          tpotHarmMs: decode === undefined ? 0 : Math.min(decode.line.perPrefill, bound) * r.uncached,
+          prefillWindowTokens: r.window,
           errorRate: r.errorRate,
           settling: prefill?.basis === 'learned' && prefill.line.shift > SETTLED_SHIFT,
         };
@@ -225,6 +252,10 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
       const l = ledgerOf(endpoint.id);
       l.lastSentAt = now;
       const tokens = prediction.uncachedTokens;
+      if (stage !== 'decode') {
+        l.window = windowOf(endpoint.id, now) + tokens;
+        l.windowAt = now;
+      }
       l.meanTokens = l.meanTokens === undefined ? tokens : l.meanTokens + MEAN_ALPHA * (tokens - l.meanTokens);
       if (!tracked || stage === 'decode') {
         // A decode stage prefills nothing of its own (the KV cache arrives from the prefill engine); its first
@@ -247,9 +278,15 @@ export function createLatencyPredictor(options: PredictorOptions): LatencyPredic
   };
 }
 
+/** Time per token at `streams` beside `window` prefill tokens; the prefill term held to `bound` ms per token (what a
+ * token of prefill costs the engine, from its prefill line: no stream can lose more time to it than that). */
+function tpotAt(plane: Plane, streams: number, window: number, bound: number): number {
+  return plane.fixed + plane.perUnit * streams + Math.min(plane.perPrefill, bound) * window;
+}
+
 /** The line of median speed at a typical point `x` (a thousand tokens of prefill, a few streams). */
-function median(lines: readonly (Line | undefined)[], x: number): Line | undefined {
-  const known = lines.filter((l): l is Line => l !== undefined);
+function median<L extends Line>(lines: readonly (L | undefined)[], x: number): L | undefined {
+  const known = lines.filter((l): l is L => l !== undefined);
   if (known.length === 0) return undefined;
   known.sort((a, b) => lineAt(a, x) - lineAt(b, x));
   return known[(known.length - 1) >> 1];
