@@ -82,23 +82,25 @@ function truncatedFrame(trailingNewlines: number): Uint8Array {
   return out;
 }
 
+/** What Bun's direct stream hands `pull`: the response's own sink (`write` returns a promise while the socket is full, 0 once the client is gone). */
+type DirectSink = ReadableStreamDirectController;
+
 /**
  * The same chunks, in order, as a stream the client reads; ends the hooks exactly once. A failure after the
  * first byte reaches an SSE client as one error event (then [DONE]); any other body is cut (the client sees
  * the connection end early), since bytes appended to JSON would only corrupt it.
  *
- * One loop per answer reads the endpoint and enqueues each chunk (not a `pull` per chunk: Bun's sink takes
- * chunks already queued without a round trip through the stream's promise machinery, bench/overhead.ts
- * measures the difference). It reads one chunk ahead at most: after each enqueue it waits while the client
- * has not taken the queued chunk (highWaterMark 1), so the router still holds a chunk or two, whatever the
- * answer's size, and the endpoint is read only as fast as the client reads.
+ * A Bun `direct` stream: Bun.serve calls `pull` once with the response's own sink, and one loop reads the
+ * endpoint and writes each chunk into it. No JS queue sits in between (the `pull` stream before cost a
+ * promise round trip and a queue per chunk, and Bun's JS-stream sink on top: bench/results/relay-stream.md).
+ * Backpressure: `write` returns a promise while the client's socket is full, and the loop waits on it before
+ * reading the endpoint again, so the router holds a chunk or two whatever the answer's size, and the endpoint
+ * is read only as fast as the client reads. The client leaving reaches `cancel` (Bun closes the sink).
  */
 function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   const { timer } = hooks;
   const watch = expectDone ? createDoneWatch() : undefined;
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let wake: (() => void) | undefined;
   let ended = false;
   let stalled = false;
   const stallMs = hooks.stallTimeoutMs ?? 0;
@@ -116,63 +118,58 @@ function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: b
     guard.stop();
     hooks.onEnd(outcome);
   };
-  const resume = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
   const stallMessage = () => `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut`;
-  const fail = (message: string) => {
+  const fail = (sink: DirectSink, message: string) => {
     const outcome = stalled ? 'stalled' : 'upstream_error';
     if (sse) {
-      controller.enqueue(stalled ? frame('upstream_stalled', stallMessage(), hooks.envelope) : frame('stream_interrupted', message, hooks.envelope));
-      controller.close();
-    } else controller.error(new Error(stalled ? stallMessage() : message));
+      sink.write(stalled ? frame('upstream_stalled', stallMessage(), hooks.envelope) : frame('stream_interrupted', message, hooks.envelope));
+      sink.close();
+    } else sink.close(new Error(stalled ? stallMessage() : message));
     end(outcome);
   };
-  const finish = () => {
+  const finish = (sink: DirectSink) => {
     if (watch !== undefined && !watch.sawDone()) {
-      controller.enqueue(truncatedFrame(watch.trailingNewlines()));
-      controller.close();
+      sink.write(truncatedFrame(watch.trailingNewlines()));
+      sink.close();
       end('truncated');
       return;
     }
-    controller.close();
+    sink.close();
     end('complete');
   };
-  const pump = async () => {
+  const pump = async (sink: DirectSink) => {
+    let reading = true;
     try {
       for (;;) {
         const { done, value } = await reader.read();
         if (ended) return; // the client left meanwhile
-        if (stalled) return fail('');
-        if (done) return finish();
+        if (stalled) return fail(sink, '');
+        if (done) return finish(sink);
         const now = timer.now();
         guard.touch(now);
         watch?.push(value);
         hooks.onChunk?.(value, now);
-        controller.enqueue(value);
-        if ((controller.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (wake = resolve));
-        if (ended) return;
+        reading = false;
+        const taken = sink.write(value);
+        if (typeof taken !== 'number') await taken;
+        reading = true;
       }
     } catch (e) {
-      // The endpoint broke off (or stalled) mid-body.
-      if (!ended) fail(`Endpoint stream broke off: ${(e as Error).message}`);
+      if (ended) return;
+      // The endpoint broke off (or stalled) mid-body; a write that failed means the client is gone.
+      if (reading) fail(sink, `Endpoint stream broke off: ${(e as Error).message}`);
+      else {
+        reader.cancel(e).catch(() => {});
+        end('client_closed');
+      }
     }
   };
-  return new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-        void pump();
-      },
-      pull: resume,
-      cancel(reason) {
-        reader.cancel(reason).catch(() => {});
-        end('client_closed');
-        resume();
-      },
+  return new ReadableStream<Uint8Array>({
+    type: 'direct',
+    pull: pump,
+    cancel(reason) {
+      reader.cancel(reason).catch(() => {});
+      end('client_closed');
     },
-    { highWaterMark: 1 },
-  );
+  });
 }
