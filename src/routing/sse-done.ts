@@ -26,7 +26,10 @@ export function streamEndsWithDone(route: string, upstreamPath: string): boolean
 }
 
 export interface DoneWatch {
-  /** A chunk on its way to the client: its last 32 bytes are copied into a fixed ring, nothing is allocated. */
+  /**
+   * A chunk on its way to the client. A chunk of 32 bytes or more is only referenced (the decision needs no
+   * more); shorter ones are copied into a 32-byte ring, made the first time a stream sends one.
+   */
   push(chunk: Uint8Array): void;
   /** The last event was `data: [DONE]` (any whitespace after the colon, any line ending). */
   sawDone(): boolean;
@@ -35,25 +38,42 @@ export interface DoneWatch {
 }
 
 export function createDoneWatch(): DoneWatch {
-  const ring = new Uint8Array(KEEP);
-  let next = 0; // where the next byte goes
+  // Either `last` (the last chunk, when it alone holds KEEP bytes or more) or `ring` holds the stream's end.
+  let last: Uint8Array | undefined;
+  let ring: Uint8Array | undefined;
+  let next = 0; // where the ring's next byte goes
   let kept = 0; // bytes in the ring
   let seen = 0; // bytes pushed in all
-  /** The byte `back` places before the end (0: the last one); -1 past what the ring keeps. */
-  const byteFromEnd = (back: number) => (back < kept ? (ring[(next - 1 - back) & MASK] as number) : -1);
+  const copy = (ringBytes: Uint8Array, chunk: Uint8Array) => {
+    const n = chunk.byteLength;
+    for (let i = n > KEEP ? n - KEEP : 0; i < n; i++) {
+      ringBytes[next] = chunk[i] as number;
+      next = (next + 1) & MASK;
+    }
+    kept = Math.min(KEEP, kept + n);
+  };
+  /** The byte `back` places before the end (0: the last one); -1 past what is kept. */
+  const byteFromEnd = (back: number): number => {
+    if (last !== undefined) return back < last.byteLength ? (last[last.byteLength - 1 - back] as number) : -1;
+    return back < kept ? (ring![(next - 1 - back) & MASK] as number) : -1;
+  };
   const matchesBackwards = (codes: readonly number[], back: number) => {
     for (let i = codes.length - 1; i >= 0; i--, back++) if (byteFromEnd(back) !== codes[i]) return -1;
     return back;
   };
   return {
     push(chunk) {
-      const n = chunk.byteLength;
-      for (let i = n > KEEP ? n - KEEP : 0; i < n; i++) {
-        ring[next] = chunk[i] as number;
-        next = (next + 1) & MASK;
+      seen += chunk.byteLength;
+      if (chunk.byteLength >= KEEP) {
+        last = chunk;
+        return;
       }
-      kept = Math.min(KEEP, kept + n);
-      seen += n;
+      ring ??= new Uint8Array(KEEP);
+      if (last !== undefined) {
+        copy(ring, last);
+        last = undefined;
+      }
+      copy(ring, chunk);
     },
     sawDone() {
       let back = 0;
