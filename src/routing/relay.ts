@@ -82,9 +82,6 @@ function truncatedFrame(trailingNewlines: number): Uint8Array {
   return out;
 }
 
-/** What Bun's direct stream hands `pull`: the response's own sink (`write` returns a promise while the socket is full, 0 once the client is gone). */
-type DirectSink = ReadableStreamDirectController;
-
 /**
  * The same chunks, in order, as a stream the client reads; ends the hooks exactly once. A failure after the
  * first byte reaches an SSE client as one error event (then [DONE]); any other body is cut (the client sees
@@ -98,6 +95,8 @@ type DirectSink = ReadableStreamDirectController;
  * is read only as fast as the client reads. The client leaving reaches `cancel` (Bun closes the sink).
  */
 function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
+  // Everything a stream holds while it is open: this scope, the guard's deadline and the one `pull` frame
+  // (each closure is memory every idle stream pays: bench/results/relay-stream.md).
   const reader = source.getReader();
   const { timer } = hooks;
   const watch = expectDone ? createDoneWatch() : undefined;
@@ -108,7 +107,7 @@ function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: b
     stallMs,
     () => {
       stalled = true;
-      reader.cancel(new Error('stream stalled')).catch(() => {});
+      reader.cancel(new Error('stream stalled')).catch(ignore);
     },
     timer,
   );
@@ -118,58 +117,55 @@ function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: b
     guard.stop();
     hooks.onEnd(outcome);
   };
-  const stallMessage = () => `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut`;
-  const fail = (sink: DirectSink, message: string) => {
-    const outcome = stalled ? 'stalled' : 'upstream_error';
-    if (sse) {
-      sink.write(stalled ? frame('upstream_stalled', stallMessage(), hooks.envelope) : frame('stream_interrupted', message, hooks.envelope));
-      sink.close();
-    } else sink.close(new Error(stalled ? stallMessage() : message));
-    end(outcome);
-  };
-  const finish = (sink: DirectSink) => {
-    if (watch !== undefined && !watch.sawDone()) {
-      sink.write(truncatedFrame(watch.trailingNewlines()));
-      sink.close();
-      end('truncated');
-      return;
-    }
-    sink.close();
-    end('complete');
-  };
-  const pump = async (sink: DirectSink) => {
-    let reading = true;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (ended) return; // the client left meanwhile
-        if (stalled) return fail(sink, '');
-        if (done) return finish(sink);
-        const now = timer.now();
-        guard.touch(now);
-        watch?.push(value);
-        hooks.onChunk?.(value, now);
-        reading = false;
-        const taken = sink.write(value);
-        if (typeof taken !== 'number') await taken;
-        reading = true;
-      }
-    } catch (e) {
-      if (ended) return;
-      // The endpoint broke off (or stalled) mid-body; a write that failed means the client is gone.
-      if (reading) fail(sink, `Endpoint stream broke off: ${(e as Error).message}`);
-      else {
-        reader.cancel(e).catch(() => {});
-        end('client_closed');
-      }
-    }
-  };
   return new ReadableStream<Uint8Array>({
     type: 'direct',
-    pull: pump,
+    async pull(sink) {
+      let reading = true;
+      let broke = '';
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (ended) return; // the client left meanwhile
+          if (stalled) break;
+          if (done) {
+            if (watch !== undefined && !watch.sawDone()) {
+              sink.write(truncatedFrame(watch.trailingNewlines()));
+              sink.close();
+              return end('truncated');
+            }
+            sink.close();
+            return end('complete');
+          }
+          const now = timer.now();
+          guard.touch(now);
+          watch?.push(value);
+          hooks.onChunk?.(value, now);
+          reading = false;
+          const taken = sink.write(value);
+          if (typeof taken !== 'number') await taken;
+          reading = true;
+        }
+      } catch (e) {
+        if (ended) return;
+        if (!reading) {
+          // A write that failed: the client is gone.
+          reader.cancel(e).catch(ignore);
+          return end('client_closed');
+        }
+        broke = `Endpoint stream broke off: ${(e as Error).message}`; // (or it stalled meanwhile)
+      }
+      const message = stalled ? `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut` : broke;
+      if (sse) {
+        sink.write(frame(stalled ? 'upstream_stalled' : 'stream_interrupted', message, hooks.envelope));
+        sink.close();
+      } else sink.close(new Error(message));
+      end(stalled ? 'stalled' : 'upstream_error');
+    },
     cancel(reason) {
-      reader.cancel(reason).catch(() => {});
+      reader.cancel(reason).catch(ignore);
       end('client_closed');
     },
   });
 }
+
+const ignore = () => {};
