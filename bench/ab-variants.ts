@@ -55,7 +55,98 @@ const PULL_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, hooks
 }
 `;
 
+/** The relay before the direct stream: one loop enqueueing into a highWaterMark-1 JS stream, Bun's JS-stream sink after it. */
+const ENQUEUE_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  const { timer } = hooks;
+  const watch = expectDone ? createDoneWatch() : undefined;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let wake: (() => void) | undefined;
+  let ended = false;
+  let stalled = false;
+  const stallMs = hooks.stallTimeoutMs ?? 0;
+  const guard = createStallGuard(
+    stallMs,
+    () => {
+      stalled = true;
+      reader.cancel(new Error('stream stalled')).catch(() => {});
+    },
+    timer,
+  );
+  const end = (outcome: StreamOutcome) => {
+    if (ended) return;
+    ended = true;
+    guard.stop();
+    hooks.onEnd(outcome);
+  };
+  const resume = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const stallMessage = () => \`Endpoint sent nothing for \${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut\`;
+  const fail = (message: string) => {
+    const outcome = stalled ? 'stalled' : 'upstream_error';
+    if (sse) {
+      controller.enqueue(stalled ? frame('upstream_stalled', stallMessage(), hooks.envelope) : frame('stream_interrupted', message, hooks.envelope));
+      controller.close();
+    } else controller.error(new Error(stalled ? stallMessage() : message));
+    end(outcome);
+  };
+  const finish = () => {
+    if (watch !== undefined && !watch.sawDone()) {
+      controller.enqueue(truncatedFrame(watch.trailingNewlines()));
+      controller.close();
+      end('truncated');
+      return;
+    }
+    controller.close();
+    end('complete');
+  };
+  const pump = async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (ended) return; // the client left meanwhile
+        if (stalled) return fail('');
+        if (done) return finish();
+        const now = timer.now();
+        guard.touch(now);
+        watch?.push(value);
+        hooks.onChunk?.(value, now);
+        controller.enqueue(value);
+        if ((controller.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (wake = resolve));
+        if (ended) return;
+      }
+    } catch (e) {
+      // The endpoint broke off (or stalled) mid-body.
+      if (!ended) fail(\`Endpoint stream broke off: \${(e as Error).message}\`);
+    }
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        void pump();
+      },
+      pull: resume,
+      cancel(reason) {
+        reader.cancel(reason).catch(() => {});
+        end('client_closed');
+        resume();
+      },
+    },
+    { highWaterMark: 1 },
+  );
+}
+`;
+
 export const AB_VARIANTS: readonly AbVariant[] = [
+  {
+    name: 'enqueue-relay',
+    label: 'relay: an enqueue loop into a JS stream (before the direct stream)',
+    replace: { 'src/routing/relay.ts': spliceFrom('function tapStream(', ENQUEUE_RELAY) },
+  },
   {
     name: 'pull-relay',
     label: 'relay: a pull per chunk (as before)',
