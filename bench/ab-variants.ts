@@ -55,13 +55,13 @@ const PULL_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, hooks
 }
 `;
 
-/** The relay before the direct stream: one loop enqueueing into a highWaterMark-1 JS stream, Bun's JS-stream sink after it. */
-const ENQUEUE_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
+/** The relay as a Bun `direct` stream: one loop `write`s each chunk into the response's own sink, awaiting it under backpressure (tried in issue 21, not kept). */
+const DIRECT_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
+  // Everything a stream holds while it is open: this scope, the guard's deadline and the one \`pull\` frame
+  // (each closure is memory every idle stream pays: bench/results/relay-stream.md).
   const reader = source.getReader();
   const { timer } = hooks;
   const watch = expectDone ? createDoneWatch() : undefined;
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let wake: (() => void) | undefined;
   let ended = false;
   let stalled = false;
   const stallMs = hooks.stallTimeoutMs ?? 0;
@@ -69,7 +69,7 @@ const ENQUEUE_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, ho
     stallMs,
     () => {
       stalled = true;
-      reader.cancel(new Error('stream stalled')).catch(() => {});
+      reader.cancel(new Error('stream stalled')).catch(ignore);
     },
     timer,
   );
@@ -79,73 +79,65 @@ const ENQUEUE_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, ho
     guard.stop();
     hooks.onEnd(outcome);
   };
-  const resume = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const stallMessage = () => \`Endpoint sent nothing for \${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut\`;
-  const fail = (message: string) => {
-    const outcome = stalled ? 'stalled' : 'upstream_error';
-    if (sse) {
-      controller.enqueue(stalled ? frame('upstream_stalled', stallMessage(), hooks.envelope) : frame('stream_interrupted', message, hooks.envelope));
-      controller.close();
-    } else controller.error(new Error(stalled ? stallMessage() : message));
-    end(outcome);
-  };
-  const finish = () => {
-    if (watch !== undefined && !watch.sawDone()) {
-      controller.enqueue(truncatedFrame(watch.trailingNewlines()));
-      controller.close();
-      end('truncated');
-      return;
-    }
-    controller.close();
-    end('complete');
-  };
-  const pump = async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (ended) return; // the client left meanwhile
-        if (stalled) return fail('');
-        if (done) return finish();
-        const now = timer.now();
-        guard.touch(now);
-        watch?.push(value);
-        hooks.onChunk?.(value, now);
-        controller.enqueue(value);
-        if ((controller.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (wake = resolve));
+  return new ReadableStream<Uint8Array>({
+    type: 'direct',
+    async pull(sink) {
+      let reading = true;
+      let broke = '';
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (ended) return; // the client left meanwhile
+          if (stalled) break;
+          if (done) {
+            if (watch !== undefined && !watch.sawDone()) {
+              sink.write(truncatedFrame(watch.trailingNewlines()));
+              sink.close();
+              return end('truncated');
+            }
+            sink.close();
+            return end('complete');
+          }
+          const now = timer.now();
+          guard.touch(now);
+          watch?.push(value);
+          hooks.onChunk?.(value, now);
+          reading = false;
+          const taken = sink.write(value);
+          if (typeof taken !== 'number') await taken;
+          reading = true;
+        }
+      } catch (e) {
         if (ended) return;
+        if (!reading) {
+          // A write that failed: the client is gone.
+          reader.cancel(e).catch(ignore);
+          return end('client_closed');
+        }
+        broke = \`Endpoint stream broke off: \${(e as Error).message}\`; // (or it stalled meanwhile)
       }
-    } catch (e) {
-      // The endpoint broke off (or stalled) mid-body.
-      if (!ended) fail(\`Endpoint stream broke off: \${(e as Error).message}\`);
-    }
-  };
-  return new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-        void pump();
-      },
-      pull: resume,
-      cancel(reason) {
-        reader.cancel(reason).catch(() => {});
-        end('client_closed');
-        resume();
-      },
+      const message = stalled ? \`Endpoint sent nothing for \${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut\` : broke;
+      if (sse) {
+        sink.write(frame(stalled ? 'upstream_stalled' : 'stream_interrupted', message, hooks.envelope));
+        sink.close();
+      } else sink.close(new Error(message));
+      end(stalled ? 'stalled' : 'upstream_error');
     },
-    { highWaterMark: 1 },
-  );
+    cancel(reason) {
+      reader.cancel(reason).catch(ignore);
+      end('client_closed');
+    },
+  });
 }
+
+const ignore = () => {};
 `;
 
 export const AB_VARIANTS: readonly AbVariant[] = [
   {
-    name: 'enqueue-relay',
-    label: 'relay: an enqueue loop into a JS stream (before the direct stream)',
-    replace: { 'src/routing/relay.ts': spliceFrom('function tapStream(', ENQUEUE_RELAY) },
+    name: 'direct-relay',
+    label: 'relay: a Bun direct stream writing into the sink',
+    replace: { 'src/routing/relay.ts': spliceFrom('function tapStream(', DIRECT_RELAY) },
   },
   {
     name: 'pull-relay',

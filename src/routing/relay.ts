@@ -87,19 +87,22 @@ function truncatedFrame(trailingNewlines: number): Uint8Array {
  * first byte reaches an SSE client as one error event (then [DONE]); any other body is cut (the client sees
  * the connection end early), since bytes appended to JSON would only corrupt it.
  *
- * A Bun `direct` stream: Bun.serve calls `pull` once with the response's own sink, and one loop reads the
- * endpoint and writes each chunk into it. No JS queue sits in between (the `pull` stream before cost a
- * promise round trip and a queue per chunk, and Bun's JS-stream sink on top: bench/results/relay-stream.md).
- * Backpressure: `write` returns a promise while the client's socket is full, and the loop waits on it before
- * reading the endpoint again, so the router holds a chunk or two whatever the answer's size, and the endpoint
- * is read only as fast as the client reads. The client leaving reaches `cancel` (Bun closes the sink).
+ * One loop per answer reads the endpoint and enqueues each chunk (not a `pull` per chunk: Bun's sink takes
+ * chunks already queued without a round trip through the stream's promise machinery, bench/overhead.ts
+ * measures the difference). It reads one chunk ahead at most: after each enqueue it waits while the client
+ * has not taken the queued chunk (highWaterMark 1), so the router still holds a chunk or two, whatever the
+ * answer's size, and the endpoint is read only as fast as the client reads.
+ *
+ * Not a Bun `direct` stream writing each chunk into the response's sink: that holds a few objects fewer per
+ * open stream but measured 10–20% more CPU per stream and lower throughput (`bun run bench --ab direct-relay`,
+ * bench/results/relay-stream.md).
  */
 function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
-  // Everything a stream holds while it is open: this scope, the guard's deadline and the one `pull` frame
-  // (each closure is memory every idle stream pays: bench/results/relay-stream.md).
   const reader = source.getReader();
   const { timer } = hooks;
   const watch = expectDone ? createDoneWatch() : undefined;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let wake: (() => void) | undefined;
   let ended = false;
   let stalled = false;
   const stallMs = hooks.stallTimeoutMs ?? 0;
@@ -107,7 +110,7 @@ function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: b
     stallMs,
     () => {
       stalled = true;
-      reader.cancel(new Error('stream stalled')).catch(ignore);
+      reader.cancel(new Error('stream stalled')).catch(() => {});
     },
     timer,
   );
@@ -117,55 +120,63 @@ function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: b
     guard.stop();
     hooks.onEnd(outcome);
   };
-  return new ReadableStream<Uint8Array>({
-    type: 'direct',
-    async pull(sink) {
-      let reading = true;
-      let broke = '';
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (ended) return; // the client left meanwhile
-          if (stalled) break;
-          if (done) {
-            if (watch !== undefined && !watch.sawDone()) {
-              sink.write(truncatedFrame(watch.trailingNewlines()));
-              sink.close();
-              return end('truncated');
-            }
-            sink.close();
-            return end('complete');
-          }
-          const now = timer.now();
-          guard.touch(now);
-          watch?.push(value);
-          hooks.onChunk?.(value, now);
-          reading = false;
-          const taken = sink.write(value);
-          if (typeof taken !== 'number') await taken;
-          reading = true;
-        }
-      } catch (e) {
+  const resume = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const stallMessage = () => `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut`;
+  const fail = (message: string) => {
+    const outcome = stalled ? 'stalled' : 'upstream_error';
+    if (sse) {
+      controller.enqueue(stalled ? frame('upstream_stalled', stallMessage(), hooks.envelope) : frame('stream_interrupted', message, hooks.envelope));
+      controller.close();
+    } else controller.error(new Error(stalled ? stallMessage() : message));
+    end(outcome);
+  };
+  const finish = () => {
+    if (watch !== undefined && !watch.sawDone()) {
+      controller.enqueue(truncatedFrame(watch.trailingNewlines()));
+      controller.close();
+      end('truncated');
+      return;
+    }
+    controller.close();
+    end('complete');
+  };
+  const pump = async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (ended) return; // the client left meanwhile
+        if (stalled) return fail('');
+        if (done) return finish();
+        const now = timer.now();
+        guard.touch(now);
+        watch?.push(value);
+        hooks.onChunk?.(value, now);
+        controller.enqueue(value);
+        if ((controller.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (wake = resolve));
         if (ended) return;
-        if (!reading) {
-          // A write that failed: the client is gone.
-          reader.cancel(e).catch(ignore);
-          return end('client_closed');
-        }
-        broke = `Endpoint stream broke off: ${(e as Error).message}`; // (or it stalled meanwhile)
       }
-      const message = stalled ? `Endpoint sent nothing for ${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut` : broke;
-      if (sse) {
-        sink.write(frame(stalled ? 'upstream_stalled' : 'stream_interrupted', message, hooks.envelope));
-        sink.close();
-      } else sink.close(new Error(message));
-      end(stalled ? 'stalled' : 'upstream_error');
+    } catch (e) {
+      // The endpoint broke off (or stalled) mid-body.
+      if (!ended) fail(`Endpoint stream broke off: ${(e as Error).message}`);
+    }
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        void pump();
+      },
+      pull: resume,
+      cancel(reason) {
+        reader.cancel(reason).catch(() => {});
+        end('client_closed');
+        resume();
+      },
     },
-    cancel(reason) {
-      reader.cancel(reason).catch(ignore);
-      end('client_closed');
-    },
-  });
+    { highWaterMark: 1 },
+  );
 }
-
-const ignore = () => {};
