@@ -55,7 +55,90 @@ const PULL_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, hooks
 }
 `;
 
+/** The relay as a Bun `direct` stream: one loop `write`s each chunk into the response's own sink, awaiting it under backpressure (tried in issue 21, not kept). */
+const DIRECT_RELAY = `function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
+  // Everything a stream holds while it is open: this scope, the guard's deadline and the one \`pull\` frame
+  // (each closure is memory every idle stream pays: bench/results/relay-stream.md).
+  const reader = source.getReader();
+  const { timer } = hooks;
+  const watch = expectDone ? createDoneWatch() : undefined;
+  let ended = false;
+  let stalled = false;
+  const stallMs = hooks.stallTimeoutMs ?? 0;
+  const guard = createStallGuard(
+    stallMs,
+    () => {
+      stalled = true;
+      reader.cancel(new Error('stream stalled')).catch(ignore);
+    },
+    timer,
+  );
+  const end = (outcome: StreamOutcome) => {
+    if (ended) return;
+    ended = true;
+    guard.stop();
+    hooks.onEnd(outcome);
+  };
+  return new ReadableStream<Uint8Array>({
+    type: 'direct',
+    async pull(sink) {
+      let reading = true;
+      let broke = '';
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (ended) return; // the client left meanwhile
+          if (stalled) break;
+          if (done) {
+            if (watch !== undefined && !watch.sawDone()) {
+              sink.write(truncatedFrame(watch.trailingNewlines()));
+              sink.close();
+              return end('truncated');
+            }
+            sink.close();
+            return end('complete');
+          }
+          const now = timer.now();
+          guard.touch(now);
+          watch?.push(value);
+          hooks.onChunk?.(value, now);
+          reading = false;
+          const taken = sink.write(value);
+          if (typeof taken !== 'number') await taken;
+          reading = true;
+        }
+      } catch (e) {
+        if (ended) return;
+        if (!reading) {
+          // A write that failed: the client is gone.
+          reader.cancel(e).catch(ignore);
+          return end('client_closed');
+        }
+        broke = \`Endpoint stream broke off: \${(e as Error).message}\`; // (or it stalled meanwhile)
+      }
+      const message = stalled ? \`Endpoint sent nothing for \${stallMs / 1000} s (--stream-stall-timeout-secs); stream cut\` : broke;
+      if (sse) {
+        sink.write(frame(stalled ? 'upstream_stalled' : 'stream_interrupted', message, hooks.envelope));
+        sink.close();
+      } else sink.close(new Error(message));
+      end(stalled ? 'stalled' : 'upstream_error');
+    },
+    cancel(reason) {
+      reader.cancel(reason).catch(ignore);
+      end('client_closed');
+    },
+  });
+}
+
+const ignore = () => {};
+`;
+
 export const AB_VARIANTS: readonly AbVariant[] = [
+  {
+    name: 'direct-relay',
+    label: 'relay: a Bun direct stream writing into the sink',
+    replace: { 'src/routing/relay.ts': spliceFrom('function tapStream(', DIRECT_RELAY) },
+  },
   {
     name: 'pull-relay',
     label: 'relay: a pull per chunk (as before)',

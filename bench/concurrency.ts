@@ -5,6 +5,10 @@
 //   concurrent fetches: what the router did before (issue #14).
 //
 //   bun run bench:concurrency [--streams 9000] [--engines 2] [--itl-ms 2000] [--hold-secs 10] [--router-only]
+//                             [--forwarder] [--router-binary label=path …]
+//
+// --forwarder adds bench/min-proxy.ts (Bun.serve + fetch, the body passed on natively) as the runtime's floor
+// per open stream; --router-binary adds another router build (e.g. the commit before) for a before/after.
 //
 // RSS per stream: the router's resident memory with every stream open, less its resident memory just before
 // they were opened (after a warm-up request), over the streams that reached the engines; its peak is VmHWM.
@@ -28,6 +32,9 @@ const { values: args } = parseArgs({
     'hold-secs': { type: 'string', default: '10' },
     /** Only the compiled router (skip the row under Bun's default fetch limit). */
     'router-only': { type: 'boolean', default: false },
+    /** Also bench/min-proxy.ts: what Bun itself holds per open stream. */
+    forwarder: { type: 'boolean', default: false },
+    'router-binary': { type: 'string', multiple: true, default: [] },
   },
 });
 const STREAMS = Number(args.streams);
@@ -53,9 +60,15 @@ interface Row {
   cpuPerStreamMs: number;
 }
 
+/** The router's URL and metrics URL from its start-up line; the forwarder prints its URL alone (no metrics). */
+async function listening(child: Child): Promise<{ url: string; metrics: string | undefined }> {
+  const [line, forwarderUrl] = await child.waitFor(/^\{.*"msg":"vllm-router listening".*\}$|^LISTENING (\S+)$/m);
+  if (forwarderUrl !== undefined) return { url: forwarderUrl, metrics: undefined };
+  return JSON.parse(line) as { url: string; metrics: string };
+}
+
 async function measure(name: string, router: Child, engines: string[]): Promise<Row> {
-  const [line] = await router.waitFor(/^\{.*"msg":"vllm-router listening".*\}$/m);
-  const { url, metrics } = JSON.parse(line) as { url: string; metrics: string };
+  const { url, metrics } = await listening(router);
   const { hostname, port } = new URL(url);
   const pid = router.proc.pid;
   const running = async () => {
@@ -86,7 +99,7 @@ async function measure(name: string, router: Child, engines: string[]): Promise<
     await Bun.sleep(100);
   }
   const openMs = performance.now() - started;
-  const scrape = async () => (await fetch(metrics)).text();
+  const scrape = async () => (metrics === undefined ? '' : (await fetch(metrics)).text());
   const before = await scrape();
   const cpu0 = cpuSeconds(pid);
   const smallMs: (number | 'timeout')[] = [];
@@ -130,6 +143,17 @@ try {
   {
     await using router = spawnChild([binary.path, ...common, ...probes]);
     rows.push(await measure('router (compiled)', router, engines.map((e) => e.url)));
+  }
+  for (const spec of args['router-binary'] ?? []) {
+    const [label, path] = spec.split('=');
+    if (!label || !path) throw new Error(`--router-binary ${spec}: expected label=path`);
+    await using router = spawnChild([path, ...common, ...probes]);
+    rows.push(await measure(label, router, engines.map((e) => e.url)));
+  }
+  if (args.forwarder) {
+    // Bun's fetch limit raised as the router raises its own, so every stream reaches an engine.
+    await using forwarder = spawnChild(['bun', join(root, 'bench/min-proxy.ts'), ...engines.map((e) => e.url)], { BUN_CONFIG_MAX_HTTP_REQUESTS: '65535' });
+    rows.push(await measure('forwarder (bench/min-proxy.ts)', forwarder, engines.map((e) => e.url)));
   }
   if (!args['router-only']) {
     // Same router, Bun's default fetch concurrency, small enough an admission for the client side to hold.

@@ -92,6 +92,10 @@ function truncatedFrame(trailingNewlines: number): Uint8Array {
  * measures the difference). It reads one chunk ahead at most: after each enqueue it waits while the client
  * has not taken the queued chunk (highWaterMark 1), so the router still holds a chunk or two, whatever the
  * answer's size, and the endpoint is read only as fast as the client reads.
+ *
+ * Not a Bun `direct` stream writing each chunk into the response's sink: that holds a few objects fewer per
+ * open stream but measured 10–20% more CPU per stream and lower throughput (`bun run bench --ab direct-relay`,
+ * bench/results/relay-stream.md).
  */
 function tapStream(source: ReadableStream<Uint8Array>, hooks: RelayHooks, sse: boolean, expectDone: boolean): ReadableStream<Uint8Array> {
   const reader = source.getReader();

@@ -26,7 +26,10 @@ export function streamEndsWithDone(route: string, upstreamPath: string): boolean
 }
 
 export interface DoneWatch {
-  /** A chunk on its way to the client: its last 32 bytes are copied into a fixed ring, nothing is allocated. */
+  /**
+   * A chunk on its way to the client. A chunk of 32 bytes or more is only referenced (the decision needs no
+   * more); shorter ones are copied into a 32-byte ring, made the first time a stream sends one.
+   */
   push(chunk: Uint8Array): void;
   /** The last event was `data: [DONE]` (any whitespace after the colon, any line ending). */
   sawDone(): boolean;
@@ -34,42 +37,71 @@ export interface DoneWatch {
   trailingNewlines(): number;
 }
 
+/** What a watch keeps: either `last` (the last chunk, when it alone holds KEEP bytes or more) or `ring`. */
+interface DoneState {
+  last: Uint8Array | undefined;
+  ring: Uint8Array | undefined;
+  /** Where the ring's next byte goes. */
+  next: number;
+  /** Bytes in the ring. */
+  kept: number;
+  /** Bytes pushed in all. */
+  seen: number;
+}
+
+// Module-level helpers over the state, not closures: every open stream would hold its own copies.
+function copyIntoRing(s: DoneState, ring: Uint8Array, chunk: Uint8Array): void {
+  const n = chunk.byteLength;
+  for (let i = n > KEEP ? n - KEEP : 0; i < n; i++) {
+    ring[s.next] = chunk[i] as number;
+    s.next = (s.next + 1) & MASK;
+  }
+  s.kept = Math.min(KEEP, s.kept + n);
+}
+
+/** The byte `back` places before the end (0: the last one); -1 past what is kept. */
+function byteFromEnd(s: DoneState, back: number): number {
+  const { last } = s;
+  if (last !== undefined) return back < last.byteLength ? (last[last.byteLength - 1 - back] as number) : -1;
+  return back < s.kept ? (s.ring![(s.next - 1 - back) & MASK] as number) : -1;
+}
+
+function matchesBackwards(s: DoneState, codes: readonly number[], back: number): number {
+  for (let i = codes.length - 1; i >= 0; i--, back++) if (byteFromEnd(s, back) !== codes[i]) return -1;
+  return back;
+}
+
 export function createDoneWatch(): DoneWatch {
-  const ring = new Uint8Array(KEEP);
-  let next = 0; // where the next byte goes
-  let kept = 0; // bytes in the ring
-  let seen = 0; // bytes pushed in all
-  /** The byte `back` places before the end (0: the last one); -1 past what the ring keeps. */
-  const byteFromEnd = (back: number) => (back < kept ? (ring[(next - 1 - back) & MASK] as number) : -1);
-  const matchesBackwards = (codes: readonly number[], back: number) => {
-    for (let i = codes.length - 1; i >= 0; i--, back++) if (byteFromEnd(back) !== codes[i]) return -1;
-    return back;
-  };
+  const s: DoneState = { last: undefined, ring: undefined, next: 0, kept: 0, seen: 0 };
   return {
     push(chunk) {
-      const n = chunk.byteLength;
-      for (let i = n > KEEP ? n - KEEP : 0; i < n; i++) {
-        ring[next] = chunk[i] as number;
-        next = (next + 1) & MASK;
+      s.seen += chunk.byteLength;
+      if (chunk.byteLength >= KEEP) {
+        s.last = chunk;
+        return;
       }
-      kept = Math.min(KEEP, kept + n);
-      seen += n;
+      const ring = (s.ring ??= new Uint8Array(KEEP));
+      if (s.last !== undefined) {
+        copyIntoRing(s, ring, s.last);
+        s.last = undefined;
+      }
+      copyIntoRing(s, ring, chunk);
     },
     sawDone() {
       let back = 0;
-      for (let b = byteFromEnd(back); b === LF || b === CR || b === SPACE || b === TAB; b = byteFromEnd(++back));
-      back = matchesBackwards(DONE, back);
+      for (let b = byteFromEnd(s, back); b === LF || b === CR || b === SPACE || b === TAB; b = byteFromEnd(s, ++back));
+      back = matchesBackwards(s, DONE, back);
       if (back < 0) return false;
-      while (byteFromEnd(back) === SPACE || byteFromEnd(back) === TAB) back++;
-      back = matchesBackwards(DATA, back);
+      while (byteFromEnd(s, back) === SPACE || byteFromEnd(s, back) === TAB) back++;
+      back = matchesBackwards(s, DATA, back);
       if (back < 0) return false;
       // `data:` must open its line: the stream's first byte, or right after a line ending.
-      const before = byteFromEnd(back);
-      return back === seen || before === LF || before === CR;
+      const before = byteFromEnd(s, back);
+      return back === s.seen || before === LF || before === CR;
     },
     trailingNewlines() {
       let newlines = 0;
-      for (let back = 0, b = byteFromEnd(0); newlines < 2 && (b === LF || b === CR); b = byteFromEnd(++back)) if (b === LF) newlines++;
+      for (let back = 0, b = byteFromEnd(s, 0); newlines < 2 && (b === LF || b === CR); b = byteFromEnd(s, ++back)) if (b === LF) newlines++;
       return newlines;
     },
   };

@@ -19,15 +19,16 @@ export interface StreamMeter {
   finish(now: number): StreamSummary;
 }
 
-const KEEP = 3;
-
 export function createStreamMeter(startedAt: number, onGap?: (ms: number) => void): StreamMeter {
   let first: number | undefined;
   let previous = 0;
   let gapSum = 0;
   let gaps = 0;
   let chunks = 0;
-  const tail: Uint8Array[] = [];
+  // The last three chunks (the usage event may be cut across them, [DONE] after it): three references, no array.
+  let third: Uint8Array | undefined;
+  let second: Uint8Array | undefined;
+  let last: Uint8Array | undefined;
   return {
     chunk(bytes, now) {
       chunks++;
@@ -39,11 +40,12 @@ export function createStreamMeter(startedAt: number, onGap?: (ms: number) => voi
         onGap?.(gap);
       }
       previous = now;
-      if (tail.length === KEEP) tail.shift();
-      tail.push(bytes);
+      third = second;
+      second = last;
+      last = bytes;
     },
     finish(now) {
-      const usage = usageInTail(tail);
+      const usage = last === undefined ? undefined : usageInTail(third !== undefined ? [third, second!, last] : second !== undefined ? [second, last] : [last]);
       const decodeSecs = first === undefined ? 0 : (previous - first) / 1000;
       return {
         ttftMs: first === undefined ? undefined : first - startedAt,

@@ -48,9 +48,9 @@ export function createStreamQoe(expect: QoeExpectation): StreamQoe {
     throw new RangeError(`stream QoE: expected TTFT must be a non-negative number of ms, got ${expect.ttftMs}`);
   }
   const perMs = expect.tokensPerSecond / 1000;
-  const unitsAt = (ms: number) => perMs * (ms - expect.ttftMs);
+  const ttftMs = expect.ttftMs;
   let delivered = 0;
-  let lastU = unitsAt(0);
+  let lastU = perMs * -ttftMs; // token units at t = 0
   // S_delay so far in token units (token·tokens); divided by the speed it would be token·ms, which cancels.
   let delay = 0;
   let done = false;
@@ -60,7 +60,7 @@ export function createStreamQoe(expect: QoeExpectation): StreamQoe {
       // The staircase algebra below needs whole tokens.
       const whole = Math.floor(count);
       if (done || !(whole > 0)) return;
-      const u = Math.max(lastU, unitsAt(atMs));
+      const u = Math.max(lastU, perMs * (atMs - ttftMs));
       // Lag with `delivered` tokens in hand: the expected count exceeds it once u ≥ delivered.
       const from = Math.max(lastU, delivered);
       if (u > from) delay += staircaseArea(u) - staircaseArea(from) - delivered * (u - from);

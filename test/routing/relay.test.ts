@@ -5,6 +5,8 @@
 import { describe, expect, test } from 'bun:test';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { metricValue } from '../../testkit/metric-value.ts';
+import { buildRouterBinary } from '../../testkit/router-binary.ts';
+import { startRouterProcess } from '../../testkit/router-process.ts';
 import { until } from '../../testkit/until.ts';
 import { startTestRouter } from '../support/router.ts';
 
@@ -139,5 +141,105 @@ describe('the stream relay', () => {
     const next = await post(r.url, CHAT);
     expect(next.status).toBe(200);
     expect(await next.text()).toEndWith('data: [DONE]\n\n');
+  });
+
+  test('[DONE] cut across two chunks: the bytes pass as they are and the stream counts as complete', async () => {
+    const pieces = ['data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: [DO', 'NE]\n', '\n'].map(encode);
+    const upstream = steppedEndpoint(pieces);
+    await using _ = upstream.server;
+    await using r = await startTestRouter(['--worker-urls', upstream.url, '--policy', 'round_robin']);
+    expect((await readStepwise(r.url, upstream, pieces)).join('')).toBe('data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: [DONE]\n\n');
+    await until(async () => metricValue(await scrape(r.router.metricsUrl), 'vllm_router_stream_outcomes_total', { outcome: 'complete' }) === 1, 'the stream to count as complete');
+    expect(metricValue(await scrape(r.router.metricsUrl), 'vllm_router_stream_outcomes_total', { outcome: 'truncated' })).toBe(0);
+  });
+
+  test('a client that stops reading: the router stops reading the endpoint (memory stays bounded), and the stream completes once it reads again', async () => {
+    // 128 events of 1 MiB each, made only when the router asks for them.
+    const EVENTS = 128;
+    const event = encode(`data: {"x":"${'y'.repeat(1024 * 1024 - 16)}"}\n\n`);
+    let made = 0;
+    const server = Bun.serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      // Only the chat route streams: the router's own reads (/health, /v1/models) must not draw on the events.
+      fetch: (req) =>
+        new URL(req.url).pathname !== '/v1/chat/completions'
+          ? new Response('', { status: new URL(req.url).pathname === '/health' ? 200 : 404 })
+          : new Response(
+              new ReadableStream<Uint8Array>(
+                {
+                  pull(controller) {
+                    if (made === EVENTS) {
+                      controller.enqueue(encode('data: [DONE]\n\n'));
+                      return controller.close();
+                    }
+                    made++;
+                    controller.enqueue(event.slice());
+                  },
+                },
+                { highWaterMark: 0 },
+              ),
+              { headers: { 'content-type': 'text/event-stream' } },
+            ),
+    });
+    await using _ = server;
+    await using r = await startTestRouter(['--worker-urls', `http://127.0.0.1:${server.port}`, '--policy', 'round_robin']);
+    // A client that takes the answer's head and then reads nothing (Bun's fetch reads its socket only as the
+    // body is read): the socket buffers fill and stay full.
+    const res = await post(r.url, CHAT);
+    const reader = res.body!.getReader();
+    // Wait for the relay to stop asking: the same count over ten looks in a row.
+    let last = -1;
+    let same = 0;
+    await until(async () => {
+      same = made === last ? same + 1 : 0;
+      last = made;
+      return same >= 10 || made === EVENTS;
+    }, 'the endpoint to stop being read');
+    // Only socket buffers and a chunk or two in the router: far from the 128 MiB the endpoint has to send.
+    expect(made).toBeLessThan(EVENTS / 2);
+    let received = 0;
+    let tail = new Uint8Array(0);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      received += chunk.value.byteLength;
+      tail = chunk.value;
+    }
+    expect(made).toBe(EVENTS);
+    expect(received).toBe(EVENTS * event.byteLength + 14);
+    expect(new TextDecoder().decode(tail)).toEndWith('data: [DONE]\n\n');
+    await until(async () => metricValue(await scrape(r.router.metricsUrl), 'vllm_router_stream_outcomes_total', { outcome: 'complete' }) === 1, 'the stream to count as complete');
+  });
+
+  test('a JSON body without a length that breaks off: the client sees the connection end early, never a clean end; the router keeps serving', async () => {
+    // A raw HTTP server: chunked JSON, one chunk, then the connection closes without the last chunk.
+    const server = Bun.listen({
+      hostname: '127.0.0.1',
+      port: 0,
+      socket: {
+        data(socket, bytes) {
+          if (!bytes.toString().startsWith('POST /v1/completions')) {
+            socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+            return;
+          }
+          const part = '{"id":"x","choices":[{"text":"half';
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${part.length.toString(16)}\r\n${part}\r\n`);
+          socket.end();
+        },
+      },
+    });
+    // The compiled router in its own process: Bun reports the cut body's error on the router's stderr.
+    using binary = buildRouterBinary();
+    await using r = await startRouterProcess(binary.path, ['--worker-urls', `http://127.0.0.1:${server.port}`, '--policy', 'round_robin']);
+    try {
+      const outcome = await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'x' }) }).then(
+        (res) => res.text().then((text) => `clean end: ${text}`, () => 'cut'),
+        () => 'cut',
+      );
+      expect(outcome).toBe('cut');
+      await until(async () => metricValue(await r.scrape(), 'vllm_router_stream_outcomes_total', { outcome: 'upstream_error' }) === 1, 'the answer to count as broken');
+      expect((await fetch(`${r.url}/liveness`)).status).toBe(200);
+    } finally {
+      server.stop(true);
+    }
   });
 });

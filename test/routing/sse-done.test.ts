@@ -19,6 +19,29 @@ describe('[DONE] watch', () => {
     for (const size of [0, 1, 2, 3, 5, 7, 13, 31, 32, 33, 64]) expect([size, watch(EVENT + 'data: [DONE]\n\n', size).done]).toEqual([size, true]);
   });
 
+  test('long and short chunks mixed: [DONE] is found wherever the cuts fall, and a non-[DONE] ending is not taken for it', () => {
+    const cuts = (text: string, seed: number) => {
+      const bytes = enc.encode(text);
+      const w = createDoneWatch();
+      // Chunk sizes cycling through long (≥ 32) and short ones, the cycle shifted by `seed`.
+      const sizes = [40, 1, 3, 70, 2, 31, 32, 5];
+      for (let i = 0, k = seed; i < bytes.length; k++) {
+        const size = sizes[k % sizes.length]!;
+        w.push(bytes.subarray(i, i + size));
+        i += size;
+      }
+      return w.sawDone();
+    };
+    for (let seed = 0; seed < 8; seed++) {
+      for (let pad = 0; pad < 40; pad += 3) {
+        const head = EVENT.repeat(3) + 'x'.repeat(pad) + '\n\n';
+        expect([seed, pad, cuts(head + 'data: [DONE]\n\n', seed)]).toEqual([seed, pad, true]);
+        expect([seed, pad, cuts(head + 'data: [DONE]x\n\n', seed)]).toEqual([seed, pad, false]);
+        expect([seed, pad, cuts(head + 'data: {"a":"[DONE]"}\n\n', seed)]).toEqual([seed, pad, false]);
+      }
+    }
+  });
+
   test('line endings and spacing vLLM or a proxy may use: CRLF, no space, a missing final blank line', () => {
     for (const tail of ['data: [DONE]\r\n\r\n', 'data:[DONE]\n\n', 'data:  [DONE]\n\n', 'data: [DONE]\n', 'data: [DONE]']) expect([tail, watch(EVENT + tail, 1).done]).toEqual([tail, true]);
     expect(watch('data: [DONE]\n\n').done).toBe(true);

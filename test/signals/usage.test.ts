@@ -39,4 +39,20 @@ describe('usage in the tail of a body', () => {
     expect(usageInTail([bytes(event(USAGE) + filler)])).toBeUndefined();
     expect(usageInTail([bytes(filler + event(USAGE))])).toEqual({ promptTokens: 12, completionTokens: 3 });
   });
+
+  test('the counts are read as JSON reads them: spaces, key order, a nested key of the same name, values that are not whole numbers', () => {
+    const read = (usage: string) => usageInTail([bytes(event(usage) + 'data: [DONE]\n\n')]);
+    expect(read('{ "completion_tokens" : 3 , "prompt_tokens" : 12 }')).toEqual({ promptTokens: 12, completionTokens: 3 });
+    expect(read('{"prompt_tokens_details":{"prompt_tokens":99,"completion_tokens":98},"prompt_tokens":12,"completion_tokens":3}')).toEqual({ promptTokens: 12, completionTokens: 3 });
+    expect(read('{"prompt_tokens":12,"completion_tokens":null}')).toEqual({ promptTokens: 12, completionTokens: 0 });
+    expect(read('{"prompt_tokens":1.5e1,"completion_tokens":2}')).toEqual({ promptTokens: 15, completionTokens: 2 });
+    expect(read('{"prompt_tokens":"12","completion_tokens":2}')).toBeUndefined();
+    expect(read('{"prompt_tokens":123456789012,"completion_tokens":0}')).toEqual({ promptTokens: 123456789012, completionTokens: 0 });
+  });
+
+  test('the last usage wins when every event carries one (continuous usage stats), however the chunks fall', () => {
+    const text = event('{"prompt_tokens":5,"completion_tokens":1}') + event('{"prompt_tokens":5,"completion_tokens":2}') + 'data: [DONE]\n\n';
+    const all = bytes(text);
+    for (let a = 1; a < all.byteLength; a += 3) expect(usageInTail([all.subarray(0, a), all.subarray(a)])).toEqual({ promptTokens: 5, completionTokens: 2 });
+  });
 });
