@@ -2,22 +2,11 @@ import { describe, expect, test } from 'bun:test';
 import { DEFAULT_REQUEST_ID_HEADERS, requestIdFor, requestIdSource } from '../../src/http/request-id.ts';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
 import { startTestRouter } from '../support/router.ts';
-
-/** A seeded generator (mulberry32), so two sources can be given the same or different draws. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../testkit/mulberry32.ts';
 
 describe('request ids', () => {
   test('every generated id of one source is distinct and has the Rust shape (route prefix, 24 alphanumerics)', () => {
-    const ids = requestIdSource(seeded(1));
+    const ids = requestIdSource(mulberry32(1));
     const seen = new Set<string>();
     for (let i = 0; i < 50_000; i++) seen.add(ids('/v1/chat/completions'));
     expect(seen.size).toBe(50_000);
@@ -28,14 +17,14 @@ describe('request ids', () => {
   });
 
   test('two sources (two processes) drawing differently never share an id', () => {
-    const a = requestIdSource(seeded(1));
-    const b = requestIdSource(seeded(2));
+    const a = requestIdSource(mulberry32(1));
+    const b = requestIdSource(mulberry32(2));
     const fromA = new Set(Array.from({ length: 1000 }, () => a('/v1/completions')));
     for (let i = 0; i < 1000; i++) expect(fromA.has(b('/v1/completions'))).toBe(false);
   });
 
   test("the client's id wins, in the configured header order", () => {
-    const ids = requestIdSource(seeded(3));
+    const ids = requestIdSource(mulberry32(3));
     const headers = new Headers({ 'x-trace-id': 'trace-1', 'x-correlation-id': 'corr-1' });
     expect(requestIdFor(headers, DEFAULT_REQUEST_ID_HEADERS, '/v1/completions', ids)).toBe('corr-1');
     expect(requestIdFor(new Headers(), DEFAULT_REQUEST_ID_HEADERS, '/v1/completions', ids)).toMatch(/^cmpl-/);
