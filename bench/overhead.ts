@@ -3,7 +3,7 @@
 // in character mode, vLLM PD), all in front of the same mock engines with no delays.
 //
 //   bun run bench [--warmup 2] [--seconds 5] [--rounds 3] [--connections 64] [--modes completions,stream,long]
-//                 [--peers nginx,haproxy,forwarder,round_robin,cache_aware,pd] [--ab meter,experience,…] [--c1-seconds 3]
+//                 [--peers nginx,haproxy,forwarder,round_robin,cache_aware,pd] [--ab meter,experience,…] [--c1-seconds 2] [--c1-rounds 5]
 //                 [--router-binary label=path …] [--pd-binary label=path …]
 //
 // Each mode (non-streaming completions; streaming chat of 64 tokens; long streams of 1,024) is driven by wrk
@@ -41,7 +41,8 @@ const { values: args } = parseArgs({
     'router-binary': { type: 'string', multiple: true, default: [] },
     /** Another router build as an extra PD row, `label=path` (a before/after of PD in one run). */
     'pd-binary': { type: 'string', multiple: true, default: [] },
-    'c1-seconds': { type: 'string', default: '3' },
+    'c1-seconds': { type: 'string', default: '2' },
+    'c1-rounds': { type: 'string', default: '5' },
     streams: { type: 'string', default: '300' },
     out: { type: 'string' },
   },
@@ -51,6 +52,7 @@ const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
 const C1_SECONDS = Number(args['c1-seconds']);
+const C1_ROUNDS = Number(args['c1-rounds']);
 const STREAMS = Number(args.streams);
 const root = new URL('..', import.meta.url).pathname;
 const which = (cmd: string) => Bun.which(cmd) ?? (existsSync(`/usr/sbin/${cmd}`) ? `/usr/sbin/${cmd}` : null);
@@ -301,22 +303,41 @@ async function main(): Promise<void> {
         process.stderr.write(`round ${round + 1} ${mode.name} ${peer.name}: ${r.rps.toFixed(0)} req/s\n`);
       }
 
-  // Added latency at one client: the same request at c=1 through each peer and straight to its engine.
-  const one = new Map<string, { p50: number; ttft: number }>();
-  const c1 = async (name: string, url: string) => {
-    const p50s: number[] = [];
-    const ttfts: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      p50s.push((await runWrk(url, MODES[0]!, 1, C1_SECONDS)).p50);
-      ttfts.push(await ttft(url));
+  // Added latency at one client: the same request at c=1 through each peer and straight to its engine. Every
+  // round measures the engines and all peers back to back (order rotated), and a peer's added latency is taken
+  // against its engine *in the same round*: the machine is shared, and a load that comes and goes between one
+  // peer's rounds and another's moved the old per-peer blocks by more than a proxy adds.
+  const c1Targets = [{ name: 'engine', url: direct, engine: undefined as string | undefined }];
+  if (needPd) c1Targets.push({ name: 'pd engine', url: pdEngines[1]!.url, engine: undefined });
+  for (const p of peers) c1Targets.push({ name: p.name, url: p.url, engine: p.engineUrl === direct ? 'engine' : 'pd engine' });
+  const c1Rounds: Map<string, { p50: number; ttft: number }>[] = [];
+  if (C1_SECONDS > 0)
+    for (let round = 0; round < C1_ROUNDS; round++) {
+      const measured = new Map<string, { p50: number; ttft: number }>();
+      for (let k = 0; k < c1Targets.length; k++) {
+        const t = c1Targets[(k + round) % c1Targets.length]!;
+        measured.set(t.name, { p50: (await runWrk(t.url, MODES[0]!, 1, C1_SECONDS)).p50, ttft: await ttft(t.url) });
+      }
+      c1Rounds.push(measured);
+      process.stderr.write(`c=1 round ${round + 1}: ${[...measured].map(([n, r]) => `${n} ${(r.p50 * 1000).toFixed(0)}/${(r.ttft * 1000).toFixed(0)} µs`).join(', ')}\n`);
     }
-    one.set(name, { p50: median(p50s), ttft: median(ttfts) });
-  };
-  if (C1_SECONDS > 0) {
-    await c1('engine', direct);
-    if (needPd) await c1('pd engine', pdEngines[1]!.url);
-    for (const p of peers) await c1(p.name, p.url);
-  }
+  /** Per target: the median p50 and TTFT, the median over rounds of what it adds to its engine, and of that over the forwarder's addition in the same round. */
+  const one = new Map<string, { p50: number; ttft: number; addedP50?: number; addedTtft?: number; p50xFwd?: number; ttftxFwd?: number }>();
+  if (c1Rounds.length > 0)
+    for (const t of c1Targets) {
+      const of = (f: (r: Map<string, { p50: number; ttft: number }>) => number) => median(c1Rounds.map(f));
+      const row: { p50: number; ttft: number; addedP50?: number; addedTtft?: number; p50xFwd?: number; ttftxFwd?: number } = { p50: of((r) => r.get(t.name)!.p50), ttft: of((r) => r.get(t.name)!.ttft) };
+      if (t.engine !== undefined) {
+        const engine = t.engine;
+        row.addedP50 = of((r) => r.get(t.name)!.p50 - r.get(engine)!.p50);
+        row.addedTtft = of((r) => r.get(t.name)!.ttft - r.get(engine)!.ttft);
+        if (engine === 'engine' && c1Targets.some((x) => x.name === 'forwarder')) {
+          row.p50xFwd = of((r) => (r.get(t.name)!.p50 - r.get(engine)!.p50) / (r.get('forwarder')!.p50 - r.get(engine)!.p50));
+          row.ttftxFwd = of((r) => (r.get(t.name)!.ttft - r.get(engine)!.ttft) / (r.get('forwarder')!.ttft - r.get(engine)!.ttft));
+        }
+      }
+      one.set(t.name, row);
+    }
   const minutes = ((performance.now() - started) / 60_000).toFixed(1);
   const rss = new Map(peers.map((p) => [p.name, peakRssMiB(p.pid)]));
   for (const p of peers) await p.stop();
@@ -349,26 +370,18 @@ async function main(): Promise<void> {
   }
   if (one.size > 0) {
     lines.push(
-      `### One client (c=1): added latency over the engine (non-streaming p50 from wrk over ${C1_SECONDS} s; TTFT p50 of ${STREAMS} sequential 8-token chat streams; medians of ${ROUNDS} rounds)`,
+      `### One client (c=1): added latency over the engine (non-streaming p50 from wrk over ${C1_SECONDS} s; TTFT p50 of ${STREAMS} sequential 8-token chat streams; ${C1_ROUNDS} rounds, each measuring the engines and every peer back to back; medians over rounds of each round's figures: added = peer − its engine in that round, ×forwarder = that over the forwarder's addition in that round)`,
       '',
       '| peer | p50 ms | added p50 µs | ×forwarder | TTFT p50 ms | added TTFT µs | ×forwarder |',
       '|---|---:|---:|---:|---:|---:|---:|',
     );
-    const fwd = one.get('forwarder');
-    const engine = one.get('engine')!;
-    const fwdAdded = fwd && { p50: fwd.p50 - engine.p50, ttft: fwd.ttft - engine.ttft };
-    const pdNames = new Set(['pd', ...(args['pd-binary'] ?? []).map((spec) => spec.split('=')[0])]);
     for (const [name, r] of one) {
-      if (name.endsWith('engine')) {
+      if (r.addedP50 === undefined) {
         lines.push(`| ${name} (direct) | ${fmt(r.p50, 3)} | – | – | ${fmt(r.ttft, 3)} | – | – |`);
         continue;
       }
-      const isPd = pdNames.has(name);
-      const base = isPd ? (one.get('pd engine') ?? engine) : engine;
-      const addedP50 = r.p50 - base.p50;
-      const addedTtft = r.ttft - base.ttft;
       lines.push(
-        `| ${name} | ${fmt(r.p50, 3)} | ${fmt(addedP50 * 1000, 0)} | ${fwdAdded && !isPd ? fmt(addedP50 / fwdAdded.p50) : '–'} | ${fmt(r.ttft, 3)} | ${fmt(addedTtft * 1000, 0)} | ${fwdAdded && !isPd ? fmt(addedTtft / fwdAdded.ttft) : '–'} |`,
+        `| ${name} | ${fmt(r.p50, 3)} | ${fmt(r.addedP50 * 1000, 0)} | ${r.p50xFwd !== undefined ? fmt(r.p50xFwd) : '–'} | ${fmt(r.ttft, 3)} | ${fmt(r.addedTtft! * 1000, 0)} | ${r.ttftxFwd !== undefined ? fmt(r.ttftxFwd) : '–'} |`,
       );
     }
     lines.push('');

@@ -8,8 +8,8 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort } from '../testkit/free-port.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
-import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,6 +49,16 @@ function groupOf(url: string): string {
   return `router code (${file.split('/').slice(0, 2).join('/')})`;
 }
 
+/** Up to 60 s for the router's /readiness; a router that exits meanwhile is reported at once. */
+async function waitReady(url: string, proc: { readonly exitCode: number | null }): Promise<void> {
+  for (let i = 0; i < 2400; i++) {
+    if (proc.exitCode !== null) throw new Error(`the router exited (${proc.exitCode}) before it was ready`);
+    if (await fetch(`${url}/readiness`).then((r) => r.ok, () => false)) return;
+    await Bun.sleep(25);
+  }
+  throw new Error(`the router at ${url} was not ready within 60 s`);
+}
+
 async function main(): Promise<void> {
   const pd = args.pd === true;
   const engines = await Promise.all(
@@ -58,15 +68,19 @@ async function main(): Promise<void> {
   );
   const endpoints = pd ? ['--vllm-pd-disaggregation', '--prefill', engines[0]!.url, '--decode', engines[1]!.url] : ['--worker-urls', ...engines.map((e) => e.url)];
   const dir = mkdtempSync(join(tmpdir(), 'router-profile-'));
+  // A port of its own on the command line, waited for on /readiness: finding a `--port 0` listener through /proc
+  // gave up on a busy machine (bench/router-url.ts allows 30 s; a router from source loads for seconds there).
+  const port = freePort();
   // Its stdout goes to a file: a pipe read by this process would stall during wrk's run (spawnSync).
   const router = Bun.spawn(
     [
       'bun', '--cpu-prof', `--cpu-prof-interval=${args['interval-us']}`, `--cpu-prof-dir=${dir}`,
       join(root, 'src/main.ts'), ...endpoints, '--policy', args.policy!,
-      '--port', '0', '--prometheus-port', '0', '--log-json', '--log-level', args['log-level']!,
+      '--port', String(port), '--prometheus-port', '0', '--log-json', '--log-level', args['log-level']!,
     ],
     { stdout: Bun.file(join(dir, 'router.log')), stderr: 'inherit' });
-  const url = await readyRouterUrl(router.pid);
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url, router);
   const script = join(dir, 'post.lua');
   const chat = (maxTokens: number) => ({ model: 'm', messages: [{ role: 'user', content: 'Stream to the benchmark' }], max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } });
   const modes: Record<string, { path: string; body: unknown }> = {
