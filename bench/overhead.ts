@@ -2,7 +2,7 @@
 // installed), a minimal Bun forwarder (bench/min-proxy.ts) and the compiled router (round_robin, cache_aware
 // in character mode, vLLM PD), all in front of the same mock engines with no delays.
 //
-//   bun run bench [--warmup 2] [--seconds 5] [--rounds 3] [--connections 64] [--modes completions,stream,long]
+//   bun run bench [--warmup 2] [--seconds 5] [--rounds 3] [--connections 64] [--modes completions,stream,long,paced]
 //                 [--peers nginx,haproxy,forwarder,round_robin,cache_aware,pd] [--ab meter,experience,…] [--c1-seconds 2] [--c1-rounds 5]
 //                 [--router-binary label=path …] [--pd-binary label=path …]
 //
@@ -23,6 +23,7 @@ import { freePort } from '../testkit/free-port.ts';
 import { memoryKb } from '../testkit/memory-kb.ts';
 import { buildRouterBinary } from '../testkit/router-binary.ts';
 import { spawnChild, type Child } from '../testkit/spawn-child.ts';
+import { setMock } from '../testkit/set-mock.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
 import { AB_VARIANTS, buildVariant, type AbVariant } from './ab-variants.ts';
 import { median, quantile } from './quantile.ts';
@@ -34,7 +35,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
-    modes: { type: 'string', default: 'completions,stream,long' },
+    modes: { type: 'string', default: 'completions,stream,long,paced' },
     peers: { type: 'string', default: 'nginx,haproxy,forwarder,round_robin,cache_aware,pd' },
     ab: { type: 'string', default: '' },
     /** Another router build as an extra round_robin row, `label=path` (e.g. the commit before, for a before/after in one run). */
@@ -67,6 +68,8 @@ interface Mode {
   readonly label: string;
   readonly path: string;
   readonly body: string;
+  /** The engines' gap between tokens for this mode (0: every token at once). */
+  readonly itlMs?: number;
 }
 
 const chat = (maxTokens: number) =>
@@ -75,6 +78,9 @@ const MODES: readonly Mode[] = [
   { name: 'completions', label: 'non-streaming completions (4 tokens)', path: '/v1/completions', body: JSON.stringify({ model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 }) },
   { name: 'stream', label: 'streaming chat, 64 tokens', path: '/v1/chat/completions', body: chat(64) },
   { name: 'long', label: 'long streams, 1,024 tokens', path: '/v1/chat/completions', body: chat(1024) },
+  // With no delay a 64-token stream reaches the proxy in one read of about 15 KB, so the rows above price a
+  // stream's setup and end more than its relay; here every token is its own write, 1 ms apart (65+ reads).
+  { name: 'paced', label: 'paced streams, 64 tokens 1 ms apart (a read per token)', path: '/v1/chat/completions', body: chat(64), itlMs: 1 },
 ];
 
 interface Peer {
@@ -287,8 +293,16 @@ async function main(): Promise<void> {
     return c;
   };
   const started = performance.now();
+  const allEngines = [...engines, ...pdEngines];
+  let pacedAt = 0;
+  const pace = async (itlMs: number) => {
+    if (itlMs === pacedAt) return;
+    for (const e of allEngines) await setMock(e.url, { itlMs });
+    pacedAt = itlMs;
+  };
   for (let round = 0; round < ROUNDS; round++)
-    for (const mode of modes)
+    for (const mode of modes) {
+      await pace(mode.itlMs ?? 0);
       for (let k = 0; k < peers.length; k++) {
         const peer = peers[(k + round) % peers.length]!;
         await runWrk(peer.url, mode, CONNECTIONS, WARMUP);
@@ -302,6 +316,8 @@ async function main(): Promise<void> {
         c.errors += r.errors;
         process.stderr.write(`round ${round + 1} ${mode.name} ${peer.name}: ${r.rps.toFixed(0)} req/s\n`);
       }
+    }
+  await pace(0);
 
   // Added latency at one client: the same request at c=1 through each peer and straight to its engine. Every
   // round measures the engines and all peers back to back (order rotated), and a peer's added latency is taken
@@ -345,7 +361,7 @@ async function main(): Promise<void> {
 
   const lines: string[] = [
     `Load: wrk, 1 thread, ${CONNECTIONS} connections; ${WARMUP} s warm-up then ${SECONDS} s measured per peer and mode, peer order rotated over ${ROUNDS} rounds; medians (${minutes} min in all).`,
-    `Engines: two mock vLLM processes (testkit/mock-engine-main.ts, no delays; PD: one prefill and one decode engine). Machine: ${navigator.hardwareConcurrency} cores shared by wrk, the engines, the proxy and other work. CPU µs/req: the proxy process's own CPU time (/proc) over the requests it served.`,
+    `Engines: two mock vLLM processes (testkit/mock-engine-main.ts, no delays but in the paced mode; PD: one prefill and one decode engine). Machine: ${navigator.hardwareConcurrency} cores shared by wrk, the engines, the proxy and other work. CPU µs/req: the proxy process's own CPU time (/proc) over the requests it served.`,
     'Peers: nginx (1 worker, `proxy_buffering off`), haproxy (`nbthread 1`), `bench/min-proxy.ts` (Bun.serve + fetch, SSE bodies passed on as they are: the runtime\'s floor), the compiled router (`--log-level warn`, metrics on) with `round_robin`, `cache_aware` (character mode, no tokenizer) and `--vllm-pd-disaggregation` (2 legs).',
     '',
   ];
