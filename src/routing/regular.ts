@@ -102,14 +102,13 @@ async function backoff(deps: RegularRouterDeps, req: ProxyRequest, n: number): P
 function pick(deps: RegularRouterDeps, req: ProxyRequest, request: RoutingRequest, failed: ReadonlySet<string>, attemptNo: number): Endpoint | RouterError {
   const { registry, policy } = deps;
   const choose = (): Endpoint | RouterError => {
-    const upstreamOf = deps.upstreamOf;
+    const upstreamOf = deps.upstreamOf ?? httpUpstreams;
     const eligible = eligibleEndpoints(registry, deps.models, 'regular', req.model);
     if (isRouterError(eligible)) return eligible;
     // A route only some kinds of endpoint serve (gRPC engines answer chat, completions and embeddings) goes to
-    // those; a fleet whose endpoints all serve it keeps its list as it is (no copy). An HTTP-only fleet (no
-    // upstreamOf) serves every route: nothing to look at.
-    const serves = (e: Endpoint) => upstreamOf?.(e).serves?.(req.route) ?? true;
-    const serving = upstreamOf === undefined || eligible.endpoints.every(serves) ? eligible.endpoints : eligible.endpoints.filter(serves);
+    // those; a fleet whose endpoints all serve it keeps its list as it is (no copy).
+    const serves = (e: Endpoint) => upstreamOf(e).serves?.(req.route) ?? true;
+    const serving = eligible.endpoints.every(serves) ? eligible.endpoints : eligible.endpoints.filter(serves);
     if (serving.length === 0)
       return routerError('not_implemented', `No endpoint of the fleet serves ${req.route === 'fallback' ? req.upstreamPath.split('?')[0] : req.route}: gRPC endpoints answer only /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models, and no HTTP endpoint is available`);
     const candidates = untriedCandidates(serving, failed);
