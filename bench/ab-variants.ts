@@ -185,6 +185,19 @@ export const AB_VARIANTS: readonly AbVariant[] = [
     replace: { 'src/routing/stall-guard.ts': spliceFrom('export function createStallGuard(', 'export function createStallGuard(): StallGuard {\n  return OFF;\n}\n') },
   },
   {
+    name: 'native-json',
+    label: 'a non-streaming answer passed on as the fetch\'s own body (no usage, no end time)',
+    // What reading a JSON answer in JS (bytes(), then a Response of that buffer) costs next to Bun's native
+    // pipe of the fetch body: the accounting would then see neither the usage nor the end of the body.
+    replace: {
+      'src/routing/relay.ts': (source) => {
+        const marker = '  let bytes: Uint8Array;\n';
+        if (!source.includes(marker)) throw new Error('A/B variant native-json: the whole-answer read not found; bench/ab-variants.ts must follow src/routing/relay.ts');
+        return source.replace(marker, `  if (upstream.body !== null) {\n    hooks.onEnd('complete');\n    return new Response(upstream.body, { status: upstream.status, headers });\n  }\n${marker}`);
+      },
+    },
+  },
+  {
     name: 'no-deadline',
     label: 'no request deadline (the client\'s signal alone)',
     replace: {

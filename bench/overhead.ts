@@ -2,8 +2,8 @@
 // installed), a minimal Bun forwarder (bench/min-proxy.ts) and the compiled router (round_robin, cache_aware
 // in character mode, vLLM PD), all in front of the same mock engines with no delays.
 //
-//   bun run bench [--warmup 2] [--seconds 5] [--rounds 3] [--connections 64] [--modes completions,stream,long]
-//                 [--peers nginx,haproxy,forwarder,round_robin,cache_aware,pd] [--ab meter,experience,…] [--c1-seconds 3]
+//   bun run bench [--warmup 2] [--seconds 5] [--rounds 3] [--connections 64] [--modes completions,stream,long,paced]
+//                 [--peers nginx,haproxy,forwarder,round_robin,cache_aware,pd] [--ab meter,experience,…] [--c1-seconds 2] [--c1-rounds 5]
 //                 [--router-binary label=path …] [--pd-binary label=path …]
 //
 // Each mode (non-streaming completions; streaming chat of 64 tokens; long streams of 1,024) is driven by wrk
@@ -23,6 +23,7 @@ import { freePort } from '../testkit/free-port.ts';
 import { memoryKb } from '../testkit/memory-kb.ts';
 import { buildRouterBinary } from '../testkit/router-binary.ts';
 import { spawnChild, type Child } from '../testkit/spawn-child.ts';
+import { setMock } from '../testkit/set-mock.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
 import { AB_VARIANTS, buildVariant, type AbVariant } from './ab-variants.ts';
 import { median, quantile } from './quantile.ts';
@@ -34,14 +35,15 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
-    modes: { type: 'string', default: 'completions,stream,long' },
+    modes: { type: 'string', default: 'completions,stream,long,paced' },
     peers: { type: 'string', default: 'nginx,haproxy,forwarder,round_robin,cache_aware,pd' },
     ab: { type: 'string', default: '' },
     /** Another router build as an extra round_robin row, `label=path` (e.g. the commit before, for a before/after in one run). */
     'router-binary': { type: 'string', multiple: true, default: [] },
     /** Another router build as an extra PD row, `label=path` (a before/after of PD in one run). */
     'pd-binary': { type: 'string', multiple: true, default: [] },
-    'c1-seconds': { type: 'string', default: '3' },
+    'c1-seconds': { type: 'string', default: '2' },
+    'c1-rounds': { type: 'string', default: '5' },
     streams: { type: 'string', default: '300' },
     out: { type: 'string' },
   },
@@ -51,6 +53,7 @@ const SECONDS = Number(args.seconds);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
 const C1_SECONDS = Number(args['c1-seconds']);
+const C1_ROUNDS = Number(args['c1-rounds']);
 const STREAMS = Number(args.streams);
 const root = new URL('..', import.meta.url).pathname;
 const which = (cmd: string) => Bun.which(cmd) ?? (existsSync(`/usr/sbin/${cmd}`) ? `/usr/sbin/${cmd}` : null);
@@ -65,6 +68,8 @@ interface Mode {
   readonly label: string;
   readonly path: string;
   readonly body: string;
+  /** The engines' gap between tokens for this mode (0: every token at once). */
+  readonly itlMs?: number;
 }
 
 const chat = (maxTokens: number) =>
@@ -73,6 +78,9 @@ const MODES: readonly Mode[] = [
   { name: 'completions', label: 'non-streaming completions (4 tokens)', path: '/v1/completions', body: JSON.stringify({ model: 'm', prompt: 'Say hello to the benchmark', max_tokens: 4 }) },
   { name: 'stream', label: 'streaming chat, 64 tokens', path: '/v1/chat/completions', body: chat(64) },
   { name: 'long', label: 'long streams, 1,024 tokens', path: '/v1/chat/completions', body: chat(1024) },
+  // With no delay a 64-token stream reaches the proxy in one read of about 15 KB, so the rows above price a
+  // stream's setup and end more than its relay; here every token is its own write, 1 ms apart (65+ reads).
+  { name: 'paced', label: 'paced streams, 64 tokens 1 ms apart (a read per token)', path: '/v1/chat/completions', body: chat(64), itlMs: 1 },
 ];
 
 interface Peer {
@@ -285,8 +293,16 @@ async function main(): Promise<void> {
     return c;
   };
   const started = performance.now();
+  const allEngines = [...engines, ...pdEngines];
+  let pacedAt = 0;
+  const pace = async (itlMs: number) => {
+    if (itlMs === pacedAt) return;
+    for (const e of allEngines) await setMock(e.url, { itlMs });
+    pacedAt = itlMs;
+  };
   for (let round = 0; round < ROUNDS; round++)
-    for (const mode of modes)
+    for (const mode of modes) {
+      await pace(mode.itlMs ?? 0);
       for (let k = 0; k < peers.length; k++) {
         const peer = peers[(k + round) % peers.length]!;
         await runWrk(peer.url, mode, CONNECTIONS, WARMUP);
@@ -300,23 +316,44 @@ async function main(): Promise<void> {
         c.errors += r.errors;
         process.stderr.write(`round ${round + 1} ${mode.name} ${peer.name}: ${r.rps.toFixed(0)} req/s\n`);
       }
-
-  // Added latency at one client: the same request at c=1 through each peer and straight to its engine.
-  const one = new Map<string, { p50: number; ttft: number }>();
-  const c1 = async (name: string, url: string) => {
-    const p50s: number[] = [];
-    const ttfts: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      p50s.push((await runWrk(url, MODES[0]!, 1, C1_SECONDS)).p50);
-      ttfts.push(await ttft(url));
     }
-    one.set(name, { p50: median(p50s), ttft: median(ttfts) });
-  };
-  if (C1_SECONDS > 0) {
-    await c1('engine', direct);
-    if (needPd) await c1('pd engine', pdEngines[1]!.url);
-    for (const p of peers) await c1(p.name, p.url);
-  }
+  await pace(0);
+
+  // Added latency at one client: the same request at c=1 through each peer and straight to its engine. Every
+  // round measures the engines and all peers back to back (order rotated), and a peer's added latency is taken
+  // against its engine *in the same round*: the machine is shared, and a load that comes and goes between one
+  // peer's rounds and another's moved the old per-peer blocks by more than a proxy adds.
+  const c1Targets = [{ name: 'engine', url: direct, engine: undefined as string | undefined }];
+  if (needPd) c1Targets.push({ name: 'pd engine', url: pdEngines[1]!.url, engine: undefined });
+  for (const p of peers) c1Targets.push({ name: p.name, url: p.url, engine: p.engineUrl === direct ? 'engine' : 'pd engine' });
+  const c1Rounds: Map<string, { p50: number; ttft: number }>[] = [];
+  if (C1_SECONDS > 0)
+    for (let round = 0; round < C1_ROUNDS; round++) {
+      const measured = new Map<string, { p50: number; ttft: number }>();
+      for (let k = 0; k < c1Targets.length; k++) {
+        const t = c1Targets[(k + round) % c1Targets.length]!;
+        measured.set(t.name, { p50: (await runWrk(t.url, MODES[0]!, 1, C1_SECONDS)).p50, ttft: await ttft(t.url) });
+      }
+      c1Rounds.push(measured);
+      process.stderr.write(`c=1 round ${round + 1}: ${[...measured].map(([n, r]) => `${n} ${(r.p50 * 1000).toFixed(0)}/${(r.ttft * 1000).toFixed(0)} µs`).join(', ')}\n`);
+    }
+  /** Per target: the median p50 and TTFT, the median over rounds of what it adds to its engine, and of that over the forwarder's addition in the same round. */
+  const one = new Map<string, { p50: number; ttft: number; addedP50?: number; addedTtft?: number; p50xFwd?: number; ttftxFwd?: number }>();
+  if (c1Rounds.length > 0)
+    for (const t of c1Targets) {
+      const of = (f: (r: Map<string, { p50: number; ttft: number }>) => number) => median(c1Rounds.map(f));
+      const row: { p50: number; ttft: number; addedP50?: number; addedTtft?: number; p50xFwd?: number; ttftxFwd?: number } = { p50: of((r) => r.get(t.name)!.p50), ttft: of((r) => r.get(t.name)!.ttft) };
+      if (t.engine !== undefined) {
+        const engine = t.engine;
+        row.addedP50 = of((r) => r.get(t.name)!.p50 - r.get(engine)!.p50);
+        row.addedTtft = of((r) => r.get(t.name)!.ttft - r.get(engine)!.ttft);
+        if (engine === 'engine' && c1Targets.some((x) => x.name === 'forwarder')) {
+          row.p50xFwd = of((r) => (r.get(t.name)!.p50 - r.get(engine)!.p50) / (r.get('forwarder')!.p50 - r.get(engine)!.p50));
+          row.ttftxFwd = of((r) => (r.get(t.name)!.ttft - r.get(engine)!.ttft) / (r.get('forwarder')!.ttft - r.get(engine)!.ttft));
+        }
+      }
+      one.set(t.name, row);
+    }
   const minutes = ((performance.now() - started) / 60_000).toFixed(1);
   const rss = new Map(peers.map((p) => [p.name, peakRssMiB(p.pid)]));
   for (const p of peers) await p.stop();
@@ -324,7 +361,7 @@ async function main(): Promise<void> {
 
   const lines: string[] = [
     `Load: wrk, 1 thread, ${CONNECTIONS} connections; ${WARMUP} s warm-up then ${SECONDS} s measured per peer and mode, peer order rotated over ${ROUNDS} rounds; medians (${minutes} min in all).`,
-    `Engines: two mock vLLM processes (testkit/mock-engine-main.ts, no delays; PD: one prefill and one decode engine). Machine: ${navigator.hardwareConcurrency} cores shared by wrk, the engines, the proxy and other work. CPU µs/req: the proxy process's own CPU time (/proc) over the requests it served.`,
+    `Engines: two mock vLLM processes (testkit/mock-engine-main.ts, no delays but in the paced mode; PD: one prefill and one decode engine). Machine: ${navigator.hardwareConcurrency} cores shared by wrk, the engines, the proxy and other work. CPU µs/req: the proxy process's own CPU time (/proc) over the requests it served.`,
     'Peers: nginx (1 worker, `proxy_buffering off`), haproxy (`nbthread 1`), `bench/min-proxy.ts` (Bun.serve + fetch, SSE bodies passed on as they are: the runtime\'s floor), the compiled router (`--log-level warn`, metrics on) with `round_robin`, `cache_aware` (character mode, no tokenizer) and `--vllm-pd-disaggregation` (2 legs).',
     '',
   ];
@@ -349,26 +386,18 @@ async function main(): Promise<void> {
   }
   if (one.size > 0) {
     lines.push(
-      `### One client (c=1): added latency over the engine (non-streaming p50 from wrk over ${C1_SECONDS} s; TTFT p50 of ${STREAMS} sequential 8-token chat streams; medians of ${ROUNDS} rounds)`,
+      `### One client (c=1): added latency over the engine (non-streaming p50 from wrk over ${C1_SECONDS} s; TTFT p50 of ${STREAMS} sequential 8-token chat streams; ${C1_ROUNDS} rounds, each measuring the engines and every peer back to back; medians over rounds of each round's figures: added = peer − its engine in that round, ×forwarder = that over the forwarder's addition in that round)`,
       '',
       '| peer | p50 ms | added p50 µs | ×forwarder | TTFT p50 ms | added TTFT µs | ×forwarder |',
       '|---|---:|---:|---:|---:|---:|---:|',
     );
-    const fwd = one.get('forwarder');
-    const engine = one.get('engine')!;
-    const fwdAdded = fwd && { p50: fwd.p50 - engine.p50, ttft: fwd.ttft - engine.ttft };
-    const pdNames = new Set(['pd', ...(args['pd-binary'] ?? []).map((spec) => spec.split('=')[0])]);
     for (const [name, r] of one) {
-      if (name.endsWith('engine')) {
+      if (r.addedP50 === undefined) {
         lines.push(`| ${name} (direct) | ${fmt(r.p50, 3)} | – | – | ${fmt(r.ttft, 3)} | – | – |`);
         continue;
       }
-      const isPd = pdNames.has(name);
-      const base = isPd ? (one.get('pd engine') ?? engine) : engine;
-      const addedP50 = r.p50 - base.p50;
-      const addedTtft = r.ttft - base.ttft;
       lines.push(
-        `| ${name} | ${fmt(r.p50, 3)} | ${fmt(addedP50 * 1000, 0)} | ${fwdAdded && !isPd ? fmt(addedP50 / fwdAdded.p50) : '–'} | ${fmt(r.ttft, 3)} | ${fmt(addedTtft * 1000, 0)} | ${fwdAdded && !isPd ? fmt(addedTtft / fwdAdded.ttft) : '–'} |`,
+        `| ${name} | ${fmt(r.p50, 3)} | ${fmt(r.addedP50 * 1000, 0)} | ${r.p50xFwd !== undefined ? fmt(r.p50xFwd) : '–'} | ${fmt(r.ttft, 3)} | ${fmt(r.addedTtft! * 1000, 0)} | ${r.ttftxFwd !== undefined ? fmt(r.ttftxFwd) : '–'} |`,
       );
     }
     lines.push('');

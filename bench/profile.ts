@@ -8,8 +8,8 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort } from '../testkit/free-port.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
-import { readyRouterUrl } from './router-url.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,6 +49,34 @@ function groupOf(url: string): string {
   return `router code (${file.split('/').slice(0, 2).join('/')})`;
 }
 
+/**
+ * The router from source under the profiler, once it answers /readiness. About one start in five dies by
+ * SIGPWR before it is ready (Bun 1.4.5; seen in 5 of 24 starts, never without --cpu-prof). The likely cause:
+ * the router re-executes itself to set Bun's fetch limit (src/startup/fetch-limit.ts) while the sampling
+ * profiler suspends threads with SIGPWR, and a suspend signal pending across the exec kills the new image
+ * before it installs its handler. Such a start is retried.
+ */
+async function startProfiledRouter(cmd: string[], logPath: string, url: string): Promise<Bun.Subprocess> {
+  for (let attempt = 1; ; attempt++) {
+    // Its stdout goes to a file: a pipe read by this process would stall during wrk's run (spawnSync).
+    const proc = Bun.spawn(cmd, { stdout: Bun.file(logPath), stderr: 'inherit' });
+    const ready = await waitReady(url, proc);
+    if (ready) return proc;
+    if (proc.signalCode !== 'SIGPWR' || attempt === 5) throw new Error(`the router exited (${proc.signalCode ?? proc.exitCode}) before it was ready`);
+    process.stderr.write(`the router died by SIGPWR while re-executing under the profiler; starting it again (${attempt})\n`);
+  }
+}
+
+/** Up to 60 s for the router's /readiness: true once it answers, false when the process exits first. */
+async function waitReady(url: string, proc: Bun.Subprocess): Promise<boolean> {
+  for (let i = 0; i < 2400; i++) {
+    if (proc.exitCode !== null || proc.signalCode !== null) return false;
+    if (await fetch(`${url}/readiness`).then((r) => r.ok, () => false)) return true;
+    await Bun.sleep(25);
+  }
+  throw new Error(`the router at ${url} was not ready within 60 s`);
+}
+
 async function main(): Promise<void> {
   const pd = args.pd === true;
   const engines = await Promise.all(
@@ -58,15 +86,18 @@ async function main(): Promise<void> {
   );
   const endpoints = pd ? ['--vllm-pd-disaggregation', '--prefill', engines[0]!.url, '--decode', engines[1]!.url] : ['--worker-urls', ...engines.map((e) => e.url)];
   const dir = mkdtempSync(join(tmpdir(), 'router-profile-'));
-  // Its stdout goes to a file: a pipe read by this process would stall during wrk's run (spawnSync).
-  const router = Bun.spawn(
+  // A port of its own on the command line, waited for on /readiness (no listener to find through /proc).
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const router = await startProfiledRouter(
     [
       'bun', '--cpu-prof', `--cpu-prof-interval=${args['interval-us']}`, `--cpu-prof-dir=${dir}`,
       join(root, 'src/main.ts'), ...endpoints, '--policy', args.policy!,
-      '--port', '0', '--prometheus-port', '0', '--log-json', '--log-level', args['log-level']!,
+      '--port', String(port), '--prometheus-port', '0', '--log-json', '--log-level', args['log-level']!,
     ],
-    { stdout: Bun.file(join(dir, 'router.log')), stderr: 'inherit' });
-  const url = await readyRouterUrl(router.pid);
+    join(dir, 'router.log'),
+    url,
+  );
   const script = join(dir, 'post.lua');
   const chat = (maxTokens: number) => ({ model: 'm', messages: [{ role: 'user', content: 'Stream to the benchmark' }], max_tokens: maxTokens, stream: true, stream_options: { include_usage: true } });
   const modes: Record<string, { path: string; body: unknown }> = {

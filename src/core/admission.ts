@@ -158,6 +158,16 @@ export class Admission implements Disposable {
     });
   }
 
+  /**
+   * Admits now, without a promise, when a token is usable and nobody waits (the hot path: a request admitted
+   * at once has no queue wait to time); undefined otherwise, and then `acquire` decides.
+   */
+  tryAcquire(): Permit | undefined {
+    if (this.#disposed) return undefined;
+    this.#settle();
+    return this.#queue.length === 0 && this.#usable + EPSILON >= 1 ? this.#grant() : undefined;
+  }
+
   stats(): AdmissionStats {
     const elapsed = Math.max(0, this.#now() - this.#refilledAt);
     const usable = Math.min(this.#capacity - this.#inUse, this.#usable + (elapsed / 1000) * this.#rate);
@@ -194,7 +204,7 @@ export class Admission implements Disposable {
       // Refill first: the time before this release must not be credited to the token now cooling down.
       this.#refill();
       this.#inUse--;
-      this.#settle();
+      this.#settle(true);
       this.#schedule();
     };
     return { release, [Symbol.dispose]: release };
@@ -242,8 +252,9 @@ export class Admission implements Disposable {
    * waiters while tokens are usable. A deadline beats a token that turns usable at the same instant: the
    * timeout is a promise to the client.
    */
-  #settle(): void {
-    this.#refill();
+  #settle(refilled = false): void {
+    // A release has just refilled (its own clock read): once per release is enough.
+    if (!refilled) this.#refill();
     if (this.#queue.length === 0) return; // the hot path: nobody waits
     const now = this.#now();
     for (const w of this.#queue.filter((w) => w.deadline <= now)) {

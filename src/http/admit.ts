@@ -23,8 +23,22 @@ export interface Admitted {
   readonly queueMs: number;
 }
 
-/** Waits for a slot (as its own span when traced); a refusal is counted, the caller answers it. */
-export async function admit(raw: Request, span: Span | undefined, deps: AdmitDeps): Promise<Admitted | RouterError> {
+/**
+ * A slot taken at once when one is free and nobody waits (no promise, no clock read: the wait is 0), else
+ * waited for (as its own span when traced); a refusal is counted, the caller answers it.
+ */
+export function admit(raw: Request, span: Span | undefined, deps: AdmitDeps): Admitted | RouterError | Promise<Admitted | RouterError> {
+  if (span?.recording !== true && !raw.signal.aborted) {
+    const permit = deps.admission.tryAcquire();
+    if (permit !== undefined) {
+      deps.metrics.queueWait.observe(0);
+      return { permit, queueMs: 0 };
+    }
+  }
+  return admitWaiting(raw, span, deps);
+}
+
+async function admitWaiting(raw: Request, span: Span | undefined, deps: AdmitDeps): Promise<Admitted | RouterError> {
   const admissionSpan = span?.recording ? deps.tracer.startSpan('admission', { parent: span.context }) : undefined;
   const queuedAt = deps.now();
   const permit = await deps.admission.acquire(raw.signal, parsePriority(raw.headers.get(deps.priorityHeader)));

@@ -3,8 +3,9 @@
 // A setTimeout per request (and another per stream) costs a native timer to arm and clear each time, and
 // thousands of open streams hold thousands of them. These deadlines are seconds to minutes long, so a
 // quarter-second of slack is nothing: entries sit in one Set, one timer ticks while the Set is not empty,
-// and each tick fires the entries that are due. Adding and removing an entry is a Set operation; an entry
-// whose deadline moves (a stream that sent a chunk) only writes its `due`.
+// and each tick fires the entries that are due (a tick that finds the Set empty stops it). Adding and
+// removing an entry is a Set operation; an entry whose deadline moves (a stream that sent a chunk) only
+// writes its `due`.
 
 /** Timer functions, injectable so tests can drive time. */
 export interface TickTimers {
@@ -67,11 +68,10 @@ export function createCoarseTimer(deps: CoarseTimerDeps = {}): CoarseTimer {
       if (handle === undefined) handle = timers.set(tick, tickMs);
     },
     remove(deadline) {
+      // The native timer is left to run out even when nothing waits any more: at a request or two at a time the
+      // set empties with every answer, and clearing the timer then meant arming a new one with the next request
+      // (a native timer each). The tick that finds the set empty does not re-arm.
       waiting.delete(deadline);
-      if (waiting.size === 0 && handle !== undefined) {
-        timers.clear(handle);
-        handle = undefined;
-      }
     },
     get size() {
       return waiting.size;

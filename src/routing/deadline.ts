@@ -40,11 +40,11 @@ class ClientOrDeadline implements RequestAbort, Deadline {
   #over = false;
   due: number;
 
-  constructor(client: AbortSignal, deadline: number, timer: CoarseTimer) {
+  constructor(client: AbortSignal, deadline: number, timer: CoarseTimer, now: number) {
     this.#client = client;
     this.#timer = timer;
     this.#deadline = deadline;
-    this.due = Math.min(deadline, timer.now() + CLIENT_CHECK_MS);
+    this.due = Math.min(deadline, now + CLIENT_CHECK_MS);
     if (client.aborted) this.#controller.abort(client.reason);
     else timer.add(this);
   }
@@ -86,7 +86,11 @@ class ClientOrDeadline implements RequestAbort, Deadline {
   }
 }
 
-/** `deadline`: when it passes, in ms on the timer's clock (the router's `now`: a request's `startedAt + timeout`, no clock read here). */
-export function abortOnClientOrDeadline(client: AbortSignal, deadline: number, timer: CoarseTimer): RequestAbort {
-  return new ClientOrDeadline(client, deadline, timer);
+/**
+ * `deadline`: when it passes, in ms on the timer's clock (the router's `now`: a request's `startedAt + timeout`).
+ * `now`: the caller's latest reading of that clock (the client's first look is due a tick after it); read
+ * here when not given.
+ */
+export function abortOnClientOrDeadline(client: AbortSignal, deadline: number, timer: CoarseTimer, now: number = timer.now()): RequestAbort {
+  return new ClientOrDeadline(client, deadline, timer, now);
 }

@@ -67,8 +67,11 @@ export interface LegClaim {
   readonly attributes: Readonly<Record<string, string | number>>;
 }
 
-/** Takes `endpoint` for one leg, or undefined when its breaker refuses (a half-open probe slot is taken). */
-export function claimLeg(deps: LegDeps, endpoint: Endpoint, claim: LegClaim): Leg | undefined {
+/**
+ * Takes `endpoint` for one leg, or undefined when its breaker refuses (a half-open probe slot is taken).
+ * `now`: the caller's reading of the clock just before, the leg's send time (read here when not given).
+ */
+export function claimLeg(deps: LegDeps, endpoint: Endpoint, claim: LegClaim, now?: number): Leg | undefined {
   const ticket = endpoint.breaker.acquire();
   if (ticket === undefined) return undefined;
   const { metrics } = deps;
@@ -82,7 +85,7 @@ export function claimLeg(deps: LegDeps, endpoint: Endpoint, claim: LegClaim): Le
   series.running.inc();
   series.processed.inc();
   metrics.series.decision(claim.policy, endpoint.id).inc();
-  const sentAt = deps.now();
+  const sentAt = now ?? deps.now();
   deps.stats.started(endpoint.id, sentAt);
   let released = false;
   return {
@@ -201,10 +204,10 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
       meter.chunk(chunk, now);
       experience?.chunk(chunk, now);
     },
-    onEnd(outcome: StreamOutcome) {
+    onEnd(outcome: StreamOutcome, now?: number) {
       const failure = status >= 500 || isBrokenOutcome(outcome);
       leg.release(failure || outcome === 'client_closed' ? (outcome === 'complete' ? `status ${status}` : outcome) : undefined);
-      const endedAt = deps.now();
+      const endedAt = now ?? deps.now();
       const summary = meter.finish(endedAt);
       experience?.finish(endedAt, !failure && outcome !== 'client_closed' && status < 400);
       judgeLeg(deps, leg, outcome === 'client_closed' ? undefined : !failure);

@@ -67,7 +67,9 @@ async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise
   for (let n = 0; ; n++) {
     const ended = n > 0 ? await backoff(deps, req, n) : undefined;
     if (ended !== undefined) return refuse(deps, req, ended);
-    if (deps.now() - req.startedAt >= deps.requestTimeoutMs) return refuse(deps, req, routerError('upstream_timeout', `No answer within --request-timeout-secs (${deps.requestTimeoutMs / 1000} s)`));
+    // One clock read per attempt: the deadline check, the leg's send time and the deadline's first look.
+    const now = deps.now();
+    if (now - req.startedAt >= deps.requestTimeoutMs) return refuse(deps, req, routerError('upstream_timeout', `No answer within --request-timeout-secs (${deps.requestTimeoutMs / 1000} s)`));
     const last = n + 1 >= retry.maxAttempts;
     const endpoint = pick(deps, req, request, failed, n + 1);
     if (isRouterError(endpoint)) return refuse(deps, req, endpoint);
@@ -76,7 +78,7 @@ async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise
       spanName: 'upstream',
       parent: req.span,
       attributes: { 'http.request.method': req.method, 'url.path': req.route, request_id: req.requestId },
-    });
+    }, now);
     failed.add(endpoint.id);
     if (leg === undefined) {
       // Lost the last half-open probe slot to a concurrent request: try another endpoint, without backoff.
@@ -131,7 +133,8 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
   const { retry, metrics } = deps;
   const { endpoint } = leg;
   // --request-timeout-secs bounds the whole request: retries share what is left of it.
-  const abort = abortOnClientOrDeadline(req.clientSignal, req.startedAt + deps.requestTimeoutMs, legTimer(deps));
+  const abort = abortOnClientOrDeadline(req.clientSignal, req.startedAt + deps.requestTimeoutMs, legTimer(deps), leg.sentAt);
+  // Every field written, none spread in: one object of one shape per call.
   const upstream = await (deps.upstreamOf ?? httpUpstreams)(endpoint).send({
     endpoint,
     path: req.upstreamPath,
@@ -141,8 +144,9 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
     signal: abort.signal,
     timedOut: () => abort.timedOut,
     route: req.route,
-    ...(req.json !== undefined ? { json: req.json } : {}),
-    ...(tokens !== undefined ? { promptIds: tokens.ids, ...(tokens.packedIds !== undefined ? { promptPackedIds: tokens.packedIds } : {}) } : {}),
+    json: req.json,
+    promptIds: tokens?.ids,
+    promptPackedIds: tokens?.packedIds,
   });
   if (isRouterError(upstream)) {
     abort.done();

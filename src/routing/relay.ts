@@ -27,8 +27,8 @@ export interface RelayHooks {
   readonly timer: CoarseTimer;
   /** Each chunk as it leaves for the client (same bytes, not copied), at `now` on the timer's clock. */
   onChunk?(chunk: Uint8Array, now: number): void;
-  /** Exactly once, when the body is done one way or another. */
-  onEnd(outcome: StreamOutcome): void;
+  /** Exactly once, when the body is done one way or another; `now` when the relay has just read the clock. */
+  onEnd(outcome: StreamOutcome, now?: number): void;
 }
 
 /**
@@ -59,8 +59,10 @@ export async function relay(upstream: Response, requestId: string, hooks: RelayH
     const error = routerError('stream_interrupted', `Endpoint broke off its response: ${(e as Error).message}`);
     return new Response(errorBody(error, hooks.envelope), { status: statusOf(error), headers: { 'content-type': 'application/json', 'x-request-id': requestId } });
   }
-  if (bytes.byteLength > 0) hooks.onChunk?.(bytes, hooks.timer.now());
-  hooks.onEnd('complete');
+  // The answer's one chunk and its end are the same moment: one clock read for both.
+  const now = hooks.timer.now();
+  if (bytes.byteLength > 0) hooks.onChunk?.(bytes, now);
+  hooks.onEnd('complete', now);
   return new Response(bytes, { status: upstream.status, headers });
 }
 

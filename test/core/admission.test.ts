@@ -305,3 +305,36 @@ describe('admission: lifecycle', () => {
     expect(() => new Admission({ capacity: 1, queueSize: 1, queueTimeoutMs: 0 }, { now })).toThrow('queueTimeoutMs');
   });
 });
+
+describe('admission: tryAcquire, the promise-free path', () => {
+  test('grants a free token at once; never one that is not usable, nor ahead of a waiter, nor after dispose', async () => {
+    const { clock, admission } = setup({ refillPerSecond: 1 });
+    const first = admission.tryAcquire();
+    expect(first).toBeDefined();
+    expect(admission.tryAcquire()).toBeDefined();
+    expect(admission.tryAcquire()).toBeUndefined();
+    expect(admission.stats()).toEqual({ inUse: 2, available: 0, queued: 0 });
+    // A waiter is served before any newcomer, whichever path the newcomer takes.
+    const waiter = admission.acquire(live());
+    first!.release();
+    expect(admission.tryAcquire()).toBeUndefined();
+    clock.advance(1000);
+    await flush();
+    await permit(waiter);
+    expect(admission.tryAcquire()).toBeUndefined();
+    admission[Symbol.dispose]();
+    expect(admission.tryAcquire()).toBeUndefined();
+  });
+
+  test('a released token cools at the refill rate from its release, as with acquire', () => {
+    const { clock, admission } = setup({ capacity: 1, refillPerSecond: 2 });
+    const p = admission.tryAcquire()!;
+    clock.advance(10_000);
+    p.release();
+    expect(admission.tryAcquire()).toBeUndefined();
+    clock.advance(499);
+    expect(admission.tryAcquire()).toBeUndefined();
+    clock.advance(1);
+    expect(admission.tryAcquire()).toBeDefined();
+  });
+});

@@ -2,6 +2,8 @@
 // request takes, it gets what the middleware chain gives it (client keys, CORS, request ids, errors).
 import { describe, expect, test } from 'bun:test';
 import { startMockEngine } from '../../testkit/mock-engine.ts';
+import { metricValue } from '../../testkit/metric-value.ts';
+import { until } from '../../testkit/until.ts';
 import { startTestRouter } from '../support/router.ts';
 
 const CHAT = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
@@ -45,5 +47,22 @@ describe('inference routes, with and without the fast path', () => {
     expect(queried.status).toBe(200);
     await queried.text();
     expect(engine.received.filter((q) => q.path === '/v1/completions').at(-1)!.query).toBe('?trace=1');
+  });
+});
+
+describe('admission on the fast path', () => {
+  test('a request admitted at once and one that waited both count in the queue-wait histogram, the waiter with its wait', async () => {
+    await using engine = await startMockEngine({ model: 'm', ttftMs: 300 });
+    await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'round_robin', '--max-concurrent-requests', '1', '--rate-limit-tokens-per-second', '1000']);
+    const body = JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 1 });
+    const first = post(`${r.url}/v1/completions`, {}, body);
+    await until(() => engine.received.some((q) => q.path === '/v1/completions'), 'the first request at the engine');
+    const second = post(`${r.url}/v1/completions`, {}, body);
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    const page = await (await fetch(r.router.metricsUrl)).text();
+    expect(metricValue(page, 'vllm_router_queue_wait_seconds_count')).toBe(2);
+    // The second waited for the first's answer (the engine's 300 ms to its first token, most of it).
+    expect(metricValue(page, 'vllm_router_queue_wait_seconds_sum')).toBeGreaterThan(0.1);
   });
 });

@@ -45,6 +45,21 @@ describe('Prometheus metrics after real traffic', () => {
     expect(sample(text, 'vllm_router_active_workers')).toBe(2);
   });
 
+  test("a non-streaming answer's end-to-end time is read once its whole body is in: it covers the engine's delay", async () => {
+    const ttftMs = 150;
+    await using engine = await startMockEngine({ model: 'm', ttftMs });
+    await using r = await startTestRouter(['--worker-urls', engine.url, '--policy', 'round_robin']);
+    const res = await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'x', max_tokens: 3 }) });
+    expect(res.status).toBe(200);
+    await res.text();
+    const text = await (await fetch(r.router.metricsUrl)).text();
+    const labels = { worker: engine.url, model: 'm' };
+    expect(sample(text, 'vllm_router_e2e_request_latency_seconds_count', labels)).toBe(1);
+    expect(sample(text, 'vllm_router_e2e_request_latency_seconds_sum', labels) * 1000).toBeGreaterThanOrEqual(ttftMs);
+    expect(sample(text, 'vllm_router_request_duration_seconds_sum', { route: '/v1/completions' }) * 1000).toBeGreaterThanOrEqual(ttftMs);
+    expect(sample(text, 'vllm_router_completion_tokens_total', labels)).toBe(3);
+  });
+
   test("the stream tap's TTFT and inter-token latency agree with the engine's configured delays", async () => {
     const ttftMs = 120;
     const itlMs = 40;

@@ -29,20 +29,36 @@ describe('coarse timer', () => {
     expect(clock.pending).toBe(0);
   });
 
-  test('a removed deadline never fires; the timer stops when nothing waits and starts again with the next', () => {
+  test('a removed deadline never fires; the timer stops at the next tick when nothing waits and starts again with the next', () => {
     const { clock, timer } = setup();
     const fired: number[] = [];
     const d = deadline(50, fired, 1);
     timer.add(d);
     timer.remove(d);
     timer.remove(d);
-    expect(clock.pending).toBe(0);
+    expect(timer.size).toBe(0);
     clock.advance(1000);
     expect(fired).toEqual([]);
+    expect(clock.pending).toBe(0);
     timer.add(deadline(1100, fired, 2));
     expect(clock.pending).toBe(1);
     clock.advance(200);
     expect(fired).toEqual([2]);
+  });
+
+  test('one request at a time arms one native timer per tick, not one per request', () => {
+    const { clock, timer } = setup();
+    const fired: number[] = [];
+    // A thousand requests inside one tick, each adding its deadline and removing it when its answer ends.
+    for (let i = 0; i < 1000; i++) {
+      const d = deadline(clock.now() + 5000, fired, i);
+      timer.add(d);
+      timer.remove(d);
+    }
+    expect(clock.armed).toBe(1);
+    clock.advance(100);
+    expect(clock.pending).toBe(0);
+    expect(fired).toEqual([]);
   });
 
   test('a deadline moved later before it is due fires at its new time', () => {

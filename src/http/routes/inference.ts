@@ -2,14 +2,14 @@
 import type { Hono } from 'hono';
 import { parseJsonObject, readBody, type BodyLimits } from '../body.ts';
 import { allowLongRequest, pathAndQuery, scopeOf, type AppEnv, type RequestScope } from '../context.ts';
-import { isRouterError } from '../../wire/errors.ts';
+import { isRouterError, type RouterError } from '../../wire/errors.ts';
 import { validateFields } from '../validate.ts';
 import { reject } from '../../wire/reject.ts';
 import type { Router } from '../../routing/router.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { Metrics } from '../../metrics/metrics.ts';
 import { openAiBody } from '../../routing/openai-backend.ts';
-import { admit, settleOnce, type AdmitDeps } from '../admit.ts';
+import { admit, settleOnce, type AdmitDeps, type Admitted } from '../admit.ts';
 import { jsonRequestModel } from '../request-model.ts';
 
 const NO_ALIASES: ReadonlyMap<string, string> = new Map();
@@ -58,7 +58,8 @@ export async function handleInference(scope: RequestScope, route: string, deps: 
   }
 }
 
-async function routeBody(scope: RequestScope, route: string, deps: InferenceDeps, bytes: Uint8Array): Promise<Response> {
+/** Not async: a request admitted at once goes to the router with no promise of this function's own in between. */
+function routeBody(scope: RequestScope, route: string, deps: InferenceDeps, bytes: Uint8Array): Response | Promise<Response> {
   const { requestId, raw } = scope;
   const json = parseJsonObject(bytes);
   if (isRouterError(json)) return reject(deps, route, requestId, json);
@@ -68,22 +69,25 @@ async function routeBody(scope: RequestScope, route: string, deps: InferenceDeps
   const upstreamBytes = deps.openAiBackend ? openAiBody(route, json, named.bytes) : named.bytes;
   if (isRouterError(upstreamBytes)) return reject(deps, route, requestId, upstreamBytes);
   // Admission after validation: a malformed request never takes a slot or a place in the queue.
-  const admitted = await admit(raw, scope.span, deps);
-  if (isRouterError(admitted)) return reject(deps, route, requestId, admitted);
-  allowLongRequest(scope.server, raw);
-  return deps.router.route({
-    queueMs: admitted.queueMs,
-    span: scope.span,
-    onSettled: settleOnce(admitted.permit, scope.holdSpan?.()),
-    route,
-    upstreamPath: pathAndQuery(raw.url),
-    method: 'POST',
-    headers: raw.headers,
-    bytes: upstreamBytes,
-    json,
-    model: named.model,
-    requestId,
-    clientSignal: raw.signal,
-    startedAt: scope.startedAt,
-  });
+  const admission = admit(raw, scope.span, deps);
+  const send = (admitted: Admitted | RouterError): Response | Promise<Response> => {
+    if (isRouterError(admitted)) return reject(deps, route, requestId, admitted);
+    allowLongRequest(scope.server, raw);
+    return deps.router.route({
+      queueMs: admitted.queueMs,
+      span: scope.span,
+      onSettled: settleOnce(admitted.permit, scope.holdSpan?.()),
+      route,
+      upstreamPath: pathAndQuery(raw.url),
+      method: 'POST',
+      headers: raw.headers,
+      bytes: upstreamBytes,
+      json,
+      model: named.model,
+      requestId,
+      clientSignal: raw.signal,
+      startedAt: scope.startedAt,
+    });
+  };
+  return admission instanceof Promise ? admission.then(send) : send(admission);
 }
