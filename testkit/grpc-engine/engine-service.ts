@@ -224,10 +224,12 @@ export function vllmEngineService(ctx: ServiceContext): UntypedServiceImplementa
       ],
     })),
     GetTokenizer: (call: ServerWritableStream<Msg, Msg>) => {
-      const zip = tokenizerZip(vocab.dir);
+      const zip = tokenizerZip(options.tokenizerDir ?? vocab.dir);
       const sha256 = createHash('sha256').update(zip).digest('hex');
       const CHUNK = 64 * 1024;
+      record.tokenizerFetches++;
       void (async () => {
+        if (options.tokenizerGate !== null) await options.tokenizerGate;
         for (let at = 0; at < zip.length; at += CHUNK) {
           const end = Math.min(zip.length, at + CHUNK);
           await write(call, { data: zip.subarray(at, end), sha256: end === zip.length ? sha256 : '' });
