@@ -203,6 +203,8 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       const end = last ? choice.tools.finish() : { content: '', calls: [] };
       content = part.content + end.content;
       calls = [...part.calls, ...end.calls];
+      // `parallel_tool_calls: false`: the first call's deltas only, as vLLM filters them (tool_call.index == 0).
+      if (!asked.parallelToolCalls) calls = calls.filter((call) => call.index === 0);
       if (calls.length > 0) choice.toolDeltas.push(...calls);
     }
     const parsed = choice.reasoning !== undefined || choice.tools !== undefined;

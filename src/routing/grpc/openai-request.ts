@@ -37,6 +37,11 @@ export interface OpenAiGeneration {
   readonly truncate: { readonly tokens: number; readonly side: 'left' | 'right' } | undefined;
   /** Chat: what `tools` / `tool_choice` ask for (completions: none). */
   readonly toolChoice: ToolChoice;
+  /**
+   * Chat `parallel_tool_calls: false`: only the first tool call is returned (vLLM's maybe_filter_parallel_tool_calls,
+   * vllm/entrypoints/serve/utils/tool_calls_utils.py: the model's output is not constrained, later calls are dropped).
+   */
+  readonly parallelToolCalls: boolean;
   readonly model: string | undefined;
   /** The body's `request_id` (vLLM uses it when no X-Request-Id header is sent). */
   readonly requestId: string | undefined;
@@ -235,6 +240,8 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     // The forced tool's schema replaces response_format and structured outputs (vLLM's ToolParser.adjust_request).
     constraint = { kind: 'json_schema', value: JSON.stringify(toolChoice.schema) };
   }
+  const parallel = bool(body, 'parallel_tool_calls');
+  if (isError(parallel)) return parallel;
   const streamOptions = body.stream_options as { include_usage?: unknown; continuous_usage_stats?: unknown } | null | undefined;
   if (streamOptions !== undefined && streamOptions !== null && !stream) return bad('Stream options can only be defined when `stream=True`.', 'stream_options');
   const includeUsage = streamOptions != null && typeof streamOptions === 'object' && streamOptions.include_usage !== false;
@@ -275,6 +282,7 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     tokensAsIds: body.return_tokens_as_token_ids === true,
     truncate: truncateTokens === undefined ? undefined : { tokens: truncateTokens, side: side === 'right' ? 'right' : 'left' },
     toolChoice,
+    parallelToolCalls: parallel !== false,
     model,
     requestId: typeof body.request_id === 'string' && body.request_id !== '' ? body.request_id : undefined,
     cacheSalt: typeof body.cache_salt === 'string' ? body.cache_salt : undefined,
