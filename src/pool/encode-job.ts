@@ -7,7 +7,8 @@ import type { TokenizeJob } from './protocol.ts';
 /** Tokenizes plain text (the tokenizer's `encode`, or a cache in front of it). */
 export type EncodeText = (text: string, addSpecialTokens: boolean) => readonly number[];
 
-export type EncodedJob = { ok: true; ids: readonly number[] } | { ok: false; error: string };
+/** `text`: what was tokenized (a chat rendered by its template, or the prompt string); absent for token ids. */
+export type EncodedJob = { ok: true; ids: readonly number[]; text?: string } | { ok: false; error: string };
 
 export function encodeJob(job: TokenizeJob, template: ChatTemplate, encodeText: EncodeText): EncodedJob {
   if (job.kind === 'chat') {
@@ -21,11 +22,11 @@ export function encodeJob(job: TokenizeJob, template: ChatTemplate, encodeText: 
     });
     if (!rendered.ok) return rendered;
     // vLLM tokenizes the rendered chat with add_special_tokens=False by default: the template wrote BOS.
-    return { ok: true, ids: encodeText(rendered.text, job.addSpecialTokens ?? false) };
+    return { ok: true, ids: encodeText(rendered.text, job.addSpecialTokens ?? false), text: rendered.text };
   }
   // A batch is routed as one request; its first prompt stands for it.
   const prompt = Array.isArray(job.prompt) && typeof job.prompt[0] !== 'number' ? job.prompt[0] : job.prompt;
-  if (typeof prompt === 'string') return { ok: true, ids: encodeText(prompt, job.addSpecialTokens ?? true) };
+  if (typeof prompt === 'string') return { ok: true, ids: encodeText(prompt, job.addSpecialTokens ?? true), text: prompt };
   if (Array.isArray(prompt) && prompt.every((t) => Number.isInteger(t) && t >= 0)) return { ok: true, ids: prompt as number[] };
   return { ok: false, error: 'prompt must be a string, an array of strings, token ids, or an array of token id arrays' };
 }

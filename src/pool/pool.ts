@@ -58,6 +58,8 @@ export interface TokenizeOutput {
   readonly ids?: Uint32Array | undefined;
   /** The same ids as protobuf packed varints (the gRPC request's payload), with `ids`. */
   readonly packedIds?: Uint8Array | undefined;
+  /** The text that was tokenized (a chat rendered by its template), only when asked for. */
+  readonly text?: string | undefined;
 }
 
 export type TokenizeResult = { ok: true; value: TokenizeOutput } | { ok: false; error: string };
@@ -119,6 +121,7 @@ interface Job {
   /** Index of the model's tokenizer. */
   readonly tokenizer: number;
   readonly returnIds: boolean;
+  readonly returnText: boolean;
   readonly resolve: (result: TokenizeResult) => void;
   /** Times sent to a thread. */
   attempts: number;
@@ -330,7 +333,7 @@ export class TokenizerPool implements AsyncDisposable {
    * Renders (chat), tokenizes and hashes one prompt in a pool thread. Never rejects: failures (bad input,
    * template errors, a job that kept killing threads, a closed pool) come back as `{ ok: false }`.
    */
-  tokenize(job: PoolJob, options?: { returnIds?: boolean; model?: string | undefined }): Promise<TokenizeResult> {
+  tokenize(job: PoolJob, options?: { returnIds?: boolean; returnText?: boolean; model?: string | undefined }): Promise<TokenizeResult> {
     if (this.#closed) return Promise.resolve({ ok: false, error: 'tokenizer pool is closed' });
     const tokenizer = this.#tokenizerFor(options?.model);
     if (tokenizer === undefined) return Promise.resolve({ ok: false, error: `the router has no tokenizer for model \`${options?.model ?? ''}\`` });
@@ -338,7 +341,7 @@ export class TokenizerPool implements AsyncDisposable {
       return Promise.resolve({ ok: false, error: `tokenizer pool queue is full (${this.#queue.length} jobs waiting)` });
     }
     return new Promise<TokenizeResult>((resolve) => {
-      this.#queue.push({ id: this.#nextId++, job, tokenizer, returnIds: options?.returnIds ?? false, resolve, attempts: 0 });
+      this.#queue.push({ id: this.#nextId++, job, tokenizer, returnIds: options?.returnIds ?? false, returnText: options?.returnText ?? false, resolve, attempts: 0 });
       this.#pump();
     });
   }
@@ -440,7 +443,7 @@ export class TokenizerPool implements AsyncDisposable {
         job.resolve(
           message.t === 'failed'
             ? { ok: false, error: message.error }
-            : { ok: true, value: { tokenCount: message.tokenCount, blockHashes: hashes, encodeMs: message.encodeMs, ids: ids?.ids, packedIds: ids?.packed } },
+            : { ok: true, value: { tokenCount: message.tokenCount, blockHashes: hashes, encodeMs: message.encodeMs, ids: ids?.ids, packedIds: ids?.packed, text: message.text } },
         );
         break;
       }
@@ -512,7 +515,7 @@ export class TokenizerPool implements AsyncDisposable {
       const job = this.#queue.shift() as Job;
       job.attempts++;
       best.jobs.set(job.id, job);
-      const frame = encodeFrame({ t: 'job', id: job.id, attempt: job.attempts, tokenizer: job.tokenizer, job: job.job, returnIds: job.returnIds });
+      const frame = encodeFrame({ t: 'job', id: job.id, attempt: job.attempts, tokenizer: job.tokenizer, job: job.job, returnIds: job.returnIds, ...(job.returnText ? { returnText: true } : {}) });
       best.worker.postMessage(frame, [frame]);
     }
   }

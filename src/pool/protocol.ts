@@ -74,6 +74,7 @@ export type ToThread =
       readonly attempt: number;
       readonly job: PoolJob;
       readonly returnIds: boolean;
+      readonly returnText?: boolean;
     };
 
 /** Pool thread → router thread. `done` frames carry the block hashes and ids after the header (see encodeFrame). */
@@ -82,7 +83,8 @@ export type FromThread =
   | { readonly t: 'init-failed'; readonly error: string }
   | { readonly t: 'added'; readonly slot: number; readonly loadMs: number; readonly info: LoadedTokenizerInfo }
   | { readonly t: 'add-failed'; readonly slot: number; readonly error: string }
-  | { readonly t: 'done'; readonly id: number; readonly tokenCount: number; readonly encodeMs: number }
+  /** `text`: the rendered prompt, when the job asked for it (vLLM's `return_prompt_text`). */
+  | { readonly t: 'done'; readonly id: number; readonly tokenCount: number; readonly encodeMs: number; readonly text?: string }
   | { readonly t: 'failed'; readonly id: number; readonly error: string };
 
 /** A prompt's token ids, and the same ids as protobuf packed varints (src/wire/protobuf-varints.ts). */

@@ -17,7 +17,7 @@ interface Loaded {
   readonly defaultRoot: number;
 }
 
-type Encoded = { ok: true; ids: Uint32Array } | { ok: false; error: string };
+type Encoded = { ok: true; ids: Uint32Array; text?: string } | { ok: false; error: string };
 
 /** One per served model, by slot (a job names its tokenizer by slot; slots added at run time may leave holes). */
 const loaded: (Loaded | undefined)[] = [];
@@ -40,7 +40,7 @@ self.onmessage = (event: MessageEvent<ArrayBuffer>) => {
       loaded[message.slot] = undefined;
       return;
     case 'job':
-      return run(message.id, message.attempt, message.tokenizer, message.job, message.returnIds);
+      return run(message.id, message.attempt, message.tokenizer, message.job, message.returnIds, message.returnText === true);
   }
 };
 
@@ -106,14 +106,14 @@ function warmUp(state: Loaded): void {
   }
 }
 
-function run(id: number, attempt: number, which: number, job: PoolJob, returnIds: boolean): void {
+function run(id: number, attempt: number, which: number, job: PoolJob, returnIds: boolean, returnText = false): void {
   if (job.kind === 'crash') {
     if (attempt <= job.onAttempts) {
       if (job.how === 'exit') process.exit(70);
       throw new Error(`test crash on attempt ${attempt}`);
     }
     if (!job.then) return send({ t: 'done', id, tokenCount: 0, encodeMs: 0 });
-    return run(id, attempt, which, job.then, returnIds);
+    return run(id, attempt, which, job.then, returnIds, returnText);
   }
   const state = loaded[which];
   if (state === undefined) return send({ t: 'failed', id, error: `pool thread has no tokenizer in slot ${which}` });
@@ -130,12 +130,12 @@ function run(id: number, attempt: number, which: number, job: PoolJob, returnIds
   // The ids go back as a typed array and as protobuf varints, both viewed in place by the router thread.
   const ids = returnIds ? { ids: encoded.ids, packed: packedVarints(encoded.ids) } : undefined;
   const encodeMs = performance.now() - started;
-  send({ t: 'done', id, tokenCount: encoded.ids.length, encodeMs }, hashes, ids);
+  send({ t: 'done', id, tokenCount: encoded.ids.length, encodeMs, ...(returnText && encoded.text !== undefined ? { text: encoded.text } : {}) }, hashes, ids);
 }
 
 function encode({ tokenizer, template }: Loaded, job: TokenizeJob): Encoded {
   const encoded = encodeJob(job, template, (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids);
-  return encoded.ok ? { ok: true, ids: toIds(encoded.ids) } : encoded;
+  return encoded.ok ? { ok: true, ids: toIds(encoded.ids), ...(encoded.text !== undefined ? { text: encoded.text } : {}) } : encoded;
 }
 
 function toIds(ids: readonly number[] | readonly bigint[]): Uint32Array {

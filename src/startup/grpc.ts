@@ -91,7 +91,16 @@ function modelFront(deps: GrpcUpstreamDeps, pool: TokenizerPool | undefined, mod
         if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
         return Array.from(result.value.ids ?? []);
       };
-  return createGrpcUpstream({ ...deps, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}) });
+  const renderChat = pool === undefined
+    ? undefined
+    : async (body: Readonly<Record<string, unknown>>): Promise<{ ids: readonly number[]; text: string } | RouterError> => {
+        const job = jobFromBody('/v1/chat/completions', body);
+        if (job === undefined) return routerError('invalid_body', "'messages' must be a list of messages", { param: 'messages' });
+        const result = await pool.tokenize(job, { returnIds: true, returnText: true, model });
+        if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
+        return { ids: Array.from(result.value.ids ?? []), text: result.value.text ?? '' };
+      };
+  return createGrpcUpstream({ ...deps, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}), ...(renderChat ? { renderChat } : {}) });
 }
 
 /**

@@ -230,13 +230,12 @@ describe('sampling fields a protocol does not carry', () => {
     expect(engine.record.received.length).toBe(0);
   });
 
-  test('fields neither protocol carries: a 400 naming each (bad_words, vllm_xargs, return_token_ids, suffix, chat_template, …)', async () => {
+  test('fields neither protocol carries: a 400 naming each (bad_words, vllm_xargs, suffix, chat_template, …)', async () => {
     await using engine = await startGrpcEngine({ vocab: llama, protocol: 'vllm-engine', output: OUTPUT });
     await using r = await router([engine.url]);
     const fields: [string, unknown][] = [
       ['bad_words', ['fox']],
       ['vllm_xargs', { a: 1 }],
-      ['return_token_ids', true],
       ['thinking_token_budget', 10],
       ['repetition_detection', { min_ngram: 2 }],
       ['kv_transfer_params', { do_remote_prefill: true }],
