@@ -151,3 +151,35 @@ describe('return_prompt_text and chat echo on gRPC endpoints', () => {
     expect((asked as OpenAI.Chat.Completions.ChatCompletion).choices[0]!.message.content).toBe(OUTPUT);
   });
 });
+
+// vLLM's OpenAI server lists a position's alternatives from its logprob dict, which opens with the sampled token
+// (vllm/v1/engine/logprobs.py): chat shows the first top_logprobs of them, completions logprobs + 1. The stand-ins
+// rank id + 1 above the sampled token, as an engine often does; both servicers send only the engine's top ones.
+for (const protocol of ['vllm-engine', 'vllm-inference'] as GrpcEngineProtocol[]) {
+  describe(`top logprobs on gRPC endpoints (${protocol}): the sampled token first, as the HTTP path`, () => {
+    test('chat top_logprobs k: the sampled token, then the engine\'s top ones without it, k in all; completions logprobs k: k + 1 at most', async () => {
+      await using engine = await startGrpcEngine({ vocab: llama, protocol, output: OUTPUT });
+      await using r = await llamaRouter(engine);
+      const text = (id: number) => llama.tokenizer.decode([id], { skip_special_tokens: false });
+      const sampled = outputIds();
+      for (const k of [0, 1, 2, 3]) {
+        const chat = await post(r, '/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], logprobs: true, top_logprobs: k, max_tokens: 3 });
+        expect(chat.status).toBe(200);
+        const content = chat.body.choices[0].logprobs.content as { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[];
+        const want = (id: number) => [id, id + 1, id + 2].slice(0, k).map(text);
+        expect(content.map((c) => c.top_logprobs.map((t) => t.token))).toEqual(sampled.slice(0, 3).map(want));
+        // The sampled token's own entry carries its logprob, the same as the position's.
+        if (k > 0) for (const c of content) expect(c.top_logprobs[0]!.logprob).toBe(c.logprob);
+      }
+      for (const k of [0, 1, 2, 3]) {
+        const completion = await post(r, '/v1/completions', { prompt: 'Once upon a time,', logprobs: k, max_tokens: 3 });
+        const tops = completion.body.choices[0].logprobs.top_logprobs as Record<string, number>[];
+        // The dict: the sampled id, then the engine's top k without it: id + 1, id + 2 … (k ≥ 2 holds the sampled id
+        // once), shown up to k + 1.
+        const size = k < 2 ? k + 1 : k;
+        const want = (id: number) => [id, id + 1, id + 2].slice(0, size).map(text);
+        expect(tops.map((t) => Object.keys(t))).toEqual(sampled.slice(0, 3).map(want));
+      }
+    });
+  });
+}

@@ -184,15 +184,17 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
   const logprobsOf = (choice: Choice, entries: readonly TokenLogprob[] | undefined, text: string, echoed: boolean): unknown => {
     const top = request.sampling.logprobs;
     if (top === undefined || (entries === undefined && !echoed)) return null;
-    if (chat) return chatLogprobs(entries ?? [], logprobVocab);
+    // logprob_token_ids: every named token's logprob, as vLLM returns them all.
+    const shown = request.sampling.logprobTokenIds !== undefined ? -1 : top;
+    if (chat) return chatLogprobs(entries ?? [], logprobVocab, shown);
     if (!echoed) {
-      const lp = completionLogprobs(entries ?? [], logprobVocab, choice.offset);
+      const lp = completionLogprobs(entries ?? [], logprobVocab, choice.offset, shown);
       choice.offset += text.length;
       return lp;
     }
     // The echoed prompt's logprobs open the choice's, and its tokens' texts set where the output's start.
     const prompt = echoedPromptLogprobs(promptLogprobsOf(choice.prompt), logprobVocab, top);
-    const output = asked.echoOnly ? undefined : completionLogprobs(entries ?? [], logprobVocab, prompt.end);
+    const output = asked.echoOnly ? undefined : completionLogprobs(entries ?? [], logprobVocab, prompt.end, shown);
     choice.offset += text.length;
     return output === undefined ? prompt.logprobs : mergeCompletionLogprobs([prompt.logprobs, output]);
   };
