@@ -120,7 +120,7 @@ function run(id: number, attempt: number, which: number, job: PoolJob, returnIds
   const started = performance.now();
   let encoded: Encoded;
   try {
-    encoded = encode(state, job);
+    encoded = encode(state, job, returnText);
   } catch (error) {
     encoded = { ok: false, error: `tokenization failed: ${(error as Error).message}` };
   }
@@ -133,8 +133,8 @@ function run(id: number, attempt: number, which: number, job: PoolJob, returnIds
   send({ t: 'done', id, tokenCount: encoded.ids.length, encodeMs, ...(returnText && encoded.text !== undefined ? { text: encoded.text } : {}) }, hashes, ids);
 }
 
-function encode({ tokenizer, template }: Loaded, job: TokenizeJob): Encoded {
-  const encoded = encodeJob(job, template, (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids);
+function encode({ tokenizer, template }: Loaded, job: TokenizeJob, keepText = false): Encoded {
+  const encoded = encodeJob(job, template, (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids, keepText);
   return encoded.ok ? { ok: true, ids: toIds(encoded.ids), ...(encoded.text !== undefined ? { text: encoded.text } : {}) } : encoded;
 }
 
