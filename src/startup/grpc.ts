@@ -205,7 +205,7 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
     const urls = new Set(registry.all().map((e) => e.url).filter(isGrpcUrl));
     engines.keepOnly(urls);
     runtime?.keepOnly(urls);
-    for (const url of urls) runtime?.examine(url);
+    for (const url of urls) void runtime?.examine(url);
   });
   return {
     engines,
@@ -214,7 +214,7 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
       const answer = await engines.of(url).health(probeTimeoutMs);
       if (!answer.ok) return `gRPC health: ${answer.message}`;
       // An endpoint that did not answer when it was added is looked at for its model's tokenizer now.
-      runtime?.examine(url);
+      void runtime?.examine(url);
       return undefined;
     },
     loadOf(url) {

@@ -21,8 +21,11 @@ export type RuntimeTokenizerState =
   | { readonly state: 'failed'; readonly url: string; readonly error: string; readonly retryAt: number; readonly failures: number };
 
 export interface RuntimeTokenizers {
-  /** Looks at a grpc:// endpoint (added, or just probed healthy) and fetches its model's tokenizer when none is held. */
-  examine(url: string): void;
+  /**
+   * Looks at a grpc:// endpoint (added, or just probed healthy) and fetches its model's tokenizer when none is held;
+   * settles once that look is over (callers need not wait; it never rejects).
+   */
+  examine(url: string): Promise<void>;
   /** Why a model has no tokenizer yet, when one is being fetched or the last fetch failed. */
   stateOf(model: string): RuntimeTokenizerState | undefined;
   /** Forgets endpoints that left the fleet. */
@@ -135,9 +138,9 @@ export function runtimeTokenizers({ engines, pool, metrics, log, timeoutMs, now,
 
   return {
     examine(url) {
-      if (settled.has(url) || looking.has(url) || pool.hasTokenizerFor(undefined)) return;
+      if (settled.has(url) || looking.has(url) || pool.hasTokenizerFor(undefined)) return Promise.resolve();
       looking.add(url);
-      look(url)
+      return look(url)
         .catch((e: unknown) => log.warn('gRPC endpoint tokenizer check failed', { endpoint: url, error: (e as Error).message }))
         .finally(() => looking.delete(url));
     },
