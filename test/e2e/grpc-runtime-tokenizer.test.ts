@@ -116,3 +116,16 @@ describe('gRPC endpoint added at run time: its tokenizer from GetTokenizer', () 
     expect((await fetch(`${r.url}/liveness`)).status).toBe(200);
   });
 });
+
+describe('requests the gRPC front refuses before sending', () => {
+  test('do not count against the endpoint: its breaker stays closed and it keeps serving', async () => {
+    // vllm.Inference without a tokenizer: chat is refused by the router (no template), completions of text are served.
+    await using engine = await startGrpcEngine({ vocab: llama, model: 'llama', protocol: 'vllm-inference', output: LLAMA_TEXT });
+    await using r = await startRouterProcess(build.path, ['--worker-urls', engine.url, '--cb-failure-threshold', '3']);
+    const openai = client(r);
+    for (let i = 0; i < 6; i++) expect(refusal(await openai.chat.completions.create({ model: 'llama', messages }).catch((e: unknown) => e)).status).toBe(501);
+    const served = await openai.completions.create({ model: 'llama', prompt: 'Once upon a time,', max_tokens: 64 });
+    expect(served.choices[0]!.text).toBe(LLAMA_TEXT);
+    expect(engine.record.received.length).toBe(1);
+  });
+});
