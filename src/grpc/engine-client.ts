@@ -51,8 +51,8 @@ export interface GrpcEngineClient {
    * `onEnd` is called once, with the gRPC status code the stream ended with (0 when the engine closed it).
    */
   kvEvents(handlers: KvEventHandlers): { cancel(): void };
-  /** VllmEngine only: the tokenizer archive (a ZIP) and its SHA-256. */
-  tokenizer(timeoutMs: number): Promise<Outcome<{ zip: Uint8Array; sha256: string }>>;
+  /** VllmEngine only: the tokenizer archive (a ZIP) and its SHA-256; an archive over `maxBytes` is cancelled and refused. */
+  tokenizer(timeoutMs: number, maxBytes?: number): Promise<Outcome<{ zip: Uint8Array; sha256: string }>>;
   close(): void;
 }
 
@@ -298,14 +298,24 @@ export function createGrpcEngineClient(url: string, options: EngineClientOptions
         },
       };
     },
-    tokenizer(timeoutMs) {
+    tokenizer(timeoutMs, maxBytes = Infinity) {
       if (known !== 'vllm-engine') return Promise.resolve({ ok: false, code: status.UNIMPLEMENTED, message: 'vllm.Inference has no GetTokenizer call' });
       return new Promise((resolve) => {
         const parts: Uint8Array[] = [];
         let sha256 = '';
+        let size = 0;
         const call: ClientReadableStream<Msg> = engine.GetTokenizer!({}, new Metadata(), { deadline: Date.now() + timeoutMs });
         call.on('data', (chunk: Msg) => {
-          parts.push(chunk.data as Uint8Array);
+          const data = chunk.data as Uint8Array;
+          size += data.byteLength;
+          if (size > maxBytes) {
+            // Settled first: the cancellation's CANCELLED error then finds the promise answered.
+            resolve({ ok: false, code: status.RESOURCE_EXHAUSTED, message: `the tokenizer archive is over ${maxBytes} bytes` });
+            call.removeAllListeners('data');
+            call.cancel();
+            return;
+          }
+          parts.push(data);
           if (chunk.sha256) sha256 = chunk.sha256;
         });
         call.on('error', (error: ServiceError) => resolve(failed(error)));

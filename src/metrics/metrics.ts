@@ -96,6 +96,7 @@ export function createMetrics() {
     traceSpans: new LeanGauge({ name: 'vllm_router_trace_spans', help: 'Spans handed to the OTLP exporter, by result: exported, dropped (queue full), failed (export lost), queued', labelNames: ['result'], registers: r }),
     discoveryUpdates: new LeanCounter({ name: 'vllm_router_discovery_updates_total', help: 'Endpoint additions and removals from discovery', labelNames: ['source', 'change'], registers: r }),
     grpcErrors: new LeanCounter({ name: 'vllm_router_grpc_errors_total', help: 'Generations on grpc:// endpoints that failed, by endpoint and gRPC status (UNAVAILABLE, INTERNAL, …) or stage (before_first_token)', labelNames: ['worker', 'code'], registers: r }),
+    grpcTokenizerFetches: new LeanCounter({ name: 'vllm_router_grpc_tokenizer_fetches_total', help: 'Tokenizers fetched at run time from grpc:// endpoints (GetTokenizer) for a model the router had none for, by outcome (loaded, failed)', labelNames: ['model', 'outcome'], registers: r }),
     grpcAborts: new LeanCounter({ name: 'vllm_router_grpc_aborts_total', help: 'Generations the router aborted on grpc:// endpoints (client gone, timeout, stop string reached)', labelNames: ['worker', 'reason'], registers: r }),
 
     // What the client experiences, measured on the bytes the router forwards

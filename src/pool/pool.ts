@@ -16,7 +16,10 @@ export interface ModelTokenizer {
 export interface TokenizerPoolOptions {
   /** One tokenizer for every model (shorthand for `tokenizers: [{ model: undefined, files }]`). */
   readonly files?: TokenizerFiles | undefined;
-  /** A tokenizer per served model; every thread loads them all at start. */
+  /**
+   * A tokenizer per served model; every thread loads them all at start. None: the pool starts no thread until a
+   * tokenizer is added at run time (`addTokenizer`).
+   */
   readonly tokenizers?: readonly ModelTokenizer[] | undefined;
   /** Tokens per hashed block (`--block-size`). */
   readonly blockSize: number;
@@ -55,9 +58,26 @@ export interface TokenizeOutput {
   readonly ids?: Uint32Array | undefined;
   /** The same ids as protobuf packed varints (the gRPC request's payload), with `ids`. */
   readonly packedIds?: Uint8Array | undefined;
+  /** The text that was tokenized (a chat rendered by its template), only when asked for. */
+  readonly text?: string | undefined;
 }
 
 export type TokenizeResult = { ok: true; value: TokenizeOutput } | { ok: false; error: string };
+
+export type AddTokenizerResult = { ok: true; value: { readonly loadMs: number; readonly info: LoadedTokenizerInfo } } | { ok: false; error: string };
+
+/** A tokenizer slot: loaded by every thread (`ready`), or being added at run time (`adding`). */
+interface Slot {
+  readonly tokenizer: ModelTokenizer;
+  state: 'ready' | 'adding' | 'failed';
+  /** While adding: settles the caller once every live thread loaded it, or one could not. */
+  settle?: ((result: AddTokenizerResult) => void) | undefined;
+  /** While adding: what the first thread that loaded it reported. */
+  added?: { readonly loadMs: number; readonly info: LoadedTokenizerInfo } | undefined;
+  /** While adding: why a thread could not load it. */
+  error?: string | undefined;
+  pending?: Promise<AddTokenizerResult> | undefined;
+}
 
 export interface PoolStats {
   readonly threads: number;
@@ -101,6 +121,7 @@ interface Job {
   /** Index of the model's tokenizer. */
   readonly tokenizer: number;
   readonly returnIds: boolean;
+  readonly returnText: boolean;
   readonly resolve: (result: TokenizeResult) => void;
   /** Times sent to a thread. */
   attempts: number;
@@ -110,6 +131,10 @@ interface Thread {
   readonly index: number;
   readonly worker: Worker;
   readonly jobs: Map<number, Job>;
+  /** The tokenizer slots it holds: those of its init, then each run-time add it acknowledged. */
+  readonly slots: Set<number>;
+  /** Run-time adds sent to it and not yet answered. */
+  readonly adding: Set<number>;
   ready: boolean;
   dead: boolean;
   lastError: string | undefined;
@@ -142,8 +167,11 @@ export class TokenizerPool implements AsyncDisposable {
   /** Consecutive replacement threads that failed to load; drives the respawn back-off. */
   #failedSpawns = 0;
   readonly #respawnTimers = new Set<ReturnType<typeof setTimeout>>();
-  readonly #tokenizers: readonly ModelTokenizer[];
-  /** Tokenizer index by model name; `#fallback` serves a model no entry names. */
+  /** Every tokenizer by slot; a job names its slot. Run-time adds append. */
+  readonly #slots: Slot[];
+  /** Threads to run once there is a tokenizer. */
+  readonly #size: number;
+  /** Slot by model name, of ready slots only; `#fallback` serves a model no entry names. */
   readonly #byModel = new Map<string, number>();
   readonly #fallback: number | undefined;
   /** Template source and warnings of each tokenizer, reported by the first thread that loaded. */
@@ -154,10 +182,11 @@ export class TokenizerPool implements AsyncDisposable {
     const threads = options.threads ?? defaultPoolSize();
     if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`pool threads must be ≥ 1, got ${threads}`);
     this.#options = options;
-    this.#tokenizers = options.tokenizers ?? (options.files ? [{ model: undefined, files: options.files }] : []);
-    if (this.#tokenizers.length === 0) throw new RangeError('the tokenizer pool needs at least one tokenizer');
+    this.#size = threads;
+    const tokenizers = options.tokenizers ?? (options.files ? [{ model: undefined, files: options.files }] : []);
+    this.#slots = tokenizers.map((tokenizer) => ({ tokenizer, state: 'ready' }));
     let fallback: number | undefined;
-    this.#tokenizers.forEach((t, i) => {
+    tokenizers.forEach((t, i) => {
       if (t.model === undefined) fallback ??= i;
       else if (!this.#byModel.has(t.model)) this.#byModel.set(t.model, i);
     });
@@ -168,7 +197,17 @@ export class TokenizerPool implements AsyncDisposable {
     this.#started = new Promise<void>((resolve, reject) => {
       this.#startedSettle = { resolve, reject };
     });
-    for (let i = 0; i < threads; i++) this.#threads.push(this.#spawn(i));
+    if (tokenizers.length === 0) {
+      // Nothing to load yet: the threads start with the first tokenizer added at run time.
+      this.#startedSettle?.resolve();
+      this.#startedSettle = undefined;
+      return;
+    }
+    this.#spawnAll();
+  }
+
+  #spawnAll(): void {
+    for (let i = 0; i < this.#size; i++) this.#threads.push(this.#spawn(i));
   }
 
   /** Template source (`tokenizer_config.json`, a file, or `none`) and load warnings of the first tokenizer, once started. */
@@ -179,7 +218,8 @@ export class TokenizerPool implements AsyncDisposable {
 
   /** The same for every tokenizer, with the model each is for. */
   get infos(): readonly (LoadedTokenizerInfo & { readonly model: string | undefined })[] {
-    return this.#infos ?? [];
+    // Slots whose run-time add failed hold nothing.
+    return (this.#infos ?? []).filter((info) => info !== undefined);
   }
 
   /** Whether a request for `model` has a tokenizer: its own, or the one for every unnamed model. */
@@ -193,6 +233,85 @@ export class TokenizerPool implements AsyncDisposable {
 
   get size(): number {
     return this.#threads.length;
+  }
+
+  /** Whether any tokenizer is held (at start, or added since). */
+  get hasTokenizers(): boolean {
+    return this.#byModel.size > 0 || this.#fallback !== undefined;
+  }
+
+  /**
+   * Loads one more model's tokenizer into every thread at run time (a gRPC endpoint's GetTokenizer). No request for
+   * `model` is tokenized until every live thread holds it (a thread that replaces a dead one is sent it too, and
+   * the add waits for it); a tokenizer a thread cannot load fails the add, and the pool keeps serving the others.
+   * Adding a model that already has a tokenizer (or is being added) answers as that one did.
+   */
+  addTokenizer(model: string, files: TokenizerFiles): Promise<AddTokenizerResult> {
+    if (this.#closed) return Promise.resolve({ ok: false, error: 'tokenizer pool is closed' });
+    const held = this.#byModel.get(model);
+    if (held !== undefined) {
+      const infos = this.#infos?.[held];
+      return Promise.resolve({ ok: true, value: { loadMs: 0, info: { templateSource: infos?.templateSource ?? 'none', warnings: [] } } });
+    }
+    const adding = this.#slots.find((s) => s.state === 'adding' && s.tokenizer.model === model);
+    if (adding?.pending) return adding.pending;
+    const slot: Slot = { tokenizer: { model, files }, state: 'adding' };
+    const index = this.#slots.push(slot) - 1;
+    slot.pending = new Promise<AddTokenizerResult>((resolve) => {
+      slot.settle = resolve;
+    });
+    if (this.#threads.length === 0) this.#spawnAll();
+    else for (const thread of this.#threads) if (thread.ready && !thread.dead) this.#sendAdd(thread, index);
+    return slot.pending;
+  }
+
+  #sendAdd(thread: Thread, index: number): void {
+    const slot = this.#slots[index];
+    if (slot === undefined || thread.slots.has(index) || thread.adding.has(index)) return;
+    thread.adding.add(index);
+    const frame = encodeFrame({ t: 'add', slot: index, files: slot.tokenizer.files });
+    thread.worker.postMessage(frame, [frame]);
+  }
+
+  /** Settles each run-time add that every live thread answered: ready, or failed (and dropped where it loaded). */
+  #settleAdds(): void {
+    this.#slots.forEach((slot, index) => {
+      if (slot.state !== 'adding') return;
+      const live = this.#threads.filter((t) => !t.dead);
+      if (slot.error === undefined) {
+        if (live.length === 0 || !live.every((t) => t.slots.has(index))) return;
+        slot.state = 'ready';
+        if (slot.tokenizer.model !== undefined) this.#byModel.set(slot.tokenizer.model, index);
+        const added = slot.added ?? { loadMs: 0, info: { templateSource: 'none', warnings: [] } };
+        const infos = [...(this.#infos ?? [])];
+        infos[index] = { ...added.info, model: slot.tokenizer.model };
+        this.#infos = infos;
+        slot.settle?.({ ok: true, value: added });
+      } else {
+        // Wait for the threads still loading it, so none holds it unknown to the pool.
+        if (live.some((t) => t.adding.has(index))) return;
+        slot.state = 'failed';
+        for (const thread of live) {
+          if (!thread.slots.delete(index)) continue;
+          const frame = encodeFrame({ t: 'drop', slot: index });
+          thread.worker.postMessage(frame, [frame]);
+        }
+        slot.settle?.({ ok: false, error: slot.error });
+      }
+      slot.settle = undefined;
+      slot.pending = undefined;
+    });
+  }
+
+  /** Fails every run-time add still waiting (the pool closed, or no thread can start). */
+  #failAdds(error: string): void {
+    for (const slot of this.#slots) {
+      if (slot.state !== 'adding') continue;
+      slot.state = 'failed';
+      slot.settle?.({ ok: false, error });
+      slot.settle = undefined;
+      slot.pending = undefined;
+    }
   }
 
   /** Jobs waiting for a thread: the depth to export as a gauge. */
@@ -214,7 +333,7 @@ export class TokenizerPool implements AsyncDisposable {
    * Renders (chat), tokenizes and hashes one prompt in a pool thread. Never rejects: failures (bad input,
    * template errors, a job that kept killing threads, a closed pool) come back as `{ ok: false }`.
    */
-  tokenize(job: PoolJob, options?: { returnIds?: boolean; model?: string | undefined }): Promise<TokenizeResult> {
+  tokenize(job: PoolJob, options?: { returnIds?: boolean; returnText?: boolean; model?: string | undefined }): Promise<TokenizeResult> {
     if (this.#closed) return Promise.resolve({ ok: false, error: 'tokenizer pool is closed' });
     const tokenizer = this.#tokenizerFor(options?.model);
     if (tokenizer === undefined) return Promise.resolve({ ok: false, error: `the router has no tokenizer for model \`${options?.model ?? ''}\`` });
@@ -222,7 +341,7 @@ export class TokenizerPool implements AsyncDisposable {
       return Promise.resolve({ ok: false, error: `tokenizer pool queue is full (${this.#queue.length} jobs waiting)` });
     }
     return new Promise<TokenizeResult>((resolve) => {
-      this.#queue.push({ id: this.#nextId++, job, tokenizer, returnIds: options?.returnIds ?? false, resolve, attempts: 0 });
+      this.#queue.push({ id: this.#nextId++, job, tokenizer, returnIds: options?.returnIds ?? false, returnText: options?.returnText ?? false, resolve, attempts: 0 });
       this.#pump();
     });
   }
@@ -249,6 +368,7 @@ export class TokenizerPool implements AsyncDisposable {
       );
       thread.worker.terminate();
     }
+    this.#failAdds('tokenizer pool is closed');
     this.#startedSettle?.reject(new Error('tokenizer pool closed before it started'));
     await Promise.all(exits);
   }
@@ -259,7 +379,9 @@ export class TokenizerPool implements AsyncDisposable {
 
   #spawn(index: number): Thread {
     const worker = new Worker(this.#entry);
-    const thread: Thread = { index, worker, jobs: new Map(), ready: false, dead: false, lastError: undefined };
+    // A new thread loads the ready slots at init; slots still being added are sent to it once it is ready.
+    const initial = this.#slots.flatMap((slot, i) => (slot.state === 'ready' ? [{ slot: i, files: slot.tokenizer.files }] : []));
+    const thread: Thread = { index, worker, jobs: new Map(), slots: new Set(initial.map((s) => s.slot)), adding: new Set(), ready: false, dead: false, lastError: undefined };
     worker.addEventListener('message', (event: MessageEvent<ArrayBuffer>) => this.#onMessage(thread, event.data));
     worker.addEventListener('error', (event: ErrorEvent) => {
       thread.lastError = event.message;
@@ -268,7 +390,7 @@ export class TokenizerPool implements AsyncDisposable {
     worker.addEventListener('close', (event: CloseEvent) => this.#onDeath(thread, event.code));
     const init = encodeFrame({
       t: 'init',
-      tokenizers: this.#tokenizers.map((t) => t.files),
+      tokenizers: initial,
       blockSize: this.#options.blockSize,
       nice: this.#options.threadNice ?? POOL_THREAD_NICE,
     });
@@ -284,14 +406,31 @@ export class TokenizerPool implements AsyncDisposable {
         thread.ready = true;
         this.#failedSpawns = 0;
         if (this.#infos === undefined) {
-          this.#infos = message.loaded.map((info, i) => ({ ...info, model: this.#tokenizers[i]?.model }));
+          this.#infos = message.loaded.map((info, i) => ({ ...info, model: this.#slots[i]?.tokenizer.model }));
           this.#loadMs = message.loadMs;
         }
         if (this.#threads.every((t) => t.ready)) {
           this.#startedSettle?.resolve();
           this.#startedSettle = undefined;
         }
+        this.#slots.forEach((slot, i) => {
+          if (slot.state === 'adding') this.#sendAdd(thread, i);
+        });
         break;
+      case 'added':
+      case 'add-failed': {
+        thread.adding.delete(message.slot);
+        const slot = this.#slots[message.slot];
+        if (slot?.state !== 'adding') break;
+        if (message.t === 'added') {
+          thread.slots.add(message.slot);
+          slot.added ??= { loadMs: message.loadMs, info: message.info };
+        } else {
+          slot.error ??= message.error;
+        }
+        this.#settleAdds();
+        break;
+      }
       case 'init-failed':
         thread.lastError = message.error;
         this.#onDeath(thread, undefined);
@@ -304,7 +443,7 @@ export class TokenizerPool implements AsyncDisposable {
         job.resolve(
           message.t === 'failed'
             ? { ok: false, error: message.error }
-            : { ok: true, value: { tokenCount: message.tokenCount, blockHashes: hashes, encodeMs: message.encodeMs, ids: ids?.ids, packedIds: ids?.packed } },
+            : { ok: true, value: { tokenCount: message.tokenCount, blockHashes: hashes, encodeMs: message.encodeMs, ids: ids?.ids, packedIds: ids?.packed, text: message.text } },
         );
         break;
       }
@@ -357,7 +496,10 @@ export class TokenizerPool implements AsyncDisposable {
     if (this.#failedSpawns > 0 && !this.#threads.some((t) => t.ready && !t.dead)) {
       const error = `tokenizer pool has no working thread (${thread.lastError ?? `exit code ${code}`})`;
       for (const job of this.#queue.splice(0)) job.resolve({ ok: false, error });
+      this.#failAdds(error);
     }
+    // It may have been the last thread an add waited for.
+    this.#settleAdds();
     this.#pump();
   }
 
@@ -366,14 +508,14 @@ export class TokenizerPool implements AsyncDisposable {
     while (this.#queue.length > 0) {
       let best: Thread | undefined;
       for (const thread of this.#threads) {
-        if (!thread.ready || thread.dead || thread.jobs.size >= this.#jobsPerThread) continue;
+        if (!thread.ready || thread.dead || thread.jobs.size >= this.#jobsPerThread || !thread.slots.has(this.#queue[0]!.tokenizer)) continue;
         if (!best || thread.jobs.size < best.jobs.size) best = thread;
       }
       if (!best) return;
       const job = this.#queue.shift() as Job;
       job.attempts++;
       best.jobs.set(job.id, job);
-      const frame = encodeFrame({ t: 'job', id: job.id, attempt: job.attempts, tokenizer: job.tokenizer, job: job.job, returnIds: job.returnIds });
+      const frame = encodeFrame({ t: 'job', id: job.id, attempt: job.attempts, tokenizer: job.tokenizer, job: job.job, returnIds: job.returnIds, ...(job.returnText ? { returnText: true } : {}) });
       best.worker.postMessage(frame, [frame]);
     }
   }

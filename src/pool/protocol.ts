@@ -51,26 +51,40 @@ export interface LoadedTokenizerInfo {
   readonly warnings: readonly string[];
 }
 
+/** A tokenizer's files and the slot it takes in every thread. */
+export interface SlotFiles {
+  readonly slot: number;
+  readonly files: TokenizerFiles;
+}
+
 /** Router thread → pool thread. */
 export type ToThread =
-  /** Every served model's tokenizer files, loaded at once; a job names one by its place in this list. */
-  | { readonly t: 'init'; readonly tokenizers: readonly TokenizerFiles[]; readonly blockSize: number; readonly nice: number }
+  /** Every served model's tokenizer files, loaded at once, each in its slot (a job names its tokenizer by slot). */
+  | { readonly t: 'init'; readonly tokenizers: readonly SlotFiles[]; readonly blockSize: number; readonly nice: number }
+  /** One more tokenizer, loaded at run time into `slot` (a gRPC endpoint's GetTokenizer); answered `added` or `add-failed`. */
+  | { readonly t: 'add'; readonly slot: number; readonly files: TokenizerFiles }
+  /** Forget the tokenizer in `slot` (an add that failed on another thread). */
+  | { readonly t: 'drop'; readonly slot: number }
   | {
       readonly t: 'job';
       readonly id: number;
-      /** Which of the init's tokenizers (and chat templates) the job is for. */
+      /** The slot of the tokenizer (and chat template) the job is for. */
       readonly tokenizer: number;
       /** 1 on the first try, incremented each time the job is re-sent after a thread died. */
       readonly attempt: number;
       readonly job: PoolJob;
       readonly returnIds: boolean;
+      readonly returnText?: boolean;
     };
 
 /** Pool thread → router thread. `done` frames carry the block hashes and ids after the header (see encodeFrame). */
 export type FromThread =
   | { readonly t: 'ready'; readonly loadMs: number; readonly loaded: readonly LoadedTokenizerInfo[] }
   | { readonly t: 'init-failed'; readonly error: string }
-  | { readonly t: 'done'; readonly id: number; readonly tokenCount: number; readonly encodeMs: number }
+  | { readonly t: 'added'; readonly slot: number; readonly loadMs: number; readonly info: LoadedTokenizerInfo }
+  | { readonly t: 'add-failed'; readonly slot: number; readonly error: string }
+  /** `text`: the rendered prompt, when the job asked for it (vLLM's `return_prompt_text`). */
+  | { readonly t: 'done'; readonly id: number; readonly tokenCount: number; readonly encodeMs: number; readonly text?: string }
   | { readonly t: 'failed'; readonly id: number; readonly error: string };
 
 /** A prompt's token ids, and the same ids as protobuf packed varints (src/wire/protobuf-varints.ts). */

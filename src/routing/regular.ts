@@ -48,6 +48,9 @@ export function createRegularRouter(deps: RegularRouterDeps): Router {
   return { route: (req) => routeRegular(deps, req) };
 }
 
+/** Errors of an attempt that are the endpoint's (its breaker hears of them); the others are the router's refusals. */
+const ENDPOINT_FAULTS: ReadonlySet<RouterError['kind']> = new Set(['upstream_unreachable', 'upstream_timeout', 'upstream_error', 'stream_interrupted', 'upstream_stalled', 'upstream_too_large']);
+
 /** The attempts of one request: at most `retry.maxAttempts`, each on an endpoint this request has not failed on. */
 async function routeRegular(deps: RegularRouterDeps, req: ProxyRequest): Promise<Response> {
   const { retry } = deps;
@@ -151,7 +154,10 @@ async function attempt(deps: RegularRouterDeps, req: ProxyRequest, leg: Leg, las
   if (isRouterError(upstream)) {
     abort.done();
     const closed = upstream.kind === 'client_closed';
-    closeLeg(deps, leg, { ok: closed, verdict: closed ? undefined : false, error: upstream.message });
+    // Only the endpoint's own failure counts against it: a request the router refused before sending it (a bad body,
+    // no tokenizer yet for its model on a gRPC endpoint) says nothing about the endpoint.
+    const fault = ENDPOINT_FAULTS.has(upstream.kind);
+    closeLeg(deps, leg, { ok: !fault, verdict: fault ? false : undefined, error: upstream.message });
     if (!closed && !last && retry.isRetryableError(upstream)) return 'retry';
     if (!closed && retry.isRetryableError(upstream)) metrics.retriesExhausted.inc({ route: req.route });
     return refuse(deps, req, upstream);

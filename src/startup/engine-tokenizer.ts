@@ -1,7 +1,7 @@
 // Start-up step: a served model with no --model-path / --tokenizer-path gets its tokenizer from a VllmEngine gRPC
 // endpoint that serves it: GetTokenizer's bundle, written to a private temporary directory that then stands for
 // `--tokenizer-path MODEL=DIR` (the pool and the gRPC front read it as they would the operator's files).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
@@ -13,7 +13,7 @@ import { readTokenizerBundle } from '../grpc/tokenizer-bundle.ts';
 import type { Logger } from '../log/logger.ts';
 
 /** The tokenizer bundle is a few MB; a minute covers a slow engine start without holding start-up forever. */
-const BUNDLE_TIMEOUT_MS = 60_000;
+export const BUNDLE_TIMEOUT_MS = 60_000;
 
 export async function tokenizerFromEngine(config: Config, log: Logger): Promise<Config> {
   const specs = tokenizerPathSpecs(config);
@@ -62,24 +62,33 @@ export async function tokenizerFromEngine(config: Config, log: Logger): Promise<
   return fetched.length === 0 ? config : { ...config, tokenizer_path: [...config.tokenizer_path, ...fetched] };
 }
 
-/** GetTokenizer of one engine into a fresh 0700 directory; undefined (logged) when it fails or is refused. */
-async function fetchBundle(client: GrpcEngineClient, url: string, model: string, log: Logger): Promise<string | undefined> {
-  if (model.includes('=')) {
-    log.warn('GetTokenizer skipped: a model name holding "=" cannot name a --tokenizer-path item', { endpoint: url, model });
-    return undefined;
-  }
-  const got = await client.tokenizer(BUNDLE_TIMEOUT_MS);
-  if (!got.ok) {
-    log.warn('GetTokenizer failed', { endpoint: url, model, error: got.message });
-    return undefined;
-  }
+/** The most GetTokenizer may send: the largest tokenizers known are ~35 MB of JSON before deflate. */
+export const MAX_TOKENIZER_ARCHIVE_BYTES = 128 * 1024 * 1024;
+
+/** GetTokenizer of one engine into a fresh 0700 directory of 0600 files; an error value when it fails or is refused. */
+export async function fetchTokenizerBundle(client: GrpcEngineClient, model: string, timeoutMs: number): Promise<{ ok: true; dir: string; files: readonly string[]; sha256: string } | { ok: false; error: string }> {
+  if (model.includes('=')) return { ok: false, error: 'a model name holding "=" cannot name a --tokenizer-path item' };
+  const got = await client.tokenizer(timeoutMs, MAX_TOKENIZER_ARCHIVE_BYTES);
+  if (!got.ok) return { ok: false, error: `GetTokenizer: ${got.message}` };
   const bundle = readTokenizerBundle(got.value.zip, got.value.sha256);
-  if (!bundle.ok) {
-    log.warn('GetTokenizer bundle refused', { endpoint: url, model, error: bundle.error });
+  if (!bundle.ok) return { ok: false, error: `GetTokenizer bundle refused: ${bundle.error}` };
+  const dir = await mkdtemp(join(tmpdir(), 'vllm-router-tokenizer-'));
+  try {
+    for (const [name, bytes] of bundle.files) await writeFile(join(dir, name), bytes, { mode: 0o600 });
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    return { ok: false, error: `the tokenizer files could not be written to ${dir}: ${(e as Error).message}` };
+  }
+  return { ok: true, dir, files: [...bundle.files.keys()], sha256: got.value.sha256 };
+}
+
+/** The same at start-up, logged; undefined when it fails. */
+async function fetchBundle(client: GrpcEngineClient, url: string, model: string, log: Logger): Promise<string | undefined> {
+  const got = await fetchTokenizerBundle(client, model, BUNDLE_TIMEOUT_MS);
+  if (!got.ok) {
+    log.warn('GetTokenizer failed', { endpoint: url, model, error: got.error });
     return undefined;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'vllm-router-tokenizer-'));
-  for (const [name, bytes] of bundle.files) writeFileSync(join(dir, name), bytes, { mode: 0o600 });
-  log.info('tokenizer fetched from a gRPC engine (GetTokenizer)', { endpoint: url, model, dir, files: [...bundle.files.keys()].join(','), sha256: got.value.sha256 });
-  return dir;
+  log.info('tokenizer fetched from a gRPC engine (GetTokenizer)', { endpoint: url, model, dir: got.dir, files: got.files.join(','), sha256: got.sha256 });
+  return got.dir;
 }

@@ -22,6 +22,7 @@ import { routerError, type RouterError } from '../wire/errors.ts';
 import { jobFromBody } from '../pool/protocol.ts';
 import { ConfigProblem } from './config-problem.ts';
 import { modelTokenizers } from './model-tokenizers.ts';
+import { runtimeTokenizers, type RuntimeTokenizers } from './runtime-tokenizers.ts';
 
 export interface GrpcFront extends Disposable {
   readonly engines: GrpcEngines;
@@ -90,7 +91,16 @@ function modelFront(deps: GrpcUpstreamDeps, pool: TokenizerPool | undefined, mod
         if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
         return Array.from(result.value.ids ?? []);
       };
-  return createGrpcUpstream({ ...deps, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}) });
+  const renderChat = pool === undefined
+    ? undefined
+    : async (body: Readonly<Record<string, unknown>>): Promise<{ ids: readonly number[]; text: string } | RouterError> => {
+        const job = jobFromBody('/v1/chat/completions', body);
+        if (job === undefined) return routerError('invalid_body', "'messages' must be a list of messages", { param: 'messages' });
+        const result = await pool.tokenize(job, { returnIds: true, returnText: true, model });
+        if (!result.ok) return routerError('invalid_body', `The chat template could not be applied: ${result.error}`, { param: 'messages' });
+        return { ids: Array.from(result.value.ids ?? []), text: result.value.text ?? '' };
+      };
+  return createGrpcUpstream({ ...deps, ...(tokenize ? { tokenize } : {}), ...(tokenizeChat ? { tokenizeChat } : {}), ...(renderChat ? { renderChat } : {}) });
 }
 
 /**
@@ -104,6 +114,31 @@ function frontOf(fronts: ReadonlyMap<string | undefined, Upstream>, call: Upstre
   if (fronts.has(undefined)) return { model: asked, front: fronts.get(undefined) };
   for (const served of call.endpoint.models ?? []) if (fronts.has(served)) return { model: served, front: fronts.get(served) };
   return { model: asked, front: undefined };
+}
+
+/**
+ * The answer for a model whose tokenizer is being fetched from a gRPC endpoint (503, try again) or could not be
+ * (501 naming why); undefined when neither.
+ */
+function runtimeStateOf(runtime: RuntimeTokenizers | undefined, asked: string | undefined, call: UpstreamCall): RouterError | undefined {
+  if (runtime === undefined) return undefined;
+  for (const model of [asked, ...(call.endpoint.models ?? [])]) {
+    const state = model === undefined ? undefined : runtime.stateOf(model);
+    if (state === undefined) continue;
+    if (state.state === 'loading')
+      return routerError('not_implemented', `The tokenizer for model \`${model}\` is being fetched from gRPC endpoint ${state.url} (GetTokenizer); try again shortly`, {
+        param: 'model',
+        status: 503,
+        retryAfterSecs: 1,
+      });
+    return routerError(
+      'not_implemented',
+      `The router has no tokenizer for model \`${model}\` on gRPC endpoint ${call.endpoint.url}: GetTokenizer from ${state.url} failed (${state.error}); ` +
+        `start it with --model-path ${model}=DIR or --tokenizer-path ${model}=PATH`,
+      { param: 'model' },
+    );
+  }
+  return undefined;
 }
 
 /** The chat template's text, wherever the model keeps it (for the tool-call format it writes). */
@@ -122,9 +157,25 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
   const timeoutMs = config.health_check_timeout_secs * 1000;
   const base = { engines, metrics, log, controlTimeoutMs: timeoutMs };
   // One front per served model with a tokenizer, built at start (a vocabulary is a few MB); the pool holds the same
-  // models in the same order (startup/tokenizer.ts).
+  // models in the same order (startup/tokenizer.ts). A model whose endpoints arrive later gets its front once its
+  // tokenizer is fetched and in every pool thread.
   const fronts = new Map<string | undefined, Upstream>();
   for (const { model, files } of modelTokenizers(config)) fronts.set(model, modelFront({ ...base, model: loadModelText(config, files, model, log) }, pool, model));
+  const runtime: RuntimeTokenizers | undefined =
+    pool === undefined
+      ? undefined
+      : runtimeTokenizers({
+          engines,
+          pool,
+          metrics,
+          log,
+          timeoutMs,
+          now: () => performance.now(),
+          prepareFront(model, files) {
+            const text = loadModelText(config, files, model, log);
+            return () => fronts.set(model, modelFront({ ...base, model: text }, pool, model));
+          },
+        });
   // A model with no tokenizer: vllm.Inference engines take text and send text; VllmEngine engines cannot be answered.
   const textOnly = createGrpcUpstream({ ...base, model: loadModelText(config, undefined, undefined, log) });
   const grpc: Upstream = {
@@ -132,13 +183,15 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
       const { model, front } = frontOf(fronts, call);
       if (front !== undefined) return front.send(call);
       const protocol = engines.of(call.endpoint.url).knownProtocol();
+      const pending = runtimeStateOf(runtime, model, call);
+      if (pending !== undefined && (protocol === 'vllm-engine' || call.route === '/v1/chat/completions')) return Promise.resolve(pending);
       if (protocol === 'vllm-engine' || call.route === '/v1/chat/completions') {
         const named = model === undefined ? 'the request' : `model \`${model}\``;
         return Promise.resolve(
           routerError(
             'not_implemented',
             `The router has no tokenizer for ${named} on gRPC endpoint ${call.endpoint.url}: start it with --model-path ${model ?? 'MODEL'}=DIR ` +
-              `or --tokenizer-path ${model ?? 'MODEL'}=PATH (a VllmEngine endpoint serving it at start-up hands its tokenizer over GetTokenizer)`,
+              `or --tokenizer-path ${model ?? 'MODEL'}=PATH (a VllmEngine endpoint serving it hands its tokenizer over GetTokenizer)`,
             { param: 'model' },
           ),
         );
@@ -148,13 +201,21 @@ export function buildGrpcFront(config: Config, { registry, metrics, log, pool }:
     serves: (route) => GRPC_ROUTES.has(route),
   };
   const upstreamOf: UpstreamOf = (endpoint) => (isGrpcUrl(endpoint.url) ? grpc : httpUpstream);
-  registry.onChange(() => engines.keepOnly(new Set(registry.all().map((e) => e.url).filter(isGrpcUrl))));
+  registry.onChange(() => {
+    const urls = new Set(registry.all().map((e) => e.url).filter(isGrpcUrl));
+    engines.keepOnly(urls);
+    runtime?.keepOnly(urls);
+    for (const url of urls) void runtime?.examine(url);
+  });
   return {
     engines,
     upstreamOf,
     async probe(url, probeTimeoutMs) {
       const answer = await engines.of(url).health(probeTimeoutMs);
-      return answer.ok ? undefined : `gRPC health: ${answer.message}`;
+      if (!answer.ok) return `gRPC health: ${answer.message}`;
+      // An endpoint that did not answer when it was added is looked at for its model's tokenizer now.
+      void runtime?.examine(url);
+      return undefined;
     },
     loadOf(url) {
       if (!isGrpcUrl(url)) return undefined;

@@ -81,9 +81,11 @@ async function buildParts(given: Config, options: StartOptions, built: PartsSoFa
   const config = await tokenizerFromEngine(given, log);
   const metrics = createMetrics();
   const { registry, addEndpoint } = buildEndpointRegistry(config, { pdMode, metrics, log, now });
-  const pool = (built.pool = await startTokenizer(config, { metrics, log }));
+  const runtimePool = (built.pool = await startTokenizer(config, { metrics, log }));
+  // What tokenizes at start-up (cache_aware's blocks, /router/tokenize); tokenizers added at run time serve the gRPC front.
+  const pool = runtimePool.hasTokenizers ? runtimePool : undefined;
   const stats = trackEndpointStats(registry, config.request_stats_window_secs * 1000);
-  const grpc = (built.grpc = buildGrpcFront(config, { registry, metrics, log, pool }));
+  const grpc = (built.grpc = buildGrpcFront(config, { registry, metrics, log, pool: runtimePool }));
   const engineMetrics = (built.engineMetrics = startEngineMetrics(config, { registry, now, log, loadOf: grpc.loadOf }));
   const kvEvents = (built.kvEvents = startKvEventFeeds(config, { registry, metrics, log, engines: grpc.engines }));
   const policies = (built.policies = buildPolicies(config, { registry, pdMode, pool, random, now, stats, engineMetrics, kvEvents, predictions: predictionMetrics(metrics) }));
@@ -97,10 +99,10 @@ async function buildParts(given: Config, options: StartOptions, built: PartsSoFa
   const mooncake = (built.mooncake = startMooncakeBootstrap(config, pdMode));
   const tracing = (built.tracing = startTracingFor(config, { random, log, version: options.version }));
   const tracer = tracing?.tracer;
-  const blockHashes = blockHashesFrom(pool, { metrics, log, blockSize: routingBlockSize(config), adapters: kvEvents });
+  const blockHashes = blockHashesFrom(runtimePool, { metrics, log, blockSize: routingBlockSize(config), adapters: kvEvents });
   const router = buildRouter(config, { pdMode, policies, mooncake, registration, registry, metrics, stats, log, now, random, qoe, tracer, blockHashes, models, grpc });
   const { staticKeys, keyValidator } = loadApiKeys(config, { log, now });
-  const page = metricsPage({ metrics, admission, pool, policies, kvEvents, tracing });
+  const page = metricsPage({ metrics, admission, pool: runtimePool, policies, kvEvents, tracing });
   const server = (built.server = openRouterListener({
     config,
     registry,
@@ -126,5 +128,5 @@ async function buildParts(given: Config, options: StartOptions, built: PartsSoFa
     metricsPage: config.metrics_on_router_port ? page : undefined,
   }));
   const metricsServer = (built.metricsServer = openMetricsListener(config, page));
-  return { config, log, logFile, metrics, registry, stats, pool, grpc, engineMetrics, kvEvents, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
+  return { config, log, logFile, metrics, registry, stats, pool: runtimePool, grpc, engineMetrics, kvEvents, policies, health, endpoints, discovery, admission, registration, mooncake, tracing, server, metricsServer, reconfigure };
 }

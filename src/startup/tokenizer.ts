@@ -16,10 +16,12 @@ interface Needs {
   readonly log: Logger;
 }
 
-/** The started pool, or undefined when no tokenizer is configured; a tokenizer that does not load is a ConfigProblem. */
-export async function startTokenizer(config: Config, { metrics, log }: Needs): Promise<TokenizerPool | undefined> {
+/**
+ * The started pool; a tokenizer that does not load is a ConfigProblem. With no tokenizer configured it holds none
+ * and runs no thread until a gRPC endpoint added at run time hands one over (startup/runtime-tokenizers.ts).
+ */
+export async function startTokenizer(config: Config, { metrics, log }: Needs): Promise<TokenizerPool> {
   const tokenizers = modelTokenizers(config);
-  if (tokenizers.length === 0) return undefined;
   let pool: TokenizerPool;
   try {
     pool = await TokenizerPool.start({
@@ -34,6 +36,7 @@ export async function startTokenizer(config: Config, { metrics, log }: Needs): P
   } catch (e) {
     throw new ConfigProblem((e as Error).message);
   }
+  if (tokenizers.length === 0) return pool;
   for (const info of pool.infos) for (const w of info.warnings) log.warn('tokenizer', { model: info.model ?? '(every model)', message: w });
   log.info('tokenizer pool ready', {
     threads: pool.size,

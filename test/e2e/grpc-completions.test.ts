@@ -206,16 +206,18 @@ describe('sampling fields a protocol does not carry', () => {
     expect(got.body.choices[0].text).toBe(' fox'.repeat(5));
     expect(got.body.choices[0].finish_reason).toBe('length'); // EOS is not allowed either
     expect((inference.record.received[0] as Record<string, any>).decoding.allowed_token_ids).toEqual(allowed);
-    // logprob_token_ids: those tokens' logprobs at every position, whatever was sampled.
+    // logprob_token_ids: those tokens' logprobs at every position, whatever was sampled, after the sampled token's
+    // own (vLLM's logprob dict opens with it, and every entry is shown).
     const [a, b] = [encode(' quick', false)[0]!, encode(' lazy', false)[0]!];
     const named = await post(r, { prompt: 'go', max_tokens: 3, logprobs: 0, logprob_token_ids: [a, b] });
     expect(named.status).toBe(200);
     const tops = named.body.choices[0].logprobs.top_logprobs as Record<string, number>[];
-    expect(tops.length).toBe(3);
-    for (const top of tops) expect(Object.keys(top).sort()).toEqual([' lazy', ' quick']);
-    expect(tops[1]![' quick']).toBe(-0.25); // the second token sampled is " quick": its own logprob
+    const sampled = named.body.choices[0].logprobs.tokens as string[];
+    expect(sampled).toEqual(['The', ' quick', ' brown']);
+    expect(tops.map((top) => Object.keys(top))).toEqual([['The', ' quick', ' lazy'], [' quick', ' lazy'], [' brown', ' quick', ' lazy']]);
+    expect(tops[1]![' quick']).toBe(named.body.choices[0].logprobs.token_logprobs[1]); // the second token sampled is " quick": its own logprob
     const chat = await post(r, { messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, logprobs: true, logprob_token_ids: [a] }, '/v1/chat/completions');
-    expect(chat.body.choices[0].logprobs.content.map((c: Record<string, any>) => c.top_logprobs.map((t: Record<string, any>) => t.token))).toEqual([[' quick'], [' quick']]);
+    expect(chat.body.choices[0].logprobs.content.map((c: Record<string, any>) => c.top_logprobs.map((t: Record<string, any>) => t.token))).toEqual([['The', ' quick'], [' quick']]);
 
     await using engine = await startGrpcEngine({ vocab: llama, protocol: 'vllm-engine', output: OUTPUT });
     await using r2 = await router([engine.url]);
@@ -230,13 +232,12 @@ describe('sampling fields a protocol does not carry', () => {
     expect(engine.record.received.length).toBe(0);
   });
 
-  test('fields neither protocol carries: a 400 naming each (bad_words, vllm_xargs, return_token_ids, suffix, chat_template, …)', async () => {
+  test('fields neither protocol carries: a 400 naming each (bad_words, vllm_xargs, suffix, chat_template, …)', async () => {
     await using engine = await startGrpcEngine({ vocab: llama, protocol: 'vllm-engine', output: OUTPUT });
     await using r = await router([engine.url]);
     const fields: [string, unknown][] = [
       ['bad_words', ['fox']],
       ['vllm_xargs', { a: 1 }],
-      ['return_token_ids', true],
       ['thinking_token_budget', 10],
       ['repetition_detection', { min_ngram: 2 }],
       ['kv_transfer_params', { do_remote_prefill: true }],

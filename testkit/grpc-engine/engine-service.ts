@@ -13,6 +13,7 @@ import { tokenizerZip } from './tokenizer-zip.ts';
 import type { StandInKvCache } from './kv-events.ts';
 import { forcedOutput } from './constraint.ts';
 import { promptLogprobAt, promptTopAt } from './prompt-logprobs.ts';
+import { outputTopAt, sampledLogprobAt } from './output-logprobs.ts';
 
 type Msg = Record<string, any>;
 type Unary = (call: ServerUnaryCall<Msg, Msg>, callback: (error: Error | null, reply?: Msg) => void) => void;
@@ -86,9 +87,11 @@ function generateHandler(ctx: ServiceContext) {
       logprobs === undefined
         ? undefined
         : {
-            token_logprobs: ids.map((_, k) => -0.25 * ((k % 4) + 1)),
+            token_logprobs: ids.map((_, k) => sampledLogprobAt(k)),
             token_ids: [...ids],
-            top_logprobs: logprobs > 0 ? ids.map((id) => ({ values: [-0.25, -1.5].slice(0, logprobs), token_ids: [id, id + 1].slice(0, logprobs) })) : [],
+            // smg-grpc-servicer `_build_top_logprobs`: the position's logprob dict sorted by logprob, cut to `logprobs`
+            // (the sampled token only when it ranks among them).
+            top_logprobs: logprobs > 0 ? ids.map((id, k) => ({ values: outputTopAt(id, k, logprobs).map((t) => t.logprob), token_ids: outputTopAt(id, k, logprobs).map((t) => t.id) })) : [],
           };
     // InputLogProbs as the servicer builds them (`_build_input_logprobs`): every prompt token, the first without a
     // value, and the first `prompt_logprobs` entries of each position's logprob dict.
@@ -224,10 +227,12 @@ export function vllmEngineService(ctx: ServiceContext): UntypedServiceImplementa
       ],
     })),
     GetTokenizer: (call: ServerWritableStream<Msg, Msg>) => {
-      const zip = tokenizerZip(vocab.dir);
+      const zip = tokenizerZip(options.tokenizerDir ?? vocab.dir);
       const sha256 = createHash('sha256').update(zip).digest('hex');
       const CHUNK = 64 * 1024;
+      record.tokenizerFetches++;
       void (async () => {
+        if (options.tokenizerGate !== null) await options.tokenizerGate;
         for (let at = 0; at < zip.length; at += CHUNK) {
           const end = Math.min(zip.length, at + CHUNK);
           await write(call, { data: zip.subarray(at, end), sha256: end === zip.length ? sha256 : '' });

@@ -7,6 +7,7 @@ import { generate, type GenerationStep } from './generation.ts';
 import { grpcError, type ServiceContext } from './engine-service.ts';
 import { forcedOutput } from './constraint.ts';
 import { promptLogprobAt, promptTopAt } from './prompt-logprobs.ts';
+import { outputTopAt, sampledLogprobAt } from './output-logprobs.ts';
 
 type Msg = Record<string, any>;
 
@@ -57,7 +58,9 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
   // PromptInfo with prompt_logprobs: the ids when asked, a logprob and rank for every position after the first (the
   // first has nothing before it), and `prompt_candidates.top_n` candidates each.
   const topN: number = responseOptions.prompt_candidates?.top_n ?? 0;
-  // Output logprobs (output_logprobs), with `output_candidates.top_n` candidates: the same values as the VllmEngine stand-in's.
+  // Output logprobs (output_logprobs) as vLLM's Rust front end writes them (rust/src/server/src/grpc/convert.rs
+  // positions_to_proto): the sampled token's logprob and rank apart, then `output_candidates.top_n` candidates, the
+  // engine's top ones (which hold the sampled token only when it ranks among them).
   const outputTopN: number = responseOptions.output_candidates?.top_n ?? 0;
   // output_candidates.token_ids: those tokens' logprobs at every position (logprob_token_ids), set by id.
   const named: number[] | undefined = responseOptions.output_candidates?.token_ids?.ids;
@@ -65,12 +68,12 @@ function runInference(ctx: ServiceContext, call: ServerWritableStream<Msg, Msg>,
     responseOptions.output_logprobs !== true
       ? {}
       : {
-          logprobs: ids.map((_, k) => -0.25 * (((from + k) % 4) + 1)),
-          ranks: ids.map(() => 1),
-          candidate_tokens: ids.map((id) => ({
+          logprobs: ids.map((_, k) => sampledLogprobAt(from + k)),
+          ranks: ids.map(() => 2),
+          candidate_tokens: ids.map((id, k) => ({
             tokens: named !== undefined
-              ? named.map((tid) => ({ id: tid, logprob: tid === id ? -0.25 : -2 - (tid % 7) / 8, rank: tid === id ? 1 : 2 + (tid % 7) }))
-              : [{ id, logprob: -0.25, rank: 1 }, { id: id + 1, logprob: -1.5, rank: 2 }].slice(0, outputTopN),
+              ? named.map((tid) => ({ id: tid, logprob: tid === id ? sampledLogprobAt(from + k) : -2 - (tid % 7) / 8, rank: tid === id ? 2 : 3 + (tid % 7) }))
+              : outputTopAt(id, from + k, outputTopN),
           })),
         };
   const promptInfo = (): Msg => ({

@@ -19,6 +19,10 @@ export interface GrpcEngineOptions {
   model: string;
   /** Which shipped tokenizer turns `output` into token ids (and token ids back into text on vllm.Inference). */
   tokenizer: StandInTokenizer;
+  /** The directory GetTokenizer bundles instead of the tokenizer's own (a broken tokenizer, for instance). */
+  tokenizerDir: string | null;
+  /** GetTokenizer sends nothing until this settles (a slow fetch the test ends when it wants). */
+  tokenizerGate: Promise<void> | null;
   /** What the model "generates", encoded without special tokens. Choice j of n starts at word j. */
   output: string;
   /** Token ids appended after the encoded output (e.g. a tool-call closing special token). */
@@ -54,6 +58,8 @@ export const GRPC_ENGINE_DEFAULTS: Omit<GrpcEngineOptions, 'eosTokenIds'> & { eo
   protocol: 'vllm-engine',
   model: 'grpc-model',
   tokenizer: 'llama3_1',
+  tokenizerDir: null,
+  tokenizerGate: null,
   output: 'The quick brown fox jumps over the lazy dog.',
   extraOutputIds: [],
   eosAtEnd: true,

@@ -11,8 +11,10 @@ export interface GrpcEngineRecord {
   readonly metadata: Map<string, Record<string, string>>;
   /** Generate calls running now. */
   running: number;
+  /** GetTokenizer calls served. */
+  tokenizerFetches: number;
 }
 
 export function emptyRecord(): GrpcEngineRecord {
-  return { received: [], aborted: [], cancelled: [], metadata: new Map(), running: 0 };
+  return { received: [], aborted: [], cancelled: [], metadata: new Map(), running: 0, tokenizerFetches: 0 };
 }

@@ -16,6 +16,7 @@ import { chatLogprobs, completionLogprobs, echoedPromptLogprobs, promptLogprobsA
 import {
   chatBody,
   chatDeltaChunk,
+  chatEchoChunk,
   chatRoleChunk,
   completionBody,
   completionChunk,
@@ -36,6 +37,8 @@ export interface RunPrompt {
   readonly promptIds: TokenIds;
   /** The prompt's text, for `echo`. */
   readonly echoText?: string;
+  /** Chat `return_prompt_text`: the prompt as the chat template rendered it. */
+  readonly promptText?: string;
 }
 
 export interface GenerationRun {
@@ -95,9 +98,15 @@ interface Choice {
   content: string[];
   reasoningText: string[];
   logprobs: unknown[];
+  /** `return_token_ids` in a whole body: every output id. */
+  ids: number[];
+  /** Completions streams with `return_token_ids`: the prompt's ids are still to go with the choice's first chunk. */
+  promptIdsPending: boolean;
   /** Streams: the latest delta, held until the tick ends so a finish that follows at once joins it (one chunk, as vLLM). */
-  held: { text: string; logprobs: readonly TokenLogprob[] | undefined } | undefined;
+  held: { text: string; logprobs: readonly TokenLogprob[] | undefined; ids: readonly number[] } | undefined;
 }
+
+const NO_IDS: readonly number[] = [];
 
 const encoder = new TextEncoder();
 
@@ -127,8 +136,17 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     content: [],
     reasoningText: [],
     logprobs: [],
+    ids: [],
+    promptIdsPending: asked.returnTokenIds,
     held: undefined,
   }));
+  // vLLM hides token ids (and logprobs) of every chunk when the reasoning is not shown and a parser splits it off.
+  const tokenIdsShown = asked.returnTokenIds && !(chat && !asked.includeReasoning && (run.reasoning !== undefined || run.tools !== undefined));
+  const promptEcho = (p: number) => ({
+    role: asked.role,
+    promptIds: asked.returnTokenIds ? Array.from(prompts[p]!.promptIds) : undefined,
+    promptText: asked.returnPromptText ? (prompts[p]!.promptText ?? '') : undefined,
+  });
   let open = choices.length;
   /** Unfinished choices per engine request: one whose choices all stopped on a router-found stop string is aborted. */
   const openOf = prompts.map(() => n);
@@ -166,15 +184,17 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
   const logprobsOf = (choice: Choice, entries: readonly TokenLogprob[] | undefined, text: string, echoed: boolean): unknown => {
     const top = request.sampling.logprobs;
     if (top === undefined || (entries === undefined && !echoed)) return null;
-    if (chat) return chatLogprobs(entries ?? [], logprobVocab);
+    // logprob_token_ids: every named token's logprob, as vLLM returns them all.
+    const shown = request.sampling.logprobTokenIds !== undefined ? -1 : top;
+    if (chat) return chatLogprobs(entries ?? [], logprobVocab, shown);
     if (!echoed) {
-      const lp = completionLogprobs(entries ?? [], logprobVocab, choice.offset);
+      const lp = completionLogprobs(entries ?? [], logprobVocab, choice.offset, shown);
       choice.offset += text.length;
       return lp;
     }
     // The echoed prompt's logprobs open the choice's, and its tokens' texts set where the output's start.
     const prompt = echoedPromptLogprobs(promptLogprobsOf(choice.prompt), logprobVocab, top);
-    const output = asked.echoOnly ? undefined : completionLogprobs(entries ?? [], logprobVocab, prompt.end);
+    const output = asked.echoOnly ? undefined : completionLogprobs(entries ?? [], logprobVocab, prompt.end, shown);
     choice.offset += text.length;
     return output === undefined ? prompt.logprobs : mergeCompletionLogprobs([prompt.logprobs, output]);
   };
@@ -203,6 +223,8 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       const end = last ? choice.tools.finish() : { content: '', calls: [] };
       content = part.content + end.content;
       calls = [...part.calls, ...end.calls];
+      // `parallel_tool_calls: false`: the first call's deltas only, as vLLM filters them (tool_call.index == 0).
+      if (!asked.parallelToolCalls) calls = calls.filter((call) => call.index === 0);
       if (calls.length > 0) choice.toolDeltas.push(...calls);
     }
     const parsed = choice.reasoning !== undefined || choice.tools !== undefined;
@@ -225,7 +247,7 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
     return choice.toolDeltas.length > 0 ? 'tool_calls' : finish;
   };
 
-  const emit = (choice: Choice, generated: string, entries: readonly TokenLogprob[] | undefined, finish: OpenAiFinish | null) => {
+  const emit = (choice: Choice, generated: string, entries: readonly TokenLogprob[] | undefined, finish: OpenAiFinish | null, ids: readonly number[]) => {
     const last = finish !== null;
     // `echo`: the prompt opens the choice's first chunk; with max_tokens 0 the prompt is all it shows.
     const echoed = choice.echoPending;
@@ -237,24 +259,30 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       const delta = split(choice, text, last);
       const shown = finish === null ? null : finishOf(choice, finish);
       if (last) choice.finish = shown!;
-      // With a parser, a piece that is all held back (a tag or a call still open) sends no chunk, as vLLM.
+      // With a parser, a piece that is all held back (a tag or a call still open) sends no chunk, as vLLM, unless
+      // its logprobs or token ids must go out.
       const empty = delta.content === undefined && delta.reasoning === undefined && delta.toolCalls === undefined;
       if (asked.stream) {
-        if (!empty || last) write(chatDeltaChunk(head, choice.index, delta, logprobs, shown, last ? choice.stopReason : null, continuous(choice)));
+        if (!empty || last || logprobs !== null || (tokenIdsShown && ids.length > 0))
+          write(chatDeltaChunk(head, choice.index, delta, logprobs, shown, last ? choice.stopReason : null, continuous(choice), tokenIdsShown ? ids : null));
       } else {
         if (delta.content) choice.content.push(delta.content);
         if (delta.reasoning) choice.reasoningText.push(delta.reasoning);
       }
-    } else if (asked.stream) write(completionChunk(head, choice.index, text, logprobs, finish, last ? choice.stopReason : null, continuous(choice)));
-    else choice.content.push(text);
+    } else if (asked.stream) {
+      const promptIds = choice.promptIdsPending ? Array.from(prompts[choice.prompt]!.promptIds) : null;
+      choice.promptIdsPending = false;
+      write(completionChunk(head, choice.index, text, logprobs, finish, last ? choice.stopReason : null, continuous(choice), { prompt: promptIds, output: asked.returnTokenIds ? ids : null }));
+    } else choice.content.push(text);
+    if (!asked.stream && asked.returnTokenIds) for (const id of ids) choice.ids.push(id);
     if (!asked.stream && logprobs !== null) choice.logprobs.push(logprobs);
   };
 
   /** A delta of a stream waits for the end of the tick; a whole-body answer takes it at once. */
-  const hold = (choice: Choice, text: string, entries: readonly TokenLogprob[] | undefined) => {
-    if (!asked.stream) return emit(choice, text, entries, null);
-    if (choice.held !== undefined) emit(choice, choice.held.text, choice.held.logprobs, null);
-    choice.held = { text, logprobs: entries };
+  const hold = (choice: Choice, text: string, entries: readonly TokenLogprob[] | undefined, ids: readonly number[]) => {
+    if (!asked.stream) return emit(choice, text, entries, null, ids);
+    if (choice.held !== undefined) emit(choice, choice.held.text, choice.held.logprobs, null, choice.held.ids);
+    choice.held = { text, logprobs: entries, ids };
     schedule();
   };
 
@@ -263,21 +291,23 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       if (choice.held === undefined) continue;
       const held = choice.held;
       choice.held = undefined;
-      emit(choice, held.text, held.logprobs, null);
+      emit(choice, held.text, held.logprobs, null, held.ids);
     }
   };
 
-  const end = (choice: Choice, finish: OpenAiFinish, stopReason: string | number | null, text: string, entries?: readonly TokenLogprob[]) => {
+  const end = (choice: Choice, finish: OpenAiFinish, stopReason: string | number | null, text: string, entries?: readonly TokenLogprob[], ids: readonly number[] = NO_IDS) => {
     choice.finished = true;
     choice.finish = finish;
     choice.stopReason = stopReason;
     const held = choice.held;
     choice.held = undefined;
     const logprobs = held?.logprobs !== undefined || entries !== undefined ? [...(held?.logprobs ?? []), ...(entries ?? [])] : undefined;
-    emit(choice, (held?.text ?? '') + text, logprobs, finish);
+    emit(choice, (held?.text ?? '') + text, logprobs, finish, held === undefined ? ids : ids.length === 0 ? held.ids : [...held.ids, ...ids]);
     open--;
     openOf[choice.prompt]!--;
   };
+
+  const withEcho = (content: string | null): string | null => (asked.chatEcho === undefined ? content : asked.chatEcho + (content ?? ''));
 
   const finishAll = () => {
     if (asked.stream) {
@@ -295,16 +325,19 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
           head,
           choices.map((c) => ({
             index: c.index,
-            // vLLM leaves content null when the model only called tools, and "" for a forced tool choice.
-            content: forced ? '' : c.toolDeltas.length > 0 && c.content.join('').trim() === '' ? null : c.content.join(''),
+            // vLLM leaves content null when the model only called tools, and "" for a forced tool choice; `echo`
+            // puts the last message's content before it.
+            content: withEcho(forced ? '' : c.toolDeltas.length > 0 && c.content.join('').trim() === '' ? null : c.content.join('')),
             reasoning: c.reasoning !== undefined && c.reasoningText.length > 0 ? c.reasoningText.join('') : null,
             toolCalls: collectToolCalls(c.toolDeltas),
             logprobs: c.logprobs.length > 0 ? { content: c.logprobs.flatMap((l) => (l as { content: unknown[] }).content) } : null,
             finish: c.finish,
             stopReason: c.stopReason,
+            tokenIds: tokenIdsShown ? c.ids : null,
           })),
           u,
           promptLogprobs(0),
+          promptEcho(0),
         )
       : completionBody(
           head,
@@ -315,6 +348,8 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
             finish: c.finish,
             stopReason: c.stopReason,
             promptLogprobs: promptLogprobs(c.prompt),
+            promptIds: asked.returnTokenIds ? Array.from(prompts[c.prompt]!.promptIds) : null,
+            tokenIds: asked.returnTokenIds ? c.ids : null,
           })),
           u,
         );
@@ -361,7 +396,9 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       if (asked.stream) {
         startStream();
         // vLLM sends every choice's role chunk once the first token is sampled.
-        if (chat) for (const c of choices) write(chatRoleChunk(head, c.index, continuous(c)));
+        if (chat) for (const c of choices) write(chatRoleChunk(head, c.index, continuous(c), promptEcho(c.prompt)));
+        // Chat `echo`: the last message's content follows the role chunks.
+        if (chat && asked.chatEcho !== undefined) for (const c of choices) write(chatEchoChunk(head, c.index, asked.chatEcho, continuous(c)));
       }
     }
     if (event.kind === 'tokens') {
@@ -369,10 +406,10 @@ export function runGeneration(run: GenerationRun): Promise<Response | RouterErro
       const out = choice.text.push(event.ids, event.text);
       if (out.stop !== undefined) {
         // The router found a stop string first (the engine ends the sequence on the same token).
-        end(choice, 'stop', out.stop, out.text, event.logprobs);
+        end(choice, 'stop', out.stop, out.text, event.logprobs, event.ids);
         if (openOf[p] === 0) abort('stop_string', p);
         if (open === 0) finishAll();
-      } else hold(choice, out.text, event.logprobs);
+      } else hold(choice, out.text, event.logprobs, event.ids);
     } else {
       const rest = choice.text.flush();
       end(choice, event.reason, event.stopReason ?? null, rest);

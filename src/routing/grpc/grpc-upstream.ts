@@ -32,6 +32,8 @@ export interface GrpcUpstreamDeps {
   readonly tokenize?: (text: string, addSpecialTokens: boolean) => Promise<readonly number[] | RouterError>;
   /** A chat request rendered with the model's template and tokenized (the pool), when not done before the pick. */
   readonly tokenizeChat?: (body: Readonly<Record<string, unknown>>) => Promise<readonly number[] | RouterError>;
+  /** The same with the rendered text (`return_prompt_text`). */
+  readonly renderChat?: (body: Readonly<Record<string, unknown>>) => Promise<{ readonly ids: readonly number[]; readonly text: string } | RouterError>;
 }
 
 export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
@@ -66,7 +68,7 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
       const chat = route === '/v1/chat/completions';
       const asked = openAiGeneration(body, chat, { ...info.value.defaultSampling, ...deps.model.defaults });
       if ('isRouterError' in asked) return errorResponse(asked, requestId);
-      const prompts = await promptsOf(deps, call, body, chat, protocol.value);
+      const prompts = await promptsOf(deps, call, body, chat, protocol.value, asked.returnPromptText);
       if ('isRouterError' in prompts) return prompts;
       const textPrompt = prompts.some((p) => p.ids === undefined);
       const refused = uncarriedField(body, asked, protocol.value, textPrompt);
@@ -92,7 +94,9 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
         let echoText: string | undefined;
         if (asked.echo) {
           // vLLM echoes a text prompt as given, and token ids as the tokenizer decodes them.
-          if (given.text !== undefined) echoText = given.text;
+          // With `return_token_ids` vLLM echoes no text (the ids say it).
+          if (asked.returnTokenIds) echoText = '';
+          else if (given.text !== undefined) echoText = given.text;
           else if (deps.model.vocab !== undefined) echoText = decodeIds(deps.model.vocab, Array.from(ids ?? []), { skipSpecialTokens: false });
           else return errorResponse(routerError('invalid_body', 'echo of a token-id prompt needs the router to decode it: start it with --model-path or --tokenizer-path', { param: 'echo' }), requestId);
         }
@@ -114,7 +118,7 @@ export function createGrpcUpstream(deps: GrpcUpstreamDeps): Upstream {
           ...(asked.priority !== undefined ? { priority: asked.priority } : {}),
           ...(asked.sessionId !== undefined ? { sessionId: asked.sessionId } : {}),
         };
-        runs.push({ request, promptIds: ids ?? [], ...(echoText !== undefined ? { echoText } : {}) });
+        runs.push({ request, promptIds: ids ?? [], ...(echoText !== undefined ? { echoText } : {}), ...(given.rendered !== undefined ? { promptText: given.rendered } : {}) });
       }
       return runGeneration({
         client,
@@ -148,6 +152,8 @@ interface PromptInput {
   readonly ids?: TokenIds;
   readonly packedIds?: Uint8Array;
   readonly text?: string;
+  /** A chat prompt as its template rendered it (`return_prompt_text`). */
+  readonly rendered?: string;
 }
 
 /**
@@ -160,7 +166,13 @@ async function promptsOf(
   body: Readonly<Record<string, unknown>>,
   chat: boolean,
   protocol: string,
+  withText: boolean,
 ): Promise<PromptInput[] | RouterError> {
+  if (chat && withText && deps.renderChat !== undefined) {
+    // The rendered text is not kept by the tokenization before the pick: rendered again, with the same tokenizer.
+    const got = await deps.renderChat(body);
+    return 'isRouterError' in got ? got : [{ ids: got.ids, rendered: got.text }];
+  }
   if (chat) {
     if (call.promptIds !== undefined) return [{ ids: call.promptIds, ...(call.promptPackedIds !== undefined ? { packedIds: call.promptPackedIds } : {}) }];
     if (deps.tokenizeChat === undefined)

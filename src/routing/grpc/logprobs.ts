@@ -14,7 +14,27 @@ export function tokenText(vocab: Vocabulary | undefined, id: number): string {
 /** The token's own bytes (part of a character for a byte token), as OpenAI's `bytes`. */
 const bytesOf = (vocab: Vocabulary | undefined, id: number, text: string): number[] => Array.from(vocab === undefined ? encoder.encode(text) : tokenBytesOf(vocab, id));
 
-export function chatLogprobs(tokens: readonly TokenLogprob[], vocab: Vocabulary | undefined): { content: unknown[] } {
+/**
+ * One position's alternatives as vLLM's OpenAI server lists them: its logprob dict is the sampled token first, then
+ * the engine's top ones, each id once (vllm/v1/engine/logprobs.py). Both gRPC protocols send the top ones without
+ * the sampled token's own entry (smg-grpc-servicer `_build_top_logprobs` sorts and cuts the dict; vllm-project/vllm
+ * rust/src/server/src/grpc/convert.rs `positions_to_proto` puts the sampled token's value apart), so it is put back
+ * first. `limit`: how many the answer shows (chat: top_logprobs; completions: logprobs + 1, as vLLM's servers).
+ */
+export function alternativesOf(t: TokenLogprob, limit: number): { readonly id: number; readonly logprob: number }[] {
+  const out = [{ id: t.id, logprob: t.logprob }];
+  for (const alt of t.top) {
+    if (out.length >= limit) break;
+    if (alt.id !== t.id) out.push(alt);
+  }
+  return out.length > limit ? out.slice(0, limit) : out;
+}
+
+/**
+ * `top`: the request's top_logprobs (vLLM shows that many; -1 or `logprob_token_ids`, every one the engine sent).
+ */
+export function chatLogprobs(tokens: readonly TokenLogprob[], vocab: Vocabulary | undefined, top: number): { content: unknown[] } {
+  const limit = top < 0 ? Infinity : top;
   return {
     content: tokens.map((t) => {
       const token = tokenText(vocab, t.id);
@@ -22,7 +42,7 @@ export function chatLogprobs(tokens: readonly TokenLogprob[], vocab: Vocabulary 
         token,
         logprob: Math.max(t.logprob, -9999.0),
         bytes: bytesOf(vocab, t.id, token),
-        top_logprobs: t.top.map((alt) => {
+        top_logprobs: alternativesOf(t, limit).map((alt) => {
           const text = tokenText(vocab, alt.id);
           return { token: text, logprob: Math.max(alt.logprob, -9999.0), bytes: bytesOf(vocab, alt.id, text) };
         }),
@@ -31,7 +51,9 @@ export function chatLogprobs(tokens: readonly TokenLogprob[], vocab: Vocabulary 
   };
 }
 
-export function completionLogprobs(tokens: readonly TokenLogprob[], vocab: Vocabulary | undefined, startOffset: number) {
+/** `top`: the request's logprobs; vLLM's completions show one more alternative than that (OpenAI's API; -1: every one). */
+export function completionLogprobs(tokens: readonly TokenLogprob[], vocab: Vocabulary | undefined, startOffset: number, top: number) {
+  const limit = top < 0 ? Infinity : top + 1;
   const out = { text_offset: [] as number[], token_logprobs: [] as number[], tokens: [] as string[], top_logprobs: [] as (Record<string, number> | null)[] };
   let offset = startOffset;
   for (const t of tokens) {
@@ -39,8 +61,9 @@ export function completionLogprobs(tokens: readonly TokenLogprob[], vocab: Vocab
     out.text_offset.push(offset);
     out.token_logprobs.push(t.logprob);
     out.tokens.push(token);
-    const top: Record<string, number> = {};
-    for (const alt of t.top) top[tokenText(vocab, alt.id)] = alt.logprob;
+    // Keyed by text as vLLM's dict is (two ids of one text: one key, the later value); no prototype for a token's text.
+    const top: Record<string, number> = Object.create(null);
+    for (const alt of alternativesOf(t, limit)) top[tokenText(vocab, alt.id)] = Math.max(alt.logprob, -9999.0);
     out.top_logprobs.push(top);
     offset += token.length;
   }

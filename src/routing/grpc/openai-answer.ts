@@ -43,16 +43,37 @@ export function streamUsage(u: Usage): Record<string, unknown> {
 export const sse = (payload: unknown): string => `data: ${JSON.stringify(payload)}\n\n`;
 export const SSE_DONE = 'data: [DONE]\n\n';
 
-export function chatRoleChunk(head: AnswerHead, index: number, usage?: Record<string, unknown>): Record<string, unknown> {
+/** What the first chunk of a chat stream says of the prompt: its ids (`return_token_ids`), its rendered text (`return_prompt_text`). */
+export interface PromptEcho {
+  readonly role: string;
+  readonly promptIds?: readonly number[] | undefined;
+  readonly promptText?: string | undefined;
+}
+
+export function chatRoleChunk(head: AnswerHead, index: number, usage: Record<string, unknown> | undefined, prompt: PromptEcho): Record<string, unknown> {
   const chunk: Record<string, unknown> = {
     id: head.id,
     object: 'chat.completion.chunk',
     created: head.created,
     model: head.model,
-    choices: [{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
+    choices: [{ index, delta: { role: prompt.role, content: '' }, logprobs: null, finish_reason: null }],
   };
   if (usage) chunk.usage = usage;
-  chunk.prompt_token_ids = null;
+  chunk.prompt_token_ids = prompt.promptIds ?? null;
+  if (prompt.promptText !== undefined) chunk.prompt_text = prompt.promptText;
+  return chunk;
+}
+
+/** Chat `echo` in a stream: the last message's content, one chunk per choice after the role chunks (no token ids). */
+export function chatEchoChunk(head: AnswerHead, index: number, content: string, usage?: Record<string, unknown>): Record<string, unknown> {
+  const chunk: Record<string, unknown> = {
+    id: head.id,
+    object: 'chat.completion.chunk',
+    created: head.created,
+    model: head.model,
+    choices: [{ index, delta: { content }, logprobs: null, finish_reason: null }],
+  };
+  if (usage) chunk.usage = usage;
   return chunk;
 }
 
@@ -69,7 +90,8 @@ export function chatDeltaChunk(
   logprobs: unknown,
   finish: OpenAiFinish | null,
   stopReason: string | number | null,
-  usage?: Record<string, unknown>,
+  usage: Record<string, unknown> | undefined,
+  tokenIds: readonly number[] | null,
 ): Record<string, unknown> {
   const d: Record<string, unknown> = {};
   if (delta.reasoning !== undefined) d.reasoning = delta.reasoning;
@@ -82,7 +104,7 @@ export function chatDeltaChunk(
     }));
   const choice: Record<string, unknown> = { index, delta: d, logprobs, finish_reason: finish };
   if (finish !== null) choice.stop_reason = stopReason;
-  choice.token_ids = null;
+  choice.token_ids = tokenIds;
   const chunk: Record<string, unknown> = { id: head.id, object: 'chat.completion.chunk', created: head.created, model: head.model, choices: [choice] };
   if (usage) chunk.usage = usage;
   return chunk;
@@ -95,14 +117,15 @@ export function completionChunk(
   logprobs: unknown,
   finish: OpenAiFinish | null,
   stopReason: string | number | null,
-  usage?: Record<string, unknown>,
+  usage: Record<string, unknown> | undefined,
+  ids: { readonly prompt: readonly number[] | null; readonly output: readonly number[] | null },
 ): Record<string, unknown> {
   const chunk: Record<string, unknown> = {
     id: head.id,
     object: 'text_completion',
     created: head.created,
     model: head.model,
-    choices: [{ index, text, logprobs, finish_reason: finish, stop_reason: stopReason, prompt_token_ids: null, token_ids: null }],
+    choices: [{ index, text, logprobs, finish_reason: finish, stop_reason: stopReason, prompt_token_ids: ids.prompt, token_ids: ids.output }],
   };
   if (usage) chunk.usage = usage;
   return chunk;
@@ -120,11 +143,13 @@ export interface ChatChoice {
   readonly logprobs: unknown;
   readonly finish: OpenAiFinish;
   readonly stopReason: string | number | null;
+  /** `return_token_ids`: the choice's output ids (null otherwise). */
+  readonly tokenIds: readonly number[] | null;
 }
 
 /** `promptLogprobs`: vLLM's prompt_logprobs list when asked for (null otherwise). */
-export function chatBody(head: AnswerHead, choices: readonly ChatChoice[], usage: Usage, promptLogprobs: unknown = null): Record<string, unknown> {
-  return {
+export function chatBody(head: AnswerHead, choices: readonly ChatChoice[], usage: Usage, promptLogprobs: unknown, prompt: PromptEcho): Record<string, unknown> {
+  const body: Record<string, unknown> = {
     id: head.id,
     object: 'chat.completion',
     created: head.created,
@@ -132,7 +157,7 @@ export function chatBody(head: AnswerHead, choices: readonly ChatChoice[], usage
     choices: choices.map((c) => ({
       index: c.index,
       message: {
-        role: 'assistant',
+        role: prompt.role,
         content: c.content,
         refusal: null,
         annotations: null,
@@ -144,15 +169,18 @@ export function chatBody(head: AnswerHead, choices: readonly ChatChoice[], usage
       logprobs: c.logprobs,
       finish_reason: c.finish,
       stop_reason: c.stopReason,
-      token_ids: null,
+      token_ids: c.tokenIds,
     })),
     service_tier: null,
     system_fingerprint: null,
     usage: usageInfo(usage),
     prompt_logprobs: promptLogprobs,
-    prompt_token_ids: null,
-    kv_transfer_params: null,
+    prompt_token_ids: prompt.promptIds ?? null,
   };
+  // Only when asked: older vLLM versions have no such field.
+  if (prompt.promptText !== undefined) body.prompt_text = prompt.promptText;
+  body.kv_transfer_params = null;
+  return body;
 }
 
 export interface CompletionChoice {
@@ -163,6 +191,9 @@ export interface CompletionChoice {
   readonly stopReason: string | number | null;
   /** vLLM's prompt_logprobs of this choice's prompt when asked for (null otherwise). */
   readonly promptLogprobs: unknown;
+  /** `return_token_ids`: the prompt's ids and the choice's output ids (null otherwise). */
+  readonly promptIds: readonly number[] | null;
+  readonly tokenIds: readonly number[] | null;
 }
 
 export function completionBody(head: AnswerHead, choices: readonly CompletionChoice[], usage: Usage): Record<string, unknown> {
@@ -177,9 +208,9 @@ export function completionBody(head: AnswerHead, choices: readonly CompletionCho
       logprobs: c.logprobs,
       finish_reason: c.finish,
       stop_reason: c.stopReason,
-      token_ids: null,
+      token_ids: c.tokenIds,
       prompt_logprobs: c.promptLogprobs,
-      prompt_token_ids: null,
+      prompt_token_ids: c.promptIds,
     })),
     service_tier: null,
     system_fingerprint: null,

@@ -27,6 +27,17 @@ export interface OpenAiGeneration {
   readonly logprobs: boolean;
   /** Completions: the prompt's text opens each choice (with logprobs, the prompt's logprobs open its logprobs). */
   readonly echo: boolean;
+  /**
+   * Chat `echo`: the last message's content, which opens each choice (vLLM's serving.py: only when that message's
+   * role is the answer's role); undefined when there is nothing to echo.
+   */
+  readonly chatEcho: string | undefined;
+  /** Chat: the answer's role, `assistant`, or the last message's with `add_generation_prompt: false` (vLLM's get_chat_request_role). */
+  readonly role: string;
+  /** `return_token_ids`: the prompt's ids and each choice's output ids in the answer. */
+  readonly returnTokenIds: boolean;
+  /** Chat `return_prompt_text`: the prompt as the chat template rendered it, in the answer. */
+  readonly returnPromptText: boolean;
   /** Completions `echo` with `max_tokens: 0`: the prompt alone (one token is generated and not shown, as vLLM). */
   readonly echoOnly: boolean;
   /** Chat `include_reasoning: false`: the reasoning is parsed off and not sent (vLLM drops it from every delta). */
@@ -37,6 +48,11 @@ export interface OpenAiGeneration {
   readonly truncate: { readonly tokens: number; readonly side: 'left' | 'right' } | undefined;
   /** Chat: what `tools` / `tool_choice` ask for (completions: none). */
   readonly toolChoice: ToolChoice;
+  /**
+   * Chat `parallel_tool_calls: false`: only the first tool call is returned (vLLM's maybe_filter_parallel_tool_calls,
+   * vllm/entrypoints/serve/utils/tool_calls_utils.py: the model's output is not constrained, later calls are dropped).
+   */
+  readonly parallelToolCalls: boolean;
   readonly model: string | undefined;
   /** The body's `request_id` (vLLM uses it when no X-Request-Id header is sent). */
   readonly requestId: string | undefined;
@@ -114,6 +130,33 @@ function structured(body: Body): StructuredOutput | undefined | RouterError {
   return found[0];
 }
 
+/** vLLM's get_chat_request_role: the answer continues the last message's role unless a generation prompt is added. */
+function responseRole(body: Body, addGenerationPrompt: boolean): string {
+  if (addGenerationPrompt) return 'assistant';
+  const last = Array.isArray(body.messages) ? (body.messages.at(-1) as { role?: unknown } | undefined) : undefined;
+  return typeof last?.role === 'string' ? last.role : 'assistant';
+}
+
+/**
+ * Chat `echo`: the last message's content when its role is the answer's (vLLM's serving.py; a list of parts is
+ * their texts joined by newlines, as its whole-body answer writes them).
+ */
+function echoOfLastMessage(body: Body, role: string): string | undefined {
+  const last = Array.isArray(body.messages) ? (body.messages.at(-1) as { role?: unknown; content?: unknown } | undefined) : undefined;
+  if (last === undefined || last.role !== role) return undefined;
+  const content = last.content;
+  const text =
+    typeof content === 'string'
+      ? content
+      : Array.isArray(content)
+        ? content
+            .filter((part): part is { text: string } => typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string')
+            .map((part) => part.text)
+            .join('\n')
+        : '';
+  return text === '' ? undefined : text;
+}
+
 /**
  * The generation a chat (`chat: true`) or completions body asks for, or the 400 vLLM would answer. `maxTokens`
  * stays undefined when neither the request nor the model sets one: the caller fills in what the context leaves.
@@ -130,7 +173,7 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     if (isError(v)) return v;
     values[key] = v;
   }
-  for (const key of ['stream', 'ignore_eos', 'include_stop_str_in_output', 'skip_special_tokens', 'spaces_between_special_tokens', 'echo', 'use_beam_search']) {
+  for (const key of ['stream', 'ignore_eos', 'include_stop_str_in_output', 'skip_special_tokens', 'spaces_between_special_tokens', 'echo', 'use_beam_search', 'return_token_ids', 'return_prompt_text', 'add_generation_prompt']) {
     const v = bool(body, key);
     if (isError(v)) return v;
     values[key] = v;
@@ -158,13 +201,13 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
   if (v.use_beam_search === true) return bad('beam search is not supported on gRPC endpoints', 'use_beam_search');
   const stream = v.stream === true;
   const echo = v.echo === true;
-  // Chat's echo (the last message continued) is not built on gRPC endpoints; completions' is.
-  if (echo && chat) return bad('echo is not supported on gRPC endpoints for chat completions: send the request to an HTTP endpoint', 'echo');
+  const role = chat ? responseRole(body, v.add_generation_prompt !== false) : 'assistant';
   const promptLogprobsAsked = v.prompt_logprobs as number | undefined;
   if (promptLogprobsAsked !== undefined && promptLogprobsAsked < 0 && promptLogprobsAsked !== -1) return bad(`prompt_logprobs must be non-negative or -1, got ${promptLogprobsAsked}.`, 'prompt_logprobs');
   if (promptLogprobsAsked !== undefined && stream) return bad('`prompt_logprobs` are not available when `stream=True`.', 'prompt_logprobs');
   // vLLM's to_sampling_params: echo with logprobs asks for the prompt's logprobs too (they open the choice's).
-  const promptLogprobs = promptLogprobsAsked ?? (echo ? logprobCount : undefined);
+  // Chat takes `top_logprobs` (default 0) instead; its prompt logprobs show only in a whole body.
+  const promptLogprobs = promptLogprobsAsked ?? (echo ? (chat ? (stream ? undefined : (v.top_logprobs ?? 0)) : logprobCount) : undefined);
   const n = v.n ?? 1;
   if (n < 1) return bad(`n must be at least 1, got ${n}.`, 'n');
   const temperature = v.temperature ?? defaults.temperature ?? 1.0;
@@ -235,6 +278,8 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     // The forced tool's schema replaces response_format and structured outputs (vLLM's ToolParser.adjust_request).
     constraint = { kind: 'json_schema', value: JSON.stringify(toolChoice.schema) };
   }
+  const parallel = bool(body, 'parallel_tool_calls');
+  if (isError(parallel)) return parallel;
   const streamOptions = body.stream_options as { include_usage?: unknown; continuous_usage_stats?: unknown } | null | undefined;
   if (streamOptions !== undefined && streamOptions !== null && !stream) return bad('Stream options can only be defined when `stream=True`.', 'stream_options');
   const includeUsage = streamOptions != null && typeof streamOptions === 'object' && streamOptions.include_usage !== false;
@@ -269,12 +314,17 @@ export function openAiGeneration(body: Body, chat: boolean, defaults: SamplingDe
     includeUsage: stream && includeUsage,
     continuousUsage: stream && includeUsage && streamOptions?.continuous_usage_stats === true,
     logprobs: logprobsFlag,
-    echo,
+    echo: echo && !chat,
+    chatEcho: chat && echo ? echoOfLastMessage(body, role) : undefined,
+    role,
+    returnTokenIds: v.return_token_ids === true,
+    returnPromptText: chat && v.return_prompt_text === true,
     echoOnly,
     includeReasoning: body.include_reasoning !== false,
     tokensAsIds: body.return_tokens_as_token_ids === true,
     truncate: truncateTokens === undefined ? undefined : { tokens: truncateTokens, side: side === 'right' ? 'right' : 'left' },
     toolChoice,
+    parallelToolCalls: parallel !== false,
     model,
     requestId: typeof body.request_id === 'string' && body.request_id !== '' ? body.request_id : undefined,
     cacheSalt: typeof body.cache_salt === 'string' ? body.cache_salt : undefined,

@@ -19,12 +19,10 @@ const NOT_CARRIED: readonly { readonly key: string; readonly active: (v: unknown
   { key: 'repetition_detection', active: set },
   { key: 'thinking_token_budget', active: (v) => set(v) && v !== -1 },
   { key: 'logits_processors', active: nonEmpty },
-  { key: 'return_token_ids', active: (v) => v === true, why: 'the router does not return token ids yet' },
   { key: 'stream_interval', active: (v) => typeof v === 'number' && v > 1, why: 'the router streams every engine message as it comes' },
   { key: 'routed_experts_prompt_start', active: (v) => typeof v === 'number' && v !== 0 },
   { key: 'kv_transfer_params', active: set, why: 'prefill/decode disaggregation over gRPC is not supported' },
   { key: 'ec_transfer_params', active: set, why: 'encoder-cache disaggregation over gRPC is not supported' },
-  { key: 'return_prompt_text', active: (v) => v === true, why: 'the router does not return the rendered prompt yet' },
   { key: 'mm_processor_kwargs', active: nonEmpty, why: 'multimodal input is not supported on gRPC endpoints' },
   { key: 'media_io_kwargs', active: nonEmpty, why: 'multimodal input is not supported on gRPC endpoints' },
 ];
@@ -46,6 +44,8 @@ export function uncarriedField(body: Body, asked: OpenAiGeneration, protocol: Gr
   for (const field of NOT_CARRIED) {
     if (field.active(body[field.key])) return bad(`'${field.key}' is not supported on gRPC endpoints: ${field.why ?? 'neither gRPC protocol carries it'}; send the request to an HTTP endpoint`, field.key);
   }
+  if (textPrompt && asked.returnTokenIds)
+    return bad("'return_token_ids' of a text prompt needs the router to tokenize it: start it with --model-path or --tokenizer-path", 'return_token_ids');
   const s = asked.sampling;
   const name = protocol === 'vllm-engine' ? 'the VllmEngine protocol (vllm serve --grpc)' : 'the vllm.Inference protocol';
   const notOn = (key: string) => bad(`'${key}' is not supported on gRPC endpoints speaking ${name}: its request has no such field; send the request to an HTTP endpoint`, key);

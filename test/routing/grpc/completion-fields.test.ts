@@ -52,11 +52,20 @@ describe('echo and prompt logprobs', () => {
     expect(refusal({ prompt: 'x', max_tokens: 0 })).toMatchObject({ param: 'max_tokens' });
   });
 
-  test('prompt_logprobs: -1 or more, never on a stream; chat echo is refused', () => {
+  test('prompt_logprobs: -1 or more, never on a stream; chat echo takes the last message when its role is the answer\'s', () => {
     expect(asked({ prompt: 'x', prompt_logprobs: -1 }).sampling.promptLogprobs).toBe(-1);
     expect(refusal({ prompt: 'x', prompt_logprobs: -2 })).toMatchObject({ param: 'prompt_logprobs' });
     expect(refusal({ prompt: 'x', prompt_logprobs: 1, stream: true })).toEqual({ message: '`prompt_logprobs` are not available when `stream=True`.', param: 'prompt_logprobs' });
-    expect(refusal({ messages: [], echo: true }, true)).toMatchObject({ param: 'echo' });
+    const chat = (body: Record<string, unknown>) => openAiGeneration(body, true, {}) as OpenAiGeneration;
+    const partial = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: [{ type: 'text', text: 'Dear' }, { type: 'text', text: 'all' }] }];
+    expect(chat({ messages: partial, echo: true, add_generation_prompt: false })).toMatchObject({ chatEcho: 'Dear\nall', role: 'assistant', echo: false });
+    // A generation prompt follows a user's message: the answer is the assistant's, there is nothing to echo.
+    expect(chat({ messages: [{ role: 'user', content: 'hi' }], echo: true }).chatEcho).toBeUndefined();
+    // With add_generation_prompt false the answer continues the last message's role (vLLM's get_chat_request_role).
+    expect(chat({ messages: [{ role: 'user', content: 'hi' }], echo: true, add_generation_prompt: false })).toMatchObject({ chatEcho: 'hi', role: 'user' });
+    // Chat echo asks for the prompt's logprobs (top_logprobs, default 0) in a whole body only, as vLLM's to_sampling_params.
+    expect(chat({ messages: partial, echo: true }).sampling.promptLogprobs).toBe(0);
+    expect(chat({ messages: partial, echo: true, stream: true }).sampling.promptLogprobs).toBeUndefined();
   });
 
   test('vLLM\'s prompt_logprobs shape: null first, then {id: {logprob, rank, decoded_token}} with the prompt token first', () => {
