@@ -115,7 +115,8 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
       : null;
   const routedBy = cacheAware ?? qoe;
   const endpoints = fleet.map((e) => e.endpoint);
-  const info = new Map<string, { spec: SimRequestSpec; engine: Engine; first?: number; last?: number; tokens: number }>();
+  // `live` is the stream as the router's meter shows it to the policy while it lasts (signals/endpoint-stats.ts).
+  const info = new Map<string, { spec: SimRequestSpec; engine: Engine; first?: number; last?: number; tokens: number; live: { firstAt: number | undefined; lastAt: number; gaps: number } }>();
   let rr = 0;
   const pick = (key: string, spec: SimRequestSpec, body: Record<string, unknown>): Engine => {
     if (routedBy !== null) {
@@ -155,7 +156,7 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
       const err = target.model.add({ id: String(spec.seq), promptIds: ids, maxTokens: spec.maxTokens, arrival: spec.at });
       if (err !== null) throw new Error(err);
       target.inFlight++;
-      info.set(String(spec.seq), { spec, engine: target, tokens: 0 });
+      info.set(String(spec.seq), { spec, engine: target, tokens: 0, live: { firstAt: undefined, lastAt: 0, gaps: 0 } });
       if (target.plan === null) start(target, spec.at);
     } else {
       const engine = e as Engine;
@@ -164,14 +165,16 @@ export function simulateFleet(specs: readonly SimRequestSpec[], policy: VirtualP
         const r = info.get(ev.id)!;
         if (ev.index === 0) {
           r.first = stepEnd;
-          endpointStats.firstByte(engine.endpoint.id, stepEnd - r.spec.at, stepEnd - r.spec.at);
-        }
+          r.live.firstAt = stepEnd;
+          endpointStats.firstByte(engine.endpoint.id, stepEnd - r.spec.at, stepEnd - r.spec.at, r.live);
+        } else r.live.gaps++;
         r.last = stepEnd;
+        r.live.lastAt = stepEnd;
         r.tokens++;
         if (ev.finish !== null) {
           engine.inFlight--;
           const itlMs = r.tokens > 1 ? (stepEnd - r.first!) / (r.tokens - 1) : undefined;
-          endpointStats.finished(engine.endpoint.id, { ok: true, sawFirstByte: true, itlMs });
+          endpointStats.finished(engine.endpoint.id, { ok: true, sawFirstByte: true, itlMs, stream: r.live });
         }
       }
       start(engine, stepEnd);

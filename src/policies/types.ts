@@ -115,7 +115,7 @@ export interface PolicyOptions {
 /** Live measurements a policy may read; a policy given none falls back to the router's in-flight counts. */
 export interface PolicySignals {
   /** Router-side request statistics (TTFT, ITL, speed, phase counts, error rate) per endpoint id. */
-  readonly endpointStats?: Pick<EndpointStats, 'snapshot'> & Partial<Pick<EndpointStats, 'subscribe'>>;
+  readonly endpointStats?: Pick<EndpointStats, 'snapshot'> & Partial<Pick<EndpointStats, 'subscribe' | 'live'>>;
   /** Engine-side statistics scraped from each endpoint's /metrics. */
   readonly engineMetrics?: EngineMetricsReader;
   /** The clock `endpointStats` is fed with (its QPS window depends on it); default `PolicyDeps.now`. */

@@ -197,7 +197,7 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
         sawFirstByte = true;
         if (isStream) {
           series.ttft.observe((now - startedAt) / 1000);
-          deps.stats.firstByte(endpoint.id, now - startedAt, now - leg.sentAt);
+          deps.stats.firstByte(endpoint.id, now - startedAt, now - leg.sentAt, meter);
         }
         hooks.onFirstByte?.(now);
       }
@@ -211,7 +211,7 @@ export function relayLeg(deps: LegDeps, leg: Leg, upstream: Response, ctx: Answe
       const summary = meter.finish(endedAt);
       experience?.finish(endedAt, !failure && outcome !== 'client_closed' && status < 400);
       judgeLeg(deps, leg, outcome === 'client_closed' ? undefined : !failure);
-      deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond });
+      deps.stats.finished(endpoint.id, { ok: !failure, sawFirstByte: sawFirstByte && isStream, itlMs: summary.meanItlMs, tokensPerSecond: summary.tokensPerSecond, stream: meter });
       const routeSeries = metrics.series.route(route);
       routeSeries.requests(status).inc();
       routeSeries.duration.observe(summary.totalMs / 1000);

@@ -13,6 +13,8 @@ export interface SpeedOptions {
    * another load on it ended): the past is dropped and the sample alone is the estimate, until others join it.
    */
   readonly surpriseRatio: number;
+  /** A surprise drops the past only on a sample nothing was queued ahead of (`add`'s `alone`); default: any sample. */
+  readonly restartOnlyAlone?: boolean;
 }
 
 // Four seconds: an endpoint served once a second keeps about six samples' worth of history, and one probed
@@ -47,7 +49,8 @@ interface Sums {
 
 /** One decayed least-squares line. */
 export interface DecayedLine {
-  add(x: number, y: number, now: number): void;
+  /** `alone`: nothing was queued ahead of this sample (with `restartOnlyAlone`, only such a one may restart the line). */
+  add(x: number, y: number, now: number, alone?: boolean): void;
   line(): Line | undefined;
 }
 
@@ -63,13 +66,14 @@ export function createDecayedLine(degenerate: Degenerate, options: SpeedOptions 
     s.xy *= k;
   };
   return {
-    add(x, y, now) {
+    add(x, y, now, alone = false) {
       if (!(x >= 0) || !(y >= 0) || !Number.isFinite(x) || !Number.isFinite(y)) return;
+      const restart = options.restartOnlyAlone !== true || alone;
       if (s === undefined) s = { w: 0, x: 0, y: 0, xx: 0, xy: 0, at: now };
       scale(Math.pow(0.5, Math.max(0, now - s.at) / options.halfLifeMs));
       if (s.w > options.maxWeight) scale(options.maxWeight / s.w);
       const expected = fitted === undefined ? undefined : lineAt(fitted, x);
-      if (expected !== undefined && expected > 0 && (y > expected * options.surpriseRatio || y * options.surpriseRatio < expected)) scale(0);
+      if (restart && expected !== undefined && expected > 0 && (y > expected * options.surpriseRatio || y * options.surpriseRatio < expected)) scale(0);
       s.w += 1;
       s.x += x;
       s.y += y;
@@ -123,7 +127,8 @@ export const planeAt = (plane: Pick<Plane, 'fixed' | 'perUnit' | 'perPrefill'>, 
   plane.fixed + plane.perUnit * streams + plane.perPrefill * prefillTokens;
 
 export interface DecayedPlane {
-  add(streams: number, prefillTokens: number, y: number, now: number): void;
+  /** `weight`: how many samples this one counts as (default 1); one worth less than a whole sample never drops the past. */
+  add(streams: number, prefillTokens: number, y: number, now: number, weight?: number): void;
   plane(): Plane | undefined;
 }
 
@@ -151,23 +156,23 @@ export function createDecayedPlane(options: SpeedOptions = DEFAULT_SPEED_OPTIONS
     if (s !== undefined) for (const key of PLANE_KEYS) s[key] *= k;
   };
   return {
-    add(x1, x2, y, now) {
-      if (![x1, x2, y].every((v) => v >= 0 && Number.isFinite(v))) return;
+    add(x1, x2, y, now, k = 1) {
+      if (![x1, x2, y, k].every((v) => v >= 0 && Number.isFinite(v)) || k === 0) return;
       if (s === undefined) s = { w: 0, a: 0, b: 0, y: 0, aa: 0, bb: 0, ab: 0, ay: 0, by: 0, yy: 0, at: now };
       scale(Math.pow(0.5, Math.max(0, now - s.at) / options.halfLifeMs));
       if (s.w > options.maxWeight) scale(options.maxWeight / s.w);
       const expected = fitted === undefined ? undefined : planeAt(fitted, x1, x2);
-      if (expected !== undefined && expected > 0 && (y > expected * options.surpriseRatio || y * options.surpriseRatio < expected)) scale(0);
-      s.w += 1;
-      s.a += x1;
-      s.b += x2;
-      s.y += y;
-      s.aa += x1 * x1;
-      s.bb += x2 * x2;
-      s.ab += x1 * x2;
-      s.ay += x1 * y;
-      s.by += x2 * y;
-      s.yy += y * y;
+      if (k >= 1 && expected !== undefined && expected > 0 && (y > expected * options.surpriseRatio || y * options.surpriseRatio < expected)) scale(0);
+      s.w += k;
+      s.a += k * x1;
+      s.b += k * x2;
+      s.y += k * y;
+      s.aa += k * x1 * x1;
+      s.bb += k * x2 * x2;
+      s.ab += k * x1 * x2;
+      s.ay += k * x1 * y;
+      s.by += k * x2 * y;
+      s.yy += k * y * y;
       s.at = now;
       const plane = fitPlane(s);
       const at = planeAt(plane, x1, x2);
@@ -176,6 +181,11 @@ export function createDecayedPlane(options: SpeedOptions = DEFAULT_SPEED_OPTIONS
     plane: () => fitted,
   };
 }
+
+// Sample weight a slope of the plane needs (twice that for both slopes at once): fitted through fewer, two early
+// readings at different stream counts set slopes that predicted 600–1,300 ms per token for an engine whose
+// streams then measured 100 (virtual fleet, mixed workload at 16 req/s).
+const PLANE_MIN_WEIGHT = 6;
 
 function fitPlane(s: PlaneSums): Omit<Plane, 'shift'> {
   const n = s.w;
@@ -192,10 +202,11 @@ function fitPlane(s: PlaneSums): Omit<Plane, 'shift'> {
   const spread = (v: number, m: number) => v > 1e-4 * (m * m + 1);
   // Each candidate: [perUnit, perPrefill]; its residual variance is vyy − β·cov(x, y).
   const candidates: [number, number][] = [[0, 0]];
-  if (spread(vaa, ma)) candidates.push([vay / vaa, 0]);
-  if (spread(vbb, mb)) candidates.push([0, vby / vbb]);
+  const slopes = n >= PLANE_MIN_WEIGHT;
+  if (slopes && spread(vaa, ma)) candidates.push([vay / vaa, 0]);
+  if (slopes && spread(vbb, mb)) candidates.push([0, vby / vbb]);
   const det = vaa * vbb - vab * vab;
-  if (spread(vaa, ma) && spread(vbb, mb) && det > 1e-3 * vaa * vbb) {
+  if (n >= 2 * PLANE_MIN_WEIGHT && spread(vaa, ma) && spread(vbb, mb) && det > 1e-3 * vaa * vbb) {
     candidates.push([(vbb * vay - vab * vby) / det, (vaa * vby - vab * vay) / det]);
   }
   let best = { fixed: my, perUnit: 0, perPrefill: 0, residual: vyy };
@@ -205,7 +216,7 @@ function fitPlane(s: PlaneSums): Omit<Plane, 'shift'> {
   for (const [pa, pb] of candidates) consider(my - pa * ma - pb * mb, pa, pb, vyy - pa * vay - pb * vby);
   // Time per token rising with the streams from a negative intercept is noise around a line through the origin
   // (as the prefill line's fit takes it).
-  if (spread(vaa, ma) && vay > 0 && s.aa > 0) {
+  if (slopes && spread(vaa, ma) && vay > 0 && s.aa > 0) {
     const p = s.ay / s.aa;
     consider(0, p, 0, s.yy / n - 2 * p * (s.ay / n) + p * p * (s.aa / n));
   }
@@ -215,8 +226,9 @@ function fitPlane(s: PlaneSums): Omit<Plane, 'shift'> {
 /** Each endpoint's prefill line (ms against tokens of work) and decode plane (ms per token against streams and
  * the prefill tokens sent there in the window). */
 export interface EndpointSpeed {
-  prefillSample(id: string, workTokens: number, ms: number, now: number): void;
-  decodeSample(id: string, streams: number, prefillTokens: number, itlMs: number, now: number): void;
+  /** `alone`: nothing was queued ahead of it (only such a sample may restart the line on a surprise). */
+  prefillSample(id: string, workTokens: number, ms: number, now: number, alone?: boolean): void;
+  decodeSample(id: string, streams: number, prefillTokens: number, itlMs: number, now: number, weight?: number): void;
   prefill(id: string): Line | undefined;
   decode(id: string): Plane | undefined;
   forget(id: string): void;
@@ -228,14 +240,18 @@ export function createEndpointSpeed(options: SpeedOptions = DEFAULT_SPEED_OPTION
   const of = (id: string) => {
     let l = lines.get(id);
     if (l === undefined) {
-      l = { prefill: createDecayedLine('proportional', options), decode: createDecayedPlane(options) };
+      // A prefill sample that waited behind others carries the ledger's count of them, which can be wrong; one
+      // wrong by 2.5× restarted the line on itself and predicted a phantom queue of seconds (bench/README.md,
+      // issue #18). A sample with nothing ahead is the engine's speed alone: it may restart the line, so a probe
+      // still resets an endpoint that is faster or slower than its line says.
+      l = { prefill: createDecayedLine('proportional', { restartOnlyAlone: true, ...options }), decode: createDecayedPlane(options) };
       lines.set(id, l);
     }
     return l;
   };
   return {
-    prefillSample: (id, work, ms, now) => of(id).prefill.add(work, ms, now),
-    decodeSample: (id, streams, prefill, itl, now) => of(id).decode.add(streams, prefill, itl, now),
+    prefillSample: (id, work, ms, now, alone) => of(id).prefill.add(work, ms, now, alone),
+    decodeSample: (id, streams, prefill, itl, now, weight) => of(id).decode.add(streams, prefill, itl, now, weight),
     prefill: (id) => lines.get(id)?.prefill.line(),
     decode: (id) => lines.get(id)?.decode.plane(),
     forget: (id) => void lines.delete(id),

@@ -16,6 +16,19 @@ export interface EndpointSnapshot {
   readonly completed: number;
 }
 
+/**
+ * A stream still being relayed, as far as it has come: what its meter (signals/stream-meter.ts) already keeps
+ * for the inter-token average, read when a policy asks, so the relay does no extra work per chunk.
+ */
+export interface LiveStream {
+  /** When its first chunk left (ms on the stats clock); undefined until then. */
+  readonly firstAt: number | undefined;
+  /** When its latest chunk left. */
+  readonly lastAt: number;
+  /** Gaps between its chunks so far (chunks − 1): vLLM streams one token per chunk. */
+  readonly gaps: number;
+}
+
 /** How one leg at an endpoint ended. */
 export interface LegOutcome {
   readonly ok: boolean;
@@ -24,6 +37,8 @@ export interface LegOutcome {
   readonly tokensPerSecond?: number | undefined;
   /** From the leg's send to its end; set for an answer read whole (a PD prefill leg is its prefill time). */
   readonly elapsedMs?: number | undefined;
+  /** The stream given to `firstByte`, no longer live. */
+  readonly stream?: LiveStream | undefined;
 }
 
 /**
@@ -38,10 +53,13 @@ export interface StatsListener {
 
 export interface EndpointStats {
   started(endpoint: string, now: number): void;
-  /** `sinceSentMs` defaults to `ttftMs` (the leg was sent when the request arrived). */
-  firstByte(endpoint: string, ttftMs: number, sinceSentMs?: number): void;
+  /** `sinceSentMs` defaults to `ttftMs` (the leg was sent when the request arrived); `stream`, when given, is
+   * live at the endpoint until the leg's `finished` names it. */
+  firstByte(endpoint: string, ttftMs: number, sinceSentMs?: number, stream?: LiveStream): void;
   finished(endpoint: string, outcome: LegOutcome): void;
   snapshot(endpoint: string, now: number): EndpointSnapshot;
+  /** The streams being relayed from the endpoint now (those whose first byte brought one). */
+  live(endpoint: string): ReadonlySet<LiveStream> | undefined;
   forget(endpoint: string): void;
   /** Calls `listener` on every first byte and end from now on; the returned function stops it. */
   subscribe(listener: StatsListener): () => void;
@@ -58,6 +76,7 @@ interface Entry {
   windowStart: number;
   windowCount: number;
   lastQps: number;
+  live: Set<LiveStream> | undefined;
 }
 
 const ALPHA = 0.2; // weight of the newest sample: about the last 5–10 requests dominate
@@ -71,7 +90,7 @@ export function createEndpointStats({ qpsWindowMs = DEFAULT_QPS_WINDOW_MS }: { q
   const entry = (id: string, now = 0) => {
     let e = entries.get(id);
     if (e === undefined) {
-      e = { inPrefill: 0, inDecode: 0, ttft: undefined, itl: undefined, tps: undefined, errors: 0, completed: 0, windowStart: now, windowCount: 0, lastQps: 0 };
+      e = { inPrefill: 0, inDecode: 0, ttft: undefined, itl: undefined, tps: undefined, errors: 0, completed: 0, windowStart: now, windowCount: 0, lastQps: 0, live: undefined };
       entries.set(id, e);
     }
     return e;
@@ -90,16 +109,18 @@ export function createEndpointStats({ qpsWindowMs = DEFAULT_QPS_WINDOW_MS }: { q
       e.windowCount++;
       e.inPrefill++;
     },
-    firstByte(id, ttftMs, sinceSentMs = ttftMs) {
+    firstByte(id, ttftMs, sinceSentMs = ttftMs, stream) {
       const e = entry(id);
       e.inPrefill = Math.max(0, e.inPrefill - 1);
       e.inDecode++;
+      if (stream !== undefined) (e.live ??= new Set()).add(stream);
       e.ttft = ewma(e.ttft, ttftMs);
       for (const l of listeners) l.firstByte?.(id, ttftMs, sinceSentMs);
     },
     finished(id, o) {
       const e = entry(id);
       if (o.sawFirstByte) e.inDecode = Math.max(0, e.inDecode - 1);
+      if (o.stream !== undefined) e.live?.delete(o.stream);
       else e.inPrefill = Math.max(0, e.inPrefill - 1);
       e.completed++;
       e.errors = ewma(e.errors, o.ok ? 0 : 1);
@@ -115,6 +136,7 @@ export function createEndpointStats({ qpsWindowMs = DEFAULT_QPS_WINDOW_MS }: { q
       const qps = elapsed > 1000 ? (e.windowCount * 1000) / elapsed : e.lastQps;
       return { inPrefill: e.inPrefill, inDecode: e.inDecode, ttftMs: e.ttft, itlMs: e.itl, tokensPerSecond: e.tps, errorRate: e.errors, qps, completed: e.completed };
     },
+    live: (id) => entries.get(id)?.live,
     forget(id) {
       entries.delete(id);
     },

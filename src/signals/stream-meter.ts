@@ -1,5 +1,6 @@
 // Times one response as its chunks leave for the client: first byte, gaps between chunks, usage at the end.
 // It keeps references to the last few chunks only; nothing is copied or re-parsed on the way.
+import type { LiveStream } from './endpoint-stats.ts';
 import { usageInTail, type Usage } from './usage.ts';
 
 export interface StreamSummary {
@@ -14,7 +15,8 @@ export interface StreamSummary {
   readonly tokensPerSecond: number | undefined;
 }
 
-export interface StreamMeter {
+/** Also a LiveStream (signals/endpoint-stats.ts): a policy reads how far the stream has come from it. */
+export interface StreamMeter extends LiveStream {
   chunk(bytes: Uint8Array, now: number): void;
   finish(now: number): StreamSummary;
 }
@@ -30,6 +32,15 @@ export function createStreamMeter(startedAt: number, onGap?: (ms: number) => voi
   let second: Uint8Array | undefined;
   let last: Uint8Array | undefined;
   return {
+    get firstAt() {
+      return first;
+    },
+    get lastAt() {
+      return previous;
+    },
+    get gaps() {
+      return gaps;
+    },
     chunk(bytes, now) {
       chunks++;
       if (first === undefined) first = now;

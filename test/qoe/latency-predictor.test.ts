@@ -6,7 +6,7 @@ import { createEndpoint, type Endpoint } from '../../src/core/endpoint.ts';
 import { createLatencyPredictor, type LatencyPredictor } from '../../src/policies/qoe/latency-predictor.ts';
 import type { PromptCache } from '../../src/policies/qoe/prefix-affinity.ts';
 import type { PredictionRecorder } from '../../src/policies/types.ts';
-import { createEndpointStats, type EndpointStats } from '../../src/signals/endpoint-stats.ts';
+import { createEndpointStats, type EndpointStats, type LiveStream } from '../../src/signals/endpoint-stats.ts';
 import type { EngineSnapshot } from '../../src/signals/engine-metrics.ts';
 
 interface Rig {
@@ -194,6 +194,64 @@ describe('latency predictor', () => {
     }
     const [p] = r.predictor.predict([e], uncached(2000), r.clock);
     expect(p!.tpotHarmMs).toBeCloseTo(0.001 * 2000, 3);
+  });
+
+  test('streams still decoding show their pace before any has ended: an engine whose streams crawl is predicted slower', () => {
+    const r = rig();
+    const quick = endpointAt('http://quick:1');
+    const crawl = endpointAt('http://crawl:1');
+    // Three streams start on each at t = 0; nothing has ended anywhere, so no stream end has taught a plane.
+    const streams = new Map<string, { firstAt: number | undefined; lastAt: number; gaps: number }[]>();
+    for (const e of [quick, crawl]) {
+      const [p] = r.predictor.predict([e], uncached(100), r.clock);
+      const mine: { firstAt: number | undefined; lastAt: number; gaps: number }[] = [];
+      for (let i = 0; i < 3; i++) {
+        r.predictor.sent(e, p!, undefined, r.clock);
+        r.stats.started(e.id, r.clock);
+        const s = { firstAt: 0, lastAt: 0, gaps: 0 };
+        mine.push(s);
+        r.stats.firstByte(e.id, 10, 10, s as LiveStream);
+      }
+      streams.set(e.id, mine);
+    }
+    // One second on: the quick engine's streams sent a token every 20 ms, the crawling one's every 200 ms.
+    r.clock = 1000;
+    for (const s of streams.get(quick.id)!) Object.assign(s, { lastAt: 1000, gaps: 50 });
+    for (const s of streams.get(crawl.id)!) Object.assign(s, { lastAt: 1000, gaps: 5 });
+    const [q, c] = r.predictor.predict([quick, crawl], uncached(100), r.clock);
+    expect(q!.tpotBasis).toBe('learned');
+    expect(c!.tpotBasis).toBe('learned');
+    expect(q!.tpotMs).toBeCloseTo(20, 6);
+    expect(c!.tpotMs).toBeCloseTo(200, 6);
+    // The next reading counts only what came since: the crawling engine recovered to 20 ms a token.
+    r.clock = 2000;
+    for (const s of streams.get(crawl.id)!) Object.assign(s, { lastAt: 2000, gaps: 55 });
+    const [, later] = r.predictor.predict([quick, crawl], uncached(100), r.clock);
+    expect(later!.tpotMs).toBeLessThan(200);
+    expect(later!.tpotMs).toBeGreaterThan(20);
+  });
+
+  test('a first token that waited behind a queue the ledger under-counted does not restart the prefill line', () => {
+    const r = rig();
+    const e = endpointAt('http://e:1');
+    teach(r, e, 0.1);
+    const line = r.predictor.predict([e], uncached(1000), r.clock)[0]!.ttftMs!;
+    // Two requests at once; the second's first token comes six times later than the line says for the work the
+    // ledger put ahead of it (another router's requests were there too).
+    const [a] = r.predictor.predict([e], uncached(500), r.clock);
+    r.predictor.sent(e, a!, undefined, r.clock);
+    r.stats.started(e.id, r.clock);
+    const [b] = r.predictor.predict([e], uncached(500), r.clock);
+    r.predictor.sent(e, b!, undefined, r.clock);
+    r.stats.started(e.id, r.clock);
+    r.clock += 50;
+    r.stats.firstByte(e.id, 50, 50);
+    r.clock += 550;
+    r.stats.firstByte(e.id, 600, 600);
+    // The line moved, as a sample of its weight moves it; it did not become that one sample.
+    const after = r.predictor.predict([e], uncached(1000), r.clock)[0]!.ttftMs!;
+    expect(after).toBeGreaterThan(line);
+    expect(after).toBeLessThan(2 * line);
   });
 
   test('until a line is learned, the router\'s own TTFT stands in, else the engine\'s histogram window, else the fleet\'s', () => {

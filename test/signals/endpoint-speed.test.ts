@@ -143,3 +143,52 @@ describe('endpoint speed', () => {
     expect([...speed.ids()]).toEqual(['b']);
   });
 });
+
+describe('what may move a line or a plane, and how much', () => {
+  test('a prefill sample that waited behind others never restarts the line; one with nothing ahead of it does', () => {
+    const speed = createEndpointSpeed();
+    let t = 0;
+    for (let i = 0; i < 10; i++) speed.prefillSample('e', 200 + 100 * (i % 5), 0.1 * (200 + 100 * (i % 5)), (t += 100));
+    // Six times slower than the line, as a sample behind a queue the ledger under-counted looks: the line moves
+    // by its weight, it does not become that sample (a phantom queue of seconds).
+    speed.prefillSample('e', 300, 180, (t += 100), false);
+    const after = lineAt(speed.prefill('e')!, 300);
+    expect(after).toBeGreaterThan(30);
+    expect(after).toBeLessThan(60);
+    // The same surprise with nothing ahead of it is the engine's own speed: the line restarts on it.
+    speed.prefillSample('e', 300, 180, (t += 100), true);
+    expect(lineAt(speed.prefill('e')!, 300)).toBeCloseTo(180, 6);
+  });
+
+  test('a plane sample counts as its weight: one of weight 3 is three samples, one under 1 never drops the past', () => {
+    const weighted = createDecayedPlane();
+    const repeated = createDecayedPlane();
+    // Ten samples and three more: under the cap on the past's weight (16), which would scale the two apart.
+    for (let i = 0; i < 10; i++) {
+      const [s, w, y] = [1 + (i % 5), 1000 * (i % 3), 20 + 2 * (1 + (i % 5)) + 0.01 * 1000 * (i % 3)];
+      weighted.add(s, w, y, 0);
+      repeated.add(s, w, y, 0);
+    }
+    weighted.add(6, 500, 80, 0, 3);
+    for (let i = 0; i < 3; i++) repeated.add(6, 500, 80, 0);
+    expect(planeAt(weighted.plane()!, 6, 500)).toBeCloseTo(planeAt(repeated.plane()!, 6, 500), 6);
+    // Ten times the plane, worth a tenth of a sample: it pulls the plane up a little, it does not replace it.
+    const before = planeAt(weighted.plane()!, 3, 0);
+    weighted.add(3, 0, 10 * before, 0, 0.1);
+    const after = planeAt(weighted.plane()!, 3, 0);
+    expect(after).toBeGreaterThan(before);
+    expect(after).toBeLessThan(2 * before);
+  });
+
+  test('the plane fits no slope through fewer than six samples: two early ones at different stream counts stay flat', () => {
+    const plane = createDecayedPlane();
+    plane.add(2, 0, 20, 0);
+    plane.add(9, 0, 45, 0);
+    const early = plane.plane()!;
+    // Their mean, not a line through both.
+    expect(early.perUnit).toBe(0);
+    expect(early.fixed).toBeCloseTo(32.5, 6);
+    for (let i = 0; i < 6; i++) plane.add(2 + i, 0, 25 + 3 * i, 0);
+    expect(plane.plane()!.perUnit).toBeGreaterThan(0);
+  });
+});
