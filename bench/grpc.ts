@@ -14,6 +14,8 @@ import { loadStandInVocabulary, standInTokenizerDir, startGrpcEngine } from '../
 import { buildRouterBinary } from '../testkit/router-binary.ts';
 import { startRouterProcess, type RouterProcess } from '../testkit/router-process.ts';
 import { spawnMockEngine } from '../testkit/spawn-mock-engine.ts';
+import { availableParallelism } from 'node:os';
+import { readGcLog, type GcLog, type GcPauses } from './grpc-gc-log.ts';
 import { median, quantile } from './quantile.ts';
 
 const { values: args } = parseArgs({
@@ -131,7 +133,8 @@ interface Quantiles {
  * (the stand-in engine shares this one and would delay the answers it measures), each answer's wait split by the
  * router thread's schedstat into the time it ran (its own blocking) and the time it waited for a core.
  */
-async function eventLoopUnderLongPrompts(router: RouterProcess, withLong: boolean, controlMs = 0): Promise<LoopFigures & { ms: number }> {
+async function eventLoopUnderLongPrompts(router: RouterProcess, gc: GcLog, withLong: boolean, controlMs = 0): Promise<LoopFigures & { ms: number; gc: GcPauses }> {
+  const gcFrom = gc.mark();
   const long = JSON.stringify({ model: 'm', messages: conversation(32_000), max_tokens: 8 });
   const probe = Bun.spawn(['bun', new URL('./liveness-probe.ts', import.meta.url).pathname, router.url, String(router.pid)], { stdout: 'pipe', stderr: 'inherit' });
   const reader = probe.stdout.getReader();
@@ -164,7 +167,7 @@ async function eventLoopUnderLongPrompts(router: RouterProcess, withLong: boolea
     if (done) break;
     out += new TextDecoder().decode(value);
   }
-  return { ...(JSON.parse(out.slice(out.indexOf('\n') + 1).trim()) as LoopFigures), ms };
+  return { ...(JSON.parse(out.slice(out.indexOf('\n') + 1).trim()) as LoopFigures), ms, gc: gc.since(gcFrom) };
 }
 
 const build = buildRouterBinary();
@@ -174,11 +177,18 @@ const vocab = loadStandInVocabulary('llama3_1');
 await using grpcEngine = await startGrpcEngine({ vocab, model: 'm', output: OUTPUT, eosAtEnd: false, itlMs: 1 });
 await using httpEngine = await spawnMockEngine(['--model', 'm', '--tokens', OUTPUT, '--itl-ms', '1', '--max-model-len', '131072']);
 const common = ['--model-path', LLAMA_DIR, '--tokenizer-pool-size', '1'];
-await using viaGrpc = await startRouterProcess(build.path, ['--worker-urls', grpcEngine.url, ...common]);
-await using viaHttp = await startRouterProcess(build.path, ['--worker-urls', httpEngine.url, ...common]);
+// Every router logs its collections (BUN_JSC_logGC=1, read by grpc-gc-log.ts). The third runs with JSC's default
+// marker threads (one per core, up to 8) instead of the router's one (src/startup/gc-markers.ts): what that choice changes.
+const logGc = { BUN_JSC_logGC: '1' };
+await using viaGrpc = await startRouterProcess(build.path, ['--worker-urls', grpcEngine.url, ...common], logGc);
+await using viaHttp = await startRouterProcess(build.path, ['--worker-urls', httpEngine.url, ...common], logGc);
+const defaultMarkers = String(Math.min(8, availableParallelism()));
+await using viaGrpcDefaultGc = await startRouterProcess(build.path, ['--worker-urls', grpcEngine.url, ...common], { ...logGc, BUN_JSC_numberOfGCMarkers: defaultMarkers });
+const gcLogs = new Map<RouterProcess, GcLog>([viaGrpc, viaHttp, viaGrpcDefaultGc].map((r) => [r, readGcLog(r.child.proc)]));
 const targets = [
   { name: 'HTTP relay → HTTP mock engine', router: viaHttp },
   { name: 'gRPC front → gRPC stand-in', router: viaGrpc },
+  { name: `gRPC front, JSC's default ${defaultMarkers} GC markers`, router: viaGrpcDefaultGc },
 ] as const;
 for (const t of targets) await oneStream(t.router.url); // warm up
 const samples = new Map<string, { reqUs: number[]; tokUs: number[]; rps: number[] }>(targets.map((t) => [t.name, { reqUs: [], tokUs: [], rps: [] }]));
@@ -198,13 +208,18 @@ const rows = targets.map((t) => {
   const tt = ttfts.get(t.name)!;
   return { name: t.name, req: median(s.reqUs), tok: median(s.tokUs), rps: median(s.rps), ttft50: tt.p50, ttft99: tt.p99 };
 });
-const [http, grpc] = rows as [(typeof rows)[0], (typeof rows)[0]];
+const [http, grpc, grpcDefaultGc] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
 // Each path with the 32k-token prompts, then for as long with the streams alone: what the long prompts add.
-const loops: { name: string; loop: LoopFigures }[] = [];
-for (const [name, router] of [['gRPC front → gRPC stand-in', viaGrpc], ['HTTP relay → HTTP mock engine', viaHttp]] as const) {
-  const long = await eventLoopUnderLongPrompts(router, true);
+const loops: { name: string; loop: LoopFigures & { gc: GcPauses } }[] = [];
+for (const [name, router] of [
+  ['gRPC front → gRPC stand-in', viaGrpc],
+  ['HTTP relay → HTTP mock engine', viaHttp],
+  [`gRPC front, JSC's default ${defaultMarkers} GC markers`, viaGrpcDefaultGc],
+] as const) {
+  const gc = gcLogs.get(router)!;
+  const long = await eventLoopUnderLongPrompts(router, gc, true);
   loops.push({ name: `${name}, 32k-token prompts + streams`, loop: long });
-  loops.push({ name: `${name}, streams only`, loop: await eventLoopUnderLongPrompts(router, false, long.ms) });
+  loops.push({ name: `${name}, streams only`, loop: await eventLoopUnderLongPrompts(router, gc, false, long.ms) });
 }
 const tokenization = await tokenizationTimes();
 console.log(
@@ -215,7 +230,7 @@ console.log(
     '|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.name} | ${r.req.toFixed(0)} | ${r.tok.toFixed(2)} | ${r.rps.toFixed(0)} | ${r.ttft50.toFixed(2)} | ${r.ttft99.toFixed(2)} |`),
     '',
-    `gRPC / HTTP router CPU per token: ${(grpc.tok / http.tok).toFixed(2)}× (target ≤ 3×); added TTFT p50: ${(grpc.ttft50 - http.ttft50).toFixed(2)} ms`,
+    `gRPC / HTTP router CPU per token: ${(grpc.tok / http.tok).toFixed(2)}× (target ≤ 3×; with JSC's default GC markers ${(grpcDefaultGc.tok / http.tok).toFixed(2)}×); added TTFT p50: ${(grpc.ttft50 - http.ttft50).toFixed(2)} ms`,
     '',
     'Chat template + tokenization in the pool (Llama 3.1, one thread, 7 runs, medians):',
     '',
@@ -225,9 +240,14 @@ console.log(
     '',
     `Router event loop while ${LONG_PROMPTS} chat requests of ~32k tokens went through it (two at a time; cache_aware in token mode, the pool tokenizing) with ${LOOP_STREAMS} clients streaming alongside; /liveness asked back to back from another process. "Router thread ran" is the router's main thread's time on a CPU while one probe waited (its own blocking: JS, GC, I/O); "waited for a core" is its time runnable with no core free (target: the event loop never blocked over 5 ms):`,
     '',
-    '| path | probes | /liveness p50 / p99 / max ms | answers > 5 ms | router thread ran p99 / max ms | ran > 5 ms | waited for a core p99 / max ms |',
-    '|---|---|---|---|---|---|---|',
-    ...loops.map(({ name, loop: l }) => `| ${name} | ${l.probes} | ${l.answer.p50.toFixed(2)} / ${l.answer.p99.toFixed(2)} / ${l.answer.max.toFixed(1)} | ${l.answer.over5} | ${l.busy.p99.toFixed(2)} / ${l.busy.max.toFixed(1)} | ${l.busy.over5} | ${l.waited.p99.toFixed(2)} / ${l.waited.max.toFixed(1)} |`),
+    '| path | probes | /liveness p50 / p99 / max ms | answers > 5 ms | router thread ran p99 / max ms | ran > 5 ms | waited for a core p99 / max ms | main-heap GCs (eden + full) | GC pause p50 / max ms | pauses > 3 / > 5 ms |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...loops.map(
+      ({ name, loop: l }) =>
+        `| ${name} | ${l.probes} | ${l.answer.p50.toFixed(2)} / ${l.answer.p99.toFixed(2)} / ${l.answer.max.toFixed(1)} | ${l.answer.over5} | ${l.busy.p99.toFixed(2)} / ${l.busy.max.toFixed(1)} | ${l.busy.over5} | ${l.waited.p99.toFixed(2)} / ${l.waited.max.toFixed(1)} | ${l.gc.eden} + ${l.gc.full} | ${l.gc.p50.toFixed(1)} / ${l.gc.max.toFixed(1)} | ${l.gc.over3} / ${l.gc.over5} |`,
+    ),
+    '',
+    `GC: BUN_JSC_logGC=1 on every router; the main heap's collections in each window (the pool threads' heaps: ${loops.map((l) => `${l.loop.gc.otherHeaps.collections} max ${l.loop.gc.otherHeaps.max.toFixed(1)} ms`).join('; ')}; their pauses do not hold the event loop).`,
   ].join('\n'),
 );
 build[Symbol.dispose]();

@@ -7,6 +7,7 @@ import { createReloader } from './startup/reloader.ts';
 import { ConfigProblem, startRouter } from './startup/start-router.ts';
 import { parseFileLimit, planCapacity, withCapacity, type CapacityPlan } from './startup/capacity.ts';
 import { reexecFor } from './startup/fetch-limit.ts';
+import { gcMarkerEnvironment } from './startup/gc-markers.ts';
 
 const fileLimit = (() => {
   try {
@@ -51,8 +52,10 @@ async function main(): Promise<number> {
       process.stderr.write(`${formatConfigError(loaded.error)}\n`);
       return 2;
   }
-  // Before anything is opened or printed: Bun sizes fetch's concurrency from the environment it starts with.
-  const reexec = reexecFor({ execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, main: Bun.main, env: process.env }, loaded.plan.fetchLimit);
+  // Before anything is opened or printed: Bun sizes fetch's concurrency, and JSC its GC, from the environment
+  // the process starts with.
+  const image = { execPath: process.execPath, execArgv: process.execArgv, argv: process.argv, main: Bun.main, env: process.env };
+  const reexec = reexecFor(image, loaded.plan.fetchLimit, gcMarkerEnvironment(process.env));
   if (reexec !== undefined) {
     if (process.execve === undefined) process.stderr.write(`warning: cannot re-execute to set BUN_CONFIG_MAX_HTTP_REQUESTS=${loaded.plan.fetchLimit}; set it in the environment\n`);
     else process.execve(reexec.file, reexec.args, reexec.env);

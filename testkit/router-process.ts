@@ -12,9 +12,12 @@ export interface RouterProcess extends AsyncDisposable {
   scrape(): Promise<string>;
 }
 
-/** Starts the binary with `--port 0 --prometheus-port 0 --log-json` and waits for its "listening" log line. */
-export async function startRouterProcess(binary: string, args: string[]): Promise<RouterProcess> {
-  const child = spawnChild([binary, '--port', '0', '--prometheus-port', '0', '--log-json', ...args]);
+/**
+ * Starts the binary with `--port 0 --prometheus-port 0 --log-json` (and `env` added to this process's environment)
+ * and waits for its "listening" log line.
+ */
+export async function startRouterProcess(binary: string, args: string[], env: Record<string, string> = {}): Promise<RouterProcess> {
+  const child = spawnChild([binary, '--port', '0', '--prometheus-port', '0', '--log-json', ...args], env);
   const [line] = await child.waitFor(/^\{.*"msg":"vllm-router listening".*\}$/m);
   const started = JSON.parse(line) as { url: string; metrics: string };
   const parsed = new URL(started.url);

@@ -20,12 +20,16 @@ export interface Reexec {
   readonly env: Record<string, string>;
 }
 
-/** The exec that gives this process `limit` fetch slots, or undefined when it already has them. */
-export function reexecFor(image: ProcessImage, limit: number): Reexec | undefined {
-  if (image.env[FETCH_LIMIT_VARIABLE] === String(limit)) return undefined;
+/**
+ * The exec that gives this process `limit` fetch slots and the other variables Bun and JSC read only at start
+ * (`also`: the GC's, startup/gc-markers.ts), or undefined when it already has them all.
+ */
+export function reexecFor(image: ProcessImage, limit: number, also: Readonly<Record<string, string>> = {}): Reexec | undefined {
+  const wanted: Record<string, string> = { ...also, [FETCH_LIMIT_VARIABLE]: String(limit) };
+  if (Object.entries(wanted).every(([k, v]) => image.env[k] === v)) return undefined;
   const compiled = image.main.startsWith('/$bunfs/');
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(image.env)) if (v !== undefined) env[k] = v;
-  env[FETCH_LIMIT_VARIABLE] = String(limit);
+  Object.assign(env, wanted);
   return { file: image.execPath, args: [image.execPath, ...image.execArgv, ...image.argv.slice(compiled ? 2 : 1)], env };
 }
