@@ -120,8 +120,8 @@ export function createEndpointStats({ qpsWindowMs = DEFAULT_QPS_WINDOW_MS }: { q
     finished(id, o) {
       const e = entry(id);
       if (o.sawFirstByte) e.inDecode = Math.max(0, e.inDecode - 1);
-      if (o.stream !== undefined) e.live?.delete(o.stream);
       else e.inPrefill = Math.max(0, e.inPrefill - 1);
+      if (o.stream !== undefined) e.live?.delete(o.stream);
       e.completed++;
       e.errors = ewma(e.errors, o.ok ? 0 : 1);
       if (o.itlMs !== undefined) e.itl = ewma(e.itl, o.itlMs);

@@ -86,4 +86,16 @@ describe('live streams', () => {
     stats.finished('e', { ok: true, sawFirstByte: true, stream: s });
     expect(stats.live('e')!.size).toBe(0);
   });
+  test('a leg that ends before a first byte (a whole answer) leaves the prefill count, as a stream leaves the decode count', async () => {
+    await using engine = await startMockEngine({ model: 'm', ttftMs: 1, itlMs: 1 });
+    await using r = await routerOver(engine.url);
+    for (const stream of [false, true]) {
+      const res = await fetch(`${r.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', prompt: 'p', max_tokens: 4, stream }) });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    await until(() => r.stats.snapshot(r.id, r.now()).completed === 2, 'both legs finished');
+    const after = r.stats.snapshot(r.id, r.now());
+    expect({ inPrefill: after.inPrefill, inDecode: after.inDecode }).toEqual({ inPrefill: 0, inDecode: 0 });
+  });
 });
